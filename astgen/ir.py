@@ -1,0 +1,118 @@
+"""Stage 4, IR: the module-instance tree the tracer builds for one entry class.
+
+Every node is one module instance as sglang's ``__init__`` would create it:
+its class, its constructor arguments as symbolic expressions, the guard under
+which it exists (relative to its parent), a repeat count when it stands for
+the elements of a ``ModuleList``/``make_layers`` (with the index variable the
+guards below it may mention), and the line that created it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from astgen.expr import TRUE, Expr, to_source
+from astgen.parse import Location
+
+# node kinds
+MODULE = "module"  # a model class whose __init__ was traced
+LAYER = "layer"  # a layer class that rules/ knows (a leaf)
+IGNORED = "ignored"  # known to produce no operator (norms, rotary, activations)
+UNKNOWN = "unknown"  # a class nobody knows: reported, never guessed
+LIST = "list"  # ModuleList / make_layers: `repeat` copies of its children
+ALIAS = "alias"  # an attribute that re-uses another node (tied lm_head)
+PARAM = "param"  # an nn.Parameter created directly
+
+
+@dataclass
+class Node:
+    kind: str
+    cls: str
+    loc: Location
+    attr: str = ""
+    args: dict[str, Expr] = field(default_factory=dict)
+    guard: Expr = TRUE
+    repeat: Expr | None = None
+    repeat_var: str | None = None
+    children: list["Node"] = field(default_factory=list)
+    target: "Node | None" = None  # for ALIAS
+    parent: "Node | None" = field(default=None, repr=False, compare=False)
+
+    def add(self, child: "Node", attr: str, guard: Expr) -> None:
+        child.attr, child.guard, child.parent = attr, guard, self
+        self.children.append(child)
+
+    def path(self) -> str:
+        parts = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            if node.attr:
+                parts.append(node.attr)
+            node = node.parent
+        return ".".join(reversed(parts))
+
+    def walk(self) -> Iterator["Node"]:
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """Something the analysis could not do, with where and what to add."""
+
+    severity: str  # "error" (unusable input), "incomplete" (missing rule/trace), "note"
+    code: str  # e.g. "unknown-layer", "unresolved", "syntax", "assumed"
+    loc: Location
+    message: str
+    hint: str = ""
+
+    def render(self) -> str:
+        text = f"{self.loc}: {self.severity}[{self.code}]: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+@dataclass
+class ArchIR:
+    """The traced tree of one entry class."""
+
+    entry: str
+    module: str
+    file: str
+    sha256: str
+    root: Node
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not any(d.severity != "note" for d in self.diagnostics)
+
+
+def render_tree(ir: ArchIR) -> str:
+    """A readable outline of the IR (used by ``astgen explain``)."""
+    lines = [f"{ir.entry}  ({ir.file})"]
+
+    def go(node: Node, depth: int) -> None:
+        for child in node.children:
+            lines.append("  " * depth + _describe(child))
+            go(child, depth + 1)
+
+    go(ir.root, 1)
+    return "\n".join(lines)
+
+
+def _describe(node: Node) -> str:
+    head = f"{node.attr or '<item>'}: {node.cls} [{node.kind}]"
+    if node.repeat is not None:
+        head += f" x {to_source(node.repeat)} (for {node.repeat_var})"
+    if node.guard != TRUE:
+        head += f" if {to_source(node.guard)}"
+    if node.target is not None:
+        head += f" -> {node.target.path()}"
+    head += f"  @{node.loc.line}"
+    if node.args and node.kind == LAYER:
+        args = ", ".join(f"{k}={to_source(v)}" for k, v in node.args.items())
+        head += f"\n{'':6}({args})"
+    return head

@@ -1,0 +1,267 @@
+"""Stage 2, parse: read each file once with libcst and index what the tracer needs.
+
+The index of a module records its classes (bases, methods, ``__init__``),
+top-level functions, top-level assignments, imports with their aliases
+(``from sglang.srt.models.qwen2 import Qwen2MLP as Qwen3MLP``) and its
+``EntryClass``. Line numbers are found lazily: only the statements the tracer
+visits are located, by matching their first line against the source text,
+which is far cheaper than libcst's position metadata for a whole file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import libcst as cst
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class ParseFailure(Exception):
+    """A file could not be read or parsed; carries file:line."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path, self.line, self.message = path, line, message
+
+
+@dataclass(frozen=True)
+class ImportRef:
+    """What a local name refers to: ``module`` itself or ``module.name``."""
+
+    module: str
+    name: str | None
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    module: "ParsedModule"
+    node: cst.ClassDef
+    bases: list[cst.BaseExpression]
+    methods: dict[str, cst.FunctionDef]
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.module.name}.{self.name}"
+
+
+@dataclass
+class ParsedModule:
+    name: str
+    path: Path
+    display: str
+    sha256: str
+    tree: cst.Module
+    text_lines: list[str]
+    classes: dict[str, ClassInfo] = field(default_factory=dict)
+    functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    assigns: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    imports: dict[str, ImportRef] = field(default_factory=dict)
+    entry_classes: list[str] = field(default_factory=list)
+    _lines: dict[int, int] = field(default_factory=dict, repr=False)
+    _located: set[int] = field(default_factory=set, repr=False)
+
+    # -- locations -----------------------------------------------------
+    def loc(self, node: cst.CSTNode) -> Location:
+        return Location(self.display, self._lines.get(id(node), 0))
+
+    def locate_def(self, node: cst.ClassDef | cst.FunctionDef, after: int = 0) -> int:
+        """Line of a class or function definition, and of every statement in it."""
+        if id(node) in self._located:
+            return self._lines[id(node)]
+        self._located.add(id(node))
+        line = self._lines.get(id(node)) or self._find(_first_line(self.tree, node), after)
+        self._lines[id(node)] = line
+        cursor = line
+        for stmt in _statements(node.body):
+            cursor = self._find(_first_line(self.tree, stmt), cursor)
+            self._lines.setdefault(id(stmt), cursor)
+        return line
+
+    def _find(self, prefixes: tuple[str, ...], start: int) -> int:
+        for i in range(max(start, 1), len(self.text_lines) + 1):
+            if self.text_lines[i - 1].startswith(prefixes):
+                return i
+        return start
+
+    def class_line(self, info: ClassInfo) -> int:
+        return self.locate_def(info.node)
+
+    def method_line(self, info: ClassInfo, fn: cst.FunctionDef) -> int:
+        return self.locate_def(fn, self.class_line(info))
+
+
+def _first_line(module: cst.Module, node: cst.CSTNode) -> tuple[str, ...]:
+    """How a statement's first line starts (one or more candidates)."""
+    if isinstance(node, (cst.ClassDef, cst.FunctionDef)):
+        kw = "class" if isinstance(node, cst.ClassDef) else "def"
+        if isinstance(node, cst.FunctionDef) and node.asynchronous:
+            kw = "async def"
+        return (f"{kw} {node.name.value}",)
+    if isinstance(node, cst.SimpleStatementLine):
+        code = module.code_for_node(node.with_changes(leading_lines=()))
+        return (code.strip().split("\n", 1)[0].strip(),)
+    if isinstance(node, (cst.If, cst.While)):
+        test = module.code_for_node(node.test).split("\n", 1)[0].strip()
+        kws = ("if", "elif") if isinstance(node, cst.If) else ("while",)
+        return tuple(f"{kw} {test}" for kw in kws) + tuple(f"{kw}({test}" for kw in kws)
+    keyword = {cst.For: "for", cst.With: "with", cst.Try: "try", cst.ExceptHandler: "except",
+               cst.Else: "else", cst.Finally: "finally"}
+    return (keyword.get(type(node), ""),)
+
+
+def _statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Statements nested in a block, in source order (preorder)."""
+    block = getattr(body, "body", ())
+    if isinstance(block, cst.BaseSuite):
+        block = block.body
+    for stmt in block if isinstance(block, (list, tuple)) else ():
+        yield stmt
+        if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
+            continue
+        if isinstance(stmt, cst.BaseCompoundStatement):
+            yield from _statements(stmt.body)
+            for extra in _clauses(stmt):
+                yield extra
+                yield from _statements(extra.body)
+
+
+def _clauses(stmt: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    if isinstance(stmt, cst.Try):
+        yield from stmt.handlers
+    orelse = getattr(stmt, "orelse", None)
+    while orelse is not None:
+        yield orelse
+        orelse = getattr(orelse, "orelse", None) if isinstance(orelse, cst.If) else None
+    final = getattr(stmt, "finalbody", None)
+    if final is not None:
+        yield final
+
+
+def read_source(path: Path, display: str | None = None) -> str:
+    display = display or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParseFailure(display, 0, f"cannot read file: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark is dropped here
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParseFailure(display, line, f"not UTF-8: {exc.reason}") from None
+
+
+def parse_source(text: str, name: str, path: Path, display: str | None = None) -> ParsedModule:
+    display = display or str(path)
+    try:
+        tree = cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        raise ParseFailure(display, exc.raw_line, f"syntax error: {exc.message}") from None
+    except RecursionError:
+        raise ParseFailure(display, 0, "syntax error: nesting too deep") from None
+    pm = ParsedModule(
+        name=name,
+        path=path,
+        display=display,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        tree=tree,
+        text_lines=[ln.strip() for ln in text.splitlines()],
+    )
+    _Indexer(pm).index(tree.body)
+    return pm
+
+
+def parse_file(path: Path, name: str, display: str | None = None) -> ParsedModule:
+    return parse_source(read_source(path, display), name, path, display)
+
+
+class _Indexer:
+    def __init__(self, pm: ParsedModule) -> None:
+        self.pm = pm
+
+    def index(self, body: "list[cst.CSTNode] | tuple") -> None:
+        for stmt in body:
+            if isinstance(stmt, cst.ClassDef):
+                self._class(stmt)
+            elif isinstance(stmt, cst.FunctionDef):
+                self.pm.functions[stmt.name.value] = stmt
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    self._small(small)
+            elif isinstance(stmt, (cst.If, cst.Try)):
+                # `if _is_cuda: from x import y` / `try: import z`: index both arms
+                self.index(stmt.body.body)
+                for clause in _clauses(stmt):
+                    self.index(clause.body.body if isinstance(clause.body, cst.BaseSuite) else ())
+
+    def _class(self, node: cst.ClassDef) -> None:
+        methods = {}
+        for stmt in node.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                methods[stmt.name.value] = stmt
+        bases = [a.value for a in node.bases if a.keyword is None]
+        self.pm.classes[node.name.value] = ClassInfo(node.name.value, self.pm, node, bases, methods)
+
+    def _small(self, small: cst.BaseSmallStatement) -> None:
+        if isinstance(small, cst.ImportFrom):
+            self._import_from(small)
+        elif isinstance(small, cst.Import):
+            for alias in small.names:
+                dotted = _dotted_name(alias.name)
+                if alias.asname is not None:
+                    self.pm.imports[_dotted_name(alias.asname.name)] = ImportRef(dotted, None)
+                else:
+                    top = dotted.split(".")[0]
+                    self.pm.imports[top] = ImportRef(top, None)
+        elif isinstance(small, (cst.Assign, cst.AnnAssign)):
+            targets = small.targets if isinstance(small, cst.Assign) else [small]
+            if small.value is None:
+                return
+            for t in targets:
+                if isinstance(t.target, cst.Name):
+                    self._assign(t.target.value, small.value)
+
+    def _assign(self, target: str, value: cst.BaseExpression) -> None:
+        self.pm.assigns[target] = value
+        if target == "EntryClass":
+            if isinstance(value, (cst.List, cst.Tuple)):
+                elems = [el.value for el in value.elements]
+            else:
+                elems = [value]
+            names = []
+            for v in elems:
+                if isinstance(v, cst.Name):
+                    names.append(v.value)
+            self.pm.entry_classes = names
+
+    def _import_from(self, node: cst.ImportFrom) -> None:
+        level = len(node.relative)
+        mod = _dotted_name(node.module) if node.module is not None else ""
+        if level:
+            pkg = self.pm.name.split(".")[:-level] if level else []
+            mod = ".".join(pkg + ([mod] if mod else []))
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            orig = _dotted_name(alias.name)
+            local = _dotted_name(alias.asname.name) if alias.asname else orig
+            self.pm.imports[local] = ImportRef(mod, orig)
+
+
+def _dotted_name(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted_name(node.value)}.{node.attr.value}"
+    return ""

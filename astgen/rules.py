@@ -1,0 +1,192 @@
+"""Load the declarative rules in ``rules/`` (TOML data, no code).
+
+``layers.toml`` says what each sglang layer class becomes; ``parallel.toml``
+says where parallel sizes and runtime switches come from. Expression text in
+them is read with :func:`astgen.expr.parse` once, here, and checked: a rule
+that does not parse is a :class:`RulesError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from astgen import expr as E
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+
+class RulesError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class OpRule:
+    suffix: str
+    k: E.Expr
+    n: E.Expr
+    m: E.Expr | None
+    batch: E.Expr
+    counts_experts: bool
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    name: str
+    category: str
+    params: tuple[str, ...]
+    params_by_version: dict[str, tuple[str, ...]]
+    defaults: dict[str, E.Expr]
+    lets: tuple[tuple[str, E.Expr], ...]
+    ops: tuple[OpRule, ...]
+    transfer: dict[str, Any] | None
+    attention: dict[str, E.Expr] | None
+    tied_as: str | None
+
+    def params_for(self, version: str) -> tuple[str, ...]:
+        for prefix, params in sorted(self.params_by_version.items(), key=lambda kv: -len(kv[0])):
+            if version.startswith(prefix):
+                return params
+        return self.params
+
+
+@dataclass(frozen=True)
+class FunctionRule:
+    name: str
+    kind: str  # "expr" | "object" | "class" | "builtin"
+    target: str  # object/class/builtin name
+    value: E.Expr | None
+    params: tuple[str, ...]
+
+
+@dataclass
+class Rules:
+    layers: dict[str, LayerRule]
+    ignored: dict[str, str]  # class name -> group ("norms", "rotary" ...)
+    functions: dict[str, FunctionRule]
+    objects: dict[str, dict[str, str | E.Expr]]
+    entry: dict[str, E.Expr]
+    digest: str
+    version: str = field(default="1")
+    mla_markers: tuple[str, ...] = ()
+    mla_kv_attention: str = ""
+    prefixes: dict[str, str] = field(default_factory=dict)
+    values: dict[str, FunctionRule] = field(default_factory=dict)
+
+    def layer(self, cls: str) -> LayerRule | None:
+        return self.layers.get(cls)
+
+
+def _expr(text: Any, where: str) -> E.Expr:
+    if isinstance(text, bool) or isinstance(text, int):
+        return E.Const(text)
+    if not isinstance(text, str):
+        raise RulesError(f"{where}: expected expression text, got {text!r}")
+    try:
+        return E.parse(text)
+    except E.ParseError as exc:
+        raise RulesError(f"{where}: {exc}") from None
+
+
+def load_rules(directory: Path | None = None) -> Rules:
+    directory = Path(directory or DEFAULT_RULES_DIR)
+    digest = hashlib.sha256()
+    data = {}
+    for name in ("layers.toml", "parallel.toml"):
+        path = directory / name
+        try:
+            raw = path.read_bytes()
+            data[name] = tomllib.loads(raw.decode("utf-8"))
+        except OSError as exc:
+            raise RulesError(f"{path}: cannot read rules ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise RulesError(f"{path}: {exc}") from None
+        digest.update(raw)
+    layers_doc, par_doc = data["layers.toml"], data["parallel.toml"]
+    layers = _load_layers(layers_doc.get("layers", {}))
+    ignored = {cls: group for group, names in layers_doc.get("ignored", {}).items() for cls in names}
+    functions = {
+        fn: _load_function(fn, spec) for fn, spec in par_doc.get("functions", {}).items()
+    }
+    objects = {
+        obj: {k: (v if isinstance(v, str) and v.startswith("object:") else _expr(v, f"objects.{obj}.{k}"))
+              for k, v in attrs.items()}
+        for obj, attrs in par_doc.get("objects", {}).items()
+    }
+    entry = {k: _expr(v, f"entry.{k}") for k, v in par_doc.get("entry", {}).items()}
+    version = f"{layers_doc.get('version', 1)}.{par_doc.get('version', 1)}"
+    values = {n: _load_function(n, {"value": v}) for n, v in par_doc.get("values", {}).items()}
+    mla = layers_doc.get("mla", {})
+    return Rules(layers, ignored, functions, objects, entry, digest.hexdigest()[:12], version,
+                 tuple(mla.get("markers", ())), mla.get("kv_attention", ""),
+                 dict(layers_doc.get("naming", {}).get("prefixes", {})), values)
+
+
+def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:
+    out: dict[str, LayerRule] = {}
+    for name, spec in doc.items():
+        if "same_as" not in spec:
+            out[name] = _load_layer(name, spec)
+    for name, spec in doc.items():
+        if "same_as" in spec:
+            base = out.get(spec["same_as"])
+            if base is None:
+                raise RulesError(f"layers.{name}: same_as names unknown rule {spec['same_as']!r}")
+            out[name] = LayerRule(name, *[getattr(base, f) for f in _FIELDS[1:]])
+    return out
+
+
+_FIELDS = ("name", "category", "params", "params_by_version", "defaults", "lets", "ops",
+           "transfer", "attention", "tied_as")
+_KNOWN_KEYS = {"category", "params", "params_by_version", "defaults", "let", "ops", "transfer",
+               "attention", "tied_as"}
+
+
+def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
+    where = f"layers.{name}"
+    extra = set(spec) - _KNOWN_KEYS
+    if extra:
+        raise RulesError(f"{where}: unknown keys {sorted(extra)}")
+    if spec.get("category") not in ("linear", "moe", "attention", "embedding", "lm_head", "param"):
+        raise RulesError(f"{where}: bad category {spec.get('category')!r}")
+    ops = tuple(
+        OpRule(
+            suffix=op.get("suffix", ""),
+            k=_expr(op["k"], f"{where}.ops.k"),
+            n=_expr(op["n"], f"{where}.ops.n"),
+            m=_expr(op["m"], f"{where}.ops.m") if "m" in op else None,
+            batch=_expr(op.get("batch", "1"), f"{where}.ops.batch"),
+            counts_experts=bool(op.get("counts_experts", False)),
+        )
+        for op in spec.get("ops", [])
+    )
+    transfer = spec.get("transfer")
+    if transfer is not None:
+        transfer = {k: (_expr(v, f"{where}.transfer.{k}") if k != "kind" else v) for k, v in transfer.items()}
+    attention = spec.get("attention")
+    if attention is not None:
+        attention = {k: _expr(v, f"{where}.attention.{k}") for k, v in attention.items()}
+    return LayerRule(
+        name=name,
+        category=spec["category"],
+        params=tuple(spec.get("params", ())),
+        params_by_version={k: tuple(v) for k, v in spec.get("params_by_version", {}).items()},
+        defaults={k: _expr(v, f"{where}.defaults.{k}") for k, v in spec.get("defaults", {}).items()},
+        lets=tuple((k, _expr(v, f"{where}.let.{k}")) for k, v in spec.get("let", {}).items()),
+        ops=ops,
+        transfer=transfer,
+        attention=attention,
+        tied_as=spec.get("tied_as"),
+    )
+
+
+def _load_function(name: str, spec: dict[str, Any]) -> FunctionRule:
+    value = spec.get("value")
+    params = tuple(spec.get("params", ()))
+    if isinstance(value, str) and ":" in value and value.split(":", 1)[0] in ("object", "class", "builtin"):
+        kind, target = value.split(":", 1)
+        return FunctionRule(name, kind, target, None, params)
+    return FunctionRule(name, "expr", "", _expr(value, f"functions.{name}"), params)

@@ -1,0 +1,337 @@
+"""Stage 5, shapes: apply ``rules/`` to the IR and get LLMSim operators.
+
+Each leaf of the IR whose class has a rule becomes one or more operators
+with per-rank shapes as expressions over ``mc``, ``sc`` and ``seq_len``.
+Guards that mention a layer index become layer counts
+(``sum(1 for layer_id in range(n) if ...)``); the others stay conditions
+under which the operator exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from astgen import expr as E
+from astgen import ir
+from astgen.parse import Location
+from astgen.rules import LayerRule, Rules
+
+SEQ_LEN = E.Name("seq_len")
+MAX_SEQLEN = E.attr_path("sc", "max_seqlen")
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    kind: str  # "matmul" | "attention" | "transfer"
+    m: E.Expr
+    k: E.Expr
+    n: E.Expr
+    batch: E.Expr
+    layers: E.Expr
+    guard: E.Expr
+    loc: Location
+    path: str
+    cls: str
+    counts_experts: bool = False
+    group: str = ""  # attention key, or transfer kind
+
+
+@dataclass
+class ArchShapes:
+    entry: str
+    module: str
+    file: str
+    sha256: str
+    operators: list[Operator] = field(default_factory=list)
+    kv_cache: E.Expr = E.Const(0)  # elements per token, whole model
+    kv_cache_per_gpu: E.Expr = E.Const(0)
+    attention_type: str = "MHA"
+    diagnostics: list[ir.Diagnostic] = field(default_factory=list)
+    unknown_layers: list[ir.Node] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not any(d.severity != "note" for d in self.diagnostics)
+
+    def config_keys(self) -> set[str]:
+        keys: set[str] = set()
+        for op in self.operators:
+            for e in (op.m, op.k, op.n, op.batch, op.layers, op.guard):
+                keys |= E.config_keys(e)
+        return keys | E.config_keys(self.kv_cache)
+
+
+@dataclass
+class _Leaf:
+    node: ir.Node
+    repeats: list[tuple[str, E.Expr]]
+    terms: list[E.Expr]
+    prefix: str
+
+
+def build_shapes(arch: ir.ArchIR, rules: Rules) -> ArchShapes:
+    out = ArchShapes(arch.entry, arch.module, arch.file, arch.sha256,
+                     diagnostics=list(arch.diagnostics))
+    leaves = list(_collect(arch.root, [], [], "", rules))
+    out.attention_type = "MLA" if any(l.node.attr in rules.mla_markers for l in leaves) else "MHA"
+    names: dict[tuple[str, str], list[E.Expr]] = {}
+    kv_terms: list[tuple[E.Expr, E.Expr]] = []
+    for leaf in leaves:
+        for op in _operators(leaf, rules, out):
+            out.operators.append(_unique(op, names))
+        kv = _kv_elements(leaf, rules, out.attention_type)
+        if kv is not None:
+            kv_terms.append(kv)
+    out.operators = [_simplified(op) for op in out.operators]
+    attention_paths = sorted({op.path for op in out.operators if op.kind == "attention"})
+    if len(attention_paths) > 1:  # e.g. MLA's attn_mqa (decode) and attn_mha (prefill)
+        out.operators = [
+            _replace(op, group=op.path.rsplit(".", 1)[-1]) if op.kind == "attention" else op
+            for op in out.operators
+        ]
+    per_gpu = _sum(E.simplify(E.BinOp("*", c, e)) for c, e in kv_terms)
+    out.kv_cache_per_gpu = E.simplify(per_gpu)
+    out.kv_cache = E.simplify(_at_tp1(per_gpu))
+    _check_resolved(out)
+    return out
+
+
+# ----------------------------------------------------------------------------
+# walking the IR
+
+
+def _collect(node: ir.Node, repeats: list, terms: list, prefix: str, rules: Rules):
+    for child in node.children:
+        child_terms = terms + _conjuncts(child.guard)
+        child_prefix = prefix + _prefix_for(child, node, rules)
+        if child.kind == ir.LIST:
+            reps = repeats + ([(child.repeat_var, child.repeat)] if child.repeat is not None else [])
+            yield from _collect(child, reps, child_terms, child_prefix, rules)
+        elif child.kind in (ir.LAYER, ir.PARAM, ir.ALIAS):
+            yield _Leaf(child, repeats, child_terms, child_prefix)
+        elif child.kind == ir.MODULE:
+            yield from _collect(child, repeats, child_terms, child_prefix, rules)
+        # IGNORED produce nothing; UNKNOWN were reported by the tracer
+
+
+def _prefix_for(child: ir.Node, parent: ir.Node, rules: Rules) -> str:
+    if child.attr in rules.prefixes:
+        return rules.prefixes[child.attr]
+    same = [c for c in parent.children if c.attr == child.attr and c.attr]
+    if len(same) > 1 and child.kind == ir.MODULE:
+        return "moe_" if _has_moe(child, rules) else "dense_"
+    return ""
+
+
+def _has_moe(node: ir.Node, rules: Rules) -> bool:
+    for n in node.walk():
+        rule = rules.layer(n.cls) if n.kind == ir.LAYER else None
+        if rule is not None and rule.category == "moe":
+            return True
+    return False
+
+
+def _conjuncts(guard: E.Expr) -> list[E.Expr]:
+    if isinstance(guard, E.BoolOp) and guard.op == "and":
+        return _conjuncts(guard.left) + _conjuncts(guard.right)
+    return [] if guard == E.TRUE else [guard]
+
+
+def _and_all(terms: list[E.Expr]) -> E.Expr:
+    out: E.Expr = E.TRUE
+    for t in terms:
+        out = t if out == E.TRUE else E.BoolOp("and", out, t)
+    return E.simplify(out)
+
+
+def _count_and_guard(leaf: _Leaf) -> tuple[E.Expr, E.Expr]:
+    remaining = list(leaf.terms)
+    count: E.Expr = E.Const(1)
+    for var, n in leaf.repeats:
+        mine = [t for t in remaining if var in E.free_names(t)]
+        remaining = [t for t in remaining if var not in E.free_names(t)]
+        c = E.CountIf(var, n, _and_all(mine)) if mine else n
+        count = E.simplify(E.BinOp("*", count, c))
+    return count, _and_all(remaining)
+
+
+# ----------------------------------------------------------------------------
+# rules -> operators
+
+
+def _env(node: ir.Node, rule: LayerRule) -> dict[str, E.Expr]:
+    env: dict[str, E.Expr] = {k: v for k, v in rule.defaults.items()}
+    env.update(node.args)
+    for name in rule.params:
+        env.setdefault(name, E.NONE)
+    for name, value in rule.lets:
+        env[name] = E.simplify(E.substitute(value, env))
+    return env
+
+
+def _subst(e: E.Expr, env: dict[str, E.Expr]) -> E.Expr:
+    return E.simplify(E.substitute(e, env))
+
+
+def _operators(leaf: _Leaf, rules: Rules, out: ArchShapes):
+    node = leaf.node
+    if node.kind == ir.ALIAS:
+        yield from _alias_ops(leaf, rules, out)
+        return
+    if node.kind == ir.PARAM:
+        yield from _param_ops(leaf)
+        return
+    rule = rules.layer(node.cls)
+    if rule is None:
+        return
+    count, guard = _count_and_guard(leaf)
+    env = _env(node, rule)
+    base = leaf.prefix + node.attr
+    common = dict(layers=count, guard=guard, loc=node.loc, path=node.path(), cls=node.cls)
+    for op in rule.ops:
+        m = _subst(op.m, env) if op.m is not None else SEQ_LEN
+        yield Operator(base + op.suffix, "matmul", m, _subst(op.k, env), _subst(op.n, env),
+                       _subst(op.batch, env), counts_experts=op.counts_experts, **common)
+    if rule.attention is not None:
+        yield from _attention_ops(base, rule, env, common)
+    if rule.transfer is not None:
+        yield from _transfer_ops(base, rule, env, common)
+
+
+def _alias_ops(leaf: _Leaf, rules: Rules, out: ArchShapes):
+    target = leaf.node.target
+    rule = rules.layer(target.cls) if target is not None else None
+    if rule is None or rule.tied_as is None:
+        return
+    tied = rules.layer(rule.tied_as)
+    shadow = ir.Node(ir.LAYER, rule.tied_as, leaf.node.loc, attr=leaf.node.attr, args=target.args)
+    shadow.parent = leaf.node.parent
+    count, guard = _count_and_guard(leaf)
+    env = _env(shadow, tied)
+    for op in tied.ops:
+        yield Operator(leaf.prefix + leaf.node.attr + op.suffix, "matmul", SEQ_LEN,
+                       _subst(op.k, env), _subst(op.n, env), _subst(op.batch, env),
+                       count, guard, leaf.node.loc, leaf.node.path(), rule.tied_as)
+
+
+def _param_ops(leaf: _Leaf):
+    node = leaf.node
+    dims = [node.args[k] for k in sorted(node.args)]
+    if len(dims) != 2 or node.attr != "weight" or node.parent is None:
+        return
+    count, guard = _count_and_guard(leaf)
+    owner = node.parent
+    # torch stores a linear weight as (out_features, in_features)
+    yield Operator(leaf.prefix + owner.attr, "matmul", SEQ_LEN,
+                   dims[1], dims[0], E.Const(1), count, guard, node.loc, node.path(), owner.cls)
+
+
+def _attention_ops(base: str, rule: LayerRule, env: dict, common: dict):
+    spec = {k: _subst(v, env) for k, v in rule.attention.items()}
+    heads, qk, v = spec["heads"], spec["qk_dim"], spec["v_dim"]
+    group = "attention"
+    yield Operator(f"{base}_qk", "attention", SEQ_LEN, qk, MAX_SEQLEN, heads, group=group, **common)
+    yield Operator(f"{base}_pv", "attention", SEQ_LEN, MAX_SEQLEN, v, heads, group=group, **common)
+
+
+def _transfer_ops(base: str, rule: LayerRule, env: dict, common: dict):
+    spec = rule.transfer
+    cols = _subst(spec["cols"], env)
+    guard = common["guard"]
+    rest = {k: v for k, v in common.items() if k != "guard"}
+    if spec["kind"] == "all_reduce":
+        when = _subst(spec["when"], env)
+        yield Operator(f"{base}_all_reduce", "transfer", SEQ_LEN, cols, cols, E.Const(1),
+                       guard=E.and_(guard, when), group="all_reduce", **rest)
+        return
+    # MoE: DeepEP all-to-all dispatch/combine, else an all-reduce over TP
+    deepep = E.attr_path("sc", "deepep")
+    tokens = E.simplify(E.BinOp("*", SEQ_LEN, env.get("top_k", E.Const(1))))
+    for phase in ("dispatch", "combine"):
+        yield Operator(f"{base}_{phase}", "transfer", tokens, cols, cols, E.Const(1),
+                       guard=E.and_(guard, deepep), group=f"all_to_all_{phase}", **rest)
+    when = E.and_(E.not_(deepep), E.Compare(">", E.attr_path("sc", "tp_size"), E.Const(1)))
+    yield Operator(f"{base}_all_reduce", "transfer", SEQ_LEN, cols, cols, E.Const(1),
+                   guard=E.and_(guard, when), group="all_reduce", **rest)
+
+
+# ----------------------------------------------------------------------------
+# KV cache
+
+
+def _kv_elements(leaf: _Leaf, rules: Rules, attention_type: str) -> tuple[E.Expr, E.Expr] | None:
+    node = leaf.node
+    rule = rules.layer(node.cls) if node.kind == ir.LAYER else None
+    if rule is None or rule.attention is None:
+        return None
+    env = _env(node, rule)
+    spec = {k: _subst(v, env) for k, v in rule.attention.items()}
+    count, guard = _count_and_guard(leaf)
+    if guard != E.TRUE:
+        count = E.simplify(E.IfExp(guard, count, E.Const(0)))
+    if attention_type == "MLA":
+        if node.attr != rules.mla_kv_attention:
+            return None
+        return count, E.simplify(E.BinOp("*", spec["kv_heads"], spec["qk_dim"]))
+    per_token = E.BinOp("*", spec["kv_heads"], E.BinOp("+", spec["qk_dim"], spec["v_dim"]))
+    return count, E.simplify(per_token)
+
+
+def _sum(terms) -> E.Expr:
+    out: E.Expr = E.Const(0)
+    for t in terms:
+        out = E.simplify(E.BinOp("+", out, t))
+    return out
+
+
+_TP1 = {("sc", "tp_size"): E.Const(1), ("sc", "dp_size"): E.Const(1), ("sc", "ep_size"): E.Const(1)}
+
+
+def _at_tp1(e: E.Expr) -> E.Expr:
+    """The expression with every parallel size set to 1 (the whole model)."""
+    if isinstance(e, E.Attr) and isinstance(e.obj, E.Name) and (e.obj.id, e.name) in _TP1:
+        return _TP1[(e.obj.id, e.name)]
+    kids = [_at_tp1(c) for c in e.children()]
+    return E._rebuild(e, kids) if kids else e
+
+
+# ----------------------------------------------------------------------------
+# finishing
+
+
+def _unique(op: Operator, names: dict[tuple[str, str], list[E.Expr]]) -> Operator:
+    """Keep names unique, except between operators that exclude each other
+    (``lm_head`` tied or untied): those are one operator under two guards."""
+    key = (op.name, op.kind)
+    guards = names.setdefault(key, [])
+    exclusive = all(g == E.not_(op.guard) or op.guard == E.not_(g) for g in guards)
+    guards.append(op.guard)
+    if not guards[:-1] or exclusive:
+        return op
+    parts = op.path.split(".")
+    owner = parts[-2] + "_" if len(parts) >= 2 else ""
+    if owner and not op.name.startswith(owner):
+        return _unique(_replace(op, name=owner + op.name), names)
+    return _replace(op, name=f"{op.name}_{len(guards) - 1}")
+
+
+def _replace(op: Operator, **changes) -> Operator:
+    from dataclasses import replace
+    return replace(op, **changes)
+
+
+def _simplified(op: Operator) -> Operator:
+    return _replace(op, m=E.simplify(op.m), k=E.simplify(op.k), n=E.simplify(op.n),
+                    batch=E.simplify(op.batch), layers=E.simplify(op.layers),
+                    guard=E.simplify(op.guard))
+
+
+def _check_resolved(out: ArchShapes) -> None:
+    for op in out.operators:
+        for field_name in ("m", "k", "n", "batch", "layers", "guard"):
+            for u in E.unknowns(getattr(op, field_name)):
+                out.diagnostics.append(ir.Diagnostic(
+                    "incomplete", "unresolved", op.loc,
+                    f"operator {op.name}: {field_name} depends on an unresolved value ({u.why})",
+                    "add the function or object to rules/parallel.toml, or teach the tracer the construct"))

@@ -1,0 +1,162 @@
+"""Stage 1, source: find an sglang package root and map dotted names to files.
+
+Nothing here imports sglang. A root is the directory that holds the
+``sglang/`` package: a checkout's ``python/``, an unpacked wheel, a
+``site-packages``; or a wheel fetched with ``pip download --no-deps`` into the
+user cache (:func:`fetch_version`), whose ``.py`` members are unpacked there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MODELS_PACKAGE = "sglang.srt.models"
+
+
+class SourceError(Exception):
+    """The input cannot be used: no sglang tree, no such file or version."""
+
+
+def cache_dir() -> Path:
+    """``$ASTGEN_CACHE``, else ``$XDG_CACHE_HOME/astgen``, else ``~/.cache/astgen``."""
+    env = os.environ.get("ASTGEN_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) / "astgen" if xdg else Path.home() / ".cache" / "astgen"
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """An sglang package root: ``root / "sglang" / ...``."""
+
+    root: Path
+    version: str
+    flat: bool = False  # a bare directory of model files (the fixtures)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root if self.flat else self.root / "sglang" / "srt" / "models"
+
+    def module_file(self, dotted: str) -> Path | None:
+        """File of a dotted module name, or None when it is not in the tree."""
+        if self.flat:
+            prefix = MODELS_PACKAGE + "."
+            if not dotted.startswith(prefix) or "." in dotted[len(prefix):]:
+                return None
+            candidate = self.root / (dotted[len(prefix):] + ".py")
+            return candidate if candidate.is_file() else None
+        parts = dotted.split(".")
+        base = self.root.joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def module_name(self, path: Path) -> str:
+        if self.flat:
+            return f"{MODELS_PACKAGE}.{path.stem}"
+        rel = path.resolve().relative_to(self.root.resolve()).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        return ".".join(parts)
+
+    def model_files(self) -> list[Path]:
+        return sorted(p for p in self.models_dir.glob("*.py") if p.name != "__init__.py")
+
+
+def _read_version(root: Path) -> str:
+    version_py = root / "sglang" / "version.py"
+    if version_py.is_file():
+        m = re.search(r"""__version__\s*=\s*["']([^"']+)["']""", version_py.read_text("utf-8-sig"))
+        if m:
+            return m.group(1)
+    for meta in sorted(root.glob("sglang-*.dist-info/METADATA")):
+        m = re.search(r"^Version:\s*(\S+)", meta.read_text("utf-8"), re.M)
+        if m:
+            return m.group(1)
+    return "unknown"
+
+
+def tree_at(root: Path) -> SourceTree:
+    """The tree whose package root is ``root`` (or ``root/python`` for a checkout)."""
+    root = Path(root)
+    for cand in (root, root / "python"):
+        if (cand / "sglang" / "srt" / "models").is_dir():
+            return SourceTree(cand.resolve(), _read_version(cand))
+    raise SourceError(
+        f"{root}: not an sglang package root (no sglang/srt/models/ under it or under python/)"
+    )
+
+
+def tree_of_file(path: Path) -> SourceTree:
+    """The sglang tree that holds ``path``, found by walking up.
+
+    A file outside any sglang tree is read as a model file whose siblings are
+    the other model files (``sglang.srt.models.<stem>``): the fixtures' layout.
+    """
+    path = Path(path).resolve()
+    for parent in path.parents:
+        if parent.name == "sglang" and (parent / "srt").is_dir():
+            return SourceTree(parent.parent, _read_version(parent.parent))
+    return SourceTree(path.parent, "unknown", flat=True)
+
+
+def tree_of_dir(path: Path) -> SourceTree:
+    """A tree root, a checkout, or a bare directory of model files."""
+    try:
+        return tree_at(path)
+    except SourceError:
+        if Path(path).is_dir() and any(Path(path).glob("*.py")):
+            return SourceTree(Path(path).resolve(), "unknown", flat=True)
+        raise
+
+
+def fetch_version(version: str, cache: Path | None = None) -> SourceTree:
+    """``pip download --no-deps sglang==version`` into the cache and unpack its sources.
+
+    Reused on later calls. Only ``sglang/**/*.py`` (and version metadata) is
+    unpacked; nothing is installed or imported.
+    """
+    if not re.fullmatch(r"[0-9A-Za-z.+!-]+", version):
+        raise SourceError(f"not a version: {version!r}")
+    cache = cache or cache_dir()
+    dest = cache / "src" / version
+    if (dest / "sglang" / "srt" / "models").is_dir():
+        return SourceTree(dest.resolve(), version)
+    wheel = _download_wheel(version, cache / "wheels")
+    _unpack_sources(wheel, dest)
+    return SourceTree(dest.resolve(), version)
+
+
+def _download_wheel(version: str, wheels: Path) -> Path:
+    found = sorted(wheels.glob(f"sglang-{version}-*.whl"))
+    if found:
+        return found[0]
+    wheels.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+           "-d", str(wheels), f"sglang=={version}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(wheels.glob(f"sglang-{version}-*.whl"))
+    if proc.returncode != 0 or not found:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel"]
+        raise SourceError(f"could not fetch sglang=={version}: {tail[0]}")
+    return found[0]
+
+
+def _unpack_sources(wheel: Path, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".partial")
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            n = info.filename
+            keep = (n.startswith("sglang/") and n.endswith(".py")) or n.endswith(".dist-info/METADATA")
+            if keep and ".." not in Path(n).parts:
+                zf.extract(info, tmp)
+    tmp.rename(dest) if not dest.exists() else None

@@ -1,0 +1,1362 @@
+"""Stage 3, trace: a small symbolic interpreter of sglang ``__init__`` bodies.
+
+It walks the constructor of an entry class with ``config`` bound to the
+symbol ``mc``, follows ``super().__init__``, inheritance and imports across
+files, methods on ``self``, lambdas given to ``make_layers`` and
+``ModuleList`` comprehensions, and records each module it sees constructed
+as an IR node (:mod:`astgen.ir`). Nothing is imported or executed: values
+are :mod:`astgen.expr` expressions or the small value classes below.
+
+Conditions on config values or parallel sizes become guards; conditions on
+anything the rules do not describe (environment switches, server args) take
+sglang's default path (treated as off) and leave a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import libcst as cst
+
+from astgen import expr as E
+from astgen import ir
+from astgen.parse import ClassInfo, Location, ParsedModule, ParseFailure, parse_file
+from astgen.rules import FunctionRule, Rules
+from astgen.source import SourceTree
+
+MAX_DEPTH = 40
+MAX_UNROLL = 64
+LAYER_VAR = "layer_id"
+
+# ----------------------------------------------------------------------------
+# values of the interpreter (besides expr.Expr)
+
+
+@dataclass(eq=False)
+class Instance:
+    """``self`` of a traced class, or of a layer the rules know (``node.kind``)."""
+
+    node: ir.Node
+    cls: ClassInfo | None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class ClassRef:
+    name: str  # bare class name
+    info: ClassInfo | None = None  # set when the class is traced
+
+
+@dataclass(eq=False)
+class FuncRef:
+    node: cst.FunctionDef | cst.Lambda
+    module: ParsedModule
+    bound: Any = None  # self or cls for methods
+    closure: dict[str, Any] | None = None
+    owner: ClassInfo | None = None  # class that defines the method
+    is_static: bool = False
+
+
+@dataclass(eq=False)
+class RuleFunc:
+    rule: FunctionRule
+
+
+@dataclass(eq=False)
+class Builtin:
+    name: str
+
+
+@dataclass(eq=False)
+class ModuleRef:
+    dotted: str
+
+
+@dataclass(eq=False)
+class RuleObject:
+    name: str
+
+
+@dataclass(eq=False)
+class ListVal:
+    items: list[Any]
+
+
+@dataclass(eq=False)
+class TupleVal:
+    items: tuple[Any, ...]
+
+
+@dataclass(eq=False)
+class DictVal:
+    items: dict[str, Any]
+
+
+@dataclass(eq=False)
+class Repeated:
+    """What ``[f(i) for i in range(n)]`` or ``make_layers(n, f)`` builds."""
+
+    item: Any
+    count: E.Expr
+    var: str
+
+
+@dataclass(eq=False)
+class Phi:
+    """One of two values, chosen by ``test`` (a branch on a symbolic guard)."""
+
+    test: E.Expr
+    then: Any
+    orelse: Any
+
+
+@dataclass(eq=False)
+class SuperRef:
+    inst: Instance
+    after: ClassInfo
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@dataclass
+class _Frame:
+    module: ParsedModule
+    locals: dict[str, Any]
+    self_inst: Instance | None
+    owner: ClassInfo | None
+    guard: E.Expr = E.TRUE
+    line: int = 0
+
+
+class TraceError(Exception):
+    pass
+
+
+# ----------------------------------------------------------------------------
+# loading modules on demand
+
+
+class Loader:
+    """Parses modules of one sglang tree on demand, each file once."""
+
+    def __init__(self, tree: SourceTree | None, version: str = "unknown") -> None:
+        self.tree = tree
+        self.version = tree.version if tree else version
+        self.modules: dict[str, ParsedModule | None] = {}
+        self.failures: dict[str, ParseFailure] = {}
+
+    def add(self, pm: ParsedModule) -> None:
+        self.modules[pm.name] = pm
+
+    def get(self, dotted: str) -> ParsedModule | None:
+        if dotted in self.modules:
+            return self.modules[dotted]
+        pm = None
+        if self.tree is not None and _is_model_module(dotted):
+            path = self.tree.module_file(dotted)
+            if path is not None:
+                try:
+                    pm = parse_file(path, dotted, display=_display(self.tree, path))
+                except ParseFailure as exc:
+                    self.failures[dotted] = exc
+        self.modules[dotted] = pm
+        return pm
+
+
+def _is_model_module(dotted: str) -> bool:
+    """Model code is traced; everything else in sglang is known by rules only."""
+    return dotted.startswith("sglang.srt.models.")
+
+
+def _display(tree: SourceTree, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(tree.root))
+    except ValueError:
+        return str(path)
+
+
+# ----------------------------------------------------------------------------
+# the interpreter
+
+
+class Tracer:
+    def __init__(self, loader: Loader, rules: Rules) -> None:
+        self.loader = loader
+        self.rules = rules
+        self.diagnostics: list[ir.Diagnostic] = []
+        self._seen_diag: set[tuple[str, str, int]] = set()
+        self.depth = 0
+        self.frame: _Frame | None = None
+        self._module_values: dict[tuple[str, str], Any] = {}
+        self._fresh = 0
+
+    # -- public -------------------------------------------------------
+    def trace_entry(self, pm: ParsedModule, class_name: str) -> ir.ArchIR:
+        info = pm.classes.get(class_name)
+        line = pm.class_line(info) if info else 0
+        root = ir.Node(ir.MODULE, class_name, Location(pm.display, line))
+        result = ir.ArchIR(class_name, pm.name, pm.display, pm.sha256, root)
+        if info is None:
+            self._diag("error", "no-class", Location(pm.display, 0),
+                       f"EntryClass names {class_name}, which is not defined in this file")
+        else:
+            self.loader.add(pm)
+            inst = Instance(root, info)
+            kwargs = {k: v for k, v in self.rules.entry.items()}
+            self._construct_traced(inst, info, [], kwargs, Location(pm.display, line))
+        result.diagnostics = list(self.diagnostics)
+        result.files = sorted({n.loc.file for n in root.walk()} | {pm.display})
+        return result
+
+    # -- diagnostics --------------------------------------------------
+    def _diag(self, severity: str, code: str, loc: Location, message: str, hint: str = "") -> None:
+        key = (code, message, loc.line)
+        if key not in self._seen_diag:
+            self._seen_diag.add(key)
+            self.diagnostics.append(ir.Diagnostic(severity, code, loc, message, hint))
+
+    def _here(self) -> Location:
+        f = self.frame
+        return Location(f.module.display, f.line) if f else Location("?", 0)
+
+    # -- construction -------------------------------------------------
+    def _construct_traced(self, inst: Instance, info: ClassInfo, args: list, kwargs: dict,
+                          loc: Location) -> None:
+        owner, init = self._find_method(info, "__init__")
+        if init is None:
+            self._bind_fields(inst, info, args, kwargs)
+            return
+        fn = FuncRef(init, owner.module, bound=inst, owner=owner)
+        self._call_function(fn, args, kwargs, new_guard=True)
+
+    def _bind_fields(self, inst: Instance, info: ClassInfo, args: list, kwargs: dict) -> None:
+        """A dataclass/NamedTuple-like class: annotated fields in order."""
+        fields = []
+        for stmt in info.node.body.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                        fields.append(small.target.value)
+        for name, value in zip(fields, args):
+            inst.attrs[name] = value
+        inst.attrs.update(kwargs)
+
+    def _mro(self, info: ClassInfo) -> list[ClassInfo]:
+        out: list[ClassInfo] = []
+
+        def visit(c: ClassInfo, depth: int) -> None:
+            if c in out or depth > 20:
+                return
+            out.append(c)
+            for base in c.bases:
+                ref = self._eval_in_module(base, c.module)
+                if isinstance(ref, ClassRef) and ref.info is not None:
+                    visit(ref.info, depth + 1)
+
+        visit(info, 0)
+        return out
+
+    def _find_method(self, info: ClassInfo, name: str, after: ClassInfo | None = None):
+        mro = self._mro(info)
+        if after is not None and after in mro:
+            mro = mro[mro.index(after) + 1:]
+        for c in mro:
+            if name in c.methods:
+                return c, c.methods[name]
+        return None, None
+
+    def _class_attr(self, info: ClassInfo, name: str) -> Any:
+        for c in self._mro(info):
+            for stmt in c.node.body.body:
+                if isinstance(stmt, cst.SimpleStatementLine):
+                    for small in stmt.body:
+                        if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+                            targets = small.targets if isinstance(small, cst.Assign) else [small]
+                            for t in targets:
+                                if isinstance(t.target, cst.Name) and t.target.value == name:
+                                    return self._eval_in_module(small.value, c.module)
+        return _MISSING
+
+    def _instantiate(self, ref: ClassRef, args: list, kwargs: dict) -> Any:
+        loc = self._here()
+        if ref.info is not None:
+            node = ir.Node(ir.MODULE, ref.name, loc)
+            inst = Instance(node, ref.info)
+            if self.depth > MAX_DEPTH:
+                self._diag("incomplete", "too-deep", loc, f"construction of {ref.name} nested too deeply")
+                return inst
+            self._construct_traced(inst, ref.info, args, kwargs, loc)
+            return inst
+        rule = self.rules.layer(ref.name)
+        if rule is not None and rule.category != "param":
+            node = ir.Node(ir.LAYER, ref.name, loc, args=self._bind_layer_args(rule, args, kwargs))
+            return Instance(node, None)
+        if ref.name in self.rules.ignored:
+            return Instance(ir.Node(ir.IGNORED, ref.name, loc), None)
+        return Instance(ir.Node(ir.UNKNOWN, ref.name, loc), None)
+
+    def _bind_layer_args(self, rule, args: list, kwargs: dict) -> dict[str, E.Expr]:
+        params = rule.params_for(self.loader.version)
+        bound: dict[str, E.Expr] = {}
+        for name, value in zip(params, args):
+            bound[name] = self._as_expr(value)
+        if len(args) > len(params):
+            bound["*extra"] = E.Unknown(f"{len(args) - len(params)} positional arguments beyond the rule's params")
+        for name, value in kwargs.items():
+            bound[name] = self._as_expr(value)
+        return bound
+
+    # -- calling ------------------------------------------------------
+    def _call(self, callee: Any, args: list, kwargs: dict, site: str) -> Any:
+        if isinstance(callee, ClassRef):
+            return self._instantiate(callee, args, kwargs)
+        if isinstance(callee, FuncRef):
+            return self._call_function(callee, args, kwargs)
+        if isinstance(callee, RuleFunc):
+            return self._call_rule(callee.rule, args, kwargs)
+        if isinstance(callee, Builtin):
+            return self._call_builtin(callee.name, args, kwargs, site)
+        if isinstance(callee, Phi):
+            a = self._call(callee.then, args, kwargs, site)
+            b = self._call(callee.orelse, args, kwargs, site)
+            return _phi(callee.test, a, b)
+        if isinstance(callee, Instance) and callee.cls is not None:
+            _, call = self._find_method(callee.cls, "__call__")
+            if call is not None:
+                return self._call_function(FuncRef(call, callee.cls.module, bound=callee), args, kwargs)
+        return E.Unknown(f"call of {site}")
+
+    def _call_function(self, fn: FuncRef, args: list, kwargs: dict, new_guard: bool = False) -> Any:
+        if self.depth > MAX_DEPTH:
+            self._diag("incomplete", "too-deep", self._here(), "call nesting too deep")
+            return E.Unknown("call nesting too deep")
+        params = fn.node.params
+        scope: dict[str, Any] = dict(fn.closure or {})
+        positional = list(params.posonly_params) + list(params.params)
+        args = list(args)
+        if fn.bound is not None and not fn.is_static:
+            args = [fn.bound] + args
+        defaults_module = fn.module
+        for p in positional:
+            pname = p.name.value
+            if args:
+                scope[pname] = args.pop(0)
+            elif pname in kwargs:
+                scope[pname] = kwargs.pop(pname)
+            elif p.default is not None:
+                scope[pname] = self._eval_in_module(p.default, defaults_module, scope)
+            else:
+                scope[pname] = self._missing_arg(pname)
+        if isinstance(params.star_arg, cst.Param):
+            scope[params.star_arg.name.value] = TupleVal(tuple(args))
+        for p in params.kwonly_params:
+            pname = p.name.value
+            if pname in kwargs:
+                scope[pname] = kwargs.pop(pname)
+            elif p.default is not None:
+                scope[pname] = self._eval_in_module(p.default, defaults_module, scope)
+            else:
+                scope[pname] = self._missing_arg(pname)
+        if params.star_kwarg is not None:
+            scope[params.star_kwarg.name.value] = DictVal(dict(kwargs))
+        inst = fn.bound if isinstance(fn.bound, Instance) else None
+        guard = E.TRUE if new_guard or self.frame is None else self.frame.guard
+        frame = _Frame(fn.module, scope, inst, fn.owner, guard)
+        if isinstance(fn.node, cst.FunctionDef) and fn.owner is not None:
+            frame.line = fn.module.method_line(fn.owner, fn.node)
+        elif isinstance(fn.node, cst.FunctionDef):
+            frame.line = fn.module.locate_def(fn.node)
+        elif self.frame is not None:
+            frame.line = self.frame.line
+        return self._run(frame, fn.node)
+
+    def _missing_arg(self, pname: str) -> Any:
+        if pname in self.rules.entry:
+            return self.rules.entry[pname]
+        return E.Unknown(f"argument {pname} not given")
+
+    def _run(self, frame: _Frame, node: cst.FunctionDef | cst.Lambda) -> Any:
+        saved, self.frame = self.frame, frame
+        self.depth += 1
+        try:
+            if isinstance(node, cst.Lambda):
+                return self._eval(node.body)
+            result = self._exec_block(_body(node.body))
+            return E.NONE if result is None else result.value
+        finally:
+            self.depth -= 1
+            self.frame = saved
+
+    def _call_rule(self, rule: FunctionRule, args: list, kwargs: dict) -> Any:
+        if rule.kind == "object":
+            return RuleObject(rule.target)
+        if rule.kind == "class":
+            return ClassRef(rule.target)
+        if rule.kind == "builtin":
+            return self._call_builtin(rule.target, args, kwargs, rule.name)
+        mapping = {}
+        for pname, value in zip(rule.params, args):
+            mapping[pname] = value
+        mapping.update({k: v for k, v in kwargs.items() if k in rule.params})
+        env = {k: self._as_expr(v) for k, v in mapping.items()}
+        value = E.simplify(E.substitute(rule.value, env))
+        return self._from_expr(value)
+
+    def _from_expr(self, value: E.Expr) -> Any:
+        if isinstance(value, E.Tuple):
+            return TupleVal(tuple(self._from_expr(v) for v in value.items))
+        return value
+
+    # -- builtins -----------------------------------------------------
+    def _call_builtin(self, name: str, args: list, kwargs: dict, site: str) -> Any:
+        handler = getattr(self, f"_b_{name}", None)
+        if handler is None:
+            return E.Unknown(f"call of {site}")
+        return handler(args, kwargs)
+
+    def _b_getattr(self, args: list, kwargs: dict) -> Any:
+        if len(args) < 2 or not isinstance(args[1], E.Const) or not isinstance(args[1].value, str):
+            return E.Unknown("getattr with a computed name")
+        obj, attr = args[0], args[1].value
+        default = args[2] if len(args) > 2 else None
+        if isinstance(obj, E.Expr) and _is_config(obj):
+            if default is None:
+                return E.Attr(obj, attr)
+            return E.GetAttr(obj, attr, self._as_expr(default))
+        value = self._getattr(obj, attr)
+        if isinstance(value, E.Unknown) and default is not None:
+            return default
+        return value
+
+    def _b_hasattr(self, args: list, kwargs: dict) -> Any:
+        if len(args) == 2 and isinstance(args[1], E.Const) and isinstance(args[0], E.Expr) and _is_config(args[0]):
+            return E.HasAttr(args[0], args[1].value)
+        if len(args) == 2 and isinstance(args[0], Instance) and isinstance(args[1], E.Const):
+            if args[0].cls is not None:
+                return E.Const(args[1].value in args[0].attrs)
+        return E.Unknown("hasattr on an object")
+
+    def _b_isinstance(self, args: list, kwargs: dict) -> Any:
+        return E.Unknown("isinstance")
+
+    def _numeric(self, fname: str):
+        def handler(args: list, kwargs: dict) -> Any:
+            if len(args) == 1 and isinstance(args[0], (ListVal, TupleVal)):
+                args = list(args[0].items)
+            return E.simplify(E.Call(fname, tuple(self._as_expr(a) for a in args)))
+        return handler
+
+    def _b_max(self, a, k):
+        return self._numeric("max")(a, k)
+
+    def _b_min(self, a, k):
+        return self._numeric("min")(a, k)
+
+    def _b_int(self, a, k):
+        return self._numeric("int")(a, k)
+
+    def _b_float(self, a, k):
+        return self._numeric("float")(a, k)
+
+    def _b_abs(self, a, k):
+        return self._numeric("abs")(a, k)
+
+    def _b_bool(self, a, k):
+        return self._numeric("bool")(a, k)
+
+    def _b_sum(self, args: list, kwargs: dict) -> Any:
+        if len(args) == 1 and isinstance(args[0], (ListVal, TupleVal)):
+            total: E.Expr = E.Const(0)
+            for item in args[0].items:
+                total = E.simplify(E.BinOp("+", total, self._as_expr(item)))
+            return total
+        return E.Unknown("sum of a non-literal list")
+
+    def _b_len(self, args: list, kwargs: dict) -> Any:
+        if len(args) == 1 and isinstance(args[0], (ListVal, TupleVal)):
+            return E.Const(len(args[0].items))
+        return E.simplify(E.Call("len", (self._as_expr(args[0]),))) if args else E.Unknown("len()")
+
+    def _b_range(self, args: list, kwargs: dict) -> Any:
+        return TupleVal(("range",) + tuple(args))  # only iterated, never stored
+
+    def _b_dict(self, args: list, kwargs: dict) -> Any:
+        base = dict(args[0].items) if args and isinstance(args[0], DictVal) else {}
+        base.update(kwargs)
+        return DictVal(base)
+
+    def _b_list(self, args: list, kwargs: dict) -> Any:
+        if args and isinstance(args[0], (ListVal, TupleVal)):
+            return ListVal(list(args[0].items))
+        return ListVal([]) if not args else E.Unknown("list() of a non-literal")
+
+    def _b_tuple(self, args: list, kwargs: dict) -> Any:
+        if args and isinstance(args[0], (ListVal, TupleVal)):
+            return TupleVal(tuple(args[0].items))
+        return TupleVal(()) if not args else E.Unknown("tuple() of a non-literal")
+
+    def _b_super(self, args: list, kwargs: dict) -> Any:
+        f = self.frame
+        if f is None or f.self_inst is None or f.owner is None:
+            return E.Unknown("super() outside a method")
+        return SuperRef(f.self_inst, f.owner)
+
+    def _b_partial(self, args: list, kwargs: dict) -> Any:
+        if not args:
+            return E.Unknown("partial()")
+        fn, bound_args = args[0], list(args[1:])
+        return _Partial(fn, bound_args, dict(kwargs))
+
+    def _b_add_prefix(self, args: list, kwargs: dict) -> Any:
+        parts = [self._as_expr(a) for a in args[:2]]
+        if len(parts) == 2 and all(isinstance(p, E.Const) for p in parts):
+            name, prefix = (str(p.value) for p in parts)
+            return E.Const(f"{prefix}.{name}" if prefix else name)
+        return E.Const("")
+
+    def _b_ModuleList(self, args: list, kwargs: dict) -> Any:
+        if not args:
+            return ListVal([])
+        return args[0]
+
+    def _b_Sequential(self, args: list, kwargs: dict) -> Any:
+        return ListVal(list(args))
+
+    def _b_make_layers(self, args: list, kwargs: dict) -> Any:
+        n = args[0] if args else kwargs.get("num_hidden_layers")
+        fn = args[1] if len(args) > 1 else kwargs.get("layer_fn")
+        if n is None or fn is None:
+            return E.Unknown("make_layers without a count or layer function")
+        item = self._call(fn, [], {"idx": E.Name(LAYER_VAR), "prefix": E.Const("")}, "layer_fn")
+        return _Layers(Repeated(item, self._as_expr(n), LAYER_VAR), self._as_expr(n))
+
+    def _b_record(self, args: list, kwargs: dict) -> Any:
+        """A plain record of the call's keyword arguments (rules: builtin:record)."""
+        return DictVal(dict(kwargs))
+
+    def _b_Parameter(self, args: list, kwargs: dict) -> Any:
+        data = args[0] if args else kwargs.get("data")
+        shape = data.items if isinstance(data, TupleVal) else ()
+        node = ir.Node(ir.PARAM, "Parameter", self._here(),
+                       args={f"dim{i}": self._as_expr(d) for i, d in enumerate(shape)})
+        return Instance(node, None)
+
+    def _b_tensor_new(self, args: list, kwargs: dict) -> Any:
+        if len(args) == 1 and isinstance(args[0], (TupleVal, ListVal)):
+            return TupleVal(tuple(args[0].items))
+        return TupleVal(tuple(args))
+
+    # -- statements ---------------------------------------------------
+    def _exec_block(self, stmts: Iterable[cst.CSTNode]) -> _Return | None:
+        stmts = list(stmts)
+        for i, stmt in enumerate(stmts):
+            self.frame.line = self.frame.module.loc(stmt).line or self.frame.line
+            try:
+                if isinstance(stmt, cst.If):
+                    result = self._exec_if(stmt, stmts[i + 1:])
+                else:
+                    result = self._exec_stmt(stmt)
+            except _Return as ret:
+                return ret
+            except (RecursionError, TraceError, TypeError, ValueError, AttributeError,
+                    KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
+                self._diag("incomplete", "tracer-error", self._here(),
+                           f"could not interpret statement ({type(exc).__name__}: {exc})",
+                           "statement skipped")
+                continue
+            if result is not None:
+                return result
+        return None
+
+    def _exec_stmt(self, stmt: cst.CSTNode) -> _Return | None:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self._exec_small(small)
+            return None
+        if isinstance(stmt, cst.For):
+            return self._exec_for(stmt)
+        if isinstance(stmt, cst.With):
+            return self._exec_block(_body(stmt.body))
+        if isinstance(stmt, cst.Try):
+            return self._exec_block(_body(stmt.body))
+        if isinstance(stmt, (cst.FunctionDef,)):
+            self.frame.locals[stmt.name.value] = FuncRef(stmt, self.frame.module, closure=dict(self.frame.locals))
+            return None
+        return None  # while loops, classes in functions, match: nothing to build
+
+    def _exec_small(self, small: cst.BaseSmallStatement) -> None:
+        if isinstance(small, cst.Return):
+            raise _Return(self._eval(small.value) if small.value is not None else E.NONE)
+        if isinstance(small, cst.Assign):
+            value = self._eval(small.value)
+            for target in small.targets:
+                self._assign(target.target, value)
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            self._assign(small.target, self._eval(small.value))
+        elif isinstance(small, cst.AugAssign):
+            op = _AUG_OPS.get(type(small.operator))
+            current = self._eval(small.target)
+            value = self._binop(op, current, self._eval(small.value)) if op else E.Unknown("augmented assignment")
+            self._assign(small.target, value)
+        elif isinstance(small, cst.Expr):
+            self._eval(small.value)
+        elif isinstance(small, (cst.Import, cst.ImportFrom)):
+            self._local_import(small)
+        # assert, raise, pass, del, global: nothing to build
+
+    def _local_import(self, small: cst.Import | cst.ImportFrom) -> None:
+        if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            mod = _dotted(small.module) if small.module is not None else ""
+            if small.relative:
+                pkg = self.frame.module.name.split(".")[: -len(small.relative)]
+                mod = ".".join(pkg + ([mod] if mod else []))
+            for alias in small.names:
+                orig = _dotted(alias.name)
+                local = _dotted(alias.asname.name) if alias.asname else orig
+                self.frame.locals[local] = self._resolve_import(mod, orig)
+
+    def _exec_if(self, stmt: cst.If, rest: list) -> _Return | None:
+        test = self._truth(self._eval(stmt.test))
+        orelse = stmt.orelse
+        if orelse is None:
+            else_body: list = []
+        elif isinstance(orelse, cst.If):
+            else_body = [orelse]  # elif
+        else:
+            else_body = _body(orelse.body)
+        if isinstance(test, E.Const):
+            return self._exec_block(_body(stmt.body) if test.value else else_body)
+        return self._fork(test, lambda: self._exec_block(_body(stmt.body)),
+                          lambda: self._exec_block(else_body), rest)
+
+    def _fork(self, test: E.Expr, then: Callable, orelse: Callable, rest: list) -> _Return | None:
+        frame = self.frame
+        base_guard = frame.guard
+        before = self._snapshot()
+        frame.guard = E.and_(base_guard, test)
+        r1 = then()
+        after_then = self._snapshot()
+        self._restore(before)
+        frame.guard = E.and_(base_guard, E.not_(test))
+        r2 = orelse()
+        frame.guard = base_guard
+        if r1 is None and r2 is None:
+            self._merge(test, after_then, self._snapshot())
+            return None
+        if r1 is not None and r2 is not None:
+            return _Return(_phi(test, r1.value, r2.value))
+        # one branch returned: the statements after the `if` run on the other
+        if r1 is not None:
+            frame.guard = E.and_(base_guard, E.not_(test))
+            r_rest = self._exec_block(rest)
+            frame.guard = base_guard
+            return _Return(_phi(test, r1.value, r_rest.value if r_rest else E.NONE))
+        self._restore(after_then)
+        frame.guard = E.and_(base_guard, test)
+        r_rest = self._exec_block(rest)
+        frame.guard = base_guard
+        return _Return(_phi(test, r_rest.value if r_rest else E.NONE, r2.value))
+
+    def _snapshot(self) -> tuple[dict, dict | None]:
+        f = self.frame
+        attrs = dict(f.self_inst.attrs) if f.self_inst is not None else None
+        return dict(f.locals), attrs
+
+    def _restore(self, snap: tuple[dict, dict | None]) -> None:
+        f = self.frame
+        f.locals.clear()
+        f.locals.update(snap[0])
+        if f.self_inst is not None and snap[1] is not None:
+            f.self_inst.attrs.clear()
+            f.self_inst.attrs.update(snap[1])
+
+    def _merge(self, test: E.Expr, a: tuple[dict, dict | None], b: tuple[dict, dict | None]) -> None:
+        f = self.frame
+        f.locals.clear()
+        f.locals.update(_merge_dicts(test, a[0], b[0]))
+        if f.self_inst is not None and a[1] is not None and b[1] is not None:
+            f.self_inst.attrs.clear()
+            f.self_inst.attrs.update(_merge_dicts(test, a[1], b[1]))
+
+    def _exec_for(self, stmt: cst.For) -> _Return | None:
+        it = self._eval(stmt.iter)
+        items = self._iter_items(it)
+        if items is None:
+            self._diag("note", "loop", self._here(), "loop over a symbolic range skipped")
+            return None
+        for item in items[:MAX_UNROLL]:
+            self._assign(stmt.target, item)
+            result = self._exec_block(_body(stmt.body))
+            if result is not None:
+                return result
+        return None
+
+    def _iter_items(self, it: Any) -> list | None:
+        if isinstance(it, (ListVal, TupleVal)):
+            items = list(it.items)
+            if items and items[0] == "range":
+                bounds = [self._as_expr(x) for x in items[1:]]
+                if all(isinstance(b, E.Const) and type(b.value) is int for b in bounds) and bounds:
+                    return [E.Const(i) for i in range(*[b.value for b in bounds])][:MAX_UNROLL]
+                return None
+            return items
+        return None
+
+    # -- assignment and module attachment -----------------------------
+    def _assign(self, target: cst.BaseExpression, value: Any) -> None:
+        if isinstance(target, cst.Name):
+            self.frame.locals[target.value] = value
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            values = _unpack(value, len(target.elements))
+            for el, v in zip(target.elements, values):
+                self._assign(el.value, v)
+        elif isinstance(target, cst.Attribute):
+            obj = self._eval(target.value)
+            if isinstance(obj, Instance):
+                self._set_attr(obj, target.attr.value, value)
+        elif isinstance(target, cst.Subscript):
+            obj = self._eval(target.value)
+            key = self._eval(target.slice[0].slice.value) if target.slice and isinstance(target.slice[0].slice, cst.Index) else None
+            if isinstance(obj, DictVal) and isinstance(key, E.Const) and isinstance(key.value, str):
+                obj.items[key.value] = value
+
+    def _set_attr(self, inst: Instance, attr: str, value: Any) -> None:
+        if isinstance(value, _Layers):
+            value = value.modules
+        inst.attrs[attr] = value
+        if inst.node.kind != ir.MODULE:
+            return
+        self._attach(inst.node, attr, value, self.frame.guard)
+
+    def _attach(self, parent: ir.Node, attr: str, value: Any, guard: E.Expr) -> None:
+        if isinstance(value, Phi):
+            self._attach(parent, attr, value.then, E.and_(guard, value.test))
+            self._attach(parent, attr, value.orelse, E.and_(guard, E.not_(value.test)))
+            return
+        if isinstance(value, Instance):
+            node = value.node
+            if node.parent is None and node is not parent and node is not _root_of(parent):
+                parent.add(node, attr, guard)
+                self._report_unknown(node)
+            elif node.parent is not None and node is not parent:
+                alias = ir.Node(ir.ALIAS, node.cls, self._here(), target=node)
+                parent.add(alias, attr, guard)
+            return
+        if isinstance(value, Repeated):
+            holder = ir.Node(ir.LIST, "ModuleList", self._here(), repeat=value.count, repeat_var=value.var)
+            parent.add(holder, attr, guard)
+            self._attach(holder, "", value.item, E.TRUE)
+            return
+        if isinstance(value, ListVal) and any(isinstance(v, (Instance, Phi, Repeated)) for v in value.items):
+            holder = ir.Node(ir.LIST, "ModuleList", self._here())
+            parent.add(holder, attr, guard)
+            for i, item in enumerate(value.items):
+                self._attach(holder, str(i), item, E.TRUE)
+            return
+        if isinstance(value, E.Unknown) and value.why.startswith("call of ") and _looks_like_class(value.why):
+            name = value.why[len("call of "):]
+            node = ir.Node(ir.UNKNOWN, name, self._here())
+            parent.add(node, attr, guard)
+            self._report_unknown(node)
+
+    def _report_unknown(self, node: ir.Node) -> None:
+        for n in node.walk():
+            if n.kind == ir.UNKNOWN:
+                self._diag("incomplete", "unknown-layer", n.loc,
+                           f"unknown layer class {n.cls} (attribute {n.attr or '?'})",
+                           f"add a rule for {n.cls} to rules/layers.toml, or list it under [ignored]")
+
+    # -- expressions --------------------------------------------------
+    def _eval(self, node: cst.BaseExpression) -> Any:
+        method = getattr(self, "_e_" + type(node).__name__, None)
+        if method is None:
+            return E.Unknown(f"{type(node).__name__} expression")
+        return method(node)
+
+    def _eval_in_module(self, node: cst.BaseExpression, module: ParsedModule, scope: dict | None = None) -> Any:
+        saved = self.frame
+        self.frame = _Frame(module, dict(scope or {}), None, None, E.TRUE, saved.line if saved else 0)
+        try:
+            return self._eval(node)
+        finally:
+            self.frame = saved
+
+    def _e_Integer(self, node: cst.Integer) -> Any:
+        return E.Const(int(node.value.replace("_", ""), 0))
+
+    def _e_Float(self, node: cst.Float) -> Any:
+        try:
+            return E.Const(float(node.value.replace("_", "")))
+        except ValueError:
+            return E.Unknown("float literal")
+
+    def _e_Imaginary(self, node: cst.Imaginary) -> Any:
+        return E.Unknown("complex literal")
+
+    def _e_SimpleString(self, node: cst.SimpleString) -> Any:
+        value = node.evaluated_value
+        return E.Const(value) if isinstance(value, str) else E.Unknown("bytes literal")
+
+    def _e_ConcatenatedString(self, node: cst.ConcatenatedString) -> Any:
+        value = node.evaluated_value
+        return E.Const(value) if isinstance(value, str) else E.Unknown("string")
+
+    def _e_FormattedString(self, node: cst.FormattedString) -> Any:
+        return E.Unknown("f-string")
+
+    def _e_Name(self, node: cst.Name) -> Any:
+        return self._lookup(node.value)
+
+    def _lookup(self, name: str) -> Any:
+        f = self.frame
+        if f is not None and name in f.locals:
+            return f.locals[name]
+        if name in _CONSTANTS:
+            return _CONSTANTS[name]
+        module = f.module if f else None
+        if module is not None:
+            return self._module_global(module, name)
+        return E.Unknown(f"name {name}")
+
+    def _module_global(self, module: ParsedModule, name: str) -> Any:
+        key = (module.name, name)
+        if key in self._module_values:
+            return self._module_values[key]
+        self._module_values[key] = E.Unknown(f"name {name} (recursive definition)")
+        value = self._resolve_global(module, name)
+        self._module_values[key] = value
+        return value
+
+    def _resolve_global(self, module: ParsedModule, name: str) -> Any:
+        if name in module.classes:
+            return ClassRef(name, module.classes[name])
+        if name in module.functions:
+            if name in self.rules.functions:
+                return RuleFunc(self.rules.functions[name])
+            return FuncRef(module.functions[name], module)
+        if name in module.assigns:
+            return self._eval_in_module(module.assigns[name], module)
+        if name in module.imports:
+            ref = module.imports[name]
+            return self._resolve_import(ref.module, ref.name) if ref.name else self._module_ref(ref.module)
+        if name in _BUILTIN_FUNCS:
+            return Builtin(_BUILTIN_FUNCS[name])
+        if name in self.rules.functions:
+            return RuleFunc(self.rules.functions[name])
+        return E.Unknown(f"name {name}")
+
+    def _module_ref(self, dotted: str) -> Any:
+        return ModuleRef(dotted)
+
+    def _resolve_import(self, module: str, name: str) -> Any:
+        if name in self.rules.values:
+            return self._call_rule(self.rules.values[name], [], {})
+        if name in self.rules.functions:
+            return RuleFunc(self.rules.functions[name])
+        target = self.loader.get(module)
+        if target is not None:
+            return self._module_global(target, name)
+        submodule = self.loader.get(f"{module}.{name}")
+        if submodule is not None:
+            return ModuleRef(f"{module}.{name}")
+        return self._external(module, name)
+
+    def _external(self, module: str, name: str) -> Any:
+        """A name from outside the traced model files: a rule, a builtin, or opaque."""
+        if name in _BUILTIN_FUNCS and (module.startswith("torch") or module in ("functools", "builtins")):
+            return Builtin(_BUILTIN_FUNCS[name])
+        if self.rules.layer(name) is not None or name in self.rules.ignored:
+            return ClassRef(name)
+        if name[:1].isupper():
+            return ClassRef(name)
+        return _Opaque(f"{module}.{name}", name)
+
+    def _e_Attribute(self, node: cst.Attribute) -> Any:
+        obj = self._eval(node.value)
+        return self._getattr(obj, node.attr.value)
+
+    def _getattr(self, obj: Any, attr: str) -> Any:
+        if isinstance(obj, E.Unknown):
+            return obj
+        if isinstance(obj, E.Expr):
+            return E.Attr(obj, attr) if _is_config(obj) else E.Unknown(f"attribute {attr} of a value")
+        if isinstance(obj, Instance):
+            if attr in obj.attrs:
+                return obj.attrs[attr]
+            if obj.cls is not None:
+                return self._method_or_class_attr(obj, obj.cls, attr)
+            return E.Unknown(f"attribute {attr} of {obj.node.cls}")
+        if isinstance(obj, ClassRef) and obj.info is not None:
+            _, fn = self._find_method(obj.info, attr)
+            if fn is not None:
+                return FuncRef(fn, obj.info.module, bound=obj if _is_classmethod(fn) else None,
+                               owner=obj.info, is_static=not _is_classmethod(fn))
+            value = self._class_attr(obj.info, attr)
+            return value if value is not _MISSING else E.Unknown(f"attribute {attr} of {obj.name}")
+        if isinstance(obj, SuperRef):
+            owner, fn = self._find_method(obj.inst.cls, attr, after=obj.after)
+            if fn is None and attr == "__init__":
+                return self._layer_base(obj)
+            if fn is None:
+                return Builtin("noop")
+            return FuncRef(fn, owner.module, bound=obj.inst, owner=owner)
+        if isinstance(obj, RuleObject):
+            spec = self.rules.objects.get(obj.name, {}).get(attr)
+            if isinstance(spec, str) and spec.startswith("object:"):
+                return RuleObject(spec.split(":", 1)[1])
+            return spec if spec is not None else E.Unknown(f"{obj.name}.{attr}")
+        if isinstance(obj, ModuleRef):
+            return self._resolve_import(obj.dotted, attr)
+        if isinstance(obj, _Opaque):
+            return _Opaque(f"{obj.qualname}.{attr}", attr)
+        if isinstance(obj, Phi):
+            return _phi(obj.test, self._getattr(obj.then, attr), self._getattr(obj.orelse, attr))
+        if isinstance(obj, DictVal) and attr in ("get", "items", "update", "pop", "setdefault"):
+            return _DictMethod(obj, attr)
+        if isinstance(obj, DictVal) and attr in obj.items:  # a record (declare_ffn ...)
+            return obj.items[attr]
+        return E.Unknown(f"attribute {attr}")
+
+    def _layer_base(self, sup: SuperRef) -> Any:
+        """``super().__init__`` reaching a layer class the rules know: the
+        instance is that layer (a model-local subclass of, say, a linear)."""
+        for c in self._mro(sup.inst.cls):
+            for base in c.bases:
+                ref = self._eval_in_module(base, c.module)
+                if isinstance(ref, ClassRef) and ref.info is None and self.rules.layer(ref.name):
+                    return _BecomeLayer(sup.inst, ref.name)
+        return Builtin("noop")
+
+    def _method_or_class_attr(self, inst: Instance, info: ClassInfo, attr: str) -> Any:
+        owner, fn = self._find_method(info, attr)
+        if fn is not None:
+            if _has_decorator(fn, "property") or _has_decorator(fn, "cached_property"):
+                return self._call_function(FuncRef(fn, owner.module, bound=inst, owner=owner), [], {})
+            static = _has_decorator(fn, "staticmethod")
+            bound = ClassRef(info.name, info) if _is_classmethod(fn) else inst
+            return FuncRef(fn, owner.module, bound=bound, owner=owner, is_static=static)
+        value = self._class_attr(info, attr)
+        return value if value is not _MISSING else E.Unknown(f"attribute {attr} of {info.name}")
+
+    def _e_Call(self, node: cst.Call) -> Any:
+        callee = self._eval(node.func)
+        args: list = []
+        kwargs: dict = {}
+        for arg in node.args:
+            value = self._eval(arg.value)
+            if arg.star == "*":
+                args.extend(value.items if isinstance(value, (ListVal, TupleVal)) else [])
+            elif arg.star == "**":
+                kwargs.update(_splat(value))
+            elif arg.keyword is not None:
+                kwargs[arg.keyword.value] = value
+            else:
+                args.append(value)
+        site = _callee_name(node.func)
+        if isinstance(callee, _Opaque):
+            return self._call_opaque(callee, args, kwargs)
+        if isinstance(callee, _Partial):
+            return self._call(callee.fn, callee.args + args, {**callee.kwargs, **kwargs}, site)
+        if isinstance(callee, _DictMethod):
+            return callee.call(args)
+        if isinstance(callee, _BecomeLayer):
+            rule = self.rules.layer(callee.name)
+            node = callee.inst.node
+            node.kind, node.args = ir.LAYER, self._bind_layer_args(rule, args, kwargs)
+            node.cls = callee.name
+            return E.NONE
+        return self._call(callee, args, kwargs, site)
+
+    def _call_opaque(self, callee: "_Opaque", args: list, kwargs: dict) -> Any:
+        name = callee.name
+        if name in _BUILTIN_FUNCS:
+            return self._call_builtin(_BUILTIN_FUNCS[name], args, kwargs, name)
+        if name in self.rules.functions:
+            return self._call_rule(self.rules.functions[name], args, kwargs)
+        if name[:1].isupper():  # torch.cuda.Stream(), nn.Linear(...): a class
+            return self._instantiate(ClassRef(name), args, kwargs)
+        return E.Unknown(f"call of {name}")
+
+    def _e_Lambda(self, node: cst.Lambda) -> Any:
+        return FuncRef(node, self.frame.module, closure=dict(self.frame.locals),
+                       bound=None)
+
+    def _e_BinaryOperation(self, node: cst.BinaryOperation) -> Any:
+        op = _BIN_OPS.get(type(node.operator))
+        left, right = self._eval(node.left), self._eval(node.right)
+        if op is None:
+            return E.Unknown(f"operator {type(node.operator).__name__}")
+        return self._binop(op, left, right)
+
+    def _binop(self, op: str, left: Any, right: Any) -> Any:
+        if op == "*" and isinstance(left, ListVal) and isinstance(right, E.Const) and type(right.value) is int:
+            return ListVal(left.items * max(0, min(right.value, MAX_UNROLL)))
+        if op == "+" and isinstance(left, ListVal) and isinstance(right, ListVal):
+            return ListVal(left.items + right.items)
+        if op == "+" and isinstance(left, TupleVal) and isinstance(right, TupleVal):
+            return TupleVal(left.items + right.items)
+        return E.simplify(E.BinOp(op, self._as_expr(left), self._as_expr(right)))
+
+    def _e_UnaryOperation(self, node: cst.UnaryOperation) -> Any:
+        value = self._eval(node.expression)
+        if isinstance(node.operator, cst.Not):
+            return E.not_(self._truth(value))
+        if isinstance(node.operator, cst.Minus):
+            return E.simplify(E.neg(self._as_expr(value)))
+        if isinstance(node.operator, cst.Plus):
+            return value
+        return E.Unknown("unary operator")
+
+    def _e_Comparison(self, node: cst.Comparison) -> Any:
+        left = self._eval(node.left)
+        result: E.Expr | None = None
+        for target in node.comparisons:
+            op = _CMP_OPS.get(type(target.operator))
+            right = self._eval(target.comparator)
+            if op is None:
+                return E.Unknown("comparison")
+            cmp = self._compare(op, left, right)
+            result = cmp if result is None else E.and_(result, cmp)
+            left = right
+        return result
+
+    def _compare(self, op: str, left: Any, right: Any) -> E.Expr:
+        if isinstance(left, Phi):
+            a, b = self._compare(op, left.then, right), self._compare(op, left.orelse, right)
+            return E.simplify(E.IfExp(left.test, a, b))
+        if op in ("is", "is not") and not isinstance(left, E.Expr) and isinstance(right, E.Const) and right.value is None:
+            return E.Const(op == "is not")  # an object is never None
+        if op in ("in", "not in") and isinstance(right, (ListVal, TupleVal)):
+            left_e = self._as_expr(left)
+            items = [self._as_expr(i) for i in right.items]
+            out: E.Expr = E.FALSE
+            for item in items:
+                out = E.or_(out, E.simplify(E.Compare("==", left_e, item)))
+            return out if op == "in" else E.not_(out)
+        if op in ("is", "is not") and isinstance(left, ClassRef) and isinstance(right, ClassRef):
+            return E.Const((left.name == right.name) == (op == "is"))
+        return E.simplify(E.Compare(op, self._as_expr(left), self._as_expr(right)))
+
+    def _e_BooleanOperation(self, node: cst.BooleanOperation) -> Any:
+        left = self._eval(node.left)
+        is_and = isinstance(node.operator, cst.And)
+        if not isinstance(left, E.Expr):
+            # objects are truthy: `a or b` is a, `a and b` is b
+            return self._eval(node.right) if is_and else left
+        lt = self._truth(left)
+        if isinstance(lt, E.Const):
+            if bool(lt.value) != is_and:
+                return left
+            return self._eval(node.right)
+        right = self._eval(node.right)
+        if not isinstance(right, E.Expr):
+            return _phi(left, right, left) if is_and else _phi(left, left, right)
+        return E.simplify(E.BoolOp("and" if is_and else "or", left, right))
+
+    def _e_IfExp(self, node: cst.IfExp) -> Any:
+        test = self._truth(self._eval(node.test))
+        if isinstance(test, E.Const):
+            return self._eval(node.body if test.value else node.orelse)
+        body, orelse = self._eval(node.body), self._eval(node.orelse)
+        if isinstance(body, E.Expr) and isinstance(orelse, E.Expr):
+            return E.simplify(E.IfExp(test, body, orelse))
+        return _phi(test, body, orelse)
+
+    def _e_Tuple(self, node: cst.Tuple) -> Any:
+        return TupleVal(tuple(self._elements(node.elements)))
+
+    def _e_List(self, node: cst.List) -> Any:
+        return ListVal(self._elements(node.elements))
+
+    def _e_Set(self, node: cst.Set) -> Any:
+        return ListVal(self._elements(node.elements))
+
+    def _elements(self, elements: Iterable[cst.BaseElement]) -> list:
+        out: list = []
+        for el in elements:
+            value = self._eval(el.value)
+            if isinstance(el, cst.StarredElement):
+                out.extend(value.items if isinstance(value, (ListVal, TupleVal)) else [])
+            else:
+                out.append(value)
+        return out
+
+    def _e_Dict(self, node: cst.Dict) -> Any:
+        out: dict = {}
+        for el in node.elements:
+            if isinstance(el, cst.StarredDictElement):
+                out.update(_splat(self._eval(el.value)))
+                continue
+            key = self._eval(el.key)
+            if isinstance(key, E.Const) and isinstance(key.value, str):
+                out[key.value] = self._eval(el.value)
+        return DictVal(out)
+
+    def _e_Subscript(self, node: cst.Subscript) -> Any:
+        obj = self._eval(node.value)
+        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+            return E.Unknown("slice")
+        key = self._eval(node.slice[0].slice.value)
+        if isinstance(obj, (ListVal, TupleVal)) and isinstance(key, E.Const) and type(key.value) is int:
+            try:
+                return obj.items[key.value]
+            except IndexError:
+                return E.Unknown("index out of range")
+        if isinstance(obj, DictVal) and isinstance(key, E.Const) and key.value in obj.items:
+            return obj.items[key.value]
+        if isinstance(obj, Repeated):
+            return obj.item
+        if isinstance(obj, RuleObject) and isinstance(key, E.Const) and isinstance(key.value, str):
+            return self._getattr(obj, key.value)
+        return E.Unknown("subscript")
+
+    def _e_ListComp(self, node: cst.ListComp) -> Any:
+        return self._comprehension(node)
+
+    def _e_GeneratorExp(self, node: cst.GeneratorExp) -> Any:
+        return self._comprehension(node)
+
+    def _comprehension(self, node: cst.ListComp | cst.GeneratorExp) -> Any:
+        comp = node.for_in
+        if comp.inner_for_in is not None or not isinstance(comp.target, cst.Name):
+            return E.Unknown("nested comprehension")
+        it = self._eval(comp.iter)
+        var = comp.target.value
+        items = self._iter_items(it)
+        saved = dict(self.frame.locals)
+        try:
+            if items is not None:
+                out = []
+                for item in items:
+                    self.frame.locals[var] = item
+                    if all(self._truth(self._eval(c.test)) != E.FALSE for c in comp.ifs):
+                        out.append(self._eval(node.elt))
+                return ListVal(out)
+            if isinstance(it, TupleVal) and it.items and it.items[0] == "range" and len(it.items) == 2:
+                self.frame.locals[var] = E.Name(var)
+                item = self._eval(node.elt)
+                return Repeated(item, self._as_expr(it.items[1]), var)
+            return E.Unknown("comprehension over a symbolic sequence")
+        finally:
+            self.frame.locals.clear()
+            self.frame.locals.update(saved)
+
+    def _e_Await(self, node: cst.Await) -> Any:
+        return E.Unknown("await")
+
+    def _e_NamedExpr(self, node: cst.NamedExpr) -> Any:
+        value = self._eval(node.value)
+        self._assign(node.target, value)
+        return value
+
+    # -- helpers ------------------------------------------------------
+    def _as_expr(self, value: Any) -> E.Expr:
+        if isinstance(value, E.Expr):
+            return value
+        if isinstance(value, (ListVal, TupleVal)):
+            items = tuple(self._as_expr(v) for v in value.items if not isinstance(v, str))
+            return E.Tuple(items)
+        if isinstance(value, Phi):
+            return E.simplify(E.IfExp(value.test, self._as_expr(value.then), self._as_expr(value.orelse)))
+        if isinstance(value, ClassRef):
+            return E.Const(value.name)
+        if value is None:
+            return E.NONE
+        return E.Unknown(f"{type(value).__name__.lower()} used as a value")
+
+    def _truth(self, value: Any) -> E.Expr:
+        """A guard from a value: symbolic over mc/sc, or a constant.
+
+        Opaque parts (server args, env switches) are read as None, sglang's
+        default path, and the assumption is noted.
+        """
+        if not isinstance(value, E.Expr):
+            return E.TRUE if value is not None else E.FALSE
+        if not E.unknowns(value):
+            return value
+        defaulted = E.simplify(_replace_unknowns(value))
+        if not E.free_names(defaulted):
+            try:
+                defaulted = E.Const(bool(E.evaluate(defaulted, {})))
+            except E.EvalError:
+                defaulted = E.FALSE
+        whys = sorted({u.why for u in E.unknowns(value)})
+        self._diag("note", "assumed", self._here(),
+                   f"condition on {', '.join(whys)} taken as its default (off)")
+        if isinstance(defaulted, E.Const):
+            return E.Const(bool(defaulted.value))
+        return defaulted
+
+
+@dataclass(eq=False)
+class _Opaque:
+    """A name imported from outside the traced files that no rule describes."""
+
+    qualname: str
+    name: str
+
+
+@dataclass(eq=False)
+class _BecomeLayer:
+    inst: Instance
+    name: str
+
+
+@dataclass(eq=False)
+class _Partial:
+    fn: Any
+    args: list
+    kwargs: dict
+
+
+@dataclass(eq=False)
+class _Layers:
+    """make_layers' result: the layer list, or (list, start, end) when unpacked."""
+
+    modules: Repeated
+    n: E.Expr
+
+
+@dataclass(eq=False)
+class _DictMethod:
+    d: DictVal
+    method: str
+
+    def call(self, args: list) -> Any:
+        if self.method == "get" and args and isinstance(args[0], E.Const):
+            return self.d.items.get(args[0].value, args[1] if len(args) > 1 else E.NONE)
+        if self.method == "update" and args and isinstance(args[0], DictVal):
+            self.d.items.update(args[0].items)
+        return E.NONE
+
+
+_MISSING = object()
+_CONSTANTS = {"True": E.TRUE, "False": E.FALSE, "None": E.NONE}
+_BUILTIN_FUNCS = {
+    "getattr": "getattr", "hasattr": "hasattr", "isinstance": "isinstance", "max": "max",
+    "min": "min", "int": "int", "float": "float", "abs": "abs", "bool": "bool", "sum": "sum",
+    "len": "len", "range": "range", "dict": "dict", "list": "list", "tuple": "tuple",
+    "super": "super", "partial": "partial", "ModuleList": "ModuleList",
+    "Sequential": "Sequential", "Parameter": "Parameter", "empty": "tensor_new",
+    "zeros": "tensor_new", "ones": "tensor_new", "randn": "tensor_new", "tensor": "tensor_new",
+}
+_BIN_OPS = {
+    cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/",
+    cst.FloorDivide: "//", cst.Modulo: "%", cst.Power: "**",
+}
+_AUG_OPS = {
+    cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*",
+    cst.DivideAssign: "/", cst.FloorDivideAssign: "//", cst.ModuloAssign: "%",
+}
+_CMP_OPS = {
+    cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">", cst.GreaterThanEqual: ">=", cst.Is: "is", cst.IsNot: "is not",
+    cst.In: "in", cst.NotIn: "not in",
+}
+
+
+def _body(block: cst.BaseSuite) -> list:
+    return list(block.body) if isinstance(block, cst.IndentedBlock) else [cst.SimpleStatementLine(list(block.body))]
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _callee_name(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return type(node).__name__
+
+
+def _looks_like_class(why: str) -> bool:
+    name = why[len("call of "):]
+    return name[:1].isupper() and name.isidentifier()
+
+
+def _is_config(e: E.Expr) -> bool:
+    """An expression rooted at the model config (mc.x.y ...)."""
+    while isinstance(e, (E.Attr, E.GetAttr)):
+        e = e.obj
+    return isinstance(e, E.Name) and e.id == "mc"
+
+
+def _has_decorator(fn: cst.FunctionDef, name: str) -> bool:
+    for d in fn.decorators:
+        dec = d.decorator
+        if isinstance(dec, cst.Name) and dec.value == name:
+            return True
+        if isinstance(dec, cst.Attribute) and dec.attr.value == name:
+            return True
+    return False
+
+
+def _is_classmethod(fn: cst.FunctionDef) -> bool:
+    return _has_decorator(fn, "classmethod")
+
+
+def _splat(value: Any) -> dict:
+    if isinstance(value, DictVal):
+        return dict(value.items)
+    if isinstance(value, Phi):
+        a, b = _splat(value.then), _splat(value.orelse)
+        return {k: _phi(value.test, a.get(k, _MISSING), b.get(k, _MISSING)) for k in set(a) | set(b)}
+    return {}
+
+
+def _phi(test: E.Expr, a: Any, b: Any) -> Any:
+    if a is b:
+        return a
+    if isinstance(a, E.Expr) and isinstance(b, E.Expr):
+        return E.simplify(E.IfExp(test, a, b))
+    if isinstance(test, E.Const):
+        return a if test.value else b
+    return Phi(test, a, b)
+
+
+def _merge_dicts(test: E.Expr, a: dict, b: dict) -> dict:
+    out = {}
+    for key in list(a) + [k for k in b if k not in a]:
+        va, vb = a.get(key, _MISSING), b.get(key, _MISSING)
+        if va is _MISSING or vb is _MISSING:
+            out[key] = va if vb is _MISSING else vb
+        else:
+            out[key] = _phi(test, va, vb)
+    return out
+
+
+def _unpack(value: Any, n: int) -> list:
+    if isinstance(value, _Layers):
+        return [value.modules, E.Const(0), value.n][:n] if n == 3 else [value.modules] + [E.NONE] * (n - 1)
+    if isinstance(value, (TupleVal, ListVal)) and len(value.items) == n:
+        return list(value.items)
+    if isinstance(value, E.Tuple) and len(value.items) == n:
+        return list(value.items)
+    if isinstance(value, Phi):
+        a, b = _unpack(value.then, n), _unpack(value.orelse, n)
+        return [_phi(value.test, x, y) for x, y in zip(a, b)]
+    return [E.Unknown("unpacking a non-tuple")] * n
+
+
+def _replace_unknowns(e: E.Expr) -> E.Expr:
+    if isinstance(e, E.Unknown):
+        return E.NONE
+    kids = [_replace_unknowns(c) for c in e.children()]
+    return E._rebuild(e, kids) if kids else e
+
+
+def _root_of(node: ir.Node) -> ir.Node:
+    while node.parent is not None:
+        node = node.parent
+    return node
