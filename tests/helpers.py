@@ -1,0 +1,77 @@
+"""Shared test helpers: run the pipeline, load emitted modules into the
+LLMSim stand-in, build mc/sc objects from Hugging Face configs."""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+
+from astgen.cli import analyze_file
+from astgen.emit import EmitOptions
+from astgen.rules import load_rules
+from astgen.source import SourceTree, tree_of_file
+from tests.llmsim_stub.config import ForwardMode
+from tests.llmsim_stub.model_type import AttentionType
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+HF_CONFIGS = SHARED / "hf_configs"
+FIXTURES = REPO / "fixtures" / "sglang_models"
+STUB_ROOT = "tests.llmsim_stub"
+RULES = load_rules()
+
+
+def generate(tree: SourceTree, path: Path, arch: str | None = None):
+    """Run the pipeline on one file; returns the FileResult."""
+    return analyze_file(tree, path, RULES, arch, emit=EmitOptions(import_root=STUB_ROOT,
+                                                                  sglang_version=tree.version))
+
+
+def fixture_result(name: str):
+    path = FIXTURES / f"{name}.py"
+    return generate(tree_of_file(path), path)
+
+
+def load_module(source: str, name: str) -> types.ModuleType:
+    """Load an emitted module (astgen's own output) as a Python module."""
+    module = types.ModuleType(name)
+    code = compile(source, f"<{name}>", "exec")
+    exec(code, module.__dict__)  # noqa: S102 - our generated code, in tests only
+    return module
+
+
+def model_config(config: dict) -> types.SimpleNamespace:
+    mc = types.SimpleNamespace(**config)
+    mc.attention_type = AttentionType.MLA if "kv_lora_rank" in config else AttentionType.MHA
+    return mc
+
+
+def schedule(tp=1, dp=1, ep=1, mode=ForwardMode.EXTEND, deepep=False, max_seqlen=4096, batch=8):
+    return types.SimpleNamespace(
+        batch_size=batch, max_seqlen=max_seqlen, mode=mode, num_nodes=1, world_size=tp,
+        tp_size=tp, dp_size=dp, ep_size=ep, is_mtp=False, deepep=deepep,
+        enable_moe_dense_fully_dp=False)
+
+
+def load_config(name: str) -> dict:
+    return json.loads((HF_CONFIGS / f"{name}.json").read_text())
+
+
+def build(module, entry: str, config: dict, **sched):
+    arch = module.ARCHITECTURES[entry](model_config(config), schedule(**sched))
+    arch.build_operators()
+    return arch
+
+
+def matmul_params(arch) -> int:
+    """Sum of weight elements x layers x batch over matmul operators."""
+    total = 0
+    for op in arch.operators:
+        md = op.metadata
+        total += md.io_config.weight_shape.size() * md.num_layers * md.batch_size
+    return total
+
+
+def ops_by_name(arch) -> dict:
+    return {op.metadata.name: op.metadata for op in arch.operators}

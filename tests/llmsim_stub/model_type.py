@@ -1,0 +1,8 @@
+import enum
+
+
+class AttentionType(enum.Enum):
+    MHA = "MHA"
+    MLA = "MLA"
+    HYBRID = "HYBRID"
+    LINEAR = "LINEAR"
