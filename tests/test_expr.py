@@ -1,0 +1,127 @@
+"""The expression engine: exact unit cases and hypothesis properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from astgen import expr as E
+
+KEYS = ["hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size"]
+
+
+def mc(key):
+    return E.attr_path("mc", key)
+
+
+def test_evaluate_reads_config_and_fallbacks():
+    e = E.parse("getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads")
+    assert E.evaluate(e, {"mc": {"hidden_size": 4096, "num_attention_heads": 32}}) == 128
+    assert E.evaluate(e, {"mc": {"hidden_size": 4096, "num_attention_heads": 32, "head_dim": 256}}) == 256
+
+
+def test_missing_key_is_reported_by_name():
+    with pytest.raises(E.MissingKey) as info:
+        E.evaluate(E.parse("mc.text_config.hidden_size"), {"mc": {"text_config": {}}})
+    assert info.value.path == "mc.text_config.hidden_size"
+
+
+def test_countif_counts_layers():
+    e = E.parse("sum(1 for layer_id in range(mc.n) if layer_id >= mc.k and layer_id % mc.f == 0)")
+    assert E.evaluate(e, {"mc": {"n": 61, "k": 3, "f": 1}}) == 58
+    assert E.evaluate(e, {"mc": {"n": 10, "k": 1, "f": 2}}) == 4
+
+
+def test_simplify_folds_and_removes_identities():
+    assert E.simplify(E.parse("1 * mc.x + 0")) == mc("x")
+    assert E.simplify(E.parse("(mc.x // 2) // 4")) == E.parse("mc.x // 8")
+    assert E.simplify(E.parse("mc.a if True else mc.b")) == mc("a")
+    assert E.simplify(E.parse("None or mc.b")) == mc("b")
+    assert E.simplify(E.parse("max(1, 8 // 16)")) == E.Const(1)
+    assert E.simplify(E.parse("not mc.a is None")) == E.parse("mc.a is not None")
+
+
+def test_no_eval_on_hostile_text():
+    with pytest.raises(E.ParseError):
+        E.parse("__import__('os').system('true')")
+    with pytest.raises(E.EvalError):
+        E.evaluate(E.Call("open", (E.Const("/etc/passwd"),)), {})
+
+
+def test_unknown_survives_and_is_listed():
+    e = E.simplify(E.BinOp("*", E.Unknown("call of f"), mc("x")))
+    assert [u.why for u in E.unknowns(e)] == ["call of f"]
+
+
+def test_printing_respects_precedence():
+    assert E.to_source(E.BinOp("-", mc("a"), E.BinOp("-", mc("b"), mc("c")))) == "mc.a - (mc.b - mc.c)"
+    assert E.to_source(E.BinOp("**", E.neg(mc("a")), E.Const(2))) == "(-mc.a) ** 2"
+    assert E.to_source(E.BoolOp("or", mc("a"), E.BoolOp("or", mc("b"), mc("c")))) == "mc.a or (mc.b or mc.c)"
+
+
+# -- properties ---------------------------------------------------------------
+
+leaves = st.one_of(
+    st.integers(min_value=-20, max_value=20).map(E.Const),
+    st.sampled_from(KEYS).map(mc),
+    st.sampled_from(KEYS).map(lambda k: E.GetAttr(E.Name("mc"), k, E.Const(7))),
+    st.sampled_from(["tp_size", "dp_size", "ep_size"]).map(lambda k: E.attr_path("sc", k)),
+    st.just(E.NONE),
+    st.booleans().map(E.Const),
+)
+
+
+def _extend(children):
+    arith = st.builds(E.BinOp, st.sampled_from(["+", "-", "*", "//", "%"]), children, children)
+    return st.one_of(
+        arith,
+        st.builds(E.Compare, st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "is", "is not"]), children, children),
+        st.builds(E.BoolOp, st.sampled_from(["and", "or"]), children, children),
+        st.builds(E.IfExp, children, children, children),
+        st.builds(lambda a, b: E.Call("max", (a, b)), children, children),
+        st.builds(lambda a, b: E.Call("min", (a, b)), children, children),
+        st.builds(E.UnaryOp, st.just("not"), children),
+        children.map(E.neg),
+        st.builds(lambda n, p: E.CountIf("i", n, p), children,
+                  children.map(lambda c: E.Compare(">=", E.Name("i"), c))),
+    )
+
+
+exprs = st.recursive(leaves, _extend, max_leaves=12)
+configs = st.fixed_dictionaries({k: st.integers(min_value=1, max_value=4096) for k in KEYS})
+schedules = st.fixed_dictionaries({k: st.integers(min_value=1, max_value=16)
+                                   for k in ("tp_size", "dp_size", "ep_size")})
+
+
+def _value(e, env):
+    try:
+        v = E.evaluate(e, env)
+    except (E.EvalError, RecursionError):
+        return "error"
+    return v
+
+
+@settings(max_examples=400, deadline=None)
+@given(exprs, configs, schedules)
+def test_simplify_never_changes_a_value(e, config, sched):
+    env = {"mc": config, "sc": sched}
+    before = _value(e, env)
+    assume(before != "error")
+    assume(not isinstance(before, int) or abs(before) < 2**60)
+    after = _value(E.simplify(e), env)
+    assert after == before
+    assert type(after) is type(before) or {type(after), type(before)} <= {int, bool}
+
+
+@settings(max_examples=400, deadline=None)
+@given(exprs)
+def test_print_then_parse_is_identity(e):
+    assert E.parse(E.to_source(e)) == e
+
+
+@settings(max_examples=200, deadline=None)
+@given(exprs)
+def test_simplified_expressions_also_round_trip(e):
+    s = E.simplify(e)
+    assert E.parse(E.to_source(s)) == s

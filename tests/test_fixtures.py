@@ -1,0 +1,136 @@
+"""One fixture per tracer feature; each test asserts the exact IR it yields."""
+
+from __future__ import annotations
+
+from astgen import expr as E
+from astgen import ir
+from tests.helpers import build, fixture_result, load_module, matmul_params
+
+
+def tree_of(name: str, entry_index: int = 0) -> ir.ArchIR:
+    result = fixture_result(name)
+    assert [d.render() for d in result.diagnostics if d.severity != "note"] == []
+    return result.irs[entry_index]
+
+
+def outline(arch: ir.ArchIR) -> list[tuple]:
+    """(path, class, kind, guard, repeat) of every node, in tree order."""
+    rows = []
+    for node in arch.root.walk():
+        if node is arch.root:
+            continue
+        guard = None if node.guard == E.TRUE else E.to_source(node.guard)
+        repeat = None if node.repeat is None else (E.to_source(node.repeat), node.repeat_var)
+        rows.append((node.path(), node.cls, node.kind, guard, repeat))
+    return rows
+
+
+def args_of(arch: ir.ArchIR, path: str) -> dict[str, str]:
+    node = next(n for n in arch.root.walk() if n.path() == path and n.kind == ir.LAYER)
+    return {k: E.to_source(v) for k, v in node.args.items() if k not in ("prefix", "quant_config")}
+
+
+def test_dense_config_reads_fallbacks_make_layers_and_tied_guard():
+    arch = tree_of("dense")
+    assert outline(arch) == [
+        ("model", "DenseModel", "module", None, None),
+        ("model.embed_tokens", "VocabParallelEmbedding", "layer", None, None),
+        ("model.layers", "ModuleList", "list", None, ("mc.num_hidden_layers", "layer_id")),
+        ("model.layers", "DenseDecoderLayer", "module", None, None),
+        ("model.layers.self_attn", "DenseAttention", "module", None, None),
+        ("model.layers.self_attn.qkv_proj", "QKVParallelLinear", "layer", None, None),
+        ("model.layers.self_attn.o_proj", "RowParallelLinear", "layer", None, None),
+        ("model.layers.self_attn.attn", "RadixAttention", "layer", None, None),
+        ("model.layers.mlp", "DenseMLP", "module", None, None),
+        ("model.layers.mlp.gate_up_proj", "MergedColumnParallelLinear", "layer", None, None),
+        ("model.layers.mlp.down_proj", "RowParallelLinear", "layer", None, None),
+        ("model.layers.input_layernorm", "RMSNorm", "ignored", None, None),
+        ("model.norm", "RMSNorm", "ignored", None, None),
+        ("lm_head", "VocabParallelEmbedding", "alias", "mc.tie_word_embeddings", None),
+        ("lm_head", "ParallelLMHead", "layer", "not mc.tie_word_embeddings", None),
+    ]
+    head_dim = "getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads"
+    kv = "getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads"
+    assert args_of(arch, "model.layers.self_attn.qkv_proj") == {
+        "hidden_size": "mc.hidden_size",
+        "head_size": head_dim,
+        "total_num_heads": "mc.num_attention_heads",
+        "total_num_kv_heads": kv,
+        "bias": "mc.attention_bias if hasattr(mc, 'attention_bias') else False",
+    }
+    assert args_of(arch, "model.layers.self_attn.attn") == {
+        "num_heads": "mc.num_attention_heads // sc.tp_size",
+        "head_dim": head_dim,
+        "scaling": f"({head_dim}) ** -0.5",
+        "num_kv_heads": f"max(1, ({kv}) // sc.tp_size)",
+        "layer_id": "layer_id",
+    }
+
+
+def test_inheritance_across_files_alias_and_super():
+    arch = tree_of("inherit")
+    rows = outline(arch)
+    assert ("model", "InheritModel", "module", None, None) in rows
+    assert ("model.layers", "InheritDecoderLayer", "module", None, None) in rows
+    assert ("model.layers.self_attn", "InheritAttention", "module", None, None) in rows
+    # the parent's __init__ (dense.py) ran, then the subclass added q_norm
+    attn = [r[0].rsplit(".", 1)[1] for r in rows if r[0].startswith("model.layers.self_attn.")]
+    assert attn == ["qkv_proj", "o_proj", "attn", "q_norm"]
+    # DenseMLP imported under another name is the same class
+    assert ("model.layers.mlp", "DenseMLP", "module", None, None) in rows
+    qkv = next(n for n in arch.root.walk() if n.path() == "model.layers.self_attn.qkv_proj")
+    assert qkv.loc.file.endswith("dense.py") and qkv.loc.line == 40
+
+
+def test_moe_every_k_layer_predicate_class_call_and_gate_parameter():
+    arch = tree_of("moe_every_k")
+    sparse = "layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0"
+    rows = outline(arch)
+    assert ("model.layers.mlp", "KMoE", "module", sparse, None) in rows
+    assert ("model.layers.mlp", "KMLP", "module", f"not ({sparse})", None) in rows
+    assert ("model.layers.mlp.experts", "FusedMoE", "layer", None, None) in rows
+    assert ("model.layers.mlp.gate.weight", "Parameter", "param", None, None) in rows
+    assert ("model.layers.mlp.shared_experts", "KMLP", "module", "mc.n_shared_experts is not None", None) in rows
+    assert args_of(arch, "model.layers.mlp.experts") == {
+        "num_experts": "mc.n_routed_experts",
+        "top_k": "mc.num_experts_per_tok",
+        "hidden_size": "mc.hidden_size",
+        "intermediate_size": "mc.moe_intermediate_size",
+        "layer_id": "layer_id",
+    }
+
+
+def test_moe_every_k_layer_counts_evaluate_exactly():
+    result = fixture_result("moe_every_k")
+    module = load_module(result.source, "moe_every_k")
+    config = dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
+                  num_hidden_layers=10, first_k_dense_replace=2, moe_layer_freq=3, n_routed_experts=8,
+                  num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=1, vocab_size=1000)
+    arch = build(module, "KMoeForCausalLM", config, tp=1)
+    layers = {op.metadata.name: op.metadata.num_layers for op in arch.operators}
+    # sparse layers: 3, 6, 9 -> 3; dense: the other 7
+    assert layers["moe_experts_gate_up"] == 3 and layers["dense_gate_up_proj"] == 7
+    attn = 10 * 64 * (4 * 16 + 2 * 2 * 16) + 10 * 4 * 16 * 64
+    dense = 7 * 3 * 64 * 128
+    moe = 3 * (64 * 8 + 8 * 3 * 64 * 32 + 3 * 64 * 32)
+    head = 64 * 1024  # vocab padded to a multiple of 64
+    assert matmul_params(arch) == attn + dense + moe + head
+
+
+def test_mla_branches_modulelist_and_attention_tp():
+    arch = tree_of("mla")
+    rows = outline(arch)
+    assert ("model.layers", "ModuleList", "list", None, ("mc.num_hidden_layers", "layer_id")) in rows
+    assert ("model.layers.self_attn.q_a_proj", "ReplicatedLinear", "layer", "mc.q_lora_rank is not None", None) in rows
+    assert ("model.layers.self_attn.q_proj", "ColumnParallelLinear", "layer", "mc.q_lora_rank is None", None) in rows
+    assert args_of(arch, "model.layers.self_attn.kv_b_proj")["tp_size"] == "sc.tp_size // sc.dp_size"
+    result = fixture_result("mla")
+    assert result.shapes[0].attention_type == "MLA"
+    assert E.to_source(result.shapes[0].kv_cache) == \
+        "mc.num_hidden_layers * (mc.kv_lora_rank + mc.qk_rope_head_dim)"
+
+
+def test_byte_order_mark_file_is_read():
+    arch = tree_of("bom")
+    assert arch.entry == "BomForSequenceClassification"
+    assert ("score", "ReplicatedLinear", "layer", None, None) in outline(arch)
