@@ -43,6 +43,7 @@ class FileResult:
     shapes: list[ArchShapes] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     source: str | None = None  # the emitted module, when complete
+    files_read: list[Path] = field(default_factory=list)
 
     @property
     def status(self) -> int:
@@ -77,6 +78,7 @@ def analyze_file(tree: SourceTree, path: Path, rules: Rules, arch: str | None = 
         shapes = build_shapes(ir, rules)
         result.shapes.append(shapes)
         result.diagnostics += [d for d in shapes.diagnostics if d not in result.diagnostics]
+    result.files_read = sorted(pm.path for pm in loader.modules.values() if pm is not None)
     if result.status == EXIT_OK and emit is not None:
         try:
             result.source = emit_module(result.shapes, rules, emit)

