@@ -4,6 +4,7 @@ LLMSim stand-in, build mc/sc objects from Hugging Face configs."""
 from __future__ import annotations
 
 import json
+import os
 import types
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tests.llmsim_stub.config import ForwardMode
 from tests.llmsim_stub.model_type import AttentionType
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("ASTGEN_SHARED", REPO.parent / "shared"))  # shared/ beside the clone
 HF_CONFIGS = SHARED / "hf_configs"
 FIXTURES = REPO / "fixtures" / "sglang_models"
 STUB_ROOT = "tests.llmsim_stub"
