@@ -19,7 +19,7 @@ from astgen import __version__
 from astgen import expr as E
 from astgen.emit import EmitError, EmitOptions, emit_module, module_name_for
 from astgen.ir import ArchIR, Diagnostic, render_tree
-from astgen.parse import Location, ParseFailure, ParsedModule
+from astgen.parse import Location, ParseFailure
 from astgen.rules import Rules, RulesError, load_rules
 from astgen.shapes import ArchShapes, build_shapes
 from astgen.source import SourceError, SourceTree, fetch_version, tree_at, tree_of_dir, tree_of_file
@@ -46,6 +46,11 @@ class FileResult:
     files_read: list[Path] = field(default_factory=list)
 
     @property
+    def has_no_entry(self) -> bool:
+        """A helper file (no EntryClass): not an error when scanning a directory."""
+        return [d.code for d in self.diagnostics] == ["no-entry"]
+
+    @property
     def status(self) -> int:
         if any(d.severity == "error" for d in self.diagnostics):
             return EXIT_UNUSABLE
@@ -61,11 +66,12 @@ class FileResult:
 def analyze_file(tree: SourceTree, path: Path, rules: Rules, arch: str | None = None,
                  loader: Loader | None = None, emit: EmitOptions | None = None) -> FileResult:
     loader = loader or Loader(tree)
-    name = tree.module_name(path)
-    display = _display(tree, path)
+    display = tree.display(path)
     result = FileResult(path, display)
-    pm = _load(loader, name, path, display, result)
-    if pm is None:
+    try:
+        pm = loader.load(tree.module_name(path))
+    except ParseFailure as exc:
+        result.diagnostics.append(Diagnostic("error", "syntax", Location(exc.path, exc.line), exc.message))
         return result
     entries = pm.entry_classes if arch is None else [c for c in pm.entry_classes if c == arch]
     if not entries:
@@ -78,32 +84,13 @@ def analyze_file(tree: SourceTree, path: Path, rules: Rules, arch: str | None = 
         shapes = build_shapes(ir, rules)
         result.shapes.append(shapes)
         result.diagnostics += [d for d in shapes.diagnostics if d not in result.diagnostics]
-    result.files_read = sorted(pm.path for pm in loader.modules.values() if pm is not None)
+    result.files_read = loader.paths()
     if result.status == EXIT_OK and emit is not None:
         try:
             result.source = emit_module(result.shapes, rules, emit)
         except EmitError as exc:
             result.diagnostics.append(Diagnostic("incomplete", "emit", Location(display, 0), str(exc)))
     return result
-
-
-def _load(loader: Loader, name: str, path: Path, display: str, result: FileResult) -> ParsedModule | None:
-    from astgen.parse import parse_file
-
-    try:
-        pm = parse_file(path, name, display=display)
-    except ParseFailure as exc:
-        result.diagnostics.append(Diagnostic("error", "syntax", Location(exc.path, exc.line), exc.message))
-        return None
-    loader.add(pm)
-    return pm
-
-
-def _display(tree: SourceTree, path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(tree.root))
-    except ValueError:
-        return str(path)
 
 
 # ----------------------------------------------------------------------------
@@ -187,12 +174,12 @@ def cmd_gen(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     loader = Loader(tree)
     worst = EXIT_OK
-    written = 0
+    written = helpers = 0
     for path in files:
         result = analyze_file(tree, path, rules, args.arch, loader, options)
-        if not result.irs and result.status == EXIT_UNUSABLE and len(files) > 1 and \
-                all(d.code == "no-entry" for d in result.diagnostics):
-            continue  # scanning a directory: files without an EntryClass are helpers
+        if len(files) > 1 and result.has_no_entry:
+            helpers += 1
+            continue
         _report(result, sys.stderr)
         worst = max(worst, result.status)
         if result.source is not None:
@@ -204,7 +191,8 @@ def cmd_gen(args: argparse.Namespace) -> int:
                 ops = sum(len(s.operators) for s in result.shapes)
                 print(f"wrote {target} ({entries}: {ops} operators)")
     if not args.quiet:
-        print(f"{written} module(s) written to {out_dir}, {len(files) - written} not", file=sys.stderr)
+        failed = len(files) - written - helpers
+        print(f"{written} module(s) written to {out_dir}, {failed} not", file=sys.stderr)
     return worst
 
 

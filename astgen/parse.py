@@ -225,16 +225,8 @@ class _Indexer:
         self.pm.classes[node.name.value] = ClassInfo(node.name.value, self.pm, node, bases, methods)
 
     def _small(self, small: cst.BaseSmallStatement) -> None:
-        if isinstance(small, cst.ImportFrom):
-            self._import_from(small)
-        elif isinstance(small, cst.Import):
-            for alias in small.names:
-                dotted = _dotted_name(alias.name)
-                if alias.asname is not None:
-                    self.pm.imports[_dotted_name(alias.asname.name)] = ImportRef(dotted, None)
-                else:
-                    top = dotted.split(".")[0]
-                    self.pm.imports[top] = ImportRef(top, None)
+        if isinstance(small, (cst.Import, cst.ImportFrom)):
+            self.pm.imports.update(import_bindings(small, self.pm.name))
         elif isinstance(small, (cst.Assign, cst.AnnAssign)):
             targets = small.targets if isinstance(small, cst.Assign) else [small]
             if small.value is None:
@@ -256,23 +248,39 @@ class _Indexer:
                     names.append(v.value)
             self.pm.entry_classes = names
 
-    def _import_from(self, node: cst.ImportFrom) -> None:
-        level = len(node.relative)
-        mod = _dotted_name(node.module) if node.module is not None else ""
-        if level:
-            pkg = self.pm.name.split(".")[:-level] if level else []
-            mod = ".".join(pkg + ([mod] if mod else []))
-        if isinstance(node.names, cst.ImportStar):
-            return
+
+
+def import_bindings(node: cst.Import | cst.ImportFrom, module: str) -> dict[str, ImportRef]:
+    """Local names an import statement binds in ``module``, relative imports
+    resolved: ``from .qwen2 import Qwen2MLP as M`` -> {"M": (pkg.qwen2, Qwen2MLP)}."""
+    out: dict[str, ImportRef] = {}
+    if isinstance(node, cst.Import):
         for alias in node.names:
-            orig = _dotted_name(alias.name)
-            local = _dotted_name(alias.asname.name) if alias.asname else orig
-            self.pm.imports[local] = ImportRef(mod, orig)
+            dotted = dotted_name(alias.name)
+            if alias.asname is not None:
+                out[dotted_name(alias.asname.name)] = ImportRef(dotted, None)
+            else:
+                top = dotted.split(".")[0]
+                out[top] = ImportRef(top, None)
+        return out
+    if isinstance(node.names, cst.ImportStar):
+        return out
+    mod = dotted_name(node.module) if node.module is not None else ""
+    level = len(node.relative)
+    if level:
+        pkg = module.split(".")[:-level]
+        mod = ".".join(pkg + ([mod] if mod else []))
+    for alias in node.names:
+        orig = dotted_name(alias.name)
+        local = dotted_name(alias.asname.name) if alias.asname else orig
+        out[local] = ImportRef(mod, orig)
+    return out
 
 
-def _dotted_name(node: cst.BaseExpression) -> str:
+def dotted_name(node: cst.BaseExpression | None) -> str:
+    """``a.b.c`` of a Name/Attribute chain; "" for anything else."""
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
-        return f"{_dotted_name(node.value)}.{node.attr.value}"
+        return f"{dotted_name(node.value)}.{node.attr.value}"
     return ""

@@ -68,6 +68,13 @@ class SourceTree:
             parts.pop()
         return ".".join(parts)
 
+    def display(self, path: Path) -> str:
+        """How diagnostics and headers name a file: relative to the root."""
+        try:
+            return str(Path(path).resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
     def model_files(self) -> list[Path]:
         return sorted(p for p in self.models_dir.glob("*.py") if p.name != "__init__.py")
 
@@ -159,4 +166,5 @@ def _unpack_sources(wheel: Path, dest: Path) -> None:
             keep = (n.startswith("sglang/") and n.endswith(".py")) or n.endswith(".dist-info/METADATA")
             if keep and ".." not in Path(n).parts:
                 zf.extract(info, tmp)
-    tmp.rename(dest) if not dest.exists() else None
+    if not dest.exists():
+        tmp.rename(dest)

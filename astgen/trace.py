@@ -22,7 +22,15 @@ import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
-from astgen.parse import ClassInfo, Location, ParsedModule, ParseFailure, parse_file
+from astgen.parse import (
+    ClassInfo,
+    ImportRef,
+    Location,
+    ParsedModule,
+    ParseFailure,
+    import_bindings,
+    parse_file,
+)
 from astgen.rules import FunctionRule, Rules
 from astgen.source import SourceTree
 
@@ -142,42 +150,59 @@ class TraceError(Exception):
 
 
 class Loader:
-    """Parses modules of one sglang tree on demand, each file once."""
+    """Parses the modules of one sglang tree on demand, each file once.
 
-    def __init__(self, tree: SourceTree | None, version: str = "unknown") -> None:
+    The only place a module is parsed: the CLI loads its entry files here
+    too, so a file that is both an entry and another file's dependency is
+    read once.
+    """
+
+    def __init__(self, tree: SourceTree) -> None:
         self.tree = tree
-        self.version = tree.version if tree else version
-        self.modules: dict[str, ParsedModule | None] = {}
+        self.version = tree.version
+        self.modules: dict[str, ParsedModule | None] = {}  # None: absent or unparsable
         self.failures: dict[str, ParseFailure] = {}
 
-    def add(self, pm: ParsedModule) -> None:
-        self.modules[pm.name] = pm
-
-    def get(self, dotted: str) -> ParsedModule | None:
-        if dotted in self.modules:
-            return self.modules[dotted]
-        pm = None
-        if self.tree is not None and _is_model_module(dotted):
-            path = self.tree.module_file(dotted)
-            if path is not None:
-                try:
-                    pm = parse_file(path, dotted, display=_display(self.tree, path))
-                except ParseFailure as exc:
-                    self.failures[dotted] = exc
+    def load(self, dotted: str) -> ParsedModule:
+        """The parsed module; raises ParseFailure (again on later calls)."""
+        if dotted in self.failures:
+            raise self.failures[dotted]
+        pm = self.modules.get(dotted)
+        if pm is not None:
+            return pm
+        path = self.tree.module_file(dotted)
+        if path is None:
+            raise ParseFailure(dotted, 0, "no such module in the sglang tree")
+        try:
+            pm = parse_file(path, dotted, display=self.tree.display(path))
+        except ParseFailure as exc:
+            self.failures[dotted] = exc
+            self.modules[dotted] = None
+            raise
         self.modules[dotted] = pm
         return pm
+
+    def get(self, dotted: str) -> ParsedModule | None:
+        """A model module the tracer may follow into, or None (not model
+        code, not in the tree, or unparsable)."""
+        if dotted in self.modules:
+            return self.modules[dotted]
+        if not _is_model_module(dotted) or self.tree.module_file(dotted) is None:
+            self.modules[dotted] = None
+            return None
+        try:
+            return self.load(dotted)
+        except ParseFailure:
+            return None
+
+    def paths(self) -> list[Path]:
+        """Files parsed so far."""
+        return sorted(pm.path for pm in self.modules.values() if pm is not None)
 
 
 def _is_model_module(dotted: str) -> bool:
     """Model code is traced; everything else in sglang is known by rules only."""
     return dotted.startswith("sglang.srt.models.")
-
-
-def _display(tree: SourceTree, path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(tree.root))
-    except ValueError:
-        return str(path)
 
 
 # ----------------------------------------------------------------------------
@@ -193,7 +218,6 @@ class Tracer:
         self.depth = 0
         self.frame: _Frame | None = None
         self._module_values: dict[tuple[str, str], Any] = {}
-        self._fresh = 0
 
     # -- public -------------------------------------------------------
     def trace_entry(self, pm: ParsedModule, class_name: str) -> ir.ArchIR:
@@ -205,12 +229,10 @@ class Tracer:
             self._diag("error", "no-class", Location(pm.display, 0),
                        f"EntryClass names {class_name}, which is not defined in this file")
         else:
-            self.loader.add(pm)
             inst = Instance(root, info)
             kwargs = {k: v for k, v in self.rules.entry.items()}
             self._construct_traced(inst, info, [], kwargs, Location(pm.display, line))
         result.diagnostics = list(self.diagnostics)
-        result.files = sorted({n.loc.file for n in root.walk()} | {pm.display})
         return result
 
     # -- diagnostics --------------------------------------------------
@@ -610,15 +632,8 @@ class Tracer:
         # assert, raise, pass, del, global: nothing to build
 
     def _local_import(self, small: cst.Import | cst.ImportFrom) -> None:
-        if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-            mod = _dotted(small.module) if small.module is not None else ""
-            if small.relative:
-                pkg = self.frame.module.name.split(".")[: -len(small.relative)]
-                mod = ".".join(pkg + ([mod] if mod else []))
-            for alias in small.names:
-                orig = _dotted(alias.name)
-                local = _dotted(alias.asname.name) if alias.asname else orig
-                self.frame.locals[local] = self._resolve_import(mod, orig)
+        for local, ref in import_bindings(small, self.frame.module.name).items():
+            self.frame.locals[local] = self._import_value(ref)
 
     def _exec_if(self, stmt: cst.If, rest: list) -> _Return | None:
         test = self._truth(self._eval(stmt.test))
@@ -842,16 +857,15 @@ class Tracer:
         if name in module.assigns:
             return self._eval_in_module(module.assigns[name], module)
         if name in module.imports:
-            ref = module.imports[name]
-            return self._resolve_import(ref.module, ref.name) if ref.name else self._module_ref(ref.module)
+            return self._import_value(module.imports[name])
         if name in _BUILTIN_FUNCS:
             return Builtin(_BUILTIN_FUNCS[name])
         if name in self.rules.functions:
             return RuleFunc(self.rules.functions[name])
         return E.Unknown(f"name {name}")
 
-    def _module_ref(self, dotted: str) -> Any:
-        return ModuleRef(dotted)
+    def _import_value(self, ref: ImportRef) -> Any:
+        return self._resolve_import(ref.module, ref.name) if ref.name else ModuleRef(ref.module)
 
     def _resolve_import(self, module: str, name: str) -> Any:
         if name in self.rules.values:
@@ -1262,14 +1276,6 @@ _CMP_OPS = {
 
 def _body(block: cst.BaseSuite) -> list:
     return list(block.body) if isinstance(block, cst.IndentedBlock) else [cst.SimpleStatementLine(list(block.body))]
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
 
 
 def _callee_name(node: cst.BaseExpression) -> str:
