@@ -98,6 +98,18 @@ class TupleVal:
 
 
 @dataclass(eq=False)
+class RangeVal:
+    """``range(...)``: iterated by loops and comprehensions, never stored."""
+
+    args: tuple[E.Expr, ...]
+
+    def concrete(self) -> list[E.Const] | None:
+        if self.args and all(isinstance(a, E.Const) and type(a.value) is int for a in self.args):
+            return [E.Const(i) for i in range(*(a.value for a in self.args))][:MAX_UNROLL]
+        return None
+
+
+@dataclass(eq=False)
 class DictVal:
     items: dict[str, Any]
 
@@ -139,10 +151,6 @@ class _Frame:
     owner: ClassInfo | None
     guard: E.Expr = E.TRUE
     line: int = 0
-
-
-class TraceError(Exception):
-    pass
 
 
 # ----------------------------------------------------------------------------
@@ -351,7 +359,14 @@ class Tracer:
             _, call = self._find_method(callee.cls, "__call__")
             if call is not None:
                 return self._call_function(FuncRef(call, callee.cls.module, bound=callee), args, kwargs)
-        return E.Unknown(f"call of {site}")
+        return self._call_unresolved(site, args, kwargs)
+
+    def _call_unresolved(self, name: str, args: list, kwargs: dict) -> Any:
+        """A callee nothing describes. A CamelCase name is a class: it becomes
+        a node, reported as an unknown layer if it is kept as a submodule."""
+        if name[:1].isupper() and name.isidentifier():
+            return self._instantiate(ClassRef(name), args, kwargs)
+        return E.Unknown(f"call of {name}")
 
     def _call_function(self, fn: FuncRef, args: list, kwargs: dict, new_guard: bool = False) -> Any:
         if self.depth > MAX_DEPTH:
@@ -436,6 +451,8 @@ class Tracer:
 
     # -- builtins -----------------------------------------------------
     def _call_builtin(self, name: str, args: list, kwargs: dict, site: str) -> Any:
+        if name in _NUMERIC:
+            return self._numeric(name, args)
         handler = getattr(self, f"_b_{name}", None)
         if handler is None:
             return E.Unknown(f"call of {site}")
@@ -466,30 +483,11 @@ class Tracer:
     def _b_isinstance(self, args: list, kwargs: dict) -> Any:
         return E.Unknown("isinstance")
 
-    def _numeric(self, fname: str):
-        def handler(args: list, kwargs: dict) -> Any:
-            if len(args) == 1 and isinstance(args[0], (ListVal, TupleVal)):
-                args = list(args[0].items)
-            return E.simplify(E.Call(fname, tuple(self._as_expr(a) for a in args)))
-        return handler
-
-    def _b_max(self, a, k):
-        return self._numeric("max")(a, k)
-
-    def _b_min(self, a, k):
-        return self._numeric("min")(a, k)
-
-    def _b_int(self, a, k):
-        return self._numeric("int")(a, k)
-
-    def _b_float(self, a, k):
-        return self._numeric("float")(a, k)
-
-    def _b_abs(self, a, k):
-        return self._numeric("abs")(a, k)
-
-    def _b_bool(self, a, k):
-        return self._numeric("bool")(a, k)
+    def _numeric(self, fname: str, args: list) -> E.Expr:
+        """max/min/int/float/abs/bool: a pure Call expression (max(xs) too)."""
+        if len(args) == 1 and isinstance(args[0], (ListVal, TupleVal)):
+            args = list(args[0].items)
+        return E.simplify(E.Call(fname, tuple(self._as_expr(a) for a in args)))
 
     def _b_sum(self, args: list, kwargs: dict) -> Any:
         if len(args) == 1 and isinstance(args[0], (ListVal, TupleVal)):
@@ -505,7 +503,7 @@ class Tracer:
         return E.simplify(E.Call("len", (self._as_expr(args[0]),))) if args else E.Unknown("len()")
 
     def _b_range(self, args: list, kwargs: dict) -> Any:
-        return TupleVal(("range",) + tuple(args))  # only iterated, never stored
+        return RangeVal(tuple(self._as_expr(a) for a in args))
 
     def _b_dict(self, args: list, kwargs: dict) -> Any:
         base = dict(args[0].items) if args and isinstance(args[0], DictVal) else {}
@@ -585,7 +583,7 @@ class Tracer:
                     result = self._exec_stmt(stmt)
             except _Return as ret:
                 return ret
-            except (RecursionError, TraceError, TypeError, ValueError, AttributeError,
+            except (RecursionError, TypeError, ValueError, AttributeError,
                     KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
                 self._diag("incomplete", "tracer-error", self._here(),
                            f"could not interpret statement ({type(exc).__name__}: {exc})",
@@ -712,14 +710,11 @@ class Tracer:
         return None
 
     def _iter_items(self, it: Any) -> list | None:
+        """The items a loop visits, when they are known; None otherwise."""
+        if isinstance(it, RangeVal):
+            return it.concrete()
         if isinstance(it, (ListVal, TupleVal)):
-            items = list(it.items)
-            if items and items[0] == "range":
-                bounds = [self._as_expr(x) for x in items[1:]]
-                if all(isinstance(b, E.Const) and type(b.value) is int for b in bounds) and bounds:
-                    return [E.Const(i) for i in range(*[b.value for b in bounds])][:MAX_UNROLL]
-                return None
-            return items
+            return list(it.items)
         return None
 
     # -- assignment and module attachment -----------------------------
@@ -773,11 +768,6 @@ class Tracer:
             for i, item in enumerate(value.items):
                 self._attach(holder, str(i), item, E.TRUE)
             return
-        if isinstance(value, E.Unknown) and value.why.startswith("call of ") and _looks_like_class(value.why):
-            name = value.why[len("call of "):]
-            node = ir.Node(ir.UNKNOWN, name, self._here())
-            parent.add(node, attr, guard)
-            self._report_unknown(node)
 
     def _report_unknown(self, node: ir.Node) -> None:
         for n in node.walk():
@@ -992,9 +982,7 @@ class Tracer:
             return self._call_builtin(_BUILTIN_FUNCS[name], args, kwargs, name)
         if name in self.rules.functions:
             return self._call_rule(self.rules.functions[name], args, kwargs)
-        if name[:1].isupper():  # torch.cuda.Stream(), nn.Linear(...): a class
-            return self._instantiate(ClassRef(name), args, kwargs)
-        return E.Unknown(f"call of {name}")
+        return self._call_unresolved(name, args, kwargs)  # torch.cuda.Stream() ...
 
     def _e_Lambda(self, node: cst.Lambda) -> Any:
         return FuncRef(node, self.frame.module, closure=dict(self.frame.locals),
@@ -1151,10 +1139,9 @@ class Tracer:
                     if all(self._truth(self._eval(c.test)) != E.FALSE for c in comp.ifs):
                         out.append(self._eval(node.elt))
                 return ListVal(out)
-            if isinstance(it, TupleVal) and it.items and it.items[0] == "range" and len(it.items) == 2:
+            if isinstance(it, RangeVal) and len(it.args) == 1:
                 self.frame.locals[var] = E.Name(var)
-                item = self._eval(node.elt)
-                return Repeated(item, self._as_expr(it.items[1]), var)
+                return Repeated(self._eval(node.elt), it.args[0], var)
             return E.Unknown("comprehension over a symbolic sequence")
         finally:
             self.frame.locals.clear()
@@ -1173,8 +1160,7 @@ class Tracer:
         if isinstance(value, E.Expr):
             return value
         if isinstance(value, (ListVal, TupleVal)):
-            items = tuple(self._as_expr(v) for v in value.items if not isinstance(v, str))
-            return E.Tuple(items)
+            return E.Tuple(tuple(self._as_expr(v) for v in value.items))
         if isinstance(value, Phi):
             return E.simplify(E.IfExp(value.test, self._as_expr(value.then), self._as_expr(value.orelse)))
         if isinstance(value, ClassRef):
@@ -1250,6 +1236,7 @@ class _DictMethod:
 
 
 _MISSING = object()
+_NUMERIC = frozenset({"max", "min", "int", "float", "abs", "bool"})
 _CONSTANTS = {"True": E.TRUE, "False": E.FALSE, "None": E.NONE}
 _BUILTIN_FUNCS = {
     "getattr": "getattr", "hasattr": "hasattr", "isinstance": "isinstance", "max": "max",
@@ -1284,11 +1271,6 @@ def _callee_name(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return node.attr.value
     return type(node).__name__
-
-
-def _looks_like_class(why: str) -> bool:
-    name = why[len("call of "):]
-    return name[:1].isupper() and name.isidentifier()
 
 
 def _is_config(e: E.Expr) -> bool:
