@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -160,12 +160,9 @@ _FIELDS = ("m", "k", "n", "batch", "layers", "guard")
 
 def _named(ops: list[Operator]) -> tuple[list[Operator], list[tuple[str, E.Expr]]]:
     """Operators with repeated subexpressions replaced by named locals."""
-    from dataclasses import replace
-
     exprs = [getattr(op, f) for op in ops for f in _FIELDS]
-    for op in ops:
-        for f in _FIELDS:
-            _src(getattr(op, f))  # fail on unresolved values before naming them
+    for e in exprs:
+        _src(e)  # fail on unresolved values before naming them
     reserved = {"mc", "sc", "seq_len", "self"} | {_group_var(op.group) for op in ops}
     definitions, rewritten = name_common(exprs, reserved)
     it = iter(rewritten)
@@ -179,8 +176,8 @@ def _group_var(group: str) -> str:
 
 def _op_lines(op: Operator) -> list[str]:
     desc = f"{op.path}: {op.cls} ({op.loc})"
-    args = (f"{op.name!r}, {_src(op.m)}, {_src(op.k)}, {_src(op.n)}, "
-            f"{_src(op.layers)}, {_src(op.batch)}, {desc!r}")
+    m, k, n, layers, batch = (E.to_source(e) for e in (op.m, op.k, op.n, op.layers, op.batch))
+    args = f"{op.name!r}, {m}, {k}, {n}, {layers}, {batch}, {desc!r}"
     if op.kind == "attention":
         call = f"{_group_var(op.group)}.append(_op('attention', {args}, mc.attention_type))"
     elif op.kind == "transfer":
@@ -189,7 +186,7 @@ def _op_lines(op: Operator) -> list[str]:
         call = f"self._add_operator(_op('matmul', {args}))"
     if op.guard == E.TRUE:
         return [f"        # {desc}", f"        {call}"]
-    return [f"        # {desc}", f"        if {_src(op.guard)}:", f"            {call}"]
+    return [f"        # {desc}", f"        if {E.to_source(op.guard)}:", f"            {call}"]
 
 
 def _src(e: E.Expr) -> str:

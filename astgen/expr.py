@@ -311,17 +311,6 @@ def free_names(e: Expr) -> set[str]:
     return out
 
 
-def config_keys(e: Expr, root: str = "mc") -> set[str]:
-    """Dotted keys read from ``root`` (``mc.text_config.hidden_size``)."""
-    keys: set[str] = set()
-    for n in walk(e):
-        if isinstance(n, (Attr, GetAttr, HasAttr)):
-            path = _dotted(n)
-            if path and path.split(".", 1)[0] == root and "." in path:
-                keys.add(path.split(".", 1)[1])
-    return keys
-
-
 def _dotted(e: Expr) -> str | None:
     if isinstance(e, Name):
         return e.id
@@ -673,10 +662,6 @@ def _simplify_call(e: Call) -> Expr:
     return e
 
 
-def _simplify_getattr(e: GetAttr) -> Expr:
-    return e
-
-
 def _simplify_countif(e: CountIf) -> Expr:
     if e.var not in free_names(e.pred):
         t = _truthiness(e.pred)
@@ -694,7 +679,6 @@ _SIMPLIFIERS: dict[type, Callable[[Any], Expr]] = {
     Compare: _simplify_compare,
     IfExp: _simplify_ifexp,
     Call: _simplify_call,
-    GetAttr: _simplify_getattr,
     CountIf: _simplify_countif,
 }
 

@@ -83,11 +83,6 @@ class ArchIR:
     sha256: str
     root: Node
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return not any(d.severity != "note" for d in self.diagnostics)
 
 
 def render_tree(ir: ArchIR) -> str:

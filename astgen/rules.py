@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +135,10 @@ def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:
             base = out.get(spec["same_as"])
             if base is None:
                 raise RulesError(f"layers.{name}: same_as names unknown rule {spec['same_as']!r}")
-            out[name] = LayerRule(name, *[getattr(base, f) for f in _FIELDS[1:]])
+            out[name] = replace(base, name=name)
     return out
 
 
-_FIELDS = ("name", "category", "params", "params_by_version", "defaults", "lets", "ops",
-           "transfer", "attention", "tied_as")
 _KNOWN_KEYS = {"category", "params", "params_by_version", "defaults", "let", "ops", "transfer",
                "attention", "tied_as"}
 

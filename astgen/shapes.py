@@ -9,7 +9,7 @@ under which the operator exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from astgen import expr as E
 from astgen import ir
@@ -48,18 +48,6 @@ class ArchShapes:
     kv_cache_per_gpu: E.Expr = E.Const(0)
     attention_type: str = "MHA"
     diagnostics: list[ir.Diagnostic] = field(default_factory=list)
-    unknown_layers: list[ir.Node] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return not any(d.severity != "note" for d in self.diagnostics)
-
-    def config_keys(self) -> set[str]:
-        keys: set[str] = set()
-        for op in self.operators:
-            for e in (op.m, op.k, op.n, op.batch, op.layers, op.guard):
-                keys |= E.config_keys(e)
-        return keys | E.config_keys(self.kv_cache)
 
 
 @dataclass
@@ -83,11 +71,10 @@ def build_shapes(arch: ir.ArchIR, rules: Rules) -> ArchShapes:
         kv = _kv_elements(leaf, rules, out.attention_type)
         if kv is not None:
             kv_terms.append(kv)
-    out.operators = [_simplified(op) for op in out.operators]
     attention_paths = sorted({op.path for op in out.operators if op.kind == "attention"})
     if len(attention_paths) > 1:  # e.g. MLA's attn_mqa (decode) and attn_mha (prefill)
         out.operators = [
-            _replace(op, group=op.path.rsplit(".", 1)[-1]) if op.kind == "attention" else op
+            replace(op, group=op.path.rsplit(".", 1)[-1]) if op.kind == "attention" else op
             for op in out.operators
         ]
     per_gpu = _sum(E.simplify(E.BinOp("*", c, e)) for c, e in kv_terms)
@@ -312,19 +299,8 @@ def _unique(op: Operator, names: dict[tuple[str, str], list[E.Expr]]) -> Operato
     parts = op.path.split(".")
     owner = parts[-2] + "_" if len(parts) >= 2 else ""
     if owner and not op.name.startswith(owner):
-        return _unique(_replace(op, name=owner + op.name), names)
-    return _replace(op, name=f"{op.name}_{len(guards) - 1}")
-
-
-def _replace(op: Operator, **changes) -> Operator:
-    from dataclasses import replace
-    return replace(op, **changes)
-
-
-def _simplified(op: Operator) -> Operator:
-    return _replace(op, m=E.simplify(op.m), k=E.simplify(op.k), n=E.simplify(op.n),
-                    batch=E.simplify(op.batch), layers=E.simplify(op.layers),
-                    guard=E.simplify(op.guard))
+        return _unique(replace(op, name=owner + op.name), names)
+    return replace(op, name=f"{op.name}_{len(guards) - 1}")
 
 
 def _check_resolved(out: ArchShapes) -> None:

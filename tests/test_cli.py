@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from astgen.cli import main
 from tests.helpers import FIXTURES, REPO

@@ -45,6 +45,13 @@ def emitted(sglang_tree, version: str, stem: str):
     return _modules[key]
 
 
+def arch_for(sglang_tree, version: str, config_name: str, **sched):
+    """The emitted arch of a config's architecture, built at a layout."""
+    stem, entry = CASES[config_name]
+    _, _, module = emitted(sglang_tree, version, stem)
+    return build(module, entry, load_config(config_name), **sched)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("stem", sorted({s for s, _ in CASES.values()}))
 def test_emits_without_unknowns(sglang_tree, version, stem):
@@ -58,18 +65,14 @@ def test_emits_without_unknowns(sglang_tree, version, stem):
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("config_name", sorted(CASES))
 def test_tp1_linear_params_match_hand_count(sglang_tree, version, config_name):
-    stem, entry = CASES[config_name]
-    _, _, module = emitted(sglang_tree, version, stem)
-    arch = build(module, entry, load_config(config_name), tp=1)
+    arch = arch_for(sglang_tree, version, config_name, tp=1)
     assert matmul_params(arch) == EXPECTED[config_name]["total_linear_params"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("config_name", sorted(CASES))
 def test_kv_cache_bytes_per_token(sglang_tree, version, config_name):
-    stem, entry = CASES[config_name]
-    _, _, module = emitted(sglang_tree, version, stem)
-    arch = build(module, entry, load_config(config_name), tp=1)
+    arch = arch_for(sglang_tree, version, config_name, tp=1)
     assert arch.get_kv_cache() == EXPECTED[config_name]["kv_cache_bytes_per_token_bf16"]
 
 
@@ -100,11 +103,9 @@ def test_tp_shards_as_sglang_does(sglang_tree, version, config_name, tp):
     """Per-rank matmul weights are the tp=1 weights divided as sglang shards
     them: column/row-parallel by tp, KV heads replicated when fewer than tp,
     replicated linears whole; experts (ep=1) split their intermediate dim."""
-    stem, entry = CASES[config_name]
     config = load_config(config_name)
-    _, _, module = emitted(sglang_tree, version, stem)
-    one = ops_by_name(build(module, entry, config, tp=1))
-    many = ops_by_name(build(module, entry, config, tp=tp))
+    one = ops_by_name(arch_for(sglang_tree, version, config_name, tp=1))
+    many = ops_by_name(arch_for(sglang_tree, version, config_name, tp=tp))
     assert set(one) == set(many)
     for name, md in one.items():
         size1 = md.io_config.weight_shape.size()
@@ -116,11 +117,9 @@ def test_tp_shards_as_sglang_does(sglang_tree, version, config_name, tp):
 @pytest.mark.parametrize("config_name", ["Qwen__Qwen3-30B-A3B", "deepseek-ai__DeepSeek-V2-Lite"])
 @pytest.mark.parametrize("mode", [ForwardMode.EXTEND, ForwardMode.DECODE])
 def test_expert_parallel_and_modes(sglang_tree, config_name, mode):
-    stem, entry = CASES[config_name]
     config = load_config(config_name)
-    _, _, module = emitted(sglang_tree, "0.5.23", stem)
     experts = config.get("num_experts") or config.get("n_routed_experts")
-    arch = build(module, entry, config, tp=8, ep=8, mode=mode, deepep=True)
+    arch = arch_for(sglang_tree, "0.5.23", config_name, tp=8, ep=8, mode=mode, deepep=True)
     ops = ops_by_name(arch)
     up = next(md for name, md in ops.items() if name.endswith("experts_gate_up"))
     assert up.batch_size == experts // 8
