@@ -43,15 +43,23 @@ for path in sys.argv[1:]:
 """
 
 
-def timed(cmd: list[str], repeat: int) -> float:
-    times = []
+def run_once(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
+    return elapsed
+
+
+def paired(cmd: list[str], baseline: list[str], repeat: int) -> tuple[float, float]:
+    """Medians of both commands, run alternately so that drift in the
+    machine's load falls on both sides alike."""
+    a, b = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if proc.returncode not in (0,):
-            raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
-    return statistics.median(times)
+        a.append(run_once(cmd))
+        b.append(run_once(baseline))
+    return statistics.median(a), statistics.median(b)
 
 
 def main() -> int:
@@ -61,16 +69,18 @@ def main() -> int:
     args = parser.parse_args()
     tree = fetch_version(args.version)
     rules = load_rules()
-    print(f"sglang {args.version}; median of {args.repeat} runs; seconds")
+    print(f"sglang {args.version}; median of {args.repeat} alternating runs; seconds")
     print(f"{'architecture':26} {'files':>5} {'astgen gen':>11} {'baseline':>9} {'ratio':>6}")
     ratios = []
     with tempfile.TemporaryDirectory() as out:
         for stem, arch in ARCHS:
             path = tree.models_dir / f"{stem}.py"
             files = [str(p) for p in analyze_file(tree, path, rules, arch).files_read]
-            gen = timed([sys.executable, "-m", "astgen.cli", "gen", str(path), "--arch", arch,
-                         "-o", out, "-q"], args.repeat)
-            base = timed([sys.executable, "-c", BASELINE, *files], args.repeat)
+            gen, base = paired(
+                [sys.executable, "-m", "astgen.cli", "gen", str(path), "--arch", arch, "-o", out, "-q"],
+                [sys.executable, "-c", BASELINE, *files],
+                args.repeat,
+            )
             ratios.append(gen / base)
             print(f"{arch:26} {len(files):5d} {gen:11.3f} {base:9.3f} {gen / base:6.2f}")
     print(f"{'max ratio':26} {'':5} {'':11} {'':9} {max(ratios):6.2f}  (target < 1.5)")
