@@ -10,7 +10,7 @@ guards below it may mention), and the line that created it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from astgen.expr import TRUE, Expr, to_source
 from astgen.parse import Location
@@ -38,6 +38,7 @@ class Node:
     children: list["Node"] = field(default_factory=list)
     target: "Node | None" = None  # for ALIAS
     parent: "Node | None" = field(default=None, repr=False, compare=False)
+    tower: bool = False  # root of a multimodal tower (vision/audio encoder, projector)
 
     def add(self, child: "Node", attr: str, guard: Expr) -> None:
         child.attr, child.guard, child.parent = attr, guard, self
@@ -52,10 +53,14 @@ class Node:
             node = node.parent
         return ".".join(reversed(parts))
 
-    def walk(self) -> Iterator["Node"]:
+    def walk(self, skip_towers: bool = False) -> Iterator["Node"]:
+        """This node and its descendants; with ``skip_towers``, a tower root
+        is yielded but not entered."""
         yield self
+        if skip_towers and self.tower:
+            return
         for c in self.children:
-            yield from c.walk()
+            yield from c.walk(skip_towers)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,37 @@ class ArchIR:
     sha256: str
     root: Node
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    towers: list[Node] = field(default_factory=list)
+
+
+def find_towers(root: Node, is_text: Callable[[str], bool], is_encoder: Callable[[str], bool]) -> list[Node]:
+    """Mark and return the multimodal towers under ``root``.
+
+    The text path is every node whose subtree holds a text marker (an
+    embedding, an LM head, a logits processor). The other children of the
+    nodes on that path are candidates, except decoder stacks (repeated lists)
+    and plain layers. A candidate holding an encoder marker (a convolution,
+    vision attention) is a tower; once there is one, every other candidate
+    model class (a projector, a resampler) belongs to the towers too.
+    """
+    def holds(node: Node, test: Callable[[str], bool]) -> bool:
+        return any(test(n.cls) for n in node.walk())
+
+    candidates: list[Node] = []
+    stack = [root]
+    while stack:
+        node = stack.pop(0)
+        for child in node.children:
+            if holds(child, is_text):
+                stack.append(child)
+            elif child.kind in (MODULE, UNKNOWN) or (child.kind == LIST and child.repeat is None):
+                candidates.append(child)
+    towers = [c for c in candidates if holds(c, is_encoder)]
+    if towers:
+        towers = [c for c in candidates if c.kind != LIST or holds(c, is_encoder)]
+    for t in towers:
+        t.tower = True
+    return towers
 
 
 def render_tree(ir: ArchIR) -> str:
@@ -92,14 +128,15 @@ def render_tree(ir: ArchIR) -> str:
     def go(node: Node, depth: int) -> None:
         for child in node.children:
             lines.append("  " * depth + _describe(child))
-            go(child, depth + 1)
+            if not child.tower:
+                go(child, depth + 1)
 
     go(ir.root, 1)
     return "\n".join(lines)
 
 
 def _describe(node: Node) -> str:
-    head = f"{node.attr or '<item>'}: {node.cls} [{node.kind}]"
+    head = f"{node.attr or '<item>'}: {node.cls} [{'tower' if node.tower else node.kind}]"
     if node.repeat is not None:
         head += f" x {to_source(node.repeat)} (for {node.repeat_var})"
     if node.guard != TRUE:

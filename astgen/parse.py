@@ -131,7 +131,10 @@ def _statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
         yield stmt
         if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
             continue
-        if isinstance(stmt, cst.BaseCompoundStatement):
+        if isinstance(stmt, cst.Match):
+            for case in stmt.cases:
+                yield from _statements(case.body)
+        elif isinstance(stmt, cst.BaseCompoundStatement):
             yield from _statements(stmt.body)
             for extra in _clauses(stmt):
                 yield extra

@@ -8,6 +8,7 @@ that does not parse is a :class:`RulesError` naming the file and key.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -75,9 +76,21 @@ class Rules:
     mla_kv_attention: str = ""
     prefixes: dict[str, str] = field(default_factory=dict)
     values: dict[str, FunctionRule] = field(default_factory=dict)
+    ignored_patterns: tuple[str, ...] = ()
+    text_markers: frozenset[str] = frozenset()
+    tower_markers: frozenset[str] = frozenset()
 
     def layer(self, cls: str) -> LayerRule | None:
         return self.layers.get(cls)
+
+    def is_ignored(self, cls: str) -> bool:
+        """Listed under [ignored], by name or by a glob pattern (``*RMSNorm``)."""
+        return cls in self.ignored or any(fnmatch.fnmatchcase(cls, p) for p in self.ignored_patterns)
+
+    def is_text_marker(self, cls: str) -> bool:
+        """A class only a language model holds: its embedding, LM head, logits."""
+        rule = self.layers.get(cls)
+        return cls in self.text_markers or (rule is not None and rule.category in ("embedding", "lm_head"))
 
 
 def _expr(text: Any, where: str) -> E.Expr:
@@ -107,7 +120,10 @@ def load_rules(directory: Path | None = None) -> Rules:
         digest.update(raw)
     layers_doc, par_doc = data["layers.toml"], data["parallel.toml"]
     layers = _load_layers(layers_doc.get("layers", {}))
-    ignored = {cls: group for group, names in layers_doc.get("ignored", {}).items() for cls in names}
+    ignored = {cls: group for group, names in layers_doc.get("ignored", {}).items()
+               for cls in names if "*" not in cls}
+    patterns = tuple(cls for names in layers_doc.get("ignored", {}).values() for cls in names if "*" in cls)
+    towers = layers_doc.get("towers", {})
     functions = {
         fn: _load_function(fn, spec) for fn, spec in par_doc.get("functions", {}).items()
     }
@@ -122,7 +138,8 @@ def load_rules(directory: Path | None = None) -> Rules:
     mla = layers_doc.get("mla", {})
     return Rules(layers, ignored, functions, objects, entry, digest.hexdigest()[:12], version,
                  tuple(mla.get("markers", ())), mla.get("kv_attention", ""),
-                 dict(layers_doc.get("naming", {}).get("prefixes", {})), values)
+                 dict(layers_doc.get("naming", {}).get("prefixes", {})), values, patterns,
+                 frozenset(towers.get("text", ())), frozenset(towers.get("encoder", ())))
 
 
 def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:
@@ -139,6 +156,7 @@ def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:
     return out
 
 
+CATEGORIES = ("linear", "moe", "attention", "embedding", "lm_head", "param", "ssm")
 _KNOWN_KEYS = {"category", "params", "params_by_version", "defaults", "let", "ops", "transfer",
                "attention", "tied_as"}
 
@@ -148,7 +166,7 @@ def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
     extra = set(spec) - _KNOWN_KEYS
     if extra:
         raise RulesError(f"{where}: unknown keys {sorted(extra)}")
-    if spec.get("category") not in ("linear", "moe", "attention", "embedding", "lm_head", "param"):
+    if spec.get("category") not in CATEGORIES:
         raise RulesError(f"{where}: bad category {spec.get('category')!r}")
     ops = tuple(
         OpRule(

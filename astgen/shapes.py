@@ -90,6 +90,8 @@ def build_shapes(arch: ir.ArchIR, rules: Rules) -> ArchShapes:
 
 def _collect(node: ir.Node, repeats: list, terms: list, prefix: str, rules: Rules):
     for child in node.children:
+        if child.tower:  # multimodal towers are listed, not analyzed
+            continue
         child_terms = terms + _conjuncts(child.guard)
         child_prefix = prefix + _prefix_for(child, node, rules)
         if child.kind == ir.LIST:

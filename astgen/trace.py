@@ -112,6 +112,7 @@ class RangeVal:
 @dataclass(eq=False)
 class DictVal:
     items: dict[str, Any]
+    holder: "ir.Node | None" = None  # its node, once attached to a module
 
 
 @dataclass(eq=False)
@@ -230,16 +231,23 @@ class Tracer:
     # -- public -------------------------------------------------------
     def trace_entry(self, pm: ParsedModule, class_name: str) -> ir.ArchIR:
         info = pm.classes.get(class_name)
-        line = pm.class_line(info) if info else 0
-        root = ir.Node(ir.MODULE, class_name, Location(pm.display, line))
+        if info is None:  # `from .family.modeling import XForCausalLM` then EntryClass = [...]
+            ref = self._module_global(pm, class_name)
+            info = ref.info if isinstance(ref, ClassRef) else None
+        line = info.module.class_line(info) if info else 0
+        root = ir.Node(ir.MODULE, class_name, Location(info.module.display if info else pm.display, line))
         result = ir.ArchIR(class_name, pm.name, pm.display, pm.sha256, root)
         if info is None:
             self._diag("error", "no-class", Location(pm.display, 0),
-                       f"EntryClass names {class_name}, which is not defined in this file")
+                       f"EntryClass names {class_name}, which is neither defined in this file nor imported "
+                       "from a model file")
         else:
             inst = Instance(root, info)
             kwargs = {k: v for k, v in self.rules.entry.items()}
-            self._construct_traced(inst, info, [], kwargs, Location(pm.display, line))
+            self._construct_traced(inst, info, [], kwargs, Location(info.module.display, line))
+            result.towers = ir.find_towers(root, self.rules.is_text_marker,
+                                           lambda cls: cls in self.rules.tower_markers)
+            self._report_unknown(root)
         result.diagnostics = list(self.diagnostics)
         return result
 
@@ -326,7 +334,7 @@ class Tracer:
         if rule is not None and rule.category != "param":
             node = ir.Node(ir.LAYER, ref.name, loc, args=self._bind_layer_args(rule, args, kwargs))
             return Instance(node, None)
-        if ref.name in self.rules.ignored:
+        if self.rules.is_ignored(ref.name):
             return Instance(ir.Node(ir.IGNORED, ref.name, loc), None)
         return Instance(ir.Node(ir.UNKNOWN, ref.name, loc), None)
 
@@ -458,6 +466,12 @@ class Tracer:
             return E.Unknown(f"call of {site}")
         return handler(args, kwargs)
 
+    def _b_identity(self, args: list, kwargs: dict) -> Any:
+        return args[0] if args else E.Unknown("copy of nothing")
+
+    def _b_cast(self, args: list, kwargs: dict) -> Any:
+        return args[1] if len(args) > 1 else E.Unknown("cast of nothing")
+
     def _b_getattr(self, args: list, kwargs: dict) -> Any:
         if len(args) < 2 or not isinstance(args[1], E.Const) or not isinstance(args[1].value, str):
             return E.Unknown("getattr with a computed name")
@@ -544,6 +558,11 @@ class Tracer:
             return ListVal([])
         return args[0]
 
+    def _b_ModuleDict(self, args: list, kwargs: dict) -> Any:
+        if args and isinstance(args[0], DictVal):
+            return DictVal(dict(args[0].items))
+        return DictVal({})
+
     def _b_Sequential(self, args: list, kwargs: dict) -> Any:
         return ListVal(list(args))
 
@@ -579,6 +598,8 @@ class Tracer:
             try:
                 if isinstance(stmt, cst.If):
                     result = self._exec_if(stmt, stmts[i + 1:])
+                elif isinstance(stmt, cst.Match):
+                    result = self._exec_cases(self._eval(stmt.subject), list(stmt.cases), stmts[i + 1:])
                 else:
                     result = self._exec_stmt(stmt)
             except _Return as ret:
@@ -607,7 +628,7 @@ class Tracer:
         if isinstance(stmt, (cst.FunctionDef,)):
             self.frame.locals[stmt.name.value] = FuncRef(stmt, self.frame.module, closure=dict(self.frame.locals))
             return None
-        return None  # while loops, classes in functions, match: nothing to build
+        return None  # while loops, classes in functions: nothing to build
 
     def _exec_small(self, small: cst.BaseSmallStatement) -> None:
         if isinstance(small, cst.Return):
@@ -646,6 +667,35 @@ class Tracer:
             return self._exec_block(_body(stmt.body) if test.value else else_body)
         return self._fork(test, lambda: self._exec_block(_body(stmt.body)),
                           lambda: self._exec_block(else_body), rest)
+
+    def _exec_cases(self, subject: Any, cases: list[cst.MatchCase], rest: list) -> _Return | None:
+        """``match``: the cases as an if/elif chain on ``subject == value``."""
+        if not cases:
+            return None
+        case, others = cases[0], cases[1:]
+        test = self._truth(self._pattern_test(subject, case.pattern))
+        if case.guard is not None:
+            test = E.and_(test, self._truth(self._eval(case.guard)))
+        if isinstance(test, E.Const):
+            return self._exec_block(_body(case.body)) if test.value else self._exec_cases(subject, others, rest)
+        return self._fork(test, lambda: self._exec_block(_body(case.body)),
+                          lambda: self._exec_cases(subject, others, []), rest)
+
+    def _pattern_test(self, subject: Any, pattern: cst.MatchPattern) -> Any:
+        if isinstance(pattern, cst.MatchValue):
+            return self._compare("==", subject, self._eval(pattern.value))
+        if isinstance(pattern, cst.MatchSingleton):
+            return self._compare("is", subject, self._eval(pattern.value))
+        if isinstance(pattern, cst.MatchOr):
+            out: E.Expr = E.FALSE
+            for element in pattern.patterns:
+                out = E.or_(out, self._as_expr(self._pattern_test(subject, element.pattern)))
+            return out
+        if isinstance(pattern, cst.MatchAs) and pattern.pattern is None:
+            if pattern.name is not None:
+                self._assign(pattern.name, subject)
+            return E.TRUE  # `case _:` / `case x:`
+        return E.Unknown(f"match pattern {type(pattern).__name__}")
 
     def _fork(self, test: E.Expr, then: Callable, orelse: Callable, rest: list) -> _Return | None:
         frame = self.frame
@@ -734,6 +784,8 @@ class Tracer:
             key = self._eval(target.slice[0].slice.value) if target.slice and isinstance(target.slice[0].slice, cst.Index) else None
             if isinstance(obj, DictVal) and isinstance(key, E.Const) and isinstance(key.value, str):
                 obj.items[key.value] = value
+                if obj.holder is not None:  # an nn.ModuleDict already attached to self
+                    self._attach(obj.holder, key.value, value, self.frame.guard)
 
     def _set_attr(self, inst: Instance, attr: str, value: Any) -> None:
         if isinstance(value, _Layers):
@@ -752,7 +804,6 @@ class Tracer:
             node = value.node
             if node.parent is None and node is not parent and node is not _root_of(parent):
                 parent.add(node, attr, guard)
-                self._report_unknown(node)
             elif node.parent is not None and node is not parent:
                 alias = ir.Node(ir.ALIAS, node.cls, self._here(), target=node)
                 parent.add(alias, attr, guard)
@@ -762,6 +813,14 @@ class Tracer:
             parent.add(holder, attr, guard)
             self._attach(holder, "", value.item, E.TRUE)
             return
+        if isinstance(value, DictVal) and (not value.items or any(
+                isinstance(v, (Instance, Phi, Repeated)) for v in value.items.values())):
+            holder = ir.Node(ir.LIST, "ModuleDict", self._here())
+            parent.add(holder, attr, guard)
+            value.holder = holder
+            for key, item in value.items.items():
+                self._attach(holder, key, item, E.TRUE)
+            return
         if isinstance(value, ListVal) and any(isinstance(v, (Instance, Phi, Repeated)) for v in value.items):
             holder = ir.Node(ir.LIST, "ModuleList", self._here())
             parent.add(holder, attr, guard)
@@ -769,9 +828,15 @@ class Tracer:
                 self._attach(holder, str(i), item, E.TRUE)
             return
 
-    def _report_unknown(self, node: ir.Node) -> None:
-        for n in node.walk():
-            if n.kind == ir.UNKNOWN:
+    def _report_unknown(self, root: ir.Node) -> None:
+        """Unknown classes of the text model are incomplete; a multimodal
+        tower is not analyzed, so its unknown classes are only noted."""
+        for n in root.walk(skip_towers=True):
+            if n.tower:
+                unknown = sorted({u.cls for u in n.walk() if u.kind == ir.UNKNOWN})
+                self._diag("note", "tower", n.loc, f"multimodal tower {n.path()} ({n.cls}) is not analyzed"
+                           + (f"; it holds unknown classes {', '.join(unknown)}" if unknown else ""))
+            elif n.kind == ir.UNKNOWN:
                 self._diag("incomplete", "unknown-layer", n.loc,
                            f"unknown layer class {n.cls} (attribute {n.attr or '?'})",
                            f"add a rule for {n.cls} to rules/layers.toml, or list it under [ignored]")
@@ -874,7 +939,7 @@ class Tracer:
         """A name from outside the traced model files: a rule, a builtin, or opaque."""
         if name in _BUILTIN_FUNCS and (module.startswith("torch") or module in ("functools", "builtins")):
             return Builtin(_BUILTIN_FUNCS[name])
-        if self.rules.layer(name) is not None or name in self.rules.ignored:
+        if self.rules.layer(name) is not None or self.rules.is_ignored(name):
             return ClassRef(name)
         if name[:1].isupper():
             return ClassRef(name)
@@ -1242,7 +1307,7 @@ _BUILTIN_FUNCS = {
     "getattr": "getattr", "hasattr": "hasattr", "isinstance": "isinstance", "max": "max",
     "min": "min", "int": "int", "float": "float", "abs": "abs", "bool": "bool", "sum": "sum",
     "len": "len", "range": "range", "dict": "dict", "list": "list", "tuple": "tuple",
-    "super": "super", "partial": "partial", "ModuleList": "ModuleList",
+    "super": "super", "partial": "partial", "ModuleList": "ModuleList", "ModuleDict": "ModuleDict",
     "Sequential": "Sequential", "Parameter": "Parameter", "empty": "tensor_new",
     "zeros": "tensor_new", "ones": "tensor_new", "randn": "tensor_new", "tensor": "tensor_new",
 }
