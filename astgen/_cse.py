@@ -24,11 +24,26 @@ def _size(e: E.Expr) -> int:
 
 
 def _candidates(exprs: list[E.Expr], allowed: set[str]) -> Counter:
+    """How often each subexpression big enough to name occurs; one pass that
+    computes sizes and free names bottom-up."""
     counts: Counter = Counter()
+
+    def visit(e: E.Expr) -> tuple[int, frozenset[str]]:
+        size, names = 1, frozenset()
+        for child in e.children():
+            child_size, child_names = visit(child)
+            size += child_size
+            names |= child_names
+        if isinstance(e, E.Name):
+            names = frozenset((e.id,))
+        elif isinstance(e, E.CountIf):
+            names = frozenset(E.free_names(e))
+        if size >= MIN_SIZE and names <= allowed:
+            counts[e] += 1
+        return size, names
+
     for e in exprs:
-        for sub in E.walk(e):
-            if _size(sub) >= MIN_SIZE and not E.free_names(sub) - allowed:
-                counts[sub] += 1
+        visit(e)
     return counts
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``astgen gen`` and ``astgen explain``. Wires the stages.
+"""Command line: ``astgen gen``, ``astgen scan`` and ``astgen explain``. Wires the stages.
 
 Exit codes (for CI): 0 success; 1 incomplete analysis (an unknown layer
 class, an unresolved expression: reported with file:line, nothing written
@@ -12,85 +12,28 @@ import argparse
 import os
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from astgen import __version__
 from astgen import expr as E
-from astgen.emit import EmitError, EmitOptions, emit_module, module_name_for
-from astgen.ir import ArchIR, Diagnostic, render_tree
-from astgen.parse import Location, ParseFailure
+from astgen.cache import ResultCache
+from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
+from astgen.emit import EmitOptions, module_name_for
+from astgen.ir import render_tree
+from astgen.progress import progress_reporter
+from astgen.report import ConfigCheck, ScanReport, render_json, render_markdown
 from astgen.rules import Rules, RulesError, load_rules
-from astgen.shapes import ArchShapes, build_shapes
-from astgen.source import SourceError, SourceTree, fetch_version, tree_at, tree_of_dir, tree_of_file
-from astgen.trace import Loader, Tracer
+from astgen.scan import (EXIT_INCOMPLETE, EXIT_OK, EXIT_UNUSABLE, FileResult, ScanOptions, analyze_file,
+                         default_jobs, scan_files)
+from astgen.shapes import ArchShapes
+from astgen.source import SourceError, SourceTree, cache_dir, fetch_version, tree_at, tree_of_dir, tree_of_file
+from astgen.trace import Loader
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_UNUSABLE = 0, 1, 2
 SAMPLE_TREE = Path(__file__).resolve().parent.parent / "fixtures" / "sglang_models"
 
 
 class UsageError(Exception):
     """Unusable input: exit 2 with this message."""
-
-
-@dataclass
-class FileResult:
-    """What the pipeline made of one model file."""
-
-    path: Path
-    display: str
-    irs: list[ArchIR] = field(default_factory=list)
-    shapes: list[ArchShapes] = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    source: str | None = None  # the emitted module, when complete
-    files_read: list[Path] = field(default_factory=list)
-
-    @property
-    def has_no_entry(self) -> bool:
-        """A helper file (no EntryClass): not an error when scanning a directory."""
-        return [d.code for d in self.diagnostics] == ["no-entry"]
-
-    @property
-    def status(self) -> int:
-        if any(d.severity == "error" for d in self.diagnostics):
-            return EXIT_UNUSABLE
-        if any(d.severity == "incomplete" for d in self.diagnostics):
-            return EXIT_INCOMPLETE
-        return EXIT_OK
-
-
-# ----------------------------------------------------------------------------
-# the pipeline for one file
-
-
-def analyze_file(tree: SourceTree, path: Path, rules: Rules, arch: str | None = None,
-                 loader: Loader | None = None, emit: EmitOptions | None = None) -> FileResult:
-    loader = loader or Loader(tree)
-    display = tree.display(path)
-    result = FileResult(path, display)
-    try:
-        pm = loader.load(tree.module_name(path))
-    except ParseFailure as exc:
-        result.diagnostics.append(Diagnostic("error", "syntax", Location(exc.path, exc.line), exc.message))
-        return result
-    entries = pm.entry_classes if arch is None else [c for c in pm.entry_classes if c == arch]
-    if not entries:
-        what = f"no EntryClass named {arch}" if arch else "no EntryClass"
-        result.diagnostics.append(Diagnostic("error", "no-entry", Location(display, 0), f"{what} in this file"))
-        return result
-    for entry in entries:
-        ir = Tracer(loader, rules).trace_entry(pm, entry)
-        result.irs.append(ir)
-        shapes = build_shapes(ir, rules)
-        result.shapes.append(shapes)
-        result.diagnostics += [d for d in shapes.diagnostics if d not in result.diagnostics]
-    result.files_read = loader.paths()
-    if result.status == EXIT_OK and emit is not None:
-        try:
-            result.source = emit_module(result.shapes, rules, emit)
-        except EmitError as exc:
-            result.diagnostics.append(Diagnostic("incomplete", "emit", Location(display, 0), str(exc)))
-    return result
 
 
 # ----------------------------------------------------------------------------
@@ -167,23 +110,31 @@ def _report(result: FileResult, out) -> None:
 # commands
 
 
+def _cache(args: argparse.Namespace, tree: SourceTree, rules: Rules, emit: EmitOptions | None) -> ResultCache | None:
+    if getattr(args, "no_cache", False):
+        return None
+    directory = Path(args.cache_dir) if getattr(args, "cache_dir", None) else cache_dir() / "results"
+    salt = "\0".join([__version__, rules.version, rules.digest, str(tree.root), tree.version, repr(emit)])
+    return ResultCache(directory, salt)
+
+
 def cmd_gen(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
-    options = EmitOptions(import_root=args.import_root, sglang_version=tree.version)
+    emit = EmitOptions(import_root=args.import_root, sglang_version=tree.version)
     out_dir = Path(args.output)
-    loader = Loader(tree)
+    options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, arch=args.arch,
+                          cache=None if args.arch else _cache(args, tree, rules, emit))
     worst = EXIT_OK
     written = helpers = 0
-    for path in files:
-        result = analyze_file(tree, path, rules, args.arch, loader, options)
+    for result in scan_files(tree, files, rules, options):
         if len(files) > 1 and result.has_no_entry:
             helpers += 1
             continue
         _report(result, sys.stderr)
         worst = max(worst, result.status)
-        if result.source is not None:
-            target = out_dir / (module_name_for(path.name) + ".py")
+        if result.status == EXIT_OK and result.source is not None:
+            target = out_dir / (module_name_for(result.path.name) + ".py")
             write_atomic(target, result.source)
             written += 1
             if not args.quiet:
@@ -196,6 +147,69 @@ def cmd_gen(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    rules = load_rules(args.rules)
+    tree, files = resolve_inputs(args)
+    emit = EmitOptions(import_root=args.import_root, sglang_version=tree.version) if args.output else None
+    options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, cache=_cache(args, tree, rules, emit))
+    with progress_reporter(len(files), enabled=not args.quiet) as tick:
+        results = scan_files(tree, files, rules, options, tick)
+    report = ScanReport(tree.version, tree.display_root(), __version__, f"{rules.version} ({rules.digest})", results)
+    if args.output:
+        report.modules = _write_modules(results, Path(args.output))
+    report.configs = _check_configs(args, results)
+    fmt = args.format or ("json" if args.report and args.report.endswith(".json") else "md")
+    text = render_json(report) if fmt == "json" else render_markdown(report)
+    if args.report:
+        write_atomic(Path(args.report), text)
+    else:
+        sys.stdout.write(text)
+    if not args.quiet:
+        print(_scan_summary(report), file=sys.stderr)
+    summary = report.summary()
+    return EXIT_OK if summary["by_status"]["FULLY"] == summary["entries"] and not summary["files_failed"] \
+        else EXIT_INCOMPLETE
+
+
+def _write_modules(results: list[FileResult], out_dir: Path) -> dict[str, str]:
+    written = {}
+    for result in results:
+        if result.source is not None:
+            target = out_dir / (module_name_for(result.path.name) + ".py")
+            write_atomic(target, result.source)
+            written[result.display] = target.name
+    return written
+
+
+def _check_configs(args: argparse.Namespace, results: list[FileResult]) -> dict[str, ConfigCheck]:
+    finder = ConfigFinder(local_dirs=[Path(d) for d in args.configs or []], offline=True)
+    checks = {}
+    for result in results:
+        for c in result.classes:
+            try:
+                found = finder.find(c.entry)
+            except ConfigNotFound:
+                continue
+            checks[c.entry] = ConfigCheck(f"{found.source}:{found.path.name}",
+                                          missing_keys(found.config, c.config_keys))
+    return checks
+
+
+def _scan_summary(report: ScanReport) -> str:
+    s = report.summary()
+    by = ", ".join(f"{k} {v}" for k, v in s["by_status"].items())
+    c = s["causal_lm"]
+    return (f"scanned {s['files']} files, {s['entries']} entry classes: {by}; "
+            f"*ForCausalLM fully supported {c['fully']}/{c['entries']} ({c['percent']}%); "
+            f"{s['modules_written']} modules written")
+
+
+def _jobs(args: argparse.Namespace, n_files: int) -> int:
+    if getattr(args, "jobs", None):
+        return args.jobs
+    return default_jobs() if n_files > 4 else 1
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
@@ -204,10 +218,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     for path in files:
         result = analyze_file(tree, path, rules, args.arch, loader)
         worst = max(worst, result.status)
-        for ir, shapes in zip(result.irs, result.shapes):
+        for ir, shapes, c in zip(result.irs, result.shapes, result.classes):
             print(render_tree(ir))
             print()
             print(_operator_table(shapes))
+            features = ", ".join(c.features) or "none"
+            print(f"  category: {c.category} (backbone {c.backbone}, head {c.head}); features: {features}; "
+                  f"status: {c.status}")
             print()
         for d in result.diagnostics:
             print(d.render())
@@ -248,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="fetch sglang==V with pip download into the cache and read it")
         p.add_argument("--rules", metavar="DIR", default=None, help="rules directory (default: bundled rules/)")
 
+    def speed(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-j", "--jobs", type=int, metavar="N", default=None,
+                       help="worker processes (default: the CPU count, at most 8, for more than 4 files)")
+        p.add_argument("--cache-dir", metavar="DIR",
+                       help="result cache (default: $ASTGEN_CACHE/results, ~/.cache/astgen/results)")
+        p.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
+
     gen = sub.add_parser("gen", help="emit LLMSim model_arch modules",
                          description="Analyze model files and write one model_arch module per file.")
     common(gen)
@@ -255,7 +279,30 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--import-root", default="src.arch", metavar="PKG",
                      help="LLMSim import root in emitted code (default: src.arch)")
     gen.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only")
+    speed(gen)
     gen.set_defaults(func=cmd_gen)
+
+    scan = sub.add_parser(
+        "scan", help="analyze a whole sglang tree and report on every architecture",
+        description="Analyze every model file and EntryClass of a tree: classify each one "
+                    "(dense, MoE, MLA, hybrid, multimodal, non-generative), give its support "
+                    "status with the reasons, write the modules of the supported ones, and "
+                    "write a Markdown or JSON report. Exit 0 when every entry is FULLY "
+                    "supported, 1 otherwise, 2 on unusable input.")
+    common(scan)
+    scan.add_argument("-o", "--output", metavar="DIR", default=None,
+                      help="write the arch modules of FULLY supported entries here")
+    scan.add_argument("--import-root", default="src.arch", metavar="PKG",
+                      help="LLMSim import root in emitted code (default: src.arch)")
+    scan.add_argument("--format", choices=("md", "json"), default=None,
+                      help="report format (default: json for a --report ending in .json, else md)")
+    scan.add_argument("--report", metavar="FILE", help="write the report here (default: stdout)")
+    scan.add_argument("--configs", metavar="DIR", action="append",
+                      help="a directory of HF config.json files; an entry with a config is checked for "
+                           "every mc.* key its module reads (repeatable; the HF cache is searched too)")
+    scan.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary line")
+    speed(scan)
+    scan.set_defaults(func=cmd_scan)
 
     explain = sub.add_parser("explain", help="print the traced IR and operators of a model file",
                              description="Print the module tree astgen traced, with the shapes "

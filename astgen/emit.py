@@ -102,18 +102,28 @@ def _io(m, k, n):
     )
 
 
-def _op(op_type, name, m, k, n, num_layers, batch_size, description, attention_type=None):
-    meta = OperatorMetadata(
+def _meta(op_type, name, m, k, n, num_layers, batch_size):
+    return OperatorMetadata(
         name=name,
         op_type=op_type,
-        description=description,
+        description=name,
         io_config=_io(m, k, n),
         batch_size=batch_size,
         num_layers=num_layers,
     )
-    if attention_type is None:
-        return create_operator(op_type, meta)
-    return create_operator(op_type, meta, attention_type)
+
+
+def _matmul(name, m, k, n, num_layers, batch_size=1):
+    return create_operator("matmul", _meta("matmul", name, m, k, n, num_layers, batch_size))
+
+
+def _transfer(name, m, k, n, num_layers, batch_size=1):
+    return create_operator("transfer", _meta("transfer", name, m, k, n, num_layers, batch_size))
+
+
+def _attention(name, m, k, n, num_layers, batch_size, attention_type):
+    meta = _meta("attention", name, m, k, n, num_layers, batch_size)
+    return create_operator("attention", meta, attention_type)
 '''.strip()
 
 
@@ -128,6 +138,7 @@ def _arch_class(a: ArchShapes) -> str:
         "        mc = self.model_config",
         "        sc = self.schedule_config",
         "        seq_len = self.get_seq_length()",
+        "        add, add_transfer = self._add_operator, self._add_transfer_operator",
     ]
     groups = sorted({op.group for op in a.operators if op.kind == "attention"})
     operators, definitions = _named(a.operators)
@@ -175,18 +186,42 @@ def _group_var(group: str) -> str:
 
 
 def _op_lines(op: Operator) -> list[str]:
-    desc = f"{op.path}: {op.cls} ({op.loc})"
-    m, k, n, layers, batch = (E.to_source(e) for e in (op.m, op.k, op.n, op.layers, op.batch))
-    args = f"{op.name!r}, {m}, {k}, {n}, {layers}, {batch}, {desc!r}"
+    """A comment naming the source, then one call that fits on a line: the
+    longest arguments are first bound to locals named after the operator
+    (inside the operator's guard: they may only be valid where it holds)."""
+    lines = [f"        # {op.name}: {op.path}, {op.cls} at {op.loc}"]
+    indent = "        "
+    if op.guard != E.TRUE:
+        lines.append(f"        if {E.to_source(op.guard)}:")
+        indent += "    "
+    values = {"m": op.m, "k": op.k, "n": op.n, "layers": op.layers, "batch": op.batch}
+    texts = {f: E.to_source(e) for f, e in values.items()}
+    inline = dict(texts)  # arguments not yet bound to a local
+    while len(indent + _call(op, texts)) > LINE_LENGTH and inline:
+        longest = max(inline, key=lambda f: (len(inline[f]), f))
+        if len(inline.pop(longest)) <= MIN_HOISTED:
+            break
+        lines.append(f"{indent}{_local(op, longest)} = {texts[longest]}")
+        texts[longest] = _local(op, longest)
+    return lines + [indent + _call(op, texts)]
+
+
+LINE_LENGTH = 88
+MIN_HOISTED = 24  # shorter arguments stay in the call
+
+
+def _local(op: Operator, field_name: str) -> str:
+    return f"{op.name}_{field_name}"
+
+
+def _call(op: Operator, texts: dict[str, str]) -> str:
+    args = f"{op.name!r}, {texts['m']}, {texts['k']}, {texts['n']}, {texts['layers']}"
     if op.kind == "attention":
-        call = f"{_group_var(op.group)}.append(_op('attention', {args}, mc.attention_type))"
-    elif op.kind == "transfer":
-        call = f"self._add_transfer_operator(_op('transfer', {args}))"
-    else:
-        call = f"self._add_operator(_op('matmul', {args}))"
-    if op.guard == E.TRUE:
-        return [f"        # {desc}", f"        {call}"]
-    return [f"        # {desc}", f"        if {E.to_source(op.guard)}:", f"            {call}"]
+        return f"{_group_var(op.group)}.append(_attention({args}, {texts['batch']}, mc.attention_type))"
+    batch = "" if texts["batch"] == "1" else f", {texts['batch']}"
+    if op.kind == "transfer":
+        return f"add_transfer(_transfer({args}{batch}))"
+    return f"add(_matmul({args}{batch}))"
 
 
 def _src(e: E.Expr) -> str:

@@ -311,6 +311,41 @@ def free_names(e: Expr) -> set[str]:
     return out
 
 
+def config_keys(e: Expr, root: str = "mc") -> tuple[set[str], set[str]]:
+    """The config keys ``e`` reads, as dotted paths below ``root``: those it
+    needs (``mc.x``) and those it reads with a fallback (``getattr(mc, "x",
+    d)``, ``hasattr``, or ``mc.x`` under a ``hasattr(mc, "x")`` test)."""
+    required: set[str] = set()
+    optional: set[str] = set()
+
+    def key(x: Expr) -> str | None:
+        path = _dotted(x)
+        prefix = root + "."
+        return path[len(prefix):] if path and path.startswith(prefix) else None
+
+    def go(x: Expr, guarded: frozenset[str]) -> None:
+        k = key(x) if isinstance(x, (Attr, GetAttr, HasAttr)) else None
+        if k is not None:
+            (required if isinstance(x, Attr) and k not in guarded else optional).add(k)
+        if isinstance(x, IfExp):
+            tested = frozenset(key(h) for h in walk(x.test) if isinstance(h, HasAttr)) - {None}
+            go(x.test, guarded)
+            go(x.body, guarded | tested)
+            go(x.orelse, guarded)
+            return
+        for c in x.children():
+            if not (k is not None and c is getattr(x, "obj", None)):
+                go(c, guarded)
+
+    go(e, frozenset())
+    return required, optional
+
+
+def free_attrs(e: Expr) -> set[str]:
+    """Every attribute name ``e`` reads (``mc.a.b`` gives a and b)."""
+    return {x.name for x in walk(e) if isinstance(x, (Attr, GetAttr, HasAttr))}
+
+
 def _dotted(e: Expr) -> str | None:
     if isinstance(e, Name):
         return e.id

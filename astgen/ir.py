@@ -72,6 +72,7 @@ class Diagnostic:
     loc: Location
     message: str
     hint: str = ""
+    subject: str = ""  # the construct not understood: a class name, "call of f", "subscript"
 
     def render(self) -> str:
         text = f"{self.loc}: {self.severity}[{self.code}]: {self.message}"

@@ -79,6 +79,7 @@ class Rules:
     ignored_patterns: tuple[str, ...] = ()
     text_markers: frozenset[str] = frozenset()
     tower_markers: frozenset[str] = frozenset()
+    features: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def layer(self, cls: str) -> LayerRule | None:
         return self.layers.get(cls)
@@ -139,7 +140,8 @@ def load_rules(directory: Path | None = None) -> Rules:
     return Rules(layers, ignored, functions, objects, entry, digest.hexdigest()[:12], version,
                  tuple(mla.get("markers", ())), mla.get("kv_attention", ""),
                  dict(layers_doc.get("naming", {}).get("prefixes", {})), values, patterns,
-                 frozenset(towers.get("text", ())), frozenset(towers.get("encoder", ())))
+                 frozenset(towers.get("text", ())), frozenset(towers.get("encoder", ())),
+                 {k: frozenset(v) for k, v in layers_doc.get("features", {}).items()})
 
 
 def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:

@@ -306,10 +306,25 @@ def _unique(op: Operator, names: dict[tuple[str, str], list[E.Expr]]) -> Operato
 
 
 def _check_resolved(out: ArchShapes) -> None:
+    """One diagnostic per operator and unresolved construct, naming the fields."""
     for op in out.operators:
-        for field_name in ("m", "k", "n", "batch", "layers", "guard"):
+        fields: dict[str, list[str]] = {}
+        for field_name in _FIELDS:
             for u in E.unknowns(getattr(op, field_name)):
-                out.diagnostics.append(ir.Diagnostic(
-                    "incomplete", "unresolved", op.loc,
-                    f"operator {op.name}: {field_name} depends on an unresolved value ({u.why})",
-                    "add the function or object to rules/parallel.toml, or teach the tracer the construct"))
+                names = fields.setdefault(u.why, [])
+                if field_name not in names:
+                    names.append(field_name)
+        for why, names in fields.items():
+            verb = "depends" if len(names) == 1 else "depend"
+            out.diagnostics.append(ir.Diagnostic(
+                "incomplete", "unresolved", op.loc,
+                f"operator {op.name}: {', '.join(names)} {verb} on an unresolved value ({why})",
+                "add the function or object to rules/parallel.toml, or teach the tracer the construct",
+                why))
+
+
+_FIELDS = ("m", "k", "n", "batch", "layers", "guard")
+
+
+def is_resolved(op: Operator) -> bool:
+    return not any(E.unknowns(getattr(op, f)) for f in _FIELDS)

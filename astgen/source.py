@@ -68,6 +68,12 @@ class SourceTree:
             parts.pop()
         return ".".join(parts)
 
+    def display_root(self) -> str:
+        """The root for reports: the home directory written as ``~``."""
+        home = str(Path.home())
+        text = str(self.root)
+        return "~" + text[len(home):] if text.startswith(home + "/") else text
+
     def display(self, path: Path) -> str:
         """How diagnostics and headers name a file: relative to the root."""
         try:

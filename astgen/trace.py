@@ -171,9 +171,19 @@ class Loader:
         self.version = tree.version
         self.modules: dict[str, ParsedModule | None] = {}  # None: absent or unparsable
         self.failures: dict[str, ParseFailure] = {}
+        self._tracked: set[str] = set()
+
+    def start_tracking(self) -> None:
+        """Record the files read from now on (a cached result depends on them)."""
+        self._tracked = set()
+
+    def tracked(self) -> list[Path]:
+        files = (self.tree.module_file(d) for d in self._tracked)
+        return sorted({f for f in files if f is not None})
 
     def load(self, dotted: str) -> ParsedModule:
         """The parsed module; raises ParseFailure (again on later calls)."""
+        self._tracked.add(dotted)
         if dotted in self.failures:
             raise self.failures[dotted]
         pm = self.modules.get(dotted)
@@ -195,6 +205,8 @@ class Loader:
         """A model module the tracer may follow into, or None (not model
         code, not in the tree, or unparsable)."""
         if dotted in self.modules:
+            if self.modules[dotted] is not None:
+                self._tracked.add(dotted)
             return self.modules[dotted]
         if not _is_model_module(dotted) or self.tree.module_file(dotted) is None:
             self.modules[dotted] = None
@@ -252,11 +264,12 @@ class Tracer:
         return result
 
     # -- diagnostics --------------------------------------------------
-    def _diag(self, severity: str, code: str, loc: Location, message: str, hint: str = "") -> None:
+    def _diag(self, severity: str, code: str, loc: Location, message: str, hint: str = "",
+              subject: str = "") -> None:
         key = (code, message, loc.line)
         if key not in self._seen_diag:
             self._seen_diag.add(key)
-            self.diagnostics.append(ir.Diagnostic(severity, code, loc, message, hint))
+            self.diagnostics.append(ir.Diagnostic(severity, code, loc, message, hint, subject or code))
 
     def _here(self) -> Location:
         f = self.frame
@@ -608,7 +621,7 @@ class Tracer:
                     KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
                 self._diag("incomplete", "tracer-error", self._here(),
                            f"could not interpret statement ({type(exc).__name__}: {exc})",
-                           "statement skipped")
+                           "statement skipped", f"statement {type(stmt).__name__} ({type(exc).__name__})")
                 continue
             if result is not None:
                 return result
@@ -839,7 +852,8 @@ class Tracer:
             elif n.kind == ir.UNKNOWN:
                 self._diag("incomplete", "unknown-layer", n.loc,
                            f"unknown layer class {n.cls} (attribute {n.attr or '?'})",
-                           f"add a rule for {n.cls} to rules/layers.toml, or list it under [ignored]")
+                           f"add a rule for {n.cls} to rules/layers.toml, or list it under [ignored]",
+                           n.cls)
 
     # -- expressions --------------------------------------------------
     def _eval(self, node: cst.BaseExpression) -> Any:

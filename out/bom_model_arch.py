@@ -3,7 +3,7 @@
 # sha256: 7c1f9a99393a57b1116fe3243a9abc3e9a8e058d68cab0cba54784ba2cf3c9b6
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (83a56f0afd62)
+# rules: 1.1 (4fe5e1fde4b8)
 """LLMSim model_arch for sglang's bom.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:
@@ -33,20 +33,32 @@ def _io(m, k, n):
     )
 
 
-def _op(
-    op_type, name, m, k, n, num_layers, batch_size, description, attention_type=None
-):
-    meta = OperatorMetadata(
+def _meta(op_type, name, m, k, n, num_layers, batch_size):
+    return OperatorMetadata(
         name=name,
         op_type=op_type,
-        description=description,
+        description=name,
         io_config=_io(m, k, n),
         batch_size=batch_size,
         num_layers=num_layers,
     )
-    if attention_type is None:
-        return create_operator(op_type, meta)
-    return create_operator(op_type, meta, attention_type)
+
+
+def _matmul(name, m, k, n, num_layers, batch_size=1):
+    return create_operator(
+        "matmul", _meta("matmul", name, m, k, n, num_layers, batch_size)
+    )
+
+
+def _transfer(name, m, k, n, num_layers, batch_size=1):
+    return create_operator(
+        "transfer", _meta("transfer", name, m, k, n, num_layers, batch_size)
+    )
+
+
+def _attention(name, m, k, n, num_layers, batch_size, attention_type):
+    meta = _meta("attention", name, m, k, n, num_layers, batch_size)
+    return create_operator("attention", meta, attention_type)
 
 
 class BomForSequenceClassificationArch(BaseModelArch):
@@ -58,6 +70,7 @@ class BomForSequenceClassificationArch(BaseModelArch):
         mc = self.model_config
         sc = self.schedule_config
         seq_len = self.get_seq_length()
+        add, add_transfer = self._add_operator, self._add_transfer_operator
         value_expr = sc.tp_size > 1
         num_attention_heads_expr = mc.num_attention_heads // sc.tp_size
         num_key_value_heads = (
@@ -67,137 +80,90 @@ class BomForSequenceClassificationArch(BaseModelArch):
             getattr(mc, "head_dim", None) or mc.hidden_size // mc.num_attention_heads
         )
         attention_ops = []
-        # model.layers.self_attn.qkv_proj: QKVParallelLinear (dense.py:40)
-        self._add_operator(
-            _op(
-                "matmul",
-                "qkv_proj",
-                seq_len,
-                mc.hidden_size,
-                num_attention_heads_expr * head_dim
-                + max(
-                    1,
-                    (
-                        mc.num_attention_heads
-                        if num_key_value_heads is None
-                        else num_key_value_heads
-                    )
-                    // sc.tp_size,
-                )
-                * (head_dim + head_dim),
-                mc.num_hidden_layers,
-                1,
-                "model.layers.self_attn.qkv_proj: QKVParallelLinear (dense.py:40)",
+        # qkv_proj: model.layers.self_attn.qkv_proj, QKVParallelLinear at dense.py:40
+        qkv_proj_n = num_attention_heads_expr * head_dim + max(
+            1,
+            (
+                mc.num_attention_heads
+                if num_key_value_heads is None
+                else num_key_value_heads
+            )
+            // sc.tp_size,
+        ) * (head_dim + head_dim)
+        add(
+            _matmul(
+                "qkv_proj", seq_len, mc.hidden_size, qkv_proj_n, mc.num_hidden_layers
             )
         )
-        # model.layers.self_attn.o_proj: RowParallelLinear (dense.py:43)
-        self._add_operator(
-            _op(
-                "matmul",
-                "o_proj",
-                seq_len,
-                mc.num_attention_heads * head_dim // sc.tp_size,
-                mc.hidden_size,
-                mc.num_hidden_layers,
-                1,
-                "model.layers.self_attn.o_proj: RowParallelLinear (dense.py:43)",
-            )
-        )
-        # model.layers.self_attn.o_proj: RowParallelLinear (dense.py:43)
+        # o_proj: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
+        o_proj_k = mc.num_attention_heads * head_dim // sc.tp_size
+        add(_matmul("o_proj", seq_len, o_proj_k, mc.hidden_size, mc.num_hidden_layers))
+        # o_proj_all_reduce: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
         if value_expr:
-            self._add_transfer_operator(
-                _op(
-                    "transfer",
+            add_transfer(
+                _transfer(
                     "o_proj_all_reduce",
                     seq_len,
                     mc.hidden_size,
                     mc.hidden_size,
                     mc.num_hidden_layers,
-                    1,
-                    "model.layers.self_attn.o_proj: RowParallelLinear (dense.py:43)",
                 )
             )
-        # model.layers.self_attn.attn: RadixAttention (dense.py:44)
+        # attn_qk: model.layers.self_attn.attn, RadixAttention at dense.py:44
         attention_ops.append(
-            _op(
-                "attention",
+            _attention(
                 "attn_qk",
                 seq_len,
                 head_dim,
                 sc.max_seqlen,
                 mc.num_hidden_layers,
                 num_attention_heads_expr,
-                "model.layers.self_attn.attn: RadixAttention (dense.py:44)",
                 mc.attention_type,
             )
         )
-        # model.layers.self_attn.attn: RadixAttention (dense.py:44)
+        # attn_pv: model.layers.self_attn.attn, RadixAttention at dense.py:44
         attention_ops.append(
-            _op(
-                "attention",
+            _attention(
                 "attn_pv",
                 seq_len,
                 sc.max_seqlen,
                 head_dim,
                 mc.num_hidden_layers,
                 num_attention_heads_expr,
-                "model.layers.self_attn.attn: RadixAttention (dense.py:44)",
                 mc.attention_type,
             )
         )
-        # model.layers.mlp.gate_up_proj: MergedColumnParallelLinear (dense.py:24)
-        self._add_operator(
-            _op(
-                "matmul",
+        # gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at dense.py:24
+        gate_up_proj_n = sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size
+        add(
+            _matmul(
                 "gate_up_proj",
                 seq_len,
                 mc.hidden_size,
-                sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size,
+                gate_up_proj_n,
                 mc.num_hidden_layers,
-                1,
-                "model.layers.mlp.gate_up_proj: MergedColumnParallelLinear (dense.py:24)",
             )
         )
-        # model.layers.mlp.down_proj: RowParallelLinear (dense.py:27)
-        self._add_operator(
-            _op(
-                "matmul",
-                "down_proj",
-                seq_len,
-                mc.intermediate_size // sc.tp_size,
-                mc.hidden_size,
-                mc.num_hidden_layers,
-                1,
-                "model.layers.mlp.down_proj: RowParallelLinear (dense.py:27)",
+        # down_proj: model.layers.mlp.down_proj, RowParallelLinear at dense.py:27
+        down_proj_k = mc.intermediate_size // sc.tp_size
+        add(
+            _matmul(
+                "down_proj", seq_len, down_proj_k, mc.hidden_size, mc.num_hidden_layers
             )
         )
-        # model.layers.mlp.down_proj: RowParallelLinear (dense.py:27)
+        # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at dense.py:27
         if value_expr:
-            self._add_transfer_operator(
-                _op(
-                    "transfer",
+            add_transfer(
+                _transfer(
                     "down_proj_all_reduce",
                     seq_len,
                     mc.hidden_size,
                     mc.hidden_size,
                     mc.num_hidden_layers,
-                    1,
-                    "model.layers.mlp.down_proj: RowParallelLinear (dense.py:27)",
                 )
             )
-        # score: ReplicatedLinear (bom.py:14)
-        self._add_operator(
-            _op(
-                "matmul",
-                "score",
-                seq_len,
-                mc.hidden_size,
-                mc.num_labels,
-                1,
-                1,
-                "score: ReplicatedLinear (bom.py:14)",
-            )
-        )
+        # score: score, ReplicatedLinear at bom.py:14
+        add(_matmul("score", seq_len, mc.hidden_size, mc.num_labels, 1))
         self._add_attention_operator("attention", attention_ops)
 
     def get_kv_cache(self) -> float:

@@ -3,7 +3,7 @@
 # sha256: 7ca2ef57518a0ce68f4a031b95a29efea4b9901585f216be740c5be6e7507e61
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (83a56f0afd62)
+# rules: 1.1 (4fe5e1fde4b8)
 """LLMSim model_arch for sglang's mla.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:
@@ -33,20 +33,32 @@ def _io(m, k, n):
     )
 
 
-def _op(
-    op_type, name, m, k, n, num_layers, batch_size, description, attention_type=None
-):
-    meta = OperatorMetadata(
+def _meta(op_type, name, m, k, n, num_layers, batch_size):
+    return OperatorMetadata(
         name=name,
         op_type=op_type,
-        description=description,
+        description=name,
         io_config=_io(m, k, n),
         batch_size=batch_size,
         num_layers=num_layers,
     )
-    if attention_type is None:
-        return create_operator(op_type, meta)
-    return create_operator(op_type, meta, attention_type)
+
+
+def _matmul(name, m, k, n, num_layers, batch_size=1):
+    return create_operator(
+        "matmul", _meta("matmul", name, m, k, n, num_layers, batch_size)
+    )
+
+
+def _transfer(name, m, k, n, num_layers, batch_size=1):
+    return create_operator(
+        "transfer", _meta("transfer", name, m, k, n, num_layers, batch_size)
+    )
+
+
+def _attention(name, m, k, n, num_layers, batch_size, attention_type):
+    meta = _meta("attention", name, m, k, n, num_layers, batch_size)
+    return create_operator("attention", meta, attention_type)
 
 
 class LatentForCausalLMArch(BaseModelArch):
@@ -58,6 +70,7 @@ class LatentForCausalLMArch(BaseModelArch):
         mc = self.model_config
         sc = self.schedule_config
         seq_len = self.get_seq_length()
+        add, add_transfer = self._add_operator, self._add_transfer_operator
         q_lora_rank_expr = mc.q_lora_rank is not None
         kv_lora_rank_expr = mc.kv_lora_rank + mc.qk_rope_head_dim
         qk_nope_head_dim_expr = mc.qk_nope_head_dim + mc.qk_rope_head_dim
@@ -69,220 +82,166 @@ class LatentForCausalLMArch(BaseModelArch):
         )
         attn_mha_ops = []
         attn_mqa_ops = []
-        # model.layers.self_attn.q_a_proj: ReplicatedLinear (mla.py:23)
+        # q_a_proj: model.layers.self_attn.q_a_proj, ReplicatedLinear at mla.py:23
         if q_lora_rank_expr:
-            self._add_operator(
-                _op(
-                    "matmul",
+            add(
+                _matmul(
                     "q_a_proj",
                     seq_len,
                     mc.hidden_size,
                     mc.q_lora_rank,
                     mc.num_hidden_layers,
-                    1,
-                    "model.layers.self_attn.q_a_proj: ReplicatedLinear (mla.py:23)",
                 )
             )
-        # model.layers.self_attn.q_b_proj: ColumnParallelLinear (mla.py:25)
+        # q_b_proj: model.layers.self_attn.q_b_proj, ColumnParallelLinear at mla.py:25
         if q_lora_rank_expr:
-            self._add_operator(
-                _op(
-                    "matmul",
+            add(
+                _matmul(
                     "q_b_proj",
                     seq_len,
                     mc.q_lora_rank,
                     num_attention_heads_expr,
                     mc.num_hidden_layers,
-                    1,
-                    "model.layers.self_attn.q_b_proj: ColumnParallelLinear (mla.py:25)",
                 )
             )
-        # model.layers.self_attn.q_proj: ColumnParallelLinear (mla.py:29)
+        # q_proj: model.layers.self_attn.q_proj, ColumnParallelLinear at mla.py:29
         if mc.q_lora_rank is None:
-            self._add_operator(
-                _op(
-                    "matmul",
+            add(
+                _matmul(
                     "q_proj",
                     seq_len,
                     mc.hidden_size,
                     num_attention_heads_expr,
                     mc.num_hidden_layers,
-                    1,
-                    "model.layers.self_attn.q_proj: ColumnParallelLinear (mla.py:29)",
                 )
             )
-        # model.layers.self_attn.kv_a_proj_with_mqa: ReplicatedLinear (mla.py:32)
-        self._add_operator(
-            _op(
-                "matmul",
+        # kv_a_proj_with_mqa: model.layers.self_attn.kv_a_proj_with_mqa, ReplicatedLinear at mla.py:32
+        add(
+            _matmul(
                 "kv_a_proj_with_mqa",
                 seq_len,
                 mc.hidden_size,
                 kv_lora_rank_expr,
                 mc.num_hidden_layers,
-                1,
-                "model.layers.self_attn.kv_a_proj_with_mqa: ReplicatedLinear (mla.py:32)",
             )
         )
-        # model.layers.self_attn.kv_b_proj: ColumnParallelLinear (mla.py:35)
-        self._add_operator(
-            _op(
-                "matmul",
-                "kv_b_proj",
-                seq_len,
-                mc.kv_lora_rank,
-                mc.num_attention_heads
-                * (mc.qk_nope_head_dim + mc.v_head_dim)
-                // value_expr,
-                mc.num_hidden_layers,
-                1,
-                "model.layers.self_attn.kv_b_proj: ColumnParallelLinear (mla.py:35)",
+        # kv_b_proj: model.layers.self_attn.kv_b_proj, ColumnParallelLinear at mla.py:35
+        kv_b_proj_n = (
+            mc.num_attention_heads * (mc.qk_nope_head_dim + mc.v_head_dim) // value_expr
+        )
+        add(
+            _matmul(
+                "kv_b_proj", seq_len, mc.kv_lora_rank, kv_b_proj_n, mc.num_hidden_layers
             )
         )
-        # model.layers.self_attn.o_proj: RowParallelLinear (mla.py:41)
-        self._add_operator(
-            _op(
-                "matmul",
-                "o_proj",
-                seq_len,
-                mc.num_attention_heads * mc.v_head_dim // value_expr,
-                mc.hidden_size,
-                mc.num_hidden_layers,
-                1,
-                "model.layers.self_attn.o_proj: RowParallelLinear (mla.py:41)",
-            )
-        )
-        # model.layers.self_attn.o_proj: RowParallelLinear (mla.py:41)
+        # o_proj: model.layers.self_attn.o_proj, RowParallelLinear at mla.py:41
+        o_proj_k = mc.num_attention_heads * mc.v_head_dim // value_expr
+        add(_matmul("o_proj", seq_len, o_proj_k, mc.hidden_size, mc.num_hidden_layers))
+        # o_proj_all_reduce: model.layers.self_attn.o_proj, RowParallelLinear at mla.py:41
         if value_expr > 1:
-            self._add_transfer_operator(
-                _op(
-                    "transfer",
+            add_transfer(
+                _transfer(
                     "o_proj_all_reduce",
                     seq_len,
                     mc.hidden_size,
                     mc.hidden_size,
                     mc.num_hidden_layers,
-                    1,
-                    "model.layers.self_attn.o_proj: RowParallelLinear (mla.py:41)",
                 )
             )
-        # model.layers.self_attn.attn_mqa: RadixAttention (mla.py:44)
+        # attn_mqa_qk: model.layers.self_attn.attn_mqa, RadixAttention at mla.py:44
+        attn_mqa_qk_batch = num_attention_heads_expr_2
         attn_mqa_ops.append(
-            _op(
-                "attention",
+            _attention(
                 "attn_mqa_qk",
                 seq_len,
                 kv_lora_rank_expr,
                 sc.max_seqlen,
                 mc.num_hidden_layers,
-                num_attention_heads_expr_2,
-                "model.layers.self_attn.attn_mqa: RadixAttention (mla.py:44)",
+                attn_mqa_qk_batch,
                 mc.attention_type,
             )
         )
-        # model.layers.self_attn.attn_mqa: RadixAttention (mla.py:44)
+        # attn_mqa_pv: model.layers.self_attn.attn_mqa, RadixAttention at mla.py:44
+        attn_mqa_pv_n = (
+            kv_lora_rank_expr
+            if mc.kv_lora_rank == -1 or mc.kv_lora_rank is None
+            else mc.kv_lora_rank
+        )
+        attn_mqa_pv_batch = num_attention_heads_expr_2
         attn_mqa_ops.append(
-            _op(
-                "attention",
+            _attention(
                 "attn_mqa_pv",
                 seq_len,
                 sc.max_seqlen,
-                (
-                    kv_lora_rank_expr
-                    if mc.kv_lora_rank == -1 or mc.kv_lora_rank is None
-                    else mc.kv_lora_rank
-                ),
+                attn_mqa_pv_n,
                 mc.num_hidden_layers,
-                num_attention_heads_expr_2,
-                "model.layers.self_attn.attn_mqa: RadixAttention (mla.py:44)",
+                attn_mqa_pv_batch,
                 mc.attention_type,
             )
         )
-        # model.layers.self_attn.attn_mha: RadixAttention (mla.py:52)
+        # attn_mha_qk: model.layers.self_attn.attn_mha, RadixAttention at mla.py:52
+        attn_mha_qk_batch = num_attention_heads_expr_2
         attn_mha_ops.append(
-            _op(
-                "attention",
+            _attention(
                 "attn_mha_qk",
                 seq_len,
                 qk_nope_head_dim_expr,
                 sc.max_seqlen,
                 mc.num_hidden_layers,
-                num_attention_heads_expr_2,
-                "model.layers.self_attn.attn_mha: RadixAttention (mla.py:52)",
+                attn_mha_qk_batch,
                 mc.attention_type,
             )
         )
-        # model.layers.self_attn.attn_mha: RadixAttention (mla.py:52)
+        # attn_mha_pv: model.layers.self_attn.attn_mha, RadixAttention at mla.py:52
+        attn_mha_pv_n = (
+            qk_nope_head_dim_expr
+            if mc.v_head_dim == -1 or mc.v_head_dim is None
+            else mc.v_head_dim
+        )
+        attn_mha_pv_batch = num_attention_heads_expr_2
         attn_mha_ops.append(
-            _op(
-                "attention",
+            _attention(
                 "attn_mha_pv",
                 seq_len,
                 sc.max_seqlen,
-                (
-                    qk_nope_head_dim_expr
-                    if mc.v_head_dim == -1 or mc.v_head_dim is None
-                    else mc.v_head_dim
-                ),
+                attn_mha_pv_n,
                 mc.num_hidden_layers,
-                num_attention_heads_expr_2,
-                "model.layers.self_attn.attn_mha: RadixAttention (mla.py:52)",
+                attn_mha_pv_batch,
                 mc.attention_type,
             )
         )
-        # model.layers.mlp.gate_up_proj: MergedColumnParallelLinear (moe_every_k.py:20)
-        self._add_operator(
-            _op(
-                "matmul",
+        # gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at moe_every_k.py:20
+        gate_up_proj_n = sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size
+        add(
+            _matmul(
                 "gate_up_proj",
                 seq_len,
                 mc.hidden_size,
-                sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size,
+                gate_up_proj_n,
                 mc.num_hidden_layers,
-                1,
-                "model.layers.mlp.gate_up_proj: MergedColumnParallelLinear (moe_every_k.py:20)",
             )
         )
-        # model.layers.mlp.down_proj: RowParallelLinear (moe_every_k.py:21)
-        self._add_operator(
-            _op(
-                "matmul",
-                "down_proj",
-                seq_len,
-                mc.intermediate_size // sc.tp_size,
-                mc.hidden_size,
-                mc.num_hidden_layers,
-                1,
-                "model.layers.mlp.down_proj: RowParallelLinear (moe_every_k.py:21)",
+        # down_proj: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21
+        down_proj_k = mc.intermediate_size // sc.tp_size
+        add(
+            _matmul(
+                "down_proj", seq_len, down_proj_k, mc.hidden_size, mc.num_hidden_layers
             )
         )
-        # model.layers.mlp.down_proj: RowParallelLinear (moe_every_k.py:21)
+        # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21
         if sc.tp_size > 1:
-            self._add_transfer_operator(
-                _op(
-                    "transfer",
+            add_transfer(
+                _transfer(
                     "down_proj_all_reduce",
                     seq_len,
                     mc.hidden_size,
                     mc.hidden_size,
                     mc.num_hidden_layers,
-                    1,
-                    "model.layers.mlp.down_proj: RowParallelLinear (moe_every_k.py:21)",
                 )
             )
-        # lm_head: ParallelLMHead (mla.py:81)
-        self._add_operator(
-            _op(
-                "matmul",
-                "lm_head",
-                seq_len,
-                mc.hidden_size,
-                (mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size,
-                1,
-                1,
-                "lm_head: ParallelLMHead (mla.py:81)",
-            )
-        )
+        # lm_head: lm_head, ParallelLMHead at mla.py:81
+        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size
+        add(_matmul("lm_head", seq_len, mc.hidden_size, lm_head_n, 1))
         self._add_attention_operator("attn_mha", attn_mha_ops)
         self._add_attention_operator("attn_mqa", attn_mqa_ops)
 

@@ -1,0 +1,192 @@
+"""Stage 7, scan: run the pipeline over model files, one file at a time or a
+whole tree in parallel processes, with results cached on disk.
+
+One bad file never stops the others: a syntax error or a crash inside the
+tracer becomes a diagnostic of that file, with its file:line.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from astgen.cache import ResultCache
+from astgen.classify import FULLY, Classification, classify
+from astgen.emit import EmitError, EmitOptions, emit_module
+from astgen.ir import ArchIR, Diagnostic
+from astgen.parse import Location, ParseFailure
+from astgen.rules import Rules
+from astgen.shapes import ArchShapes, build_shapes
+from astgen.source import SourceTree
+from astgen.trace import Loader, Tracer
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_UNUSABLE = 0, 1, 2
+
+
+@dataclass
+class FileResult:
+    """What the pipeline made of one model file."""
+
+    path: Path
+    display: str
+    irs: list[ArchIR] = field(default_factory=list)  # not kept in the cache
+    shapes: list[ArchShapes] = field(default_factory=list)
+    classes: list[Classification] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    source: str | None = None  # the emitted module of the FULLY supported entries
+    files_read: list[Path] = field(default_factory=list)
+
+    @property
+    def has_no_entry(self) -> bool:
+        """A helper file (no EntryClass): not an error when scanning a directory."""
+        return [d.code for d in self.diagnostics] == ["no-entry"]
+
+    @property
+    def status(self) -> int:
+        if any(d.severity == "error" for d in self.diagnostics):
+            return EXIT_UNUSABLE
+        if any(d.severity == "incomplete" for d in self.diagnostics):
+            return EXIT_INCOMPLETE
+        return EXIT_OK
+
+
+def analyze_file(tree: SourceTree, path: Path, rules: Rules, arch: str | None = None,
+                 loader: Loader | None = None, emit: EmitOptions | None = None) -> FileResult:
+    """source -> parse -> trace -> shapes -> classify -> emit for one file."""
+    loader = loader or Loader(tree)
+    result = FileResult(path, tree.display(path))
+    loader.start_tracking()
+    try:
+        _analyze(tree, path, rules, arch, loader, emit, result)
+    finally:
+        result.files_read = loader.tracked()
+    return result
+
+
+def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loader: Loader,
+             emit: EmitOptions | None, result: FileResult) -> None:
+    try:
+        pm = loader.load(tree.module_name(path))
+    except ParseFailure as exc:
+        result.diagnostics.append(Diagnostic("error", "syntax", Location(exc.path, exc.line), exc.message,
+                                             subject="syntax error"))
+        return
+    entries = pm.entry_classes if arch is None else [c for c in pm.entry_classes if c == arch]
+    if not entries:
+        what = f"no EntryClass named {arch}" if arch else "no EntryClass"
+        result.diagnostics.append(Diagnostic("error", "no-entry", Location(result.display, 0),
+                                             f"{what} in this file"))
+        return
+    for entry in entries:
+        ir = Tracer(loader, rules).trace_entry(pm, entry)
+        shapes = build_shapes(ir, rules)
+        result.irs.append(ir)
+        result.shapes.append(shapes)
+        result.classes.append(classify(ir, shapes, rules))
+        result.diagnostics += [d for d in shapes.diagnostics if d not in result.diagnostics]
+    if emit is not None:
+        _emit(result, rules, emit)
+
+
+def _emit(result: FileResult, rules: Rules, options: EmitOptions) -> None:
+    supported = [s for s, c in zip(result.shapes, result.classes) if c.status == FULLY]
+    if not supported:
+        return
+    try:
+        result.source = emit_module(supported, rules, options)
+    except EmitError as exc:
+        result.diagnostics.append(Diagnostic("incomplete", "emit", Location(result.display, 0), str(exc),
+                                             subject="emit"))
+
+
+def crashed(tree: SourceTree, path: Path, exc: BaseException) -> FileResult:
+    """A bug in astgen on this file: reported as an error of the file, with
+    the innermost astgen frame, so that the scan goes on."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "astgen" in f.filename]
+    where = f" (in {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    result = FileResult(path, tree.display(path))
+    result.diagnostics.append(Diagnostic(
+        "error", "crash", Location(result.display, 0),
+        f"astgen crashed on this file: {type(exc).__name__}: {exc}{where}",
+        "please report it with the file", subject=f"crash ({type(exc).__name__})"))
+    return result
+
+
+# ----------------------------------------------------------------------------
+# many files: cache, then worker processes
+
+
+@dataclass
+class ScanOptions:
+    jobs: int = 1
+    emit: EmitOptions | None = None
+    cache: ResultCache | None = None  # must be None when `arch` is set
+    arch: str | None = None  # only this EntryClass
+
+
+def scan_files(tree: SourceTree, files: list[Path], rules: Rules, options: ScanOptions,
+               progress: Callable[[FileResult], None] = lambda r: None) -> list[FileResult]:
+    """Analyze ``files``; results come back in the order of ``files``."""
+    results: dict[Path, FileResult] = {}
+    todo: list[Path] = []
+    for path in files:
+        hit = options.cache.get(path) if options.cache else None
+        if hit is not None:
+            results[path] = hit
+            progress(hit)
+        else:
+            todo.append(path)
+    for result in _run(tree, todo, rules, options):
+        result.irs = []  # the IR is for `explain`; reports and emit need the rest
+        results[result.path] = result
+        if options.cache is not None:
+            options.cache.put(result.path, result)
+        progress(result)
+    return [results[p] for p in files]
+
+
+def _run(tree: SourceTree, files: list[Path], rules: Rules, options: ScanOptions) -> Iterator[FileResult]:
+    # the largest files first, so that no worker is left with a big one at the end
+    files = sorted(files, key=lambda p: (-_size(p), str(p)))
+    jobs = max(1, min(options.jobs, len(files)))
+    if jobs == 1:
+        _init_worker(tree, rules, options.emit, options.arch)
+        yield from map(_work, files)
+        return
+    with ProcessPoolExecutor(jobs, initializer=_init_worker,
+                             initargs=(tree, rules, options.emit, options.arch)) as pool:
+        futures = [pool.submit(_work, path) for path in files]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(tree: SourceTree, rules: Rules, emit: EmitOptions | None, arch: str | None) -> None:
+    _WORKER.update(tree=tree, rules=rules, emit=emit, arch=arch, loader=Loader(tree))
+
+
+def _work(path: Path) -> FileResult:
+    tree = _WORKER["tree"]
+    try:
+        result = analyze_file(tree, path, _WORKER["rules"], _WORKER["arch"], _WORKER["loader"], _WORKER["emit"])
+    except Exception as exc:  # noqa: BLE001 - one file's crash must not stop the scan
+        return crashed(tree, path, exc)
+    result.irs = []
+    return result
+
+
+def default_jobs() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
