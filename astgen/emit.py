@@ -191,8 +191,12 @@ def _op_lines(op: Operator) -> list[str]:
     (inside the operator's guard: they may only be valid where it holds)."""
     lines = [f"        # {op.name}: {op.path}, {op.cls} at {op.loc}"]
     indent = "        "
+    if op.per_layer is not None:  # the shape reads a per-layer config list
+        var, n = op.per_layer
+        lines.append(f"{indent}for {var} in range({E.to_source(n)}):")
+        indent += "    "
     if op.guard != E.TRUE:
-        lines.append(f"        if {E.to_source(op.guard)}:")
+        lines.append(f"{indent}if {E.to_source(op.guard)}:")
         indent += "    "
     values = {"m": op.m, "k": op.k, "n": op.n, "layers": op.layers, "batch": op.batch}
     texts = {f: E.to_source(e) for f, e in values.items()}

@@ -185,6 +185,18 @@ class CountIf(Expr):
 
 
 @dataclass(frozen=True)
+class Index(Expr):
+    """``obj[index]``: an element of a per-layer config list
+    (``mc.intermediate_size[layer_id]``)."""
+
+    obj: Expr
+    index: Expr
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.obj, self.index)
+
+
+@dataclass(frozen=True)
 class Unknown(Expr):
     """A value the tracer could not resolve; ``why`` says what and where."""
 
@@ -390,6 +402,8 @@ def _rebuild(e: Expr, kids: list[Expr]) -> Expr:
         return Tuple(tuple(kids))
     if isinstance(e, CountIf):
         return CountIf(e.var, kids[0], kids[1])
+    if isinstance(e, Index):
+        return Index(kids[0], kids[1])
     raise TypeError(f"cannot rebuild {type(e).__name__}")
 
 
@@ -488,6 +502,18 @@ class _Evaluator:
 
     def _Tuple(self, e: Tuple) -> Any:
         return tuple(self.run(x) for x in e.items)
+
+    def _Index(self, e: Index) -> Any:
+        container, i = self.run(e.obj), self.run(e.index)
+        if isinstance(container, Mapping):
+            if i not in container:
+                raise MissingKey(f"{_dotted(e.obj) or 'value'}[{i!r}]")
+            return container[i]
+        if isinstance(container, (list, tuple)) and type(i) is int:
+            if not -len(container) <= i < len(container):
+                raise EvalError(f"index {i} out of range for a list of {len(container)}")
+            return container[i]
+        raise EvalError(f"cannot index {type(container).__name__} with {i!r}")
 
     def _CountIf(self, e: CountIf) -> Any:
         n = self.run(e.n)
@@ -596,7 +622,7 @@ def _is_number_like(e: Expr) -> bool:
     ``x * 1``, ``x + 0`` are the identity on every number (floats included)."""
     if _is_numeric_expr(e):
         return True
-    if isinstance(e, (Attr, GetAttr)):
+    if isinstance(e, (Attr, GetAttr, Index)):
         return True
     if isinstance(e, BinOp):
         return _is_number_like(e.left) and _is_number_like(e.right)
@@ -816,6 +842,9 @@ class _Printer:
         n, pred = self.show(e.n)[0], self.wrap(e.pred, _PREC["or"])
         return f"sum(1 for {e.var} in range({n}) if {pred})", _PREC["atom"]
 
+    def _Index(self, e: Index) -> tuple[str, int]:
+        return f"{self.wrap(e.obj, _PREC['atom'])}[{self.show(e.index)[0]}]", _PREC["atom"]
+
     def _Unknown(self, e: Unknown) -> tuple[str, int]:
         return f"__unknown__({e.why!r})", _PREC["atom"]
 
@@ -866,6 +895,8 @@ def _from_ast(node: ast.AST) -> Expr:
         return Name(node.id)
     if isinstance(node, ast.Attribute):
         return Attr(_from_ast(node.value), node.attr)
+    if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+        return Index(_from_ast(node.value), _from_ast(node.slice))
     if isinstance(node, ast.BinOp):
         return BinOp(_AST_BIN[type(node.op)], _from_ast(node.left), _from_ast(node.right))
     if isinstance(node, ast.UnaryOp):

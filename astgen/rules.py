@@ -80,6 +80,7 @@ class Rules:
     text_markers: frozenset[str] = frozenset()
     tower_markers: frozenset[str] = frozenset()
     features: dict[str, frozenset[str]] = field(default_factory=dict)
+    traced: frozenset[str] = frozenset()  # layer classes whose __init__ is traced like model code
 
     def layer(self, cls: str) -> LayerRule | None:
         return self.layers.get(cls)
@@ -141,7 +142,8 @@ def load_rules(directory: Path | None = None) -> Rules:
                  tuple(mla.get("markers", ())), mla.get("kv_attention", ""),
                  dict(layers_doc.get("naming", {}).get("prefixes", {})), values, patterns,
                  frozenset(towers.get("text", ())), frozenset(towers.get("encoder", ())),
-                 {k: frozenset(v) for k, v in layers_doc.get("features", {}).items()})
+                 {k: frozenset(v) for k, v in layers_doc.get("features", {}).items()},
+                 frozenset(layers_doc.get("trace", {}).get("classes", ())))
 
 
 def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:

@@ -35,6 +35,10 @@ class Operator:
     cls: str
     counts_experts: bool = False
     group: str = ""  # attention key, or transfer kind
+    # (var, n): one operator per layer `var` in range(n), when the shape
+    # itself depends on the layer (per-layer config lists); layers is then
+    # the count of the other repeats and the guard may mention `var`
+    per_layer: tuple[str, E.Expr] | None = None
 
 
 @dataclass
@@ -164,6 +168,26 @@ def _subst(e: E.Expr, env: dict[str, E.Expr]) -> E.Expr:
 
 
 def _operators(leaf: _Leaf, rules: Rules, out: ArchShapes):
+    for op in _leaf_operators(leaf, rules, out):
+        yield _per_layer(op, leaf)
+
+
+def _per_layer(op: Operator, leaf: _Leaf) -> Operator:
+    """An operator whose shape reads the layer index becomes one per layer."""
+    shape_names = set().union(*(E.free_names(getattr(op, f)) for f in ("m", "k", "n", "batch")))
+    hits = [(var, n) for var, n in leaf.repeats if var in shape_names]
+    if len(hits) != 1:
+        return op  # no layer dependence, or two nested ones: left to _check_resolved
+    var, n = hits[0]
+    others = _Leaf(leaf.node, [r for r in leaf.repeats if r[0] != var],
+                   [t for t in leaf.terms if var not in E.free_names(t)], leaf.prefix)
+    count, _ = _count_and_guard(others)
+    mine = [t for t in leaf.terms if var in E.free_names(t)]
+    guard = E.simplify(E.and_(op.guard, _and_all(mine)))
+    return replace(op, layers=count, guard=guard, per_layer=(var, n))
+
+
+def _leaf_operators(leaf: _Leaf, rules: Rules, out: ArchShapes):
     node = leaf.node
     if node.kind == ir.ALIAS:
         yield from _alias_ops(leaf, rules, out)
@@ -309,9 +333,13 @@ def _check_resolved(out: ArchShapes) -> None:
     """One diagnostic per operator and unresolved construct, naming the fields."""
     for op in out.operators:
         fields: dict[str, list[str]] = {}
+        bound = {"mc", "sc", "seq_len"} | ({op.per_layer[0]} if op.per_layer else set())
         for field_name in _FIELDS:
-            for u in E.unknowns(getattr(op, field_name)):
-                names = fields.setdefault(u.why, [])
+            value = getattr(op, field_name)
+            whys = [u.why for u in E.unknowns(value)]
+            whys += [f"layer index {name} of a nested repeat" for name in sorted(E.free_names(value) - bound)]
+            for why in whys:
+                names = fields.setdefault(why, [])
                 if field_name not in names:
                     names.append(field_name)
         for why, names in fields.items():
@@ -327,4 +355,5 @@ _FIELDS = ("m", "k", "n", "batch", "layers", "guard")
 
 
 def is_resolved(op: Operator) -> bool:
-    return not any(E.unknowns(getattr(op, f)) for f in _FIELDS)
+    bound = {"mc", "sc", "seq_len"} | ({op.per_layer[0]} if op.per_layer else set())
+    return not any(E.unknowns(getattr(op, f)) or E.free_names(getattr(op, f)) - bound for f in _FIELDS)

@@ -116,6 +116,19 @@ class DictVal:
 
 
 @dataclass(eq=False)
+class NamespaceVal:
+    """A record built from a config: ``SimpleNamespace(**vars(config), dim=...)``
+    or ``LlamaConfig(**text_config.__dict__)``. Its own fields first, then the
+    config it was splatted from."""
+
+    fields: dict[str, Any]
+    base: E.Expr | None = None
+
+
+_BASE = "**base"  # the key under which a splatted config travels in kwargs
+
+
+@dataclass(eq=False)
 class Repeated:
     """What ``[f(i) for i in range(n)]`` or ``make_layers(n, f)`` builds."""
 
@@ -343,6 +356,8 @@ class Tracer:
                 return inst
             self._construct_traced(inst, ref.info, args, kwargs, loc)
             return inst
+        if ref.name.endswith("Config") and self.rules.layer(ref.name) is None and not args:
+            return self._b_namespace([], kwargs)  # a transformers config built from another config
         rule = self.rules.layer(ref.name)
         if rule is not None and rule.category != "param":
             node = ir.Node(ir.LAYER, ref.name, loc, args=self._bind_layer_args(rule, args, kwargs))
@@ -478,6 +493,13 @@ class Tracer:
         if handler is None:
             return E.Unknown(f"call of {site}")
         return handler(args, kwargs)
+
+    def _b_namespace(self, args: list, kwargs: dict) -> Any:
+        fields = {k: v for k, v in kwargs.items() if k != _BASE}
+        return NamespaceVal(fields, kwargs.get(_BASE))
+
+    def _b_vars(self, args: list, kwargs: dict) -> Any:
+        return args[0] if args else E.Unknown("vars()")
 
     def _b_identity(self, args: list, kwargs: dict) -> Any:
         return args[0] if args else E.Unknown("copy of nothing")
@@ -792,6 +814,8 @@ class Tracer:
             obj = self._eval(target.value)
             if isinstance(obj, Instance):
                 self._set_attr(obj, target.attr.value, value)
+            elif isinstance(obj, NamespaceVal):
+                obj.fields[target.attr.value] = value
         elif isinstance(target, cst.Subscript):
             obj = self._eval(target.value)
             key = self._eval(target.slice[0].slice.value) if target.slice and isinstance(target.slice[0].slice, cst.Index) else None
@@ -936,6 +960,15 @@ class Tracer:
     def _import_value(self, ref: ImportRef) -> Any:
         return self._resolve_import(ref.module, ref.name) if ref.name else ModuleRef(ref.module)
 
+    def _traced_layer(self, module: str, name: str) -> ClassRef | None:
+        """A layer class that rules/ asks to trace like model code ([trace])."""
+        try:
+            pm = self.loader.load(module)
+        except ParseFailure:
+            return None
+        ref = self._module_global(pm, name)
+        return ref if isinstance(ref, ClassRef) and ref.info is not None else None
+
     def _resolve_import(self, module: str, name: str) -> Any:
         if name in self.rules.values:
             return self._call_rule(self.rules.values[name], [], {})
@@ -951,7 +984,11 @@ class Tracer:
 
     def _external(self, module: str, name: str) -> Any:
         """A name from outside the traced model files: a rule, a builtin, or opaque."""
-        if name in _BUILTIN_FUNCS and (module.startswith("torch") or module in ("functools", "builtins")):
+        if name in self.rules.traced and module.startswith("sglang."):
+            traced = self._traced_layer(module, name)
+            if traced is not None:
+                return traced
+        if name in _BUILTIN_FUNCS and (module.startswith("torch") or module in ("functools", "builtins", "types")):
             return Builtin(_BUILTIN_FUNCS[name])
         if self.rules.layer(name) is not None or self.rules.is_ignored(name):
             return ClassRef(name)
@@ -967,6 +1004,8 @@ class Tracer:
         if isinstance(obj, E.Unknown):
             return obj
         if isinstance(obj, E.Expr):
+            if attr == "__dict__" and _is_config(obj):
+                return obj
             return E.Attr(obj, attr) if _is_config(obj) else E.Unknown(f"attribute {attr} of a value")
         if isinstance(obj, Instance):
             if attr in obj.attrs:
@@ -988,6 +1027,10 @@ class Tracer:
             if fn is None:
                 return Builtin("noop")
             return FuncRef(fn, owner.module, bound=obj.inst, owner=owner)
+        if isinstance(obj, NamespaceVal):
+            if attr in obj.fields:
+                return obj.fields[attr]
+            return E.Attr(obj.base, attr) if obj.base is not None else E.Unknown(f"attribute {attr} of a namespace")
         if isinstance(obj, RuleObject):
             spec = self.rules.objects.get(obj.name, {}).get(attr)
             if isinstance(spec, str) and spec.startswith("object:"):
@@ -1194,6 +1237,8 @@ class Tracer:
             return obj.item
         if isinstance(obj, RuleObject) and isinstance(key, E.Const) and isinstance(key.value, str):
             return self._getattr(obj, key.value)
+        if isinstance(obj, E.Expr) and _is_config(obj) and isinstance(key, E.Expr) and not E.unknowns(key):
+            return E.Index(obj, key)  # a per-layer config list: mc.intermediate_size[layer_id]
         return E.Unknown("subscript")
 
     def _e_ListComp(self, node: cst.ListComp) -> Any:
@@ -1322,6 +1367,7 @@ _BUILTIN_FUNCS = {
     "min": "min", "int": "int", "float": "float", "abs": "abs", "bool": "bool", "sum": "sum",
     "len": "len", "range": "range", "dict": "dict", "list": "list", "tuple": "tuple",
     "super": "super", "partial": "partial", "ModuleList": "ModuleList", "ModuleDict": "ModuleDict",
+    "SimpleNamespace": "namespace", "vars": "vars",
     "Sequential": "Sequential", "Parameter": "Parameter", "empty": "tensor_new",
     "zeros": "tensor_new", "ones": "tensor_new", "randn": "tensor_new", "tensor": "tensor_new",
 }
@@ -1354,7 +1400,7 @@ def _callee_name(node: cst.BaseExpression) -> str:
 
 def _is_config(e: E.Expr) -> bool:
     """An expression rooted at the model config (mc.x.y ...)."""
-    while isinstance(e, (E.Attr, E.GetAttr)):
+    while isinstance(e, (E.Attr, E.GetAttr, E.Index)):
         e = e.obj
     return isinstance(e, E.Name) and e.id == "mc"
 
@@ -1376,6 +1422,10 @@ def _is_classmethod(fn: cst.FunctionDef) -> bool:
 def _splat(value: Any) -> dict:
     if isinstance(value, DictVal):
         return dict(value.items)
+    if isinstance(value, NamespaceVal):
+        return {**({_BASE: value.base} if value.base is not None else {}), **value.fields}
+    if isinstance(value, E.Expr) and _is_config(value):
+        return {_BASE: value}  # **vars(config), **config.__dict__: read through to the config
     if isinstance(value, Phi):
         a, b = _splat(value.then), _splat(value.orelse)
         return {k: _phi(value.test, a.get(k, _MISSING), b.get(k, _MISSING)) for k in set(a) | set(b)}
