@@ -26,6 +26,16 @@ from typing import Any
 FORMAT = 1
 
 
+def code_digest() -> str:
+    """sha256 of astgen's own source: a result made by other code is stale,
+    even under the same version number (a development checkout)."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 class ResultCache:
     def __init__(self, directory: Path, salt: str) -> None:
         self.directory = Path(directory)

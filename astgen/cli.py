@@ -16,7 +16,7 @@ from pathlib import Path
 
 from astgen import __version__
 from astgen import expr as E
-from astgen.cache import ResultCache
+from astgen.cache import ResultCache, code_digest
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
 from astgen.emit import EmitOptions, module_name_for
 from astgen.ir import render_tree
@@ -114,7 +114,8 @@ def _cache(args: argparse.Namespace, tree: SourceTree, rules: Rules, emit: EmitO
     if getattr(args, "no_cache", False):
         return None
     directory = Path(args.cache_dir) if getattr(args, "cache_dir", None) else cache_dir() / "results"
-    salt = "\0".join([__version__, rules.version, rules.digest, str(tree.root), tree.version, repr(emit)])
+    salt = "\0".join([__version__, code_digest(), rules.version, rules.digest, str(tree.root), tree.version,
+                      repr(emit)])
     return ResultCache(directory, salt)
 
 

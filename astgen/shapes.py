@@ -111,8 +111,11 @@ def _collect(node: ir.Node, repeats: list, terms: list, prefix: str, rules: Rule
 def _prefix_for(child: ir.Node, parent: ir.Node, rules: Rules) -> str:
     if child.attr in rules.prefixes:
         return rules.prefixes[child.attr]
-    same = [c for c in parent.children if c.attr == child.attr and c.attr]
-    if len(same) > 1 and child.kind == ir.MODULE:
+    same = [c for c in parent.children if c.attr == child.attr and c.attr and c.kind == ir.MODULE]
+    # one attribute, two guarded classes: name them apart only when one of
+    # them is MoE (DeepSeek's dense-then-MoE MLPs); a hybrid's attention and
+    # linear-attention mixers keep their own names
+    if child.kind == ir.MODULE and len({_has_moe(c, rules) for c in same}) > 1:
         return "moe_" if _has_moe(child, rules) else "dense_"
     return ""
 
