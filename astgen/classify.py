@@ -77,7 +77,7 @@ def classify(arch: ir.ArchIR, shapes: ArchShapes, rules: Rules) -> Classificatio
         towers=tuple(Tower(t.path(), t.cls, str(t.loc)) for t in arch.towers),
         status=_status(shapes),
         operators=sum(1 for op in shapes.operators if is_resolved(op)),
-        reasons=_reasons(shapes),
+        reasons=_reasons(shapes, str(arch.root.loc)),
         config_keys=required,
         optional_keys=optional,
     )
@@ -156,7 +156,7 @@ def _status(shapes: ArchShapes) -> str:
     return NOT_SUPPORTED
 
 
-def _reasons(shapes: ArchShapes) -> tuple[Reason, ...]:
+def _reasons(shapes: ArchShapes, entry_loc: str) -> tuple[Reason, ...]:
     seen: dict[tuple[str, str, str], Reason] = {}
     for d in shapes.diagnostics:
         if d.severity == "note":
@@ -165,8 +165,9 @@ def _reasons(shapes: ArchShapes) -> tuple[Reason, ...]:
         if key not in seen:
             seen[key] = Reason(d.code, d.subject or d.code, str(d.loc), d.message)
     if not shapes.operators and not seen:
-        seen[("no-operators", "", "")] = Reason("no-operators", "no operators",
-                                                shapes.file, "the traced model builds no layer astgen knows")
+        seen[("no-operators", "", "")] = Reason(
+            "no-operators", "no operators", entry_loc,
+            "the constructor builds no layer that rules/ knows (its modules may be created outside __init__)")
     return tuple(seen.values())
 
 

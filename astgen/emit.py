@@ -215,7 +215,8 @@ MIN_HOISTED = 24  # shorter arguments stay in the call
 
 
 def _local(op: Operator, field_name: str) -> str:
-    return f"{op.name}_{field_name}"
+    name = f"{op.name}_{field_name}"
+    return name if name.isidentifier() else f"op_{name}"  # ModuleList items are named 0, 1 ...
 
 
 def _call(op: Operator, texts: dict[str, str]) -> str:

@@ -46,6 +46,18 @@ class LayerRule:
     transfer: dict[str, Any] | None
     attention: dict[str, E.Expr] | None
     tied_as: str | None
+    attrs: dict[str, E.Expr] = field(default_factory=dict)  # what model code may read off an instance
+
+    def env(self, args: dict[str, E.Expr]) -> dict[str, E.Expr]:
+        """Names a rule expression may use: defaults, the call's arguments,
+        None for parameters left out, then the lets in order."""
+        env: dict[str, E.Expr] = dict(self.defaults)
+        env.update(args)
+        for name in self.params:
+            env.setdefault(name, E.NONE)
+        for name, value in self.lets:
+            env[name] = E.simplify(E.substitute(value, env))
+        return env
 
     def params_for(self, version: str) -> tuple[str, ...]:
         for prefix, params in sorted(self.params_by_version.items(), key=lambda kv: -len(kv[0])):
@@ -162,7 +174,7 @@ def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:
 
 CATEGORIES = ("linear", "moe", "attention", "embedding", "lm_head", "param", "ssm")
 _KNOWN_KEYS = {"category", "params", "params_by_version", "defaults", "let", "ops", "transfer",
-               "attention", "tied_as"}
+               "attention", "tied_as", "attrs"}
 
 
 def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
@@ -200,6 +212,7 @@ def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
         transfer=transfer,
         attention=attention,
         tied_as=spec.get("tied_as"),
+        attrs={k: _expr(v, f"{where}.attrs.{k}") for k, v in spec.get("attrs", {}).items()},
     )
 
 

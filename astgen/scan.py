@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 from astgen.cache import ResultCache
-from astgen.classify import FULLY, Classification, classify
+from astgen.classify import FULLY, NOT_SUPPORTED, Classification, Reason, classify
 from astgen.emit import EmitError, EmitOptions, emit_module
 from astgen.ir import ArchIR, Diagnostic
 from astgen.parse import Location, ParseFailure
@@ -98,9 +98,12 @@ def _emit(result: FileResult, rules: Rules, options: EmitOptions) -> None:
         return
     try:
         result.source = emit_module(supported, rules, options)
-    except EmitError as exc:
-        result.diagnostics.append(Diagnostic("incomplete", "emit", Location(result.display, 0), str(exc),
-                                             subject="emit"))
+    except EmitError as exc:  # a bug in astgen: the entries lose their FULLY status
+        diag = Diagnostic("incomplete", "emit", Location(result.display, 0), str(exc), subject="emit")
+        result.diagnostics.append(diag)
+        reason = Reason("emit", "emit", f"{result.display}:0", str(exc).splitlines()[0])
+        result.classes = [replace(c, status=NOT_SUPPORTED, reasons=c.reasons + (reason,)) if c.status == FULLY
+                          else c for c in result.classes]
 
 
 def crashed(tree: SourceTree, path: Path, exc: BaseException) -> FileResult:

@@ -157,13 +157,7 @@ def _count_and_guard(leaf: _Leaf) -> tuple[E.Expr, E.Expr]:
 
 
 def _env(node: ir.Node, rule: LayerRule) -> dict[str, E.Expr]:
-    env: dict[str, E.Expr] = {k: v for k, v in rule.defaults.items()}
-    env.update(node.args)
-    for name in rule.params:
-        env.setdefault(name, E.NONE)
-    for name, value in rule.lets:
-        env[name] = E.simplify(E.substitute(value, env))
-    return env
+    return rule.env(node.args)
 
 
 def _subst(e: E.Expr, env: dict[str, E.Expr]) -> E.Expr:

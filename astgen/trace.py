@@ -1012,6 +1012,9 @@ class Tracer:
                 return obj.attrs[attr]
             if obj.cls is not None:
                 return self._method_or_class_attr(obj, obj.cls, attr)
+            rule = self.rules.layer(obj.node.cls) if obj.node.kind == ir.LAYER else None
+            if rule is not None and attr in rule.attrs:  # e.g. qkv_proj.num_heads, from rules/
+                return E.simplify(E.substitute(rule.attrs[attr], rule.env(obj.node.args)))
             return E.Unknown(f"attribute {attr} of {obj.node.cls}")
         if isinstance(obj, ClassRef) and obj.info is not None:
             _, fn = self._find_method(obj.info, attr)

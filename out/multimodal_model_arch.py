@@ -3,7 +3,7 @@
 # sha256: 71b5498d47d06f3766077937b81402fe15fdeb3ea4843db4f247c573e1850d03
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (4b32ef4b3236)
+# rules: 1.1 (5b1207a982e8)
 """LLMSim model_arch for sglang's multimodal.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

@@ -1,0 +1,100 @@
+"""astgen scan over whole sglang trees (0.4.6, 0.5.8, 0.5.23, fetched with
+pip download): every model file parses or is reported, every EntryClass is
+classified with a status, the report is byte-identical across runs (the
+second one served from the result cache), at least 90% of *ForCausalLM
+entries are FULLY supported, and the modules of the FULLY supported ones
+compile and run against the shared configs at tp 1 and 8."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from astgen.classify import CATEGORIES, FULLY, STATUSES
+from astgen.cli import main
+from tests.helpers import HF_CONFIGS, STUB_ROOT, build, load_module
+
+pytestmark = pytest.mark.corpus
+VERSIONS = ["0.4.6", "0.5.8", "0.5.23"]
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def scanned(request, sglang_tree, tmp_path_factory):
+    version = request.param
+    tree = sglang_tree(version)
+    tmp = tmp_path_factory.mktemp(f"scan-{version}")
+    args = ["scan", "--sglang-version", version, "-q", "-j", "2", "--cache-dir", str(tmp / "cache"),
+            "-o", str(tmp / "out"), "--import-root", STUB_ROOT, "--configs", str(HF_CONFIGS)]
+    codes = [main(args + ["--report", str(tmp / name)]) for name in ("cold.json", "warm.json")]
+    return version, tree, tmp, codes
+
+
+def test_report_is_byte_identical_and_every_file_is_accounted_for(scanned):
+    version, tree, tmp, codes = scanned
+    assert codes == [1, 1]  # some entries are not FULLY: exit 1, as CI expects
+    cold = (tmp / "cold.json").read_bytes()
+    assert cold == (tmp / "warm.json").read_bytes()
+    data = json.loads(cold)
+    assert data["sglang"] == version
+    reported = {f["file"]: f for f in data["files"]}
+    model_files = {tree.display(p): p for p in tree.model_files()}
+    assert set(reported) == set(model_files)
+    for name, path in model_files.items():
+        f = reported[name]
+        assert not [e for e in f["errors"] if e["code"] == "crash"], name
+        declares = re.search(r"^EntryClass\s*=", path.read_text("utf-8-sig"), re.M) is not None
+        assert (f["state"] != "no-entry") == declares, name
+        if f["state"] == "analyzed":
+            assert f["entries"], name
+
+
+def test_every_entry_is_classified_and_every_shortfall_has_a_located_reason(scanned):
+    _, _, tmp, _ = scanned
+    data = json.loads((tmp / "cold.json").read_text())
+    named = {name for f in data["files"] for name in f["entries"]}
+    assert {e["name"] for e in data["entries"]} == named
+    for e in data["entries"]:
+        assert e["category"] in CATEGORIES and e["status"] in STATUSES
+        if e["status"] != FULLY:
+            assert e["reasons"] or (e["config"] and e["config"]["missing"]), e["name"]
+            for r in e["reasons"]:
+                assert r["subject"] and re.fullmatch(r".+\.py:\d+", r["location"]), (e["name"], r)
+
+
+def test_ninety_percent_of_causal_lm_entries_are_fully_supported(scanned):
+    _, _, tmp, _ = scanned
+    causal = json.loads((tmp / "cold.json").read_text())["summary"]["causal_lm"]
+    assert causal["percent"] >= 90.0, causal
+
+
+def test_modules_of_fully_supported_entries_compile_and_run_on_shared_configs(scanned):
+    version, _, tmp, _ = scanned
+    data = json.loads((tmp / "cold.json").read_text())
+    modules = {f["file"]: f["module"] for f in data["files"] if f["module"]}
+    full = {e["name"]: e["file"] for e in data["entries"] if e["status"] == FULLY}
+    assert {full[name] for name in full} <= set(modules)  # a FULLY entry always has its module
+    loaded = {}
+    for file, module in modules.items():
+        source = (tmp / "out" / module).read_text()
+        loaded[file] = load_module(source, f"{module}_{version}")  # compiles and imports
+    ran = 0
+    for path in sorted(HF_CONFIGS.glob("*.json")):
+        config = json.loads(path.read_text())
+        for arch_name in config.get("architectures", []):
+            if arch_name not in full:
+                continue
+            module = loaded[full[arch_name]]
+            for tp in (1, 8):
+                arch = build(module, arch_name, config, tp=tp)
+                for op in arch.operators + arch.transfer_operators + [
+                        o for ops in arch.attention_operators.values() for o in ops]:
+                    md = op.metadata
+                    values = (md.io_config.weight_shape.m, md.io_config.weight_shape.n,
+                              md.io_config.input_shape.m, md.batch_size)
+                    assert all(type(v) is int and v > 0 for v in values), (arch_name, tp, md.name, values)
+                    # a layer kind the config does not use has 0 layers (Qwen3-MoE's dense MLP)
+                    assert type(md.num_layers) is int and md.num_layers >= 0, (arch_name, md.name)
+                ran += 1
+    assert ran >= 2 * 8, ran  # at least 8 shared configs have a FULLY supported architecture
