@@ -232,3 +232,16 @@ def test_config_keys_required_and_optional():
     assert "head_dim" in c.optional_keys and "head_dim" not in c.config_keys
     required, optional = E.config_keys(E.parse("mc.a.b + (mc.c if hasattr(mc, 'c') else getattr(mc, 'd', 1))"))
     assert (required, optional) == ({"a.b"}, {"c", "d"})
+
+
+def test_partition_keeps_a_family_on_one_worker_and_balances_load(tmp_path):
+    from astgen.scan import partition
+    big = "x = 1\n" * 2000
+    (tmp_path / "base.py").write_text(big)
+    (tmp_path / "child_a.py").write_text("from sglang.srt.models.base import X\n" + "y = 2\n" * 10)
+    (tmp_path / "child_b.py").write_text("from .base import X\n" + "y = 2\n" * 10)
+    (tmp_path / "other.py").write_text("z = 3\n" * 1500)
+    files = sorted(tmp_path.glob("*.py"))
+    shares = partition(files, 2)
+    assert [[p.name for p in share] for share in shares] == [
+        ["base.py", "child_a.py", "child_b.py"], ["other.py"]]

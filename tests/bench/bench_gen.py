@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from astgen.cli import analyze_file  # noqa: E402
+from astgen.scan import analyze_file  # noqa: E402
 from astgen.rules import load_rules  # noqa: E402
 from astgen.source import fetch_version  # noqa: E402
 
