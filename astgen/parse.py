@@ -10,6 +10,7 @@ which is far cheaper than libcst's position metadata for a whole file.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -169,7 +170,7 @@ def read_source(path: Path, display: str | None = None) -> str:
 def parse_source(text: str, name: str, path: Path, display: str | None = None) -> ParsedModule:
     display = display or str(path)
     try:
-        tree = cst.parse_module(text)
+        tree = cst.parse_module(skip_bodies(text))
     except cst.ParserSyntaxError as exc:
         line, message = _syntax_position(exc)
         raise ParseFailure(display, line, f"syntax error: {message}") from None
@@ -185,6 +186,39 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
     )
     _Indexer(pm).index(tree.body)
     return pm
+
+
+# Methods that building a model never runs: the tracer interprets
+# constructors, so their bodies need not become libcst trees. They are about
+# a quarter of sglang's model source.
+_NEVER_TRACED = re.compile(r"^_?(forward\w*|load_weights\w*|post_load_weights|\w+_forward\w*)$")
+
+
+def skip_bodies(text: str) -> str:
+    """``text`` with the bodies of ``forward``/``load_weights``-like functions
+    replaced by ``pass`` and blank lines (line numbers are kept). Found with
+    Python's own parser (``ast``, fast, never executes anything); text it
+    cannot parse is returned unchanged, so libcst reports the error."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return text
+    spans = sorted((node.body[0].lineno, node.end_lineno, node.body[0].col_offset)
+                   for node in ast.walk(tree)
+                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   and _NEVER_TRACED.match(node.name) and node.body[0].lineno > node.lineno)
+    if not spans:
+        return text
+    lines = text.splitlines(keepends=True)
+    covered = 0
+    for first, last, indent in spans:
+        if first <= covered:  # nested in a body already skipped
+            continue
+        lines[first - 1] = " " * indent + "pass\n"
+        for i in range(first, last):
+            lines[i] = "\n"
+        covered = last
+    return "".join(lines)
 
 
 def _syntax_position(exc: cst.ParserSyntaxError) -> tuple[int, str]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from astgen import expr as E
 from astgen import ir
-from tests.helpers import build, fixture_result, load_module, matmul_params
+from tests.helpers import FIXTURES, build, fixture_result, load_module, matmul_params
+
+FIXTURE_FILES = {p.name: p.read_text("utf-8-sig") for p in sorted(FIXTURES.glob("*.py"))}
 
 
 def tree_of(name: str, entry_index: int = 0) -> ir.ArchIR:
@@ -134,3 +139,57 @@ def test_byte_order_mark_file_is_read():
     arch = tree_of("bom")
     assert arch.entry == "BomForSequenceClassification"
     assert ("score", "ReplicatedLinear", "layer", None, None) in outline(arch)
+
+
+# ----------------------------------------------------------------------------
+# parse: bodies the tracer never runs are not turned into libcst trees
+
+SKIP_SOURCE = '''class M(nn.Module):
+    def __init__(self, config):
+        self.x = Linear(config.a, config.b)
+
+    def forward(self, x):
+        def helper(y):
+            return y
+        return helper(x)
+
+    def load_weights(self, weights): return 0
+
+    async def _forward_impl(self):
+        """doc"""
+        await z
+'''
+
+
+def test_skip_bodies_blanks_forward_and_load_weights_keeping_lines():
+    from astgen.parse import skip_bodies
+    out = skip_bodies(SKIP_SOURCE)
+    assert out.splitlines() == [
+        "class M(nn.Module):",
+        "    def __init__(self, config):",
+        "        self.x = Linear(config.a, config.b)",
+        "",
+        "    def forward(self, x):",
+        "        pass",
+        "", "",  # the rest of forward's body
+        "",
+        "    def load_weights(self, weights): return 0",  # one-liner: kept as it is
+        "",
+        "    async def _forward_impl(self):",
+        "        pass",
+        "",
+    ]
+    assert skip_bodies("def forward(:\n    pass\n") == "def forward(:\n    pass\n"  # libcst reports it
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(FIXTURE_FILES)), st.data())
+def test_skip_bodies_keeps_every_line_outside_skipped_bodies(name, data):
+    from astgen.parse import skip_bodies
+    lines = FIXTURE_FILES[name].splitlines(keepends=True)
+    dropped = data.draw(st.sets(st.integers(0, len(lines) - 1), max_size=4))
+    text = "".join(line for i, line in enumerate(lines) if i not in dropped)
+    out = skip_bodies(text)
+    assert out.count("\n") == text.count("\n")
+    for before, after in zip(text.splitlines(), out.splitlines()):
+        assert after in (before, "") or after.strip() == "pass"
