@@ -245,3 +245,21 @@ def test_partition_keeps_a_family_on_one_worker_and_balances_load(tmp_path):
     shares = partition(files, 2)
     assert [[p.name for p in share] for share in shares] == [
         ["base.py", "child_a.py", "child_b.py"], ["other.py"]]
+
+
+def test_rich_progress_bar_on_a_terminal():
+    import io
+
+    from astgen.progress import progress_reporter
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    results = [fixture_result(name) for name in ("dense", "mla")]
+    with progress_reporter(2, stream=stream) as tick:
+        for r in results:
+            tick(r)
+    text = stream.getvalue()
+    assert "scan" in text and "2/2" in text and "scan: [" not in text  # a bar, not plain lines
