@@ -101,7 +101,8 @@ def _head(nodes: list[ir.Node], shapes: ArchShapes, rules: Rules) -> str:
     """generative when the model has logits over the vocabulary; otherwise the
     kind of head: a pooler alone (embedding), or a linear on top (reward when
     it has one output, classification otherwise)."""
-    if any(rules.is_text_marker(n.cls) and (rules.layer(n.cls) is None or rules.layer(n.cls).category == "lm_head")
+    logits = rules.features.get("logits", frozenset())
+    if any(n.cls in logits or (rules.layer(n.cls) is not None and rules.layer(n.cls).category == "lm_head")
            for n in nodes):
         return "generative"
     heads = [op for op in shapes.operators

@@ -95,15 +95,20 @@ class ArchIR:
 def find_towers(root: Node, is_text: Callable[[str], bool], is_encoder: Callable[[str], bool]) -> list[Node]:
     """Mark and return the multimodal towers under ``root``.
 
-    The text path is every node whose subtree holds a text marker (an
-    embedding, an LM head, a logits processor). The other children of the
-    nodes on that path are candidates, except decoder stacks (repeated lists)
-    and plain layers. A candidate holding an encoder marker (a convolution,
-    vision attention) is a tower; once there is one, every other candidate
-    model class (a projector, a resampler) belongs to the towers too.
+    The text path is every node whose subtree holds a text marker (the LM
+    head, the logits processor, a pooler). The other children of the nodes
+    on that path are candidates (model classes, unknown classes, lists that
+    are not repeated). A candidate holding an encoder marker (vision
+    attention, a patch convolution, a vision model class) is a tower; once
+    there is one, every candidate without a repeated layer stack (a
+    projector, a resampler) belongs to the towers too, while a stack (the
+    text decoder itself) does not.
     """
     def holds(node: Node, test: Callable[[str], bool]) -> bool:
         return any(test(n.cls) for n in node.walk())
+
+    def has_stack(node: Node) -> bool:
+        return any(n.kind == LIST and n.repeat is not None for n in node.walk())
 
     candidates: list[Node] = []
     stack = [root]
@@ -116,7 +121,8 @@ def find_towers(root: Node, is_text: Callable[[str], bool], is_encoder: Callable
                 candidates.append(child)
     towers = [c for c in candidates if holds(c, is_encoder)]
     if towers:
-        towers = [c for c in candidates if c.kind != LIST or holds(c, is_encoder)]
+        towers += [c for c in candidates if c not in towers and not has_stack(c)]
+        towers.sort(key=candidates.index)
     for t in towers:
         t.tower = True
     return towers

@@ -101,10 +101,16 @@ class Rules:
         """Listed under [ignored], by name or by a glob pattern (``*RMSNorm``)."""
         return cls in self.ignored or any(fnmatch.fnmatchcase(cls, p) for p in self.ignored_patterns)
 
+    def is_encoder_marker(self, cls: str) -> bool:
+        """A class only a vision/audio encoder holds ([towers] encoder, globs allowed)."""
+        return any(fnmatch.fnmatchcase(cls, p) for p in self.tower_markers)
+
     def is_text_marker(self, cls: str) -> bool:
-        """A class only a language model holds: its embedding, LM head, logits."""
+        """A class only a language model holds: its LM head, its logits, a
+        pooler ([towers] text, and every lm_head rule). Embeddings are not:
+        vision towers use them for positions."""
         rule = self.layers.get(cls)
-        return cls in self.text_markers or (rule is not None and rule.category in ("embedding", "lm_head"))
+        return cls in self.text_markers or (rule is not None and rule.category == "lm_head")
 
 
 def _expr(text: Any, where: str) -> E.Expr:

@@ -270,8 +270,7 @@ class Tracer:
             inst = Instance(root, info)
             kwargs = {k: v for k, v in self.rules.entry.items()}
             self._construct_traced(inst, info, [], kwargs, Location(info.module.display, line))
-            result.towers = ir.find_towers(root, self.rules.is_text_marker,
-                                           lambda cls: cls in self.rules.tower_markers)
+            result.towers = ir.find_towers(root, self.rules.is_text_marker, self.rules.is_encoder_marker)
             self._report_unknown(root)
         result.diagnostics = list(self.diagnostics)
         return result
@@ -356,6 +355,8 @@ class Tracer:
                 return inst
             self._construct_traced(inst, ref.info, args, kwargs, loc)
             return inst
+        if ref.name == "Module" and not args:  # nn.Module(): an empty container filled by attribute
+            return Instance(ir.Node(ir.MODULE, "Module", loc), None)
         if ref.name.endswith("Config") and self.rules.layer(ref.name) is None and not args:
             return self._b_namespace([], kwargs)  # a transformers config built from another config
         rule = self.rules.layer(ref.name)

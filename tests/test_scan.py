@@ -43,14 +43,14 @@ def test_multimodal_towers_are_listed_not_analyzed():
     result = fixture_result("multimodal")
     [c] = result.classes
     assert [(t.path, t.cls, t.location) for t in c.towers] == [
-        ("visual", "PatchVisionModel", "multimodal.py:43"),
-        ("projector", "PatchProjector", "multimodal.py:44"),
+        ("visual", "PatchVisionModel", "multimodal.py:47"),
+        ("projector", "PatchProjector", "multimodal.py:48"),
     ]
     notes = [d.render() for d in result.diagnostics if d.code == "tower"]
     assert notes == [
-        "multimodal.py:43: note[tower]: multimodal tower visual (PatchVisionModel) is not analyzed; "
+        "multimodal.py:47: note[tower]: multimodal tower visual (PatchVisionModel) is not analyzed; "
         "it holds unknown classes Conv2dLayer, VisionAttention",
-        "multimodal.py:44: note[tower]: multimodal tower projector (PatchProjector) is not analyzed",
+        "multimodal.py:48: note[tower]: multimodal tower projector (PatchProjector) is not analyzed",
     ]
     # only the text backbone's operators: the dense fixture's, under language_model
     names = [op.name for op in result.shapes[0].operators]
