@@ -152,7 +152,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
     emit = EmitOptions(import_root=args.import_root, sglang_version=tree.version) if args.output else None
-    options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, cache=_cache(args, tree, rules, emit))
+    options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, arch=args.arch,
+                          cache=None if args.arch else _cache(args, tree, rules, emit))
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
         results = scan_files(tree, files, rules, options, tick)
     report = ScanReport(tree.version, tree.display_root(), __version__, f"{rules.version} ({rules.digest})", results)

@@ -263,3 +263,10 @@ def test_rich_progress_bar_on_a_terminal():
             tick(r)
     text = stream.getvalue()
     assert "scan" in text and "2/2" in text and "scan: [" not in text  # a bar, not plain lines
+
+
+def test_scan_one_architecture(tmp_path, capsys):
+    assert main(["scan", "--arch", "KMoeForCausalLM", "-q", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(e["name"], e["category"], e["status"]) for e in data["entries"]] == [
+        ("KMoeForCausalLM", "moe", "FULLY")]
