@@ -1,4 +1,4 @@
-"""Command line: ``astgen gen``, ``astgen scan`` and ``astgen explain``. Wires the stages.
+"""Command line: ``astgen gen``, ``scan``, ``check`` and ``explain``. Wires the stages.
 
 Exit codes (for CI): 0 success; 1 incomplete analysis (an unknown layer
 class, an unresolved expression: reported with file:line, nothing written
@@ -17,6 +17,7 @@ from pathlib import Path
 from astgen import __version__
 from astgen import expr as E
 from astgen.cache import ResultCache, code_digest
+from astgen.check import check_modules
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
 from astgen.emit import EmitOptions, module_name_for
 from astgen.ir import render_tree
@@ -173,6 +174,28 @@ def cmd_scan(args: argparse.Namespace) -> int:
         else EXIT_INCOMPLETE
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    rules = load_rules(args.rules)
+    tree, files = resolve_inputs(args)
+    emit = EmitOptions(import_root=args.import_root, sglang_version=tree.version)
+    options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, cache=_cache(args, tree, rules, emit))
+    results = scan_files(tree, files, rules, options)
+    against = Path(args.against)
+    checks = check_modules(results, against, f"astgen {__version__}, rules {rules.version} ({rules.digest})")
+    drifted = [c for c in checks if c.drifted]
+    for c in drifted:
+        for change in c.changes:
+            print(change.render())
+        if args.update:
+            if c.source is None:
+                (against / c.name).unlink(missing_ok=True)
+            else:
+                write_atomic(against / c.name, c.source)
+    verb = "updated" if args.update else "drifted"
+    print(f"check: {len(checks)} modules against {against}: {len(drifted)} {verb}")
+    return EXIT_INCOMPLETE if drifted and not args.update else EXIT_OK
+
+
 def _write_modules(results: list[FileResult], out_dir: Path) -> dict[str, str]:
     written = {}
     for result in results:
@@ -305,6 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary line")
     speed(scan)
     scan.set_defaults(func=cmd_scan)
+
+    check = sub.add_parser(
+        "check", help="compare committed modules with sglang's source (drift detection)",
+        description="Regenerate the modules in memory and compare them with the committed ones, "
+                    "operator by operator: added, removed, shape or layer count changed, with the "
+                    "sglang line behind each. Exit 0 when clean, 1 on drift (or on modules made by "
+                    "another astgen/rules version, reported as stale), 2 on unusable input.")
+    common(check)
+    check.add_argument("--against", metavar="DIR", default="out",
+                       help="directory of committed modules (default: out)")
+    check.add_argument("--update", action="store_true",
+                       help="rewrite (atomically) the modules that drifted, and only those")
+    check.add_argument("--import-root", default="src.arch", metavar="PKG",
+                       help="LLMSim import root the committed modules use (default: src.arch)")
+    speed(check)
+    check.set_defaults(func=cmd_check)
 
     explain = sub.add_parser("explain", help="print the traced IR and operators of a model file",
                              description="Print the module tree astgen traced, with the shapes "

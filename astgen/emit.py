@@ -9,6 +9,7 @@ it. Output is deterministic: same input, same bytes.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -56,7 +57,32 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     except black.InvalidInput as exc:  # a bug in astgen, never in the input
         raise EmitError(f"generated code is not valid Python: {exc}") from None
     compile(source, module_name_for(first.file) + ".py", "exec")
-    return source
+    return source + _trailer(archs)
+
+
+# The operator table, as comments after the code: `astgen check` reads it
+# back (JSON, never executed) to report drift operator by operator.
+OP_MARK = "# astgen-op: "
+
+
+def operator_records(a: ArchShapes) -> list[dict[str, str]]:
+    """Each operator of an entry as plain strings, in emission order."""
+    records = []
+    for op in a.operators:
+        record = {"entry": a.entry, "name": op.name, "kind": op.kind}
+        record.update({f: E.to_source(getattr(op, f)) for f in ("m", "k", "n", "batch", "layers", "guard")})
+        if op.per_layer is not None:
+            record["per_layer"] = f"{op.per_layer[0]} in range({E.to_source(op.per_layer[1])})"
+        record["at"] = str(op.loc)
+        records.append(record)
+    return records
+
+
+def _trailer(archs: list[ArchShapes]) -> str:
+    lines = ["", "# Operators as astgen traced them (read by `astgen check`; not code)."]
+    lines += [OP_MARK + json.dumps(r, sort_keys=True, separators=(",", ":"))
+              for a in archs for r in operator_records(a)]
+    return "\n".join(lines) + "\n"
 
 
 def _header(a: ArchShapes, rules: Rules, options: EmitOptions) -> str:

@@ -240,3 +240,14 @@ ARCHITECTURES = {
 MODEL_TYPES = {
     "reexport": ReexportForCausalLMArch,
 }
+
+# Operators as astgen traced them (read by `astgen check`; not code).
+# astgen-op: {"at":"dense.py:40","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // sc.tp_size * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // sc.tp_size) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
+# astgen-op: {"at":"dense.py:43","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // sc.tp_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
+# astgen-op: {"at":"dense.py:43","batch":"1","entry":"ReexportForCausalLM","guard":"sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // sc.tp_size","entry":"ReexportForCausalLM","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // sc.tp_size","entry":"ReexportForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"attn_pv"}
+# astgen-op: {"at":"dense.py:24","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size","name":"gate_up_proj"}
+# astgen-op: {"at":"dense.py:27","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.intermediate_size // sc.tp_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
+# astgen-op: {"at":"dense.py:27","batch":"1","entry":"ReexportForCausalLM","guard":"sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
+# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"seq_len","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size","name":"lm_head"}
