@@ -85,25 +85,32 @@ def _changes(name: str, result: FileResult | None, old_text: str | None, generat
 
 
 def _diff(module: str, old: list[dict], new: list[dict]) -> list[Change]:
-    old_keyed, new_keyed = _keyed(old), _keyed(new)
-    changes = []
-    for key in sorted(set(old_keyed) | set(new_keyed), key=lambda k: (k[0], k[1], k[2])):
-        entry, op = key[0], key[1]
-        a, b = old_keyed.get(key), new_keyed.get(key)
-        if a is None:
-            changes.append(Change(module, entry, "added", op, at=b["at"]))
-        elif b is None:
-            changes.append(Change(module, entry, "removed", op, at=a["at"]))
-        else:
-            changes += [Change(module, entry, "changed", op, f, a.get(f, ""), b.get(f, ""), b["at"])
-                        for f in FIELDS if a.get(f, "") != b.get(f, "")]
-    if not changes and old != new:  # same operators, other text (a moved line)
-        changes = [Change(module, r["entry"], "changed", r["name"], "at", a["at"], r["at"], r["at"])
-                   for a, r in zip(old, new) if a["at"] != r["at"]][:1]
+    changes = operator_changes(module, old, new)
+    if not changes and old != new:  # the same operators, built on other lines
+        changes = [Change(module, b["entry"], "changed", b["name"], "at", a["at"], b["at"], b["at"])
+                   for a, b in zip(old, new) if a["at"] != b["at"]][:1]
     return changes
 
 
-def _keyed(records: list[dict]) -> dict[tuple[str, str, int], dict]:
+def operator_changes(module: str, old: list[dict], new: list[dict]) -> list[Change]:
+    """Operators added, removed, and each field that changed (a moved source
+    line alone is no change)."""
+    a, b = keyed(old), keyed(new)
+    changes = []
+    for key in sorted(set(a) | set(b)):
+        entry, name = key[0], key[1]
+        x, y = a.get(key), b.get(key)
+        if x is None:
+            changes.append(Change(module, entry, "added", name, at=y["at"]))
+        elif y is None:
+            changes.append(Change(module, entry, "removed", name, at=x["at"]))
+        else:
+            changes += [Change(module, entry, "changed", name, f, x.get(f, ""), y.get(f, ""), y["at"])
+                        for f in FIELDS if x.get(f, "") != y.get(f, "")]
+    return changes
+
+
+def keyed(records: list[dict]) -> dict[tuple[str, str, int], dict]:
     """Operators by (entry, name, n-th of that name): lm_head may appear twice."""
     seen: dict[tuple[str, str], int] = {}
     out = {}

@@ -18,6 +18,9 @@ from astgen import __version__
 from astgen import expr as E
 from astgen.cache import ResultCache, code_digest
 from astgen.check import check_modules
+from astgen.diff import diff_trees
+from astgen.diff import render_json as diff_json
+from astgen.diff import render_markdown as diff_markdown
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
 from astgen.emit import EmitOptions, module_name_for
 from astgen.ir import render_tree
@@ -196,6 +199,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if drifted and not args.update else EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    rules = load_rules(args.rules)
+    sides = []
+    for spec in (args.old, args.new):
+        tree = _tree_of_spec(spec)
+        options = ScanOptions(jobs=_jobs(args, 5), cache=_cache(args, tree, rules, None))
+        with progress_reporter(len(tree.model_files()), enabled=not args.quiet) as tick:
+            sides.append((tree, scan_files(tree, tree.model_files(), rules, options, tick)))
+    (old_tree, old), (new_tree, new) = sides
+    result = diff_trees(old, new, old_tree.version, new_tree.version)
+    fmt = args.format or ("json" if args.report and args.report.endswith(".json") else "md")
+    text = diff_json(result) if fmt == "json" else diff_markdown(result)
+    if args.report:
+        write_atomic(Path(args.report), text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _tree_of_spec(spec: str) -> SourceTree:
+    """A directory (a checkout, a package root), else an sglang version."""
+    path = Path(spec)
+    return tree_of_dir(path) if path.is_dir() else fetch_version(spec)
+
+
 def _write_modules(results: list[FileResult], out_dir: Path) -> dict[str, str]:
     written = {}
     for result in results:
@@ -344,6 +372,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="LLMSim import root the committed modules use (default: src.arch)")
     speed(check)
     check.set_defaults(func=cmd_check)
+
+    diff = sub.add_parser(
+        "diff", help="compare two sglang versions (or trees), architecture by architecture",
+        description="Analyze two sglang trees and list the architectures added and removed, the "
+                    "ones whose support status changed, and the operator-level changes of each "
+                    "kept one (shapes and layer counts).")
+    diff.add_argument("--from", dest="old", required=True, metavar="V|DIR", help="sglang version or tree")
+    diff.add_argument("--to", dest="new", required=True, metavar="V|DIR", help="sglang version or tree")
+    diff.add_argument("--format", choices=("md", "json"), default=None,
+                      help="output format (default: json for a --report ending in .json, else md)")
+    diff.add_argument("--report", metavar="FILE", help="write the diff here (default: stdout)")
+    diff.add_argument("--rules", metavar="DIR", default=None, help="rules directory (default: bundled rules/)")
+    diff.add_argument("-q", "--quiet", action="store_true", help="no progress")
+    speed(diff)
+    diff.set_defaults(func=cmd_diff)
 
     explain = sub.add_parser("explain", help="print the traced IR and operators of a model file",
                              description="Print the module tree astgen traced, with the shapes "
