@@ -55,11 +55,16 @@ class ModuleCheck:
         return bool(self.changes)
 
 
-def check_modules(results: list[FileResult], against: Path, generator: str) -> list[ModuleCheck]:
+def check_modules(results: list[FileResult], against: Path, generator: str,
+                  only: set[str] | None = None) -> list[ModuleCheck]:
     """Every module the results generate, and every committed module they no
-    longer generate, with its changes (none when the text is identical)."""
+    longer generate, with its changes (none when the text is identical).
+    With ``only`` (module file names), committed modules outside it are not
+    looked at (the hook checks the modules of a few files)."""
     fresh = {module_name_for(r.path.name) + ".py": r for r in results if r.source is not None}
     committed = {p.name for p in against.glob("*_model_arch.py")} if against.is_dir() else set()
+    if only is not None:
+        committed &= only
     checks = []
     for name in sorted(set(fresh) | committed):
         result = fresh.get(name)

@@ -62,6 +62,9 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[SourceTree, list[Path]]:
             return tree, _select(tree, getattr(args, "arch", None))
         raise UsageError(f"{target}: no such file or directory")
     if tree is None:
+        if not SAMPLE_TREE.is_dir():
+            raise UsageError("no target given, and the sample tree (fixtures/sglang_models) is only in a "
+                             "source checkout: pass a model file, a directory or --sglang-version")
         tree = tree_of_dir(SAMPLE_TREE)
     return tree, _select(tree, getattr(args, "arch", None))
 
@@ -180,11 +183,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
+    only = None
+    if args.only:
+        files = [Path(f).resolve() for f in args.only]
+        only = {module_name_for(f.name) + ".py" for f in files}
     emit = EmitOptions(import_root=args.import_root, sglang_version=tree.version)
     options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, cache=_cache(args, tree, rules, emit))
     results = scan_files(tree, files, rules, options)
     against = Path(args.against)
-    checks = check_modules(results, against, f"astgen {__version__}, rules {rules.version} ({rules.digest})")
+    checks = check_modules(results, against, f"astgen {__version__}, rules {rules.version} ({rules.digest})",
+                           only)
     drifted = [c for c in checks if c.drifted]
     for c in drifted:
         for change in c.changes:
@@ -366,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(check)
     check.add_argument("--against", metavar="DIR", default="out",
                        help="directory of committed modules (default: out)")
+    check.add_argument("--only", nargs="+", metavar="FILE",
+                       help="check only these model files' modules (what the pre-commit hook uses)")
     check.add_argument("--update", action="store_true",
                        help="rewrite (atomically) the modules that drifted, and only those")
     check.add_argument("--import-root", default="src.arch", metavar="PKG",

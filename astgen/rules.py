@@ -17,7 +17,18 @@ from typing import Any
 
 from astgen import expr as E
 
-DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+def _default_rules_dir() -> Path:
+    """rules/ beside the package in a checkout (editable install); in an
+    installed wheel, the same files shipped as package ``astgen.rules_data``."""
+    beside = Path(__file__).resolve().parent.parent / "rules"
+    if (beside / "layers.toml").is_file():
+        return beside
+    from importlib.resources import files
+
+    return Path(str(files("astgen.rules_data")))
+
+
+DEFAULT_RULES_DIR = _default_rules_dir()
 
 
 class RulesError(Exception):
