@@ -90,6 +90,12 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
         result.shapes.append(shapes)
         result.classes.append(classify(ir, shapes, rules))
         result.diagnostics += [d for d in shapes.diagnostics if d not in result.diagnostics]
+        if not shapes.operators and not any(d.severity != "note" for d in shapes.diagnostics):
+            result.diagnostics.append(Diagnostic(
+                "incomplete", "no-operators", ir.root.loc,
+                f"{entry} builds no layer that rules/ knows in its constructor",
+                "its modules may be created outside __init__, or its __init__ was not found",
+                subject="no operators"))
     if emit is not None:
         _emit(result, rules, emit)
 
