@@ -17,11 +17,11 @@ sharing the cache never see half a file; an unreadable entry is a miss.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from astgen.atomic import write_atomic
 
 FORMAT = 1
 
@@ -83,7 +83,7 @@ class ResultCache:
         if slot is None or any(h is None for _, h in deps):
             return
         try:
-            _write(slot, pickle.dumps({"deps": deps, "result": result}, protocol=pickle.HIGHEST_PROTOCOL))
+            write_atomic(slot, pickle.dumps({"deps": deps, "result": result}, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             pass  # a read-only or full cache directory only costs speed
 
@@ -98,16 +98,3 @@ def _read(slot: Path) -> dict | None:
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None
     return record if isinstance(record, dict) and "deps" in record and "result" in record else None
-
-
-def _write(slot: Path, data: bytes) -> None:
-    slot.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=slot.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, slot)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -9,13 +9,12 @@ tree, broken rules).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from astgen import __version__
 from astgen import expr as E
+from astgen.atomic import write_atomic
 from astgen.cache import ResultCache, code_digest
 from astgen.check import check_modules
 from astgen.diff import diff_trees
@@ -92,21 +91,6 @@ def _mentions(path: Path, arch: str) -> bool:
 # output
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write all of ``text`` or nothing: a temp file in the same directory,
-    then an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _report(result: FileResult, out) -> None:
     for d in result.diagnostics:
         if d.severity != "note":
@@ -167,12 +151,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.output:
         report.modules = _write_modules(results, Path(args.output))
     report.configs = _check_configs(args, results)
-    fmt = args.format or ("json" if args.report and args.report.endswith(".json") else "md")
-    text = render_json(report) if fmt == "json" else render_markdown(report)
-    if args.report:
-        write_atomic(Path(args.report), text)
-    else:
-        sys.stdout.write(text)
+    _output(args, render_json(report) if _format(args) == "json" else render_markdown(report))
     if not args.quiet:
         print(_scan_summary(report), file=sys.stderr)
     summary = report.summary()
@@ -217,13 +196,20 @@ def cmd_diff(args: argparse.Namespace) -> int:
             sides.append((tree, scan_files(tree, tree.model_files(), rules, options, tick)))
     (old_tree, old), (new_tree, new) = sides
     result = diff_trees(old, new, old_tree.version, new_tree.version)
-    fmt = args.format or ("json" if args.report and args.report.endswith(".json") else "md")
-    text = diff_json(result) if fmt == "json" else diff_markdown(result)
+    _output(args, diff_json(result) if _format(args) == "json" else diff_markdown(result))
+    return EXIT_OK
+
+
+def _format(args: argparse.Namespace) -> str:
+    return args.format or ("json" if args.report and args.report.endswith(".json") else "md")
+
+
+def _output(args: argparse.Namespace, text: str) -> None:
+    """The report into --report (atomically), or onto stdout."""
     if args.report:
         write_atomic(Path(args.report), text)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
 
 
 def _tree_of_spec(spec: str) -> SourceTree:
@@ -333,12 +319,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="result cache (default: $ASTGEN_CACHE/results, ~/.cache/astgen/results)")
         p.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
 
+    def import_root(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--import-root", default="src.arch", metavar="PKG",
+                       help="LLMSim import root of the modules (default: src.arch)")
+
+    def report_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--format", choices=("md", "json"), default=None,
+                       help="Markdown or JSON (default: json for a --report ending in .json, else md)")
+        p.add_argument("--report", metavar="FILE", help="write it here (default: stdout)")
+
     gen = sub.add_parser("gen", help="emit LLMSim model_arch modules",
                          description="Analyze model files and write one model_arch module per file.")
     common(gen)
     gen.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default: out)")
-    gen.add_argument("--import-root", default="src.arch", metavar="PKG",
-                     help="LLMSim import root in emitted code (default: src.arch)")
+    import_root(gen)
     gen.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only")
     speed(gen)
     gen.set_defaults(func=cmd_gen)
@@ -353,11 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(scan)
     scan.add_argument("-o", "--output", metavar="DIR", default=None,
                       help="write the arch modules of FULLY supported entries here")
-    scan.add_argument("--import-root", default="src.arch", metavar="PKG",
-                      help="LLMSim import root in emitted code (default: src.arch)")
-    scan.add_argument("--format", choices=("md", "json"), default=None,
-                      help="report format (default: json for a --report ending in .json, else md)")
-    scan.add_argument("--report", metavar="FILE", help="write the report here (default: stdout)")
+    import_root(scan)
+    report_options(scan)
     scan.add_argument("--configs", metavar="DIR", action="append",
                       help="a directory of HF config.json files; an entry with a config is checked for "
                            "every mc.* key its module reads (repeatable; the HF cache is searched too)")
@@ -378,8 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check only these model files' modules (what the pre-commit hook uses)")
     check.add_argument("--update", action="store_true",
                        help="rewrite (atomically) the modules that drifted, and only those")
-    check.add_argument("--import-root", default="src.arch", metavar="PKG",
-                       help="LLMSim import root the committed modules use (default: src.arch)")
+    import_root(check)
     speed(check)
     check.set_defaults(func=cmd_check)
 
@@ -390,9 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "kept one (shapes and layer counts).")
     diff.add_argument("--from", dest="old", required=True, metavar="V|DIR", help="sglang version or tree")
     diff.add_argument("--to", dest="new", required=True, metavar="V|DIR", help="sglang version or tree")
-    diff.add_argument("--format", choices=("md", "json"), default=None,
-                      help="output format (default: json for a --report ending in .json, else md)")
-    diff.add_argument("--report", metavar="FILE", help="write the diff here (default: stdout)")
+    report_options(diff)
     diff.add_argument("--rules", metavar="DIR", default=None, help="rules directory (default: bundled rules/)")
     diff.add_argument("-q", "--quiet", action="store_true", help="no progress")
     speed(diff)

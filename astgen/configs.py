@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from astgen.atomic import write_atomic
+
 Download = Callable[[str, str], str]  # (model id, filename) -> local path
 
 
@@ -132,10 +134,7 @@ class ConfigFinder:
             return None
         target = Path(self.cache_dir) / _flat_name(name)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            os.replace(tmp, target)
+            write_atomic(target, json.dumps(config, indent=2, sort_keys=True) + "\n")
         except OSError:
             return None
         return target
