@@ -104,6 +104,11 @@ class Rules:
     tower_markers: frozenset[str] = frozenset()
     features: dict[str, frozenset[str]] = field(default_factory=dict)
     traced: frozenset[str] = frozenset()  # layer classes whose __init__ is traced like model code
+    trace_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # [trace] containers, namespaces
+
+    def is_kind(self, cls: str, kind: str) -> bool:
+        """``cls`` matches a name or glob of ``[trace] kind`` and has no layer rule."""
+        return cls not in self.layers and any(fnmatch.fnmatchcase(cls, p) for p in self.trace_kinds.get(kind, ()))
 
     def layer(self, cls: str) -> LayerRule | None:
         return self.layers.get(cls)
@@ -172,7 +177,8 @@ def load_rules(directory: Path | None = None) -> Rules:
                  dict(layers_doc.get("naming", {}).get("prefixes", {})), values, patterns,
                  frozenset(towers.get("text", ())), frozenset(towers.get("encoder", ())),
                  {k: frozenset(v) for k, v in layers_doc.get("features", {}).items()},
-                 frozenset(layers_doc.get("trace", {}).get("classes", ())))
+                 frozenset(layers_doc.get("trace", {}).get("classes", ())),
+                 {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k != "classes"})
 
 
 def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:

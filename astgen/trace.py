@@ -355,10 +355,10 @@ class Tracer:
                 return inst
             self._construct_traced(inst, ref.info, args, kwargs, loc)
             return inst
-        if ref.name == "Module" and not args:  # nn.Module(): an empty container filled by attribute
-            return Instance(ir.Node(ir.MODULE, "Module", loc), None)
-        if ref.name.endswith("Config") and self.rules.layer(ref.name) is None and not args:
-            return self._b_namespace([], kwargs)  # a transformers config built from another config
+        if not args and self.rules.is_kind(ref.name, "containers"):  # nn.Module(): filled by attribute
+            return Instance(ir.Node(ir.MODULE, ref.name, loc), None)
+        if not args and self.rules.is_kind(ref.name, "namespaces"):  # LlamaConfig(**cfg.__dict__)
+            return self._b_namespace([], kwargs)
         rule = self.rules.layer(ref.name)
         if rule is not None and rule.category != "param":
             node = ir.Node(ir.LAYER, ref.name, loc, args=self._bind_layer_args(rule, args, kwargs))
