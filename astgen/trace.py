@@ -229,10 +229,6 @@ class Loader:
         except ParseFailure:
             return None
 
-    def paths(self) -> list[Path]:
-        """Files parsed so far."""
-        return sorted(pm.path for pm in self.modules.values() if pm is not None)
-
 
 def _is_model_module(dotted: str) -> bool:
     """Model code is traced; everything else in sglang is known by rules only."""
