@@ -73,7 +73,7 @@ def classify(arch: ir.ArchIR, shapes: ArchShapes, rules: Rules) -> Classificatio
         category=category,
         backbone=backbone,
         head=head,
-        features=_features(nodes, shapes, rules),
+        features=_features(nodes, shapes, rules, backbone),
         towers=tuple(Tower(t.path(), t.cls, str(t.loc)) for t in arch.towers),
         status=_status(shapes),
         operators=sum(1 for op in shapes.operators if is_resolved(op)),
@@ -112,7 +112,7 @@ def _head(nodes: list[ir.Node], shapes: ArchShapes, rules: Rules) -> str:
     return "reward" if all(op.n == E.Const(1) for op in heads) else "classification"
 
 
-def _features(nodes: list[ir.Node], shapes: ArchShapes, rules: Rules) -> tuple[str, ...]:
+def _features(nodes: list[ir.Node], shapes: ArchShapes, rules: Rules, backbone: str) -> tuple[str, ...]:
     found: set[str] = set()
     attention = [n for n in nodes if n.kind == ir.LAYER and rules.layer(n.cls).attention is not None]
     for n in attention if shapes.attention_type != "MLA" else ():  # MLA's absorbed core is MQA by design
@@ -141,7 +141,7 @@ def _features(nodes: list[ir.Node], shapes: ArchShapes, rules: Rules) -> tuple[s
         found.add("dense-then-moe")
     if shapes.attention_type == "MLA":
         found.add("mla")
-    if _has_class(nodes, rules.features.get("hybrid", frozenset())):
+    if backbone == "hybrid":
         found.add("linear-attention")
     return tuple(sorted(found))
 

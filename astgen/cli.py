@@ -110,13 +110,20 @@ def _cache(args: argparse.Namespace, tree: SourceTree, rules: Rules, emit: EmitO
     return ResultCache(directory, salt)
 
 
+def _options(args: argparse.Namespace, tree: SourceTree, rules: Rules, n_files: int, emit: bool) -> ScanOptions:
+    """How to run the pipeline over a tree: workers, what to emit, the cache
+    (none for a single --arch, since results are cached per whole file)."""
+    options = EmitOptions(import_root=args.import_root, sglang_version=tree.version) if emit else None
+    arch = getattr(args, "arch", None)
+    return ScanOptions(jobs=_jobs(args, n_files), emit=options, arch=arch,
+                       cache=None if arch else _cache(args, tree, rules, options))
+
+
 def cmd_gen(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
-    emit = EmitOptions(import_root=args.import_root, sglang_version=tree.version)
     out_dir = Path(args.output)
-    options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, arch=args.arch,
-                          cache=None if args.arch else _cache(args, tree, rules, emit))
+    options = _options(args, tree, rules, len(files), emit=True)
     worst = EXIT_OK
     written = helpers = 0
     for result in scan_files(tree, files, rules, options):
@@ -142,9 +149,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
-    emit = EmitOptions(import_root=args.import_root, sglang_version=tree.version) if args.output else None
-    options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, arch=args.arch,
-                          cache=None if args.arch else _cache(args, tree, rules, emit))
+    options = _options(args, tree, rules, len(files), emit=bool(args.output))
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
         results = scan_files(tree, files, rules, options, tick)
     report = ScanReport(tree.version, tree.display_root(), __version__, f"{rules.version} ({rules.digest})", results)
@@ -166,9 +171,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.only:
         files = [Path(f).resolve() for f in args.only]
         only = {module_name_for(f.name) + ".py" for f in files}
-    emit = EmitOptions(import_root=args.import_root, sglang_version=tree.version)
-    options = ScanOptions(jobs=_jobs(args, len(files)), emit=emit, cache=_cache(args, tree, rules, emit))
-    results = scan_files(tree, files, rules, options)
+    results = scan_files(tree, files, rules, _options(args, tree, rules, len(files), emit=True))
     against = Path(args.against)
     checks = check_modules(results, against, f"astgen {__version__}, rules {rules.version} ({rules.digest})",
                            only)
@@ -191,9 +194,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     sides = []
     for spec in (args.old, args.new):
         tree = _tree_of_spec(spec)
-        options = ScanOptions(jobs=_jobs(args, 5), cache=_cache(args, tree, rules, None))
-        with progress_reporter(len(tree.model_files()), enabled=not args.quiet) as tick:
-            sides.append((tree, scan_files(tree, tree.model_files(), rules, options, tick)))
+        files = tree.model_files()
+        options = _options(args, tree, rules, len(files), emit=False)
+        with progress_reporter(len(files), enabled=not args.quiet) as tick:
+            sides.append((tree, scan_files(tree, files, rules, options, tick)))
     (old_tree, old), (new_tree, new) = sides
     result = diff_trees(old, new, old_tree.version, new_tree.version)
     _output(args, diff_json(result) if _format(args) == "json" else diff_markdown(result))

@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+from astgen.source import MODELS_PACKAGE, imported_modules  # stdlib only below it
+
 MODELS = "sglang/srt/models/"
 LAYERS = "sglang/srt/layers/"
 
@@ -54,9 +56,6 @@ def _check(args: argparse.Namespace, changed: list[str]) -> int:
     return cli_main(argv)
 
 
-_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.M)
-
-
 def affected_models(models_dir: Path, changed: list[Path], traced: frozenset[str]) -> list[Path]:
     """Model files whose modules a change to ``changed`` may alter: the changed
     model files, every model file that imports one of them (transitively),
@@ -64,7 +63,7 @@ def affected_models(models_dir: Path, changed: list[Path], traced: frozenset[str
     files = sorted(p for p in models_dir.glob("*.py") if p.name != "__init__.py")
     importers: dict[str, set[Path]] = {}
     for path in files:
-        for module in _imported_modules(path):
+        for module in imported_modules(path):
             importers.setdefault(module, set()).add(path)
     todo = []
     for path in changed:
@@ -79,22 +78,8 @@ def affected_models(models_dir: Path, changed: list[Path], traced: frozenset[str
         if path in seen:
             continue
         seen.add(path)
-        todo += importers.get(f"sglang.srt.models.{path.stem}", ())
+        todo += importers.get(f"{MODELS_PACKAGE}.{path.stem}", ())
     return sorted(seen)
-
-
-def _imported_modules(path: Path) -> set[str]:
-    try:
-        text = path.read_text("utf-8-sig", errors="replace")
-    except OSError:
-        return set()
-    out = set()
-    for absolute, plain in _IMPORT.findall(text):
-        name = absolute or plain
-        if name.startswith("."):  # from .qwen2 import ... inside srt/models
-            name = "sglang.srt.models" + ("." + name.lstrip(".") if name.strip(".") else "")
-        out.add(name)
-    return out
 
 
 def _defines_traced(path: Path, traced: frozenset[str]) -> bool:

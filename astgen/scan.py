@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,7 @@ from astgen.ir import ArchIR, Diagnostic
 from astgen.parse import Location, ParseFailure
 from astgen.rules import Rules
 from astgen.shapes import ArchShapes, build_shapes
-from astgen.source import SourceTree
+from astgen.source import MODELS_PACKAGE, SourceTree, imported_modules
 from astgen.trace import Loader, Tracer
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_UNUSABLE = 0, 1, 2
@@ -152,7 +151,6 @@ def scan_files(tree: SourceTree, files: list[Path], rules: Rules, options: ScanO
         else:
             todo.append(path)
     for result in _run(tree, todo, rules, options):
-        result.irs = []  # the IR is for `explain`; reports and emit need the rest
         results[result.path] = result
         if options.cache is not None:
             options.cache.put(result.path, result)
@@ -204,16 +202,10 @@ def partition(files: list[Path], jobs: int) -> list[list[Path]]:
     return shares
 
 
-_MODEL_IMPORT = re.compile(r"^\s*(?:from\s+(?:sglang\.srt\.models\.|\.)(\w+)\s+import|import\s+sglang\.srt\.models\.(\w+))", re.M)
-
-
 def _imports_of(path: Path, by_stem: dict[str, Path]) -> set[Path]:
-    """Model files ``path`` imports, by a text search (cheap, before parsing)."""
-    try:
-        text = path.read_text("utf-8-sig", errors="replace")
-    except OSError:
-        return set()
-    stems = {a or b for a, b in _MODEL_IMPORT.findall(text)}
+    """The files of ``by_stem`` (model files) that ``path`` imports."""
+    prefix = MODELS_PACKAGE + "."
+    stems = {m[len(prefix):] for m in imported_modules(path) if m.startswith(prefix)}
     return {by_stem[s] for s in stems if s in by_stem and by_stem[s] != path}
 
 
@@ -251,7 +243,7 @@ def _work(path: Path) -> FileResult:
         result = analyze_file(tree, path, _WORKER["rules"], _WORKER["arch"], _WORKER["loader"], _WORKER["emit"])
     except Exception as exc:  # noqa: BLE001 - one file's crash must not stop the scan
         return crashed(tree, path, exc)
-    result.irs = []
+    result.irs = []  # the IR is for `explain`; reports, emit and check need the rest
     return result
 
 
