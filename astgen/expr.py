@@ -509,7 +509,7 @@ class _Evaluator:
             if i not in container:
                 raise MissingKey(f"{_dotted(e.obj) or 'value'}[{i!r}]")
             return container[i]
-        if isinstance(container, (list, tuple)) and type(i) is int:
+        if isinstance(container, (list, tuple, str)) and type(i) is int:
             if not -len(container) <= i < len(container):
                 raise EvalError(f"index {i} out of range for a list of {len(container)}")
             return container[i]

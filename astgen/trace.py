@@ -827,6 +827,9 @@ class Tracer:
         inst.attrs[attr] = value
         if inst.node.kind != ir.MODULE:
             return
+        if self.frame.guard == E.TRUE:  # an unconditional re-assignment replaces the module
+            # (a subclass's __init__ swapping the self_attn its base built)
+            inst.node.children = [c for c in inst.node.children if c.attr != attr]
         self._attach(inst.node, attr, value, self.frame.guard)
 
     def _attach(self, parent: ir.Node, attr: str, value: Any, guard: E.Expr) -> None:
@@ -843,6 +846,10 @@ class Tracer:
                 parent.add(alias, attr, guard)
             return
         if isinstance(value, Repeated):
+            if isinstance(value.item, E.Unknown):  # the items are modules we could not resolve
+                self._diag("incomplete", "unresolved", self._here(),
+                           f"the items of {attr or 'a module list'} are not resolved ({value.item.why})",
+                           "teach the tracer the construct", value.item.why)
             holder = ir.Node(ir.LIST, "ModuleList", self._here(), repeat=value.count, repeat_var=value.var)
             parent.add(holder, attr, guard)
             self._attach(holder, "", value.item, E.TRUE)
@@ -1233,6 +1240,8 @@ class Tracer:
                 return E.Unknown("index out of range")
         if isinstance(obj, DictVal) and isinstance(key, E.Const) and key.value in obj.items:
             return obj.items[key.value]
+        if isinstance(obj, DictVal) and obj.items and isinstance(key, E.Expr) and not E.unknowns(key):
+            return _select_by_key(key, obj.items)  # LAYER_TYPES[config.layer_types[idx]]
         if isinstance(obj, Repeated):
             return obj.item
         if isinstance(obj, RuleObject) and isinstance(key, E.Const) and isinstance(key.value, str):
@@ -1366,6 +1375,7 @@ _BUILTIN_FUNCS = {
     "getattr": "getattr", "hasattr": "hasattr", "isinstance": "isinstance", "max": "max",
     "min": "min", "int": "int", "float": "float", "abs": "abs", "bool": "bool", "sum": "sum",
     "len": "len", "range": "range", "dict": "dict", "list": "list", "tuple": "tuple",
+    "frozenset": "tuple", "set": "tuple",  # membership tests only: a set of constants as a tuple
     "super": "super", "partial": "partial", "ModuleList": "ModuleList", "ModuleDict": "ModuleDict",
     "SimpleNamespace": "namespace", "vars": "vars",
     "Sequential": "Sequential", "Parameter": "Parameter", "empty": "tensor_new",
@@ -1440,6 +1450,17 @@ def _phi(test: E.Expr, a: Any, b: Any) -> Any:
     if isinstance(test, E.Const):
         return a if test.value else b
     return Phi(test, a, b)
+
+
+def _select_by_key(key: E.Expr, items: dict[str, Any]) -> Any:
+    """``d[key]`` for a symbolic key: each value under the guard ``key ==``
+    its own key (any other key is a KeyError in sglang, so the last value
+    takes the remaining case)."""
+    keys = list(items)
+    out = items[keys[-1]]
+    for k in reversed(keys[:-1]):
+        out = _phi(E.Compare("==", key, E.Const(k)), items[k], out)
+    return out
 
 
 def _merge_dicts(test: E.Expr, a: dict, b: dict) -> dict:

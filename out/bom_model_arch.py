@@ -3,7 +3,7 @@
 # sha256: 7c1f9a99393a57b1116fe3243a9abc3e9a8e058d68cab0cba54784ba2cf3c9b6
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (d1b08d9f9313)
+# rules: 1.1 (1c3cef3ef058)
 """LLMSim model_arch for sglang's bom.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

@@ -3,7 +3,7 @@
 # sha256: a85815b5d40a7803606f10a3315d8f177e6953cd86afeae0c11476d0bd716ca5
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (d1b08d9f9313)
+# rules: 1.1 (1c3cef3ef058)
 """LLMSim model_arch for sglang's dense.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

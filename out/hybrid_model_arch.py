@@ -3,7 +3,7 @@
 # sha256: 8353b30e7dca5e0ef5282c2c8eb082ab4f0f5b4fb67fb970dd9950c88001b0bd
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (d1b08d9f9313)
+# rules: 1.1 (1c3cef3ef058)
 """LLMSim model_arch for sglang's hybrid.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

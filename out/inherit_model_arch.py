@@ -3,7 +3,7 @@
 # sha256: f1fbef645914a429584ea56b9fb3bb984276f6b9b7b14817883f9615ab83e687
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (d1b08d9f9313)
+# rules: 1.1 (1c3cef3ef058)
 """LLMSim model_arch for sglang's inherit.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

@@ -3,7 +3,7 @@
 # sha256: 7ca2ef57518a0ce68f4a031b95a29efea4b9901585f216be740c5be6e7507e61
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (d1b08d9f9313)
+# rules: 1.1 (1c3cef3ef058)
 """LLMSim model_arch for sglang's mla.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

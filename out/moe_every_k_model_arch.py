@@ -3,7 +3,7 @@
 # sha256: 04cc82335ae934e29453f51070d16cd74b81a84d09e39f6708dbe38baaacf4cf
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (d1b08d9f9313)
+# rules: 1.1 (1c3cef3ef058)
 """LLMSim model_arch for sglang's moe_every_k.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

@@ -3,7 +3,7 @@
 # sha256: 3031dc2e13fdaba873c1616f6e0781df76c67a5539d1352123e41b3b797f3fe1
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (d1b08d9f9313)
+# rules: 1.1 (1c3cef3ef058)
 """LLMSim model_arch for sglang's multimodal.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

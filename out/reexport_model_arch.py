@@ -3,7 +3,7 @@
 # sha256: a79b8b2400d4f7c686e68c58a105d982c398f89bf09ee466525418b3068647a3
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (d1b08d9f9313)
+# rules: 1.1 (1c3cef3ef058)
 """LLMSim model_arch for sglang's reexport.py.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

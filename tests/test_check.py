@@ -26,7 +26,7 @@ def test_unchanged_tree_is_clean_with_one_line(tmp_path, capsys):
     tree, out = setup_tree(tmp_path)
     capsys.readouterr()
     assert check(tree, out) == 0
-    assert capsys.readouterr().out == f"check: 8 modules against {out}: 0 drifted\n"
+    assert capsys.readouterr().out == f"check: 9 modules against {out}: 0 drifted\n"
 
 
 def test_a_head_count_edit_is_reported_per_operator_with_its_line(tmp_path, capsys):
@@ -45,7 +45,7 @@ def test_a_head_count_edit_is_reported_per_operator_with_its_line(tmp_path, caps
         f"mla.py:52: drift: LatentForCausalLM.attn_mha_qk batch: {old} -> {new}",
         f"mla.py:44: drift: LatentForCausalLM.attn_mqa_pv batch: {old} -> {new}",
         f"mla.py:44: drift: LatentForCausalLM.attn_mqa_qk batch: {old} -> {new}",
-        f"check: 8 modules against {out}: 1 drifted",
+        f"check: 9 modules against {out}: 1 drifted",
     ]
 
 

@@ -58,8 +58,8 @@ def test_one_bad_file_does_not_stop_the_rest(tmp_path):
     assert code == 2
     assert sorted(p.name for p in out.iterdir()) == [
         "bom_model_arch.py", "dense_model_arch.py", "hybrid_model_arch.py", "inherit_model_arch.py",
-        "mla_model_arch.py", "moe_every_k_model_arch.py", "multimodal_model_arch.py",
-        "reexport_model_arch.py"]
+        "layer_types_model_arch.py", "mla_model_arch.py", "moe_every_k_model_arch.py",
+        "multimodal_model_arch.py", "reexport_model_arch.py"]
 
 
 def test_output_is_byte_identical_across_runs(tmp_path):
@@ -67,7 +67,7 @@ def test_output_is_byte_identical_across_runs(tmp_path):
     assert main(["gen", "-o", str(tmp_path / "b"), "-q"]) == 0
     a = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
     b = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
-    assert a == b and len(a) == 8
+    assert a == b and len(a) == 9
 
 
 def test_header_names_source_hash_and_versions(tmp_path):

@@ -28,12 +28,12 @@ def test_diff_of_two_fixture_trees(tmp_path, capsys):
         "from": "sum((mc.intermediate_sizes[i], mc.intermediate_sizes[i])) // sc.tp_size",
         "to": "sum((mc.intermediate_sizes[i], mc.intermediate_sizes[i], mc.intermediate_sizes[i])) // sc.tp_size",
         "at": "hybrid.py:41"}]}]
-    assert data["summary"] == {"added": 0, "removed": 1, "changed": 1, "unchanged": 6, "status_changed": 0,
+    assert data["summary"] == {"added": 0, "removed": 1, "changed": 1, "unchanged": 7, "status_changed": 0,
                                "operators_added": 0, "operators_removed": 0, "fields_changed": 1}
     assert main(["diff", "--from", str(old), "--to", str(new), "-q", "--no-cache"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("# sglang unknown -> unknown\n\n0 architectures added, 1 removed, 1 changed, "
-                           "6 unchanged; 0 changed support status.")
+                           "7 unchanged; 0 changed support status.")
     assert "- HybridForCausalLM.gate_up_proj n: sum((mc.intermediate_sizes[i], " in text
 
 

@@ -193,3 +193,28 @@ def test_skip_bodies_keeps_every_line_outside_skipped_bodies(name, data):
     assert out.count("\n") == text.count("\n")
     for before, after in zip(text.splitlines(), out.splitlines()):
         assert after in (before, "") or after.strip() == "pass"
+
+
+def test_layer_class_picked_by_a_config_list_and_reassigned_module():
+    arch = tree_of("layer_types")
+    rows = outline(arch)
+    assert ("model.layers", "ModuleList", "list", None, ("mc.num_hidden_layers", "layer_id")) in rows
+    assert ("model.layers", "WideMixerLayer", "module", "mc.layer_types[layer_id] == 'mixer'", None) in rows
+    assert ("model.layers", "MlpOnlyLayer", "module", "mc.layer_types[layer_id] != 'mixer'", None) in rows
+    # WideMixerLayer re-assigns the mixer its base built: one mixer, the subclass's
+    mixers = [r for r in rows if r[0] == "model.layers.mixer"]
+    assert mixers == [("model.layers.mixer", "ReplicatedLinear", "layer", None, None)]
+    assert args_of(arch, "model.layers.mixer") == {
+        "input_size": "mc.hidden_size",
+        "output_size": "(2 if mc.model_type == 'typed_wide' else 1) * mc.hidden_size"}
+
+
+def test_layer_types_counts_evaluate_exactly():
+    module = load_module(fixture_result("layer_types").source, "layer_types")
+    config = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=5, vocab_size=64,
+                  model_type="typed_wide", layer_types=["mixer", "mlp", "mlp", "mixer", "mlp"])
+    arch = build(module, "TypedForCausalLM", config, tp=1)
+    layers = {op.metadata.name: op.metadata.num_layers for op in arch.operators}
+    assert layers["mixer"] == 2 and layers["gate_up_proj"] == 2 and layers["mlp_gate_up_proj"] == 3
+    mlp = 32 * 2 * 64 + 64 * 32
+    assert matmul_params(arch) == 2 * (32 * 64 + mlp) + 3 * mlp + 32 * 64

@@ -109,13 +109,14 @@ def test_scan_sample_tree_report_and_modules(tmp_path):
     assert code == 0
     data = json.loads(report.read_text())
     assert data["schema"] == "astgen.scan/1"
-    assert data["summary"]["by_status"] == {"FULLY": 8, "PARTIALLY": 0, "NOT_SUPPORTED": 0}
+    assert data["summary"]["by_status"] == {"FULLY": 9, "PARTIALLY": 0, "NOT_SUPPORTED": 0}
     assert data["summary"]["by_category"] == {
-        "dense": 3, "moe": 1, "mla": 1, "mla+moe": 0, "hybrid": 1, "multimodal": 1, "non-generative": 1}
-    assert data["summary"]["causal_lm"] == {"entries": 6, "fully": 6, "percent": 100.0}
+        "dense": 4, "moe": 1, "mla": 1, "mla+moe": 0, "hybrid": 1, "multimodal": 1, "non-generative": 1}
+    assert data["summary"]["causal_lm"] == {"entries": 7, "fully": 7, "percent": 100.0}
     assert [f["module"] for f in data["files"]] == [
         "bom_model_arch.py", "dense_model_arch.py", "hybrid_model_arch.py", "inherit_model_arch.py",
-        "mla_model_arch.py", "moe_every_k_model_arch.py", "multimodal_model_arch.py", "reexport_model_arch.py"]
+        "layer_types_model_arch.py", "mla_model_arch.py", "moe_every_k_model_arch.py", "multimodal_model_arch.py",
+        "reexport_model_arch.py"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f["module"] for f in data["files"]]
 
 
@@ -136,12 +137,12 @@ def test_plain_progress_lines_when_not_a_terminal(tmp_path, capsys):
     assert main(["scan", "--no-cache", "-j", "1", "--report", str(tmp_path / "r.md")]) == 0
     err = capsys.readouterr().err.splitlines()
     lines = [line for line in err if line.startswith("scan: [")]
-    assert [line.split("] ")[0] for line in lines] == [f"scan: [{i}/8" for i in range(1, 9)]
+    assert [line.split("] ")[0] for line in lines] == [f"scan: [{i}/9" for i in range(1, 10)]
     assert sorted(line.split("] ")[1] for line in lines) == [
-        f"{name}.py: FULLY 1" for name in ("bom", "dense", "hybrid", "inherit", "mla", "moe_every_k",
+        f"{name}.py: FULLY 1" for name in ("bom", "dense", "hybrid", "inherit", "layer_types", "mla", "moe_every_k",
                                            "multimodal", "reexport")]
-    assert err[-1] == ("scanned 8 files, 8 entry classes: FULLY 8, PARTIALLY 0, NOT_SUPPORTED 0; "
-                       "*ForCausalLM fully supported 6/6 (100.0%); 0 modules written")
+    assert err[-1] == ("scanned 9 files, 9 entry classes: FULLY 9, PARTIALLY 0, NOT_SUPPORTED 0; "
+                       "*ForCausalLM fully supported 7/7 (100.0%); 0 modules written")
 
 
 def test_two_worker_processes_give_the_same_report(tmp_path):
@@ -166,7 +167,7 @@ def test_a_crash_in_one_file_is_reported_and_the_scan_goes_on(tmp_path, monkeypa
     failed = [f for f in data["files"] if f["state"] == "error"]
     assert [f["file"] for f in failed] == ["mla.py"]
     assert failed[0]["errors"][0]["message"].startswith("astgen crashed on this file: KeyError: 'boom'")
-    assert data["summary"]["entries"] == 7 and data["summary"]["files_failed"] == 1
+    assert data["summary"]["entries"] == 8 and data["summary"]["files_failed"] == 1
 
 
 def test_a_syntax_error_is_reported_with_its_line(tmp_path):
@@ -179,7 +180,7 @@ def test_a_syntax_error_is_reported_with_its_line(tmp_path):
     [broken] = [f for f in data["files"] if f["file"] == "broken_syntax.py"]
     assert broken["state"] == "error" and broken["errors"][0]["code"] == "syntax"
     assert broken["errors"][0]["location"] == "broken_syntax.py:7"
-    assert data["summary"]["by_status"]["FULLY"] == 8
+    assert data["summary"]["by_status"]["FULLY"] == 9
 
 
 # ----------------------------------------------------------------------------
@@ -198,19 +199,20 @@ def test_cache_hits_and_invalidation_by_a_dependency(tmp_path):
     files = tree.model_files()
     cache = ResultCache(tmp_path / "cache", "salt")
     first = scan_files(tree, files, RULES, ScanOptions(cache=cache))
-    assert (cache.hits, cache.misses) == (0, 8)
+    assert (cache.hits, cache.misses) == (0, 9)
     cache = ResultCache(tmp_path / "cache", "salt")
     again = scan_files(tree, files, RULES, ScanOptions(cache=cache))
-    assert (cache.hits, cache.misses) == (8, 0)
+    assert (cache.hits, cache.misses) == (9, 0)
     assert [r.classes for r in again] == [r.classes for r in first]
-    # every file but mla.py reads dense.py (reexport.py through inherit.py);
-    # mla.py reads only KMLP from moe_every_k.py, which does not need dense.py
+    # every file but mla.py and layer_types.py reads dense.py (reexport.py
+    # through inherit.py); mla.py reads only KMLP from moe_every_k.py, which
+    # does not need dense.py
     dense = root / "dense.py"
     dense.write_text(dense.read_text().replace("self.total_num_heads = config.num_attention_heads",
                                                "self.total_num_heads = config.num_attention_heads * 2"))
     cache = ResultCache(tmp_path / "cache", "salt")
     scan_files(tree, files, RULES, ScanOptions(cache=cache))
-    assert (cache.hits, cache.misses) == (1, 7)
+    assert (cache.hits, cache.misses) == (2, 7)
 
 
 def test_a_corrupt_cache_entry_is_a_miss(tmp_path):
