@@ -1,4 +1,5 @@
-"""Command line: ``astgen gen``, ``scan``, ``check`` and ``explain``. Wires the stages.
+"""Command line: ``astgen gen``, ``scan``, ``check``, ``diff``, ``explain`` and
+``validate``. Wires the stages.
 
 Exit codes (for CI): 0 success; 1 incomplete analysis (an unknown layer
 class, an unresolved expression: reported with file:line, nothing written
@@ -9,6 +10,7 @@ tree, broken rules).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -31,6 +33,9 @@ from astgen.scan import (EXIT_INCOMPLETE, EXIT_OK, EXIT_UNUSABLE, FileResult, Sc
 from astgen.shapes import ArchShapes
 from astgen.source import SourceError, SourceTree, cache_dir, fetch_version, tree_at, tree_of_dir, tree_of_file
 from astgen.trace import Loader
+from astgen.validate import (AGREE, DISAGREE, INCOMPLETE, UNUSABLE, NameMap, OracleSpec, Validation, describe, load_name_map,
+                             render_sweep, render_text, sweep_defaults, unusable, validate_entry)
+from astgen.validate import render_json as validate_json
 
 SAMPLE_TREE = Path(__file__).resolve().parent.parent / "fixtures" / "sglang_models"
 
@@ -43,48 +48,45 @@ class UsageError(Exception):
 # resolving what the user pointed at
 
 
-def resolve_inputs(args: argparse.Namespace) -> tuple[SourceTree, list[Path]]:
-    """The tree and the model files to analyze."""
+def resolve_tree(args: argparse.Namespace) -> SourceTree:
+    """The sglang tree: --sglang-version, --sglang-root, the tree of the
+    target file or directory, else the sample tree."""
     if getattr(args, "sglang_version", None):
-        tree = fetch_version(args.sglang_version)
-    elif getattr(args, "sglang_root", None):
-        tree = tree_at(Path(args.sglang_root))
-    else:
-        tree = None
+        return fetch_version(args.sglang_version)
+    if getattr(args, "sglang_root", None):
+        return tree_at(Path(args.sglang_root))
     target = getattr(args, "target", None)
     if target:
         path = Path(target)
         if path.is_file():
-            return (tree or tree_of_file(path)), [path]
+            return tree_of_file(path)
         if path.is_dir():
-            tree = tree or tree_of_dir(path)
-            return tree, _select(tree, getattr(args, "arch", None))
+            return tree_of_dir(path)
         raise UsageError(f"{target}: no such file or directory")
-    if tree is None:
-        if not SAMPLE_TREE.is_dir():
-            raise UsageError("no target given, and the sample tree (fixtures/sglang_models) is only in a "
-                             "source checkout: pass a model file, a directory or --sglang-version")
-        tree = tree_of_dir(SAMPLE_TREE)
+    if not SAMPLE_TREE.is_dir():
+        raise UsageError("no target given, and the sample tree (fixtures/sglang_models) is only in a "
+                         "source checkout: pass a model file, a directory or --sglang-version")
+    return tree_of_dir(SAMPLE_TREE)
+
+
+def resolve_inputs(args: argparse.Namespace) -> tuple[SourceTree, list[Path]]:
+    """The tree and the model files to analyze."""
+    tree = resolve_tree(args)
+    target = getattr(args, "target", None)
+    if target and not Path(target).exists():
+        raise UsageError(f"{target}: no such file or directory")
+    if target and Path(target).is_file():
+        return tree, [Path(target)]
     return tree, _select(tree, getattr(args, "arch", None))
 
 
 def _select(tree: SourceTree, arch: str | None) -> list[Path]:
-    files = tree.model_files()
     if arch is None:
-        return files
-    # a cheap text filter before any parsing: the file must name the class
-    hits = [p for p in files if _mentions(p, arch)]
+        return tree.model_files()
+    hits = tree.files_naming(arch)
     if not hits:
         raise UsageError(f"no model file in {tree.models_dir} defines EntryClass {arch}")
     return hits
-
-
-def _mentions(path: Path, arch: str) -> bool:
-    try:
-        text = path.read_text("utf-8-sig", errors="replace")
-    except OSError:
-        return False
-    return "EntryClass" in text and arch in text
 
 
 # ----------------------------------------------------------------------------
@@ -282,6 +284,87 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    rules = load_rules(args.rules)
+    tree = resolve_tree(args)
+    names = load_name_map(args.rules)
+    if args.all:
+        results = _validate_sweep(args, tree, rules, names)
+        title = f"astgen validate --all: sglang {tree.version}, transformers' default configs"
+    elif args.configs:
+        results = _validate_configs(args, tree, rules, names)
+        title = f"astgen validate --configs: sglang {tree.version}, {len(results)} configs"
+    else:
+        results = [_validate_one(args, tree, rules, names)]
+        title = ""
+    if _format(args) == "json":
+        text = validate_json(results)
+    else:
+        text = render_sweep(results, title) if title else render_text(results[0])
+    _output(args, text)
+    return _validate_status(results, sweep=bool(title))
+
+
+def _validate_one(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> Validation:
+    config = _read_config(Path(args.config)) if args.config else None
+    arch = args.arch or ((config or {}).get("architectures") or [None])[0]
+    if not arch:
+        raise UsageError("name the architecture: --arch NAME, or a --config whose `architectures` lists it")
+    label = Path(args.config).name if args.config else "transformers default"
+    oracle = OracleSpec(args.oracle_arch, Path(args.recorded) if args.recorded else None)
+    return validate_entry(tree, rules, Loader(tree), arch, config, label, oracle, names, args.tp)
+
+
+def _validate_configs(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> list[Validation]:
+    loader, out = Loader(tree), []
+    paths = sorted(p for d in args.configs for p in Path(d).glob("*.json"))
+    if not paths:
+        raise UsageError(f"no *.json config in {', '.join(args.configs)}")
+    with progress_reporter(len(paths), not args.quiet, verb="validate", describe=describe) as tick:
+        for path in paths:
+            config = _read_config(path)
+            arch = (config.get("architectures") or [None])[0]
+            if arch is None:
+                out.append(unusable("?", "transformers", path.name, "the config lists no `architectures`"))
+            else:
+                out.append(validate_entry(tree, rules, loader, arch, config, path.name,
+                                          OracleSpec(args.oracle_arch), names, args.tp))
+            tick(out[-1])
+    return out
+
+
+def _validate_sweep(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> list[Validation]:
+    files = tree.model_files()
+    options = _options(args, tree, rules, len(files), emit=False)
+    with progress_reporter(len(files), enabled=not args.quiet) as tick:
+        entries = [c.entry for r in scan_files(tree, files, rules, options, tick) for c in r.classes]
+    with progress_reporter(len(entries), not args.quiet, verb="validate", describe=describe) as tick:
+        return sweep_defaults(tree, rules, entries, names, tick)
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        config = json.loads(path.read_text("utf-8-sig"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the config ({exc.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not a JSON config ({exc})") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"{path}: a config is a JSON object, not {type(config).__name__}")
+    return config
+
+
+def _validate_status(results: list[Validation], sweep: bool) -> int:
+    """1 when any disagrees (or, alone, is incomplete in astgen); 2 when
+    nothing could be compared, or a single validation was unusable."""
+    statuses = {v.status for v in results}
+    if DISAGREE in statuses or (not sweep and INCOMPLETE in statuses):
+        return EXIT_INCOMPLETE
+    if AGREE not in statuses or (UNUSABLE in statuses and not sweep):
+        return EXIT_UNUSABLE
+    return EXIT_OK
+
+
 def _operator_table(shapes: ArchShapes) -> str:
     lines = [f"operators of {shapes.entry} ({shapes.attention_type}):"]
     for op in shapes.operators:
@@ -395,6 +478,36 @@ def build_parser() -> argparse.ArgumentParser:
                                          "and the source line each came from.")
     common(explain)
     explain.set_defaults(func=cmd_explain)
+
+    validate = sub.add_parser(
+        "validate", help="compare astgen's weight sizes with an oracle (transformers, or a recorded runtime)",
+        description="Evaluate an architecture's IR at a concrete config and compare its weights, per "
+                    "decoder layer and in total, with an oracle: the Hugging Face transformers model "
+                    "built on torch's meta device (needs the `oracle` extra), or a JSON recording of "
+                    "the sglang runtime (tests/oracle/record_sglang.py). Embeddings, the LM head and "
+                    "1-D parameters are left out, and listed. Exit 0 when all agree, 1 when any "
+                    "disagrees, 2 on unusable input (an architecture one side does not know, a "
+                    "config that lacks a key sglang reads).")
+    common(validate)
+    validate.add_argument("--config", metavar="FILE", help="HF config.json (default: transformers' default "
+                                                          "config of the architecture)")
+    validate.add_argument("--tp", type=int, default=1, metavar="N",
+                          help="also show astgen's per-rank sizes at TP N (transformers holds the whole model, "
+                               "so it is compared at tp 1); a recording is compared at its own TP")
+    validate.add_argument("--oracle-arch", metavar="NAME",
+                          help="the transformers class to build (default: the sglang architecture's name)")
+    validate.add_argument("--recorded", metavar="JSON",
+                          help="compare with this recording of the sglang runtime instead of transformers")
+    sweep = validate.add_mutually_exclusive_group()
+    sweep.add_argument("--all", action="store_true",
+                       help="every *ForCausalLM entry of the tree that transformers implements, at "
+                            "transformers' default config")
+    sweep.add_argument("--configs", metavar="DIR", action="append",
+                       help="every config.json in DIR, architecture from its `architectures` (repeatable)")
+    report_options(validate)
+    validate.add_argument("-q", "--quiet", action="store_true", help="no progress")
+    speed(validate)
+    validate.set_defaults(func=cmd_validate)
     return parser
 
 

@@ -70,7 +70,7 @@ def build_shapes(arch: ir.ArchIR, rules: Rules) -> ArchShapes:
     names: dict[tuple[str, str], list[E.Expr]] = {}
     kv_terms: list[tuple[E.Expr, E.Expr]] = []
     for leaf in leaves:
-        for op in _operators(leaf, rules, out):
+        for op in _operators(leaf, rules):
             out.operators.append(_unique(op, names))
         kv = _kv_elements(leaf, rules, out.attention_type)
         if kv is not None:
@@ -164,8 +164,14 @@ def _subst(e: E.Expr, env: dict[str, E.Expr]) -> E.Expr:
     return E.simplify(E.substitute(e, env))
 
 
-def _operators(leaf: _Leaf, rules: Rules, out: ArchShapes):
-    for op in _leaf_operators(leaf, rules, out):
+def node_operators(node: ir.Node, rules: Rules) -> list[Operator]:
+    """The operators of one IR leaf on its own: no repeat count, no guard
+    (``astgen validate`` evaluates them once per concrete module instance)."""
+    return list(_leaf_operators(_Leaf(node, [], [], ""), rules))
+
+
+def _operators(leaf: _Leaf, rules: Rules):
+    for op in _leaf_operators(leaf, rules):
         yield _per_layer(op, leaf)
 
 
@@ -184,10 +190,10 @@ def _per_layer(op: Operator, leaf: _Leaf) -> Operator:
     return replace(op, layers=count, guard=guard, per_layer=(var, n))
 
 
-def _leaf_operators(leaf: _Leaf, rules: Rules, out: ArchShapes):
+def _leaf_operators(leaf: _Leaf, rules: Rules):
     node = leaf.node
     if node.kind == ir.ALIAS:
-        yield from _alias_ops(leaf, rules, out)
+        yield from _alias_ops(leaf, rules)
         return
     if node.kind == ir.PARAM:
         yield from _param_ops(leaf)
@@ -209,7 +215,7 @@ def _leaf_operators(leaf: _Leaf, rules: Rules, out: ArchShapes):
         yield from _transfer_ops(base, rule, env, common)
 
 
-def _alias_ops(leaf: _Leaf, rules: Rules, out: ArchShapes):
+def _alias_ops(leaf: _Leaf, rules: Rules):
     target = leaf.node.target
     rule = rules.layer(target.cls) if target is not None else None
     if rule is None or rule.tied_as is None:

@@ -84,6 +84,19 @@ class SourceTree:
     def model_files(self) -> list[Path]:
         return sorted(p for p in self.models_dir.glob("*.py") if p.name != "__init__.py")
 
+    def files_naming(self, entry: str) -> list[Path]:
+        """Model files that may declare EntryClass ``entry``: a text filter
+        before any parsing (the file names both)."""
+        return [p for p in self.model_files() if _mentions(p, entry)]
+
+
+def _mentions(path: Path, entry: str) -> bool:
+    try:
+        text = path.read_text("utf-8-sig", errors="replace")
+    except OSError:
+        return False
+    return "EntryClass" in text and entry in text
+
 
 def _read_version(root: Path) -> str:
     version_py = root / "sglang" / "version.py"

@@ -1,0 +1,201 @@
+"""Oracles for ``astgen validate``: independent sources of weight shapes.
+
+* ``transformers``: the Hugging Face model for the same config, built on
+  torch's ``meta`` device (no weights, no network). torch and transformers
+  are imported here lazily, inside the functions, and only by ``validate``:
+  the analyzer itself never imports them (the ``oracle`` extra installs
+  them).
+* ``runtime``: a JSON recording of the real sglang model's modules, made on
+  a GPU machine by ``tests/oracle/record_sglang.py`` (schema
+  ``astgen.runtime/1``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from astgen.weights import BIAS
+
+RUNTIME_SCHEMA = "astgen.runtime/1"
+
+
+class OracleUnavailable(Exception):
+    """The oracle cannot build this architecture: the message says which
+    side does not know it."""
+
+
+@dataclass(frozen=True)
+class OracleParam:
+    name: str  # model.layers.0.self_attn.q_proj.weight
+    shape: tuple[int, ...]
+    module_cls: str
+    excluded: str = ""  # why it is left out of the comparison ("" when compared)
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def module(self) -> str:
+        return self.name.rpartition(".")[0]
+
+
+@dataclass
+class OracleModel:
+    name: str  # "transformers 5.23.0 Qwen3ForCausalLM", "sglang 0.5.23 runtime ..."
+    arch: str
+    params: list[OracleParam] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)  # the config the oracle was built with
+    tp: int = 1
+
+
+def _why_excluded(name: str, shape: tuple[int, ...], in_embedding: bool) -> str:
+    if in_embedding:
+        return "embedding or LM head"
+    if name.rpartition(".")[2] == "bias" or name.endswith("_bias"):
+        return BIAS
+    if len(shape) < 2:
+        return "1-D (norm scale, bias, gate vector)"
+    return ""
+
+
+# ----------------------------------------------------------------------------
+# transformers on the meta device
+
+
+def _transformers():
+    try:
+        import torch  # noqa: F401 - the oracle needs it; imported only here
+        import transformers
+    except ImportError as exc:
+        raise OracleUnavailable(
+            f"the transformers oracle needs torch and transformers ({exc.name} is not installed): "
+            "pip install 'astgen[oracle]'") from None
+    transformers.logging.set_verbosity_error()  # its notes on configs are not ours to print
+    return transformers
+
+
+def transformers_version() -> str:
+    return _transformers().__version__
+
+
+def has_architecture(arch: str) -> bool:
+    """transformers implements a model class of this name."""
+    transformers = _transformers()
+    cls = getattr(transformers, arch, None)
+    return isinstance(cls, type) and hasattr(cls, "config_class") and hasattr(cls, "_from_config")
+
+
+def default_config(arch: str) -> dict[str, Any]:
+    """transformers' default config of an architecture, as a plain dict."""
+    cls = _model_class(arch)
+    try:
+        config = cls.config_class()
+    except Exception as exc:  # noqa: BLE001 - transformers' own default may fail its own checks
+        raise OracleUnavailable(f"transformers' default {cls.config_class.__name__} fails its own "
+                                f"validation: {type(exc).__name__}: {_first_line(exc)}") from None
+    config.architectures = [arch]
+    return config.to_dict()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def transformers_model(arch: str, config: dict[str, Any]) -> OracleModel:
+    """Build ``arch`` for ``config`` on the meta device and list its parameters."""
+    transformers = _transformers()
+    import torch
+
+    cls = _model_class(arch)
+    hf_config = _hf_config(transformers, cls, config)
+    with torch.device("meta"):
+        try:
+            model = cls._from_config(hf_config)
+        except Exception as exc:  # noqa: BLE001 - any failure of the third-party model is "unusable"
+            raise OracleUnavailable(f"transformers could not build {arch} for this config: "
+                                    f"{type(exc).__name__}: {_first_line(exc)}") from None
+    embeddings = {id(m) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    out = model.get_output_embeddings()
+    if out is not None:
+        embeddings.add(id(out))
+    params = []
+    for module_name, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            shape = tuple(int(d) for d in p.shape)
+            name = f"{module_name}.{pname}" if module_name else pname
+            params.append(OracleParam(name, shape, type(module).__name__,
+                                      _why_excluded(name, shape, id(module) in embeddings)))
+    used = _as_read(hf_config)
+    return OracleModel(f"transformers {transformers.__version__} {arch}", arch, params, used)
+
+
+def _as_read(hf_config) -> dict[str, Any]:
+    """The config as model code reads it: its keys, plus the aliases of its
+    ``attribute_map`` (``num_experts`` for ``num_local_experts``) and its
+    properties, which sglang reads off the same object."""
+    values = hf_config.to_dict()
+    names = set(getattr(hf_config, "attribute_map", {}) or {})
+    names |= {n for n in dir(type(hf_config)) if isinstance(getattr(type(hf_config), n, None), property)}
+    for name in sorted(names - set(values)):
+        if name.startswith("_"):
+            continue
+        try:
+            value = getattr(hf_config, name)
+        except Exception:  # noqa: BLE001 - a property that fails is a key the config does not have
+            continue
+        if isinstance(value, (int, float, str, bool, list, tuple, dict)) or value is None:
+            values[name] = value
+    return values
+
+
+def _model_class(arch: str):
+    transformers = _transformers()
+    if not has_architecture(arch):
+        raise OracleUnavailable(f"transformers {transformers.__version__} does not implement {arch} "
+                                "(unknown to the transformers side)")
+    return getattr(transformers, arch)
+
+
+def _hf_config(transformers, cls, config: dict[str, Any]):
+    """The config object for ``cls``: the JSON read through the model's own
+    config class (its defaults fill what the JSON leaves out)."""
+    values = {k: v for k, v in config.items() if k not in ("model_type", "transformers_version")}
+    try:
+        return cls.config_class(**values)
+    except Exception as exc:  # noqa: BLE001
+        raise OracleUnavailable(f"transformers' {cls.config_class.__name__} rejects this config: "
+                                f"{type(exc).__name__}: {_first_line(exc)}") from None
+
+
+# ----------------------------------------------------------------------------
+# recorded sglang runtime
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def runtime_recording(path: Path) -> OracleModel:
+    """Read a recording made by tests/oracle/record_sglang.py."""
+    try:
+        doc = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OracleUnavailable(f"{path}: not a readable recording ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != RUNTIME_SCHEMA:
+        raise OracleUnavailable(f"{path}: not an {RUNTIME_SCHEMA} recording")
+    try:
+        params = [
+            OracleParam(_join(m["path"], pname), tuple(shape), m["class"],
+                        _why_excluded(_join(m["path"], pname), tuple(shape), m.get("embedding", False)))
+            for m in doc["modules"] for pname, shape in sorted(m["params"].items())
+        ]
+        name = f"sglang {doc['sglang_version']} runtime {doc['arch']} ({doc.get('device', 'GPU')})"
+        return OracleModel(name, doc["arch"], params, doc.get("config", {}), int(doc["tp_size"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OracleUnavailable(f"{path}: malformed recording ({type(exc).__name__}: {exc})") from None

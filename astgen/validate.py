@@ -1,0 +1,430 @@
+"""Stage 8, validate: compare astgen's weights at a concrete config with an
+oracle's (transformers on the meta device, or a recorded sglang runtime).
+
+The comparison is per decoder layer and in total, of the element counts of
+every weight with two or more dims: a fused QKV in sglang and separate
+q/k/v in transformers hold the same elements. What is left out is listed,
+never dropped silently: embeddings and the LM head (sglang pads the
+vocabulary and may tie them), 1-D parameters (norm scales, biases), and
+buffers (rotary tables are not parameters at all).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from astgen.classify import FULLY, Classification
+from astgen.ir import ArchIR
+from astgen.oracles import (OracleModel, OracleParam, OracleUnavailable, default_config, has_architecture,
+                            runtime_recording, transformers_model)
+from astgen.rules import DEFAULT_RULES_DIR, Rules
+from astgen.scan import analyze_file
+from astgen.source import SourceTree
+from astgen.trace import Loader
+from astgen.weights import Weight, WeightTable, evaluate_weights
+
+AGREE, DISAGREE, INCOMPLETE, UNUSABLE = "agree", "disagree", "incomplete", "unusable"
+SCHEMA = "astgen.validate/1"
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    index: int
+    astgen: int
+    oracle: int
+
+    @property
+    def ok(self) -> bool:
+        return self.astgen == self.oracle
+
+
+@dataclass(frozen=True)
+class ModuleRow:
+    module: str  # path inside the layer, sglang's naming
+    astgen: int
+    oracle: int
+    cls: str = ""  # astgen's class
+    where: str = ""  # astgen's source line
+    oracle_names: tuple[str, ...] = ()  # the oracle modules paired with it
+
+    @property
+    def ok(self) -> bool:
+        return self.astgen == self.oracle
+
+
+@dataclass
+class Validation:
+    arch: str
+    oracle: str
+    config: str
+    tp: int = 1
+    status: str = UNUSABLE
+    message: str = ""  # why it is unusable
+    source: str = ""  # the sglang file
+    stack: str = ""
+    oracle_stack: str = ""
+    layers: list[LayerRow] = field(default_factory=list)
+    outside: tuple[int, int] = (0, 0)  # weights outside the decoder stack: astgen, oracle
+    modules: dict[int, list[ModuleRow]] = field(default_factory=dict)  # layer 0 and layers that differ
+    excluded: list[str] = field(default_factory=list)
+    per_rank: dict[int, int] = field(default_factory=dict)  # astgen per layer and rank at per_rank_tp
+    per_rank_tp: int = 0
+    problems: list[str] = field(default_factory=list)  # what astgen could not evaluate at this config
+
+    @property
+    def totals(self) -> tuple[int, int]:
+        return (sum(r.astgen for r in self.layers) + self.outside[0],
+                sum(r.oracle for r in self.layers) + self.outside[1])
+
+    def mismatches(self) -> list[str]:
+        """One line per differing module, at the sglang line that builds it."""
+        lines = []
+        for index, rows in sorted(self.modules.items()):
+            if all(r.ok for r in self.layers if r.index == index):
+                continue
+            for r in rows:
+                if not r.ok:
+                    other = f" ({', '.join(r.oracle_names)})" if r.oracle_names else ""
+                    lines.append(f"{r.where or self.source}: mismatch: layer {index} {r.module}"
+                                 f"{' (' + r.cls + ')' if r.cls else ''}: astgen {r.astgen:,}, "
+                                 f"oracle {r.oracle:,}{other}")
+        if self.outside[0] != self.outside[1]:
+            lines.append(f"{self.source}: mismatch: outside the decoder stack: astgen {self.outside[0]:,}, "
+                         f"oracle {self.outside[1]:,}")
+        return lines
+
+
+def describe(v: "Validation") -> tuple[str, str]:
+    """For progress lines: the architecture and its outcome."""
+    return v.arch, v.status
+
+
+def unusable(arch: str, oracle: str, config: str, message: str) -> Validation:
+    return Validation(arch, oracle, config, status=UNUSABLE, message=message)
+
+
+# ----------------------------------------------------------------------------
+# comparing
+
+
+@dataclass(frozen=True)
+class NameMap:
+    fused: dict[str, str]
+    stacked: tuple[str, ...]
+
+
+def load_name_map(rules_dir: Path | None = None) -> NameMap:
+    doc = tomllib.loads((Path(rules_dir or DEFAULT_RULES_DIR) / "oracle.toml").read_text("utf-8"))
+    return NameMap(dict(doc.get("fused", {})), tuple(doc.get("stacked", {}).get("lists", ())))
+
+
+def compare(table: WeightTable, oracle: OracleModel, names: NameMap | None, config: str,
+            source: str = "") -> Validation:
+    """astgen's weights against the oracle's parameters. ``names`` pairs
+    differently named modules (transformers); None compares paths as they are
+    (a recorded sglang runtime names modules as astgen does)."""
+    v = Validation(table.entry, oracle.name, config, oracle.tp, source=source)
+    if table.problems:
+        first = table.problems[0].render()
+        more = len(table.problems) - 1
+        v.message = first + (f" (and {more} more such problem{'s' if more > 1 else ''})" if more else "")
+        v.problems = [d.render() for d in table.problems]
+        return v
+    stack = table.stack()
+    compared = [p for p in oracle.params if not p.excluded]
+    ostack = _oracle_stack(compared)
+    v.stack = f"{stack[0]} x {stack[1]}" if stack else "(none)"
+    v.oracle_stack = f"{ostack[0]} x {ostack[1]}" if ostack else "(none)"
+    ours = _by_layer_astgen(table, stack[0] if stack else None)
+    theirs = _by_layer_oracle(compared, ostack[0] if ostack else None)
+    count = max(stack[1] if stack else 0, ostack[1] if ostack else 0)
+    v.layers = [LayerRow(i, _sum_numel(ours.get(i, [])), _sum_numel(theirs.get(i, []))) for i in range(count)]
+    v.outside = (_sum_numel(ours.get(None, [])), _sum_numel(theirs.get(None, [])))
+    for i in _layers_to_show(v.layers):
+        v.modules[i] = _module_rows(ours.get(i, []), theirs.get(i, []), _prefix(stack, i), _prefix(ostack, i),
+                                    names)
+    v.excluded = _excluded(table, oracle)
+    v.status = AGREE if all(r.ok for r in v.layers) and v.outside[0] == v.outside[1] and \
+        (stack or ostack) else DISAGREE
+    return v
+
+
+def _sum_numel(items) -> int:
+    return sum(x.numel for x in items)
+
+
+def _prefix(stack: tuple[str, int] | None, i: int) -> str:
+    return f"{stack[0]}.{i}." if stack else ""
+
+
+_INDEX = re.compile(r"\.(\d+)\.")
+
+
+def _oracle_stack(params: list[OracleParam]) -> tuple[str, int] | None:
+    """The oracle's decoder stack: the list prefix (before the first index)
+    holding the most weight."""
+    totals: Counter[str] = Counter()
+    sizes: dict[str, int] = {}
+    for p in params:
+        m = _INDEX.search(p.name)
+        if m:
+            prefix = p.name[:m.start()]
+            totals[prefix] += p.numel
+            sizes[prefix] = max(sizes.get(prefix, 0), int(m.group(1)) + 1)
+    if not totals:
+        return None
+    best = max(sorted(totals), key=lambda k: totals[k])
+    return best, sizes[best]
+
+
+def _by_layer_astgen(table: WeightTable, stack: str | None) -> dict[int | None, list[Weight]]:
+    out: dict[int | None, list[Weight]] = {}
+    for w in table.weights:
+        out.setdefault(table.layer_of(w, stack) if stack else None, []).append(w)
+    return out
+
+
+def _by_layer_oracle(params: list[OracleParam], stack: str | None) -> dict[int | None, list[OracleParam]]:
+    out: dict[int | None, list[OracleParam]] = {}
+    for p in params:
+        m = _INDEX.search(p.name)
+        layer = int(m.group(1)) if m and stack is not None and p.name[:m.start()] == stack else None
+        out.setdefault(layer, []).append(p)
+    return out
+
+
+def _layers_to_show(layers: list[LayerRow]) -> list[int]:
+    """Layer 0, and the first layer of each distinct disagreement."""
+    shown, seen = [], set()
+    for r in layers:
+        key = (r.astgen, r.oracle)
+        if r.index == 0 or (not r.ok and key not in seen):
+            shown.append(r.index)
+        seen.add(key)
+    return shown
+
+
+def _module_rows(ours: list[Weight], theirs: list[OracleParam], prefix: str, oprefix: str,
+                 names: NameMap | None) -> list[ModuleRow]:
+    a: dict[str, list[Weight]] = {}
+    for w in ours:
+        a.setdefault(_normalize(w.path.removeprefix(prefix), names, fuse=False), []).append(w)
+    b: dict[str, list[str]] = {}
+    sizes: Counter[str] = Counter()
+    for p in theirs:
+        module = p.module.removeprefix(oprefix)
+        key = _normalize(module, names, fuse=True)
+        sizes[key] += p.numel
+        if module not in b.setdefault(key, []):
+            b[key].append(module)
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        ws = a.get(key, [])
+        paired = tuple(b.get(key, [])) if b.get(key) != [key] else ()
+        rows.append(ModuleRow(key, _sum_numel(ws), sizes.get(key, 0), "/".join(sorted({w.cls for w in ws})),
+                              str(ws[0].loc) if ws else "", paired))
+    return rows
+
+
+def _normalize(module: str, names: NameMap | None, fuse: bool) -> str:
+    if names is None:
+        return module
+    parts = module.split(".")
+    for i, part in enumerate(parts):
+        if part in names.stacked:
+            return ".".join(parts[:i + 1])
+    if fuse and parts and parts[-1] in names.fused:
+        parts[-1] = names.fused[parts[-1]]
+    return ".".join(parts)
+
+
+def _excluded(table: WeightTable, oracle: OracleModel) -> list[str]:
+    out = [f"astgen: {e.path} ({e.cls}): {e.why}" for e in table.excluded]
+    by_why: dict[str, list[str]] = {}
+    for p in oracle.params:
+        if p.excluded:
+            by_why.setdefault(p.excluded, []).append(p.name)
+    for why, params in sorted(by_why.items()):
+        shown = ", ".join(params[:3]) + (f" and {len(params) - 3} more" if len(params) > 3 else "")
+        out.append(f"oracle: {len(params)} parameter(s), {why}: {shown}")
+    return out
+
+
+# ----------------------------------------------------------------------------
+# reports
+
+
+def render_text(v: Validation) -> str:
+    head = f"validate {v.arch} at {v.config}, tp {v.tp}\n  oracle: {v.oracle}\n"
+    if v.status in (UNUSABLE, INCOMPLETE):
+        rest = "".join(f"  {p}\n" for p in v.problems[1:])
+        return head + f"  {v.status}: {v.message}\n" + rest
+    lines = [head.rstrip("\n"), f"  sglang: {v.source}",
+             f"  decoder stack: astgen {v.stack}; oracle {v.oracle_stack}", ""]
+    per_rank = bool(v.per_rank)
+    header = "| layers | astgen | oracle | |" + (f" astgen per rank at tp {v.per_rank_tp} |" if per_rank else "")
+    lines += [header, "| --- | ---: | ---: | --- |" + (" ---: |" if per_rank else "")]
+    for first, last, row in _ranges(v.layers):
+        label = str(first) if first == last else f"{first}-{last}"
+        extra = f" {v.per_rank.get(first, 0):,} |" if per_rank else ""
+        lines.append(f"| {label} | {row.astgen:,} | {row.oracle:,} | {'=' if row.ok else 'DIFFERS'} |{extra}")
+    a, o = v.outside
+    lines.append(f"| outside the stack | {a:,} | {o:,} | {'=' if a == o else 'DIFFERS'} |" + (" |" if per_rank else ""))
+    ta, to = v.totals
+    lines.append(f"| total | {ta:,} | {to:,} | {'=' if ta == to else 'DIFFERS'} |" + (" |" if per_rank else ""))
+    for index, rows in sorted(v.modules.items()):
+        lines += ["", f"modules of layer {index}:", "| module | class | astgen | oracle | oracle modules | source |",
+                  "| --- | --- | ---: | ---: | --- | --- |"]
+        for r in rows:
+            mark = "" if r.ok else " **differs**"
+            lines.append(f"| {r.module} | {r.cls} | {r.astgen:,} | {r.oracle:,}{mark} | "
+                         f"{', '.join(r.oracle_names)} | {r.where} |")
+    lines += ["", "excluded from the comparison:"] + [f"  - {e}" for e in v.excluded]
+    mism = v.mismatches()
+    if mism:
+        lines += [""] + mism
+    lines += ["", f"result: {v.status} ({len(v.layers)} layers, {ta:,} weight elements by astgen, "
+                  f"{to:,} by the oracle)"]
+    return "\n".join(lines) + "\n"
+
+
+def _ranges(layers: list[LayerRow]):
+    """Runs of consecutive layers with the same counts: (first, last, row)."""
+    out = []
+    for r in layers:
+        if out and (out[-1][2].astgen, out[-1][2].oracle) == (r.astgen, r.oracle) and out[-1][1] == r.index - 1:
+            out[-1] = (out[-1][0], r.index, out[-1][2])
+        else:
+            out.append((r.index, r.index, r))
+    return out
+
+
+def render_sweep(results: list[Validation], title: str) -> str:
+    counts = Counter(v.status for v in results)
+    compared = counts[AGREE] + counts[DISAGREE]
+    pct = f"{100 * counts[AGREE] / compared:.1f}%" if compared else "n/a"
+    lines = [f"# {title}", "",
+             f"{compared} compared: {counts[AGREE]} agree, {counts[DISAGREE]} disagree ({pct} agree); "
+             f"not compared: {counts[INCOMPLETE]} incomplete in astgen, {counts[UNUSABLE]} unusable", "",
+             "| architecture | config | layers | astgen | oracle | result | first difference |",
+             "| --- | --- | ---: | ---: | ---: | --- | --- |"]
+    for v in results:
+        ta, to = v.totals
+        first = (v.mismatches() or [""])[0] if v.status == DISAGREE else v.message
+        lines.append(f"| {v.arch} | {v.config} | {len(v.layers)} | {ta:,} | {to:,} | {v.status} | "
+                     f"{first.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(results: list[Validation]) -> str:
+    def one(v: Validation) -> dict:
+        ta, to = v.totals
+        return {
+            "arch": v.arch, "oracle": v.oracle, "config": v.config, "tp": v.tp, "status": v.status,
+            "message": v.message, "source": v.source, "stack": v.stack, "oracle_stack": v.oracle_stack,
+            "layers": [{"index": r.index, "astgen": r.astgen, "oracle": r.oracle} for r in v.layers],
+            "outside": {"astgen": v.outside[0], "oracle": v.outside[1]},
+            "total": {"astgen": ta, "oracle": to},
+            "modules": {str(i): [{"module": r.module, "class": r.cls, "astgen": r.astgen, "oracle": r.oracle,
+                                  "oracle_modules": list(r.oracle_names), "source": r.where} for r in rows]
+                        for i, rows in sorted(v.modules.items())},
+            "mismatches": v.mismatches(), "excluded": v.excluded, "problems": v.problems,
+            "per_rank": {"tp": v.per_rank_tp, "layers": {str(i): n for i, n in sorted(v.per_rank.items())}},
+        }
+    counts = Counter(v.status for v in results)
+    doc = {"schema": SCHEMA, "summary": {k: counts[k] for k in (AGREE, DISAGREE, INCOMPLETE, UNUSABLE)},
+           "results": [one(v) for v in results]}
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+# ----------------------------------------------------------------------------
+# running one validation: the sglang side, then the oracle side
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    """Which oracle: transformers (``arch`` defaults to the entry's name) or
+    a recorded runtime JSON."""
+
+    arch: str | None = None
+    recorded: Path | None = None
+
+
+def validate_entry(tree: SourceTree, rules: Rules, loader: Loader, entry: str, config: dict | None,
+                   config_label: str, oracle: OracleSpec, names: NameMap, tp: int = 1) -> Validation:
+    """Trace ``entry`` in ``tree``, build the oracle for ``config`` (None:
+    transformers' default config), evaluate both, and compare."""
+    label = str(oracle.recorded) if oracle.recorded else f"transformers {oracle.arch or entry}"
+    found = _trace(tree, rules, loader, entry)
+    if isinstance(found, str):
+        return unusable(entry, label, config_label, found)
+    ir, source, classification = found
+    if classification.status != FULLY:  # astgen itself says its IR lacks something
+        first = classification.reasons[0] if classification.reasons else None
+        why = f"{first.location}: {first.message}" if first else classification.status
+        return Validation(entry, label, config_label, status=INCOMPLETE, source=source,
+                          message=f"astgen's analysis is {classification.status}: {why}")
+    try:
+        model, mc = _oracle(oracle, entry, config)
+    except OracleUnavailable as exc:
+        return unusable(entry, label, config_label, str(exc))
+    if oracle.recorded and tp not in (1, model.tp):
+        return unusable(entry, model.name, config_label,
+                        f"the recording was made at tp {model.tp}, not at the --tp {tp} asked for")
+    table = evaluate_weights(ir, rules, mc, model.tp)
+    result = compare(table, model, None if oracle.recorded else names, config_label, source)
+    if tp > 1 and not oracle.recorded and result.status != UNUSABLE:
+        _add_per_rank(result, evaluate_weights(ir, rules, mc, tp), tp)
+    return result
+
+
+def _trace(tree: SourceTree, rules: Rules, loader: Loader, entry: str) -> tuple[ArchIR, str, Classification] | str:
+    for path in tree.files_naming(entry):
+        result = analyze_file(tree, path, rules, entry, loader)
+        if result.irs:
+            return result.irs[0], result.display, result.classes[0]
+        errors = [d.render() for d in result.diagnostics if d.severity == "error" and d.code != "no-entry"]
+        if errors:
+            return f"sglang side: {errors[0]}"
+    return f"sglang {tree.version} has no EntryClass {entry} (unknown to the sglang side)"
+
+
+def _oracle(spec: OracleSpec, entry: str, config: dict | None) -> tuple[OracleModel, dict]:
+    """The oracle model and the config astgen evaluates at: the one the
+    oracle used (transformers fills its defaults), with the JSON's own keys
+    on top."""
+    if spec.recorded:
+        model = runtime_recording(spec.recorded)
+        return model, {**model.config, **(config or {})}
+    arch = spec.arch or entry
+    values = config if config is not None else default_config(arch)
+    model = transformers_model(arch, values)
+    return model, {**model.config, **values}
+
+
+def _add_per_rank(result: Validation, table: WeightTable, tp: int) -> None:
+    stack = table.stack()
+    if table.problems or stack is None:
+        return
+    result.per_rank_tp = tp
+    for w in table.weights:
+        layer = table.layer_of(w, stack[0])
+        if layer is not None:
+            result.per_rank[layer] = result.per_rank.get(layer, 0) + w.numel
+
+
+def sweep_defaults(tree: SourceTree, rules: Rules, entries: list[str], names: NameMap,
+                   tick=lambda v: None) -> list[Validation]:
+    """Every ``*ForCausalLM`` entry that transformers also implements, at
+    transformers' default config of that architecture."""
+    loader = Loader(tree)
+    out = []
+    for entry in sorted(e for e in set(entries) if e.endswith("ForCausalLM") and has_architecture(e)):
+        out.append(validate_entry(tree, rules, loader, entry, None, "transformers default", OracleSpec(), names))
+        tick(out[-1])
+    return out

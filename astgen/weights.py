@@ -1,0 +1,178 @@
+"""Stage 5b, weights: the IR evaluated at one concrete config.
+
+Walks the module tree as sglang's ``__init__`` would build it for that
+config: guards decided, every repeated list unrolled (``model.layers.0``,
+``model.layers.1`` ...), and each leaf's weight element count computed from
+its operators (``batch * K * N`` of each matmul, the sizes ``shapes`` emits).
+The paths are sglang's own attribute paths, so they line up with the
+runtime's ``named_modules()``; ``astgen validate`` compares them with an
+oracle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from astgen import expr as E
+from astgen import ir
+from astgen.parse import Location
+from astgen.rules import Rules
+from astgen.shapes import node_operators
+
+# rule categories whose weights are left out of a comparison, and why
+EXCLUDED_CATEGORIES = {
+    "embedding": "embedding (a lookup table, not a matmul)",
+    "lm_head": "LM head (sglang pads the vocabulary; often tied to the embedding)",
+}
+
+BIAS = "bias (left out on both sides; stacked expert biases are 2-D)"
+
+
+@dataclass(frozen=True)
+class Weight:
+    """The weights of one module instance at a concrete config."""
+
+    path: str  # model.layers.3.mlp.experts
+    cls: str
+    numel: int
+    loc: Location
+    repeats: tuple[tuple[str, int], ...] = ()  # (list path, index), outermost first
+
+
+@dataclass(frozen=True)
+class Excluded:
+    path: str
+    cls: str
+    why: str
+    loc: Location
+
+
+@dataclass
+class WeightTable:
+    entry: str
+    weights: list[Weight] = field(default_factory=list)
+    excluded: list[Excluded] = field(default_factory=list)
+    problems: list[ir.Diagnostic] = field(default_factory=list)  # what could not be evaluated
+
+    def stack(self) -> tuple[str, int] | None:
+        """The decoder stack: the outermost repeated list holding the most
+        weight, as (path, number of layers)."""
+        totals: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        for w in self.weights:
+            if w.repeats:
+                path, i = w.repeats[0]
+                totals[path] = totals.get(path, 0) + w.numel
+                sizes[path] = max(sizes.get(path, 0), i + 1)
+        if not totals:
+            return None
+        best = max(sorted(totals), key=lambda p: totals[p])
+        return best, sizes[best]
+
+    def layer_of(self, w: Weight, stack: str) -> int | None:
+        return w.repeats[0][1] if w.repeats and w.repeats[0][0] == stack else None
+
+
+def schedule(tp: int = 1) -> dict[str, Any]:
+    """The schedule config (``sc``) a validation evaluates at: TP only."""
+    return {"tp_size": tp, "dp_size": 1, "ep_size": 1, "world_size": tp, "num_nodes": 1,
+            "deepep": False, "is_mtp": False, "enable_moe_dense_fully_dp": False,
+            "max_seqlen": 4096, "batch_size": 1, "mode": 0}
+
+
+def evaluate_weights(arch: ir.ArchIR, rules: Rules, mc: Mapping[str, Any], tp: int = 1) -> WeightTable:
+    table = WeightTable(arch.entry)
+    _Walker(rules, table).node(arch.root, "", {"mc": mc, "sc": schedule(tp), "seq_len": 1}, ())
+    return table
+
+
+class _Walker:
+    def __init__(self, rules: Rules, table: WeightTable) -> None:
+        self.rules, self.table = rules, table
+
+    def node(self, node: ir.Node, path: str, env: dict, repeats: tuple) -> None:
+        if node.kind in (ir.LAYER, ir.PARAM, ir.ALIAS):
+            self.leaf(node, path, env, repeats)
+        elif node.kind == ir.LIST and node.repeat is not None:
+            self.unroll(node, path, env, repeats)
+        elif node.kind in (ir.MODULE, ir.LIST):
+            self.children(node, path, env, repeats)
+
+    def children(self, node: ir.Node, path: str, env: dict, repeats: tuple) -> None:
+        for child in node.children:
+            if child.tower or not self.holds(child, env):
+                continue
+            self.node(child, _join(path, child.attr), env, repeats)
+
+    def unroll(self, node: ir.Node, path: str, env: dict, repeats: tuple) -> None:
+        n = self.value(node.repeat, env, node, path)
+        if not isinstance(n, int):
+            return
+        for i in range(n):
+            inner = {**env, node.repeat_var: i} if node.repeat_var else env
+            for item in node.children:
+                if self.holds(item, inner):
+                    self.node(item, _join(f"{path}.{i}", item.attr), inner, repeats + ((path, i),))
+
+    def holds(self, node: ir.Node, env: dict) -> bool:
+        return node.guard == E.TRUE or bool(self.value(node.guard, env, node, node.path()))
+
+    def leaf(self, node: ir.Node, path: str, env: dict, repeats: tuple) -> None:
+        if node.kind == ir.ALIAS:
+            target = node.target.path() if node.target is not None else "?"
+            self.table.excluded.append(Excluded(path, node.cls, f"the same module as {target} (tied)", node.loc))
+            return
+        rule = self.rules.layer(node.cls)
+        if rule is not None and rule.category in EXCLUDED_CATEGORIES:
+            self.table.excluded.append(Excluded(path, node.cls, EXCLUDED_CATEGORIES[rule.category], node.loc))
+            return
+        if node.kind == ir.PARAM and (node.attr == "bias" or node.attr.endswith("_bias")):
+            self.table.excluded.append(Excluded(path, node.cls, BIAS, node.loc))
+            return
+        numel = self.param_numel(node, env, path) if node.kind == ir.PARAM else self.layer_numel(node, env, path)
+        if numel:
+            # a parameter is named by the module that holds it, as in named_modules()
+            where = path.rpartition(".")[0] if node.kind == ir.PARAM else path
+            self.table.weights.append(Weight(where, node.cls, numel, node.loc, repeats))
+
+    def layer_numel(self, node: ir.Node, env: dict, path: str) -> int | None:
+        total = 0
+        for op in node_operators(node, self.rules):
+            if op.kind != "matmul":
+                continue
+            sizes = [self.value(getattr(op, f), env, node, path) for f in ("batch", "k", "n")]
+            if not all(isinstance(s, int) for s in sizes):
+                return None
+            total += math.prod(sizes)
+        return total
+
+    def param_numel(self, node: ir.Node, env: dict, path: str) -> int | None:
+        """An nn.Parameter of two or more dims (1-D ones are biases and norm
+        scales, left out on both sides)."""
+        if len(node.args) < 2:
+            return None
+        dims = [self.value(node.args[k], env, node, path) for k in sorted(node.args)]
+        return math.prod(dims) if all(isinstance(d, int) for d in dims) else None
+
+    def value(self, e: E.Expr, env: dict, node: ir.Node, path: str) -> Any:
+        try:
+            return E.evaluate(e, env)
+        except E.MissingKey as exc:
+            self.problem(node, f"the config has no key {exc.path}, which {node.path() or node.cls} reads",
+                         "missing-key", exc.path)
+        except E.EvalError as exc:
+            self.problem(node, f"cannot evaluate {E.to_source(e)} for {node.path() or node.cls} ({exc})",
+                         "unevaluated", "evaluation")
+        return None
+
+    def problem(self, node: ir.Node, message: str, code: str, subject: str) -> None:
+        """Once per construct: the same node fails in every layer alike."""
+        diag = ir.Diagnostic("error", code, node.loc, message, subject=subject)
+        if diag not in self.table.problems:
+            self.table.problems.append(diag)
+
+
+def _join(path: str, attr: str) -> str:
+    return f"{path}.{attr}" if path and attr else (path or attr)
