@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from astgen.oracles import OracleModel, OracleParam
+from astgen.oracles import OracleModel, OracleParam, transformers_version
 from astgen.source import tree_of_dir
 from astgen.trace import Loader
 from astgen.validate import AGREE, DISAGREE, INCOMPLETE, UNUSABLE, compare, load_name_map
@@ -345,12 +345,6 @@ def test_default_config_sweep(sglang_tree):
     for r in doc["results"]:
         if r["status"] == UNUSABLE:  # every one says which side could not do it
             assert "transformers" in r["message"] or "the config has no key" in r["message"]
-
-
-def transformers_version() -> str:
-    import transformers
-
-    return transformers.__version__
 
 
 def test_validate_help_names_the_exit_codes():
