@@ -27,13 +27,13 @@ from astgen.emit import EmitOptions, module_name_for
 from astgen.ir import render_tree
 from astgen.progress import progress_reporter
 from astgen.report import ConfigCheck, ScanReport, render_json, render_markdown
-from astgen.rules import Rules, RulesError, load_rules
+from astgen.rules import NameMap, Rules, RulesError, load_name_map, load_rules
 from astgen.scan import (EXIT_INCOMPLETE, EXIT_OK, EXIT_UNUSABLE, FileResult, ScanOptions, analyze_file,
                          default_jobs, scan_files)
 from astgen.shapes import ArchShapes
 from astgen.source import SourceError, SourceTree, cache_dir, fetch_version, tree_at, tree_of_dir, tree_of_file
 from astgen.trace import Loader
-from astgen.validate import (AGREE, DISAGREE, INCOMPLETE, UNUSABLE, NameMap, OracleSpec, Validation, describe, load_name_map,
+from astgen.validate import (AGREE, DISAGREE, INCOMPLETE, UNUSABLE, OracleSpec, Validation, describe,
                              render_sweep, render_text, sweep_defaults, unusable, validate_entry)
 from astgen.validate import render_json as validate_json
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from astgen.weights import BIAS
+from astgen.weights import BIAS, is_bias, join_path
 
 RUNTIME_SCHEMA = "astgen.runtime/1"
 
@@ -53,10 +53,15 @@ class OracleModel:
     tp: int = 1
 
 
+def _param(name: str, shape, module_cls: str, in_embedding: bool) -> OracleParam:
+    dims = tuple(int(d) for d in shape)
+    return OracleParam(name, dims, module_cls, _why_excluded(name, dims, in_embedding))
+
+
 def _why_excluded(name: str, shape: tuple[int, ...], in_embedding: bool) -> str:
     if in_embedding:
         return "embedding or LM head"
-    if name.rpartition(".")[2] == "bias" or name.endswith("_bias"):
+    if is_bias(name):
         return BIAS
     if len(shape) < 2:
         return "1-D (norm scale, bias, gate vector)"
@@ -127,10 +132,8 @@ def transformers_model(arch: str, config: dict[str, Any]) -> OracleModel:
     params = []
     for module_name, module in model.named_modules():
         for pname, p in module.named_parameters(recurse=False):
-            shape = tuple(int(d) for d in p.shape)
-            name = f"{module_name}.{pname}" if module_name else pname
-            params.append(OracleParam(name, shape, type(module).__name__,
-                                      _why_excluded(name, shape, id(module) in embeddings)))
+            params.append(_param(join_path(module_name, pname), p.shape, type(module).__name__,
+                                 id(module) in embeddings))
     used = _as_read(hf_config)
     return OracleModel(f"transformers {transformers.__version__} {arch}", arch, params, used)
 
@@ -177,10 +180,6 @@ def _hf_config(transformers, cls, config: dict[str, Any]):
 # recorded sglang runtime
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
 def runtime_recording(path: Path) -> OracleModel:
     """Read a recording made by tests/oracle/record_sglang.py."""
     try:
@@ -190,11 +189,8 @@ def runtime_recording(path: Path) -> OracleModel:
     if not isinstance(doc, dict) or doc.get("schema") != RUNTIME_SCHEMA:
         raise OracleUnavailable(f"{path}: not an {RUNTIME_SCHEMA} recording")
     try:
-        params = [
-            OracleParam(_join(m["path"], pname), tuple(shape), m["class"],
-                        _why_excluded(_join(m["path"], pname), tuple(shape), m.get("embedding", False)))
-            for m in doc["modules"] for pname, shape in sorted(m["params"].items())
-        ]
+        params = [_param(join_path(m["path"], pname), shape, m["class"], m.get("embedding", False))
+                  for m in doc["modules"] for pname, shape in sorted(m["params"].items())]
         name = f"sglang {doc['sglang_version']} runtime {doc['arch']} ({doc.get('device', 'GPU')})"
         return OracleModel(name, doc["arch"], params, doc.get("config", {}), int(doc["tp_size"]))
     except (KeyError, TypeError, ValueError) as exc:

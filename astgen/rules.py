@@ -181,6 +181,26 @@ def load_rules(directory: Path | None = None) -> Rules:
                  {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k != "classes"})
 
 
+@dataclass(frozen=True)
+class NameMap:
+    """rules/oracle.toml: how oracle module names pair with sglang's (for
+    the module table of ``astgen validate``; counts never depend on it)."""
+
+    fused: dict[str, str]  # HF projection -> the sglang module it is fused into
+    stacked: tuple[str, ...]  # attribute names of expert lists
+
+
+def load_name_map(directory: Path | None = None) -> NameMap:
+    path = Path(directory or DEFAULT_RULES_DIR) / "oracle.toml"
+    try:
+        doc = tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read rules ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{path}: {exc}") from None
+    return NameMap(dict(doc.get("fused", {})), tuple(doc.get("stacked", {}).get("lists", ())))
+
+
 def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:
     out: dict[str, LayerRule] = {}
     for name, spec in doc.items():

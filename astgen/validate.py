@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from astgen.classify import FULLY, Classification
 from astgen.ir import ArchIR
 from astgen.oracles import (OracleModel, OracleParam, OracleUnavailable, default_config, has_architecture,
                             runtime_recording, transformers_model)
-from astgen.rules import DEFAULT_RULES_DIR, Rules
+from astgen.rules import NameMap, Rules
 from astgen.scan import analyze_file
 from astgen.source import SourceTree
 from astgen.trace import Loader
@@ -110,17 +109,6 @@ def unusable(arch: str, oracle: str, config: str, message: str) -> Validation:
 
 # ----------------------------------------------------------------------------
 # comparing
-
-
-@dataclass(frozen=True)
-class NameMap:
-    fused: dict[str, str]
-    stacked: tuple[str, ...]
-
-
-def load_name_map(rules_dir: Path | None = None) -> NameMap:
-    doc = tomllib.loads((Path(rules_dir or DEFAULT_RULES_DIR) / "oracle.toml").read_text("utf-8"))
-    return NameMap(dict(doc.get("fused", {})), tuple(doc.get("stacked", {}).get("lists", ())))
 
 
 def compare(table: WeightTable, oracle: OracleModel, names: NameMap | None, config: str,

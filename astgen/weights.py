@@ -30,6 +30,18 @@ EXCLUDED_CATEGORIES = {
 BIAS = "bias (left out on both sides; stacked expert biases are 2-D)"
 
 
+def is_bias(name: str) -> bool:
+    """A bias parameter (``bias``, ``e_score_correction_bias``, ``gate_up_proj_bias``),
+    by its last dotted component: the rule both sides of a validation use."""
+    last = name.rpartition(".")[2]
+    return last == "bias" or last.endswith("_bias")
+
+
+def join_path(path: str, attr: str) -> str:
+    """A dotted module path: ``model`` + ``layers`` (either may be empty)."""
+    return f"{path}.{attr}" if path and attr else (path or attr)
+
+
 @dataclass(frozen=True)
 class Weight:
     """The weights of one module instance at a concrete config."""
@@ -104,7 +116,7 @@ class _Walker:
         for child in node.children:
             if child.tower or not self.holds(child, env):
                 continue
-            self.node(child, _join(path, child.attr), env, repeats)
+            self.node(child, join_path(path, child.attr), env, repeats)
 
     def unroll(self, node: ir.Node, path: str, env: dict, repeats: tuple) -> None:
         n = self.value(node.repeat, env, node, path)
@@ -114,7 +126,7 @@ class _Walker:
             inner = {**env, node.repeat_var: i} if node.repeat_var else env
             for item in node.children:
                 if self.holds(item, inner):
-                    self.node(item, _join(f"{path}.{i}", item.attr), inner, repeats + ((path, i),))
+                    self.node(item, join_path(f"{path}.{i}", item.attr), inner, repeats + ((path, i),))
 
     def holds(self, node: ir.Node, env: dict) -> bool:
         return node.guard == E.TRUE or bool(self.value(node.guard, env, node, node.path()))
@@ -128,7 +140,7 @@ class _Walker:
         if rule is not None and rule.category in EXCLUDED_CATEGORIES:
             self.table.excluded.append(Excluded(path, node.cls, EXCLUDED_CATEGORIES[rule.category], node.loc))
             return
-        if node.kind == ir.PARAM and (node.attr == "bias" or node.attr.endswith("_bias")):
+        if node.kind == ir.PARAM and is_bias(node.attr):
             self.table.excluded.append(Excluded(path, node.cls, BIAS, node.loc))
             return
         numel = self.param_numel(node, env, path) if node.kind == ir.PARAM else self.layer_numel(node, env, path)
@@ -172,7 +184,3 @@ class _Walker:
         diag = ir.Diagnostic("error", code, node.loc, message, subject=subject)
         if diag not in self.table.problems:
             self.table.problems.append(diag)
-
-
-def _join(path: str, attr: str) -> str:
-    return f"{path}.{attr}" if path and attr else (path or attr)
