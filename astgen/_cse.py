@@ -13,8 +13,8 @@ from collections import Counter
 from astgen import expr as E
 
 _KNOWN = {
-    "sc.tp_size // sc.dp_size": "attn_tp_size",
-    "sc.tp_size // sc.ep_size": "moe_tp_size",
+    "sc.tp_size * sc.dp_size": "tp_size",  # sglang's --tp: the world
+    "max(1, sc.tp_size * sc.dp_size // sc.ep_size)": "moe_tp_size",
 }
 MIN_SIZE = 4
 
@@ -76,7 +76,7 @@ def name_common(exprs: list[E.Expr], reserved: set[str]) -> tuple[list[tuple[str
     """Returns (definitions in order, rewritten expressions)."""
     definitions: list[tuple[str, E.Expr]] = []
     taken = set(reserved)
-    allowed = {"mc", "sc", "seq_len"}
+    allowed = {"mc", "sc", "seq_len", "is_decode"}
     while True:
         counts = _candidates(exprs + [d for _, d in definitions], allowed)
         repeated = [(e, c) for e, c in counts.items() if c >= 2]

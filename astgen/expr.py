@@ -647,6 +647,48 @@ def _truthiness(e: Expr) -> bool | None:
     return bool(e.value) if isinstance(e, Const) else None
 
 
+def simplify_condition(e: Expr) -> Expr:
+    """``e`` read as a condition (an ``if`` test, a guard): only its truth
+    matters, so ``x and False`` is False and ``None or y`` is ``y``, which
+    :func:`simplify` (that keeps Python's values) may not assume."""
+    e = simplify(e)
+    if isinstance(e, Const):
+        return TRUE if e.value else FALSE
+    if isinstance(e, UnaryOp) and e.op == "not":
+        inner = simplify_condition(e.operand)
+        if isinstance(inner, UnaryOp) and inner.op == "not":
+            return inner.operand
+        return simplify(UnaryOp("not", inner)) if not isinstance(inner, Const) else Const(not inner.value)
+    if isinstance(e, Compare) and e.op in ("==", "!=") and isinstance(e.right, Const) \
+            and isinstance(e.left, IfExp) and isinstance(e.left.body, Const) and isinstance(e.left.orelse, Const) \
+            and e.left.body != e.left.orelse:
+        # (A if c else B) == A  ->  c, for constants A != B (an enum member chosen by a condition)
+        then_hit, else_hit = e.left.body == e.right, e.left.orelse == e.right
+        if e.op == "!=":
+            then_hit, else_hit = not then_hit, not else_hit
+        test = simplify_condition(e.left.test)
+        if then_hit and not else_hit:
+            return test
+        if else_hit and not then_hit:
+            return simplify_condition(UnaryOp("not", test))
+        return TRUE if then_hit else FALSE
+    if isinstance(e, BoolOp):
+        left, right = simplify_condition(e.left), simplify_condition(e.right)
+        absorbing, neutral = (FALSE, TRUE) if e.op == "and" else (TRUE, FALSE)
+        if absorbing in (left, right):
+            return absorbing
+        if left == neutral:
+            return right
+        if right == neutral:
+            return left
+        return BoolOp(e.op, left, right)
+    if isinstance(e, IfExp):
+        test = simplify_condition(e.test)
+        if isinstance(test, Const):
+            return simplify_condition(e.body if test.value else e.orelse)
+    return e
+
+
 def _simplify_boolop(e: BoolOp) -> Expr:
     t = _truthiness(e.left)
     if t is None:

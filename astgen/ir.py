@@ -39,6 +39,13 @@ class Node:
     target: "Node | None" = None  # for ALIAS
     parent: "Node | None" = field(default=None, repr=False, compare=False)
     tower: bool = False  # root of a multimodal tower (vision/audio encoder, projector)
+    # scalar attributes the constructor stored on self (``self.kv_lora_rank``),
+    # which forward semantics read (rules/execution.toml)
+    fields: dict[str, Expr] = field(default_factory=dict)
+    unquantized: bool = False  # built with a literal ``quant_config=None``
+    # the traced class and its bases, as (dotted module, class name), most
+    # derived first: where :mod:`astgen.flow` finds the forward code
+    origin: tuple[tuple[str, str], ...] = ()
 
     def add(self, child: "Node", attr: str, guard: Expr) -> None:
         child.attr, child.guard, child.parent = attr, guard, self

@@ -11,6 +11,7 @@ which is far cheaper than libcst's position metadata for a whole file.
 from __future__ import annotations
 
 import ast
+import textwrap
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -73,6 +74,45 @@ class ParsedModule:
     entry_classes: list[str] = field(default_factory=list)
     _lines: dict[int, int] = field(default_factory=dict, repr=False)
     _located: set[int] = field(default_factory=set, repr=False)
+    text: str = field(default="", repr=False)
+    _full: dict[tuple[str, str], "cst.FunctionDef | None"] = field(default_factory=dict, repr=False)
+
+    # -- forward code, parsed on demand ----------------------------------
+    def full_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
+        """Method ``name`` of class ``cls`` with its whole body. Parsing
+        skips the bodies of forward-like methods (:func:`skip_bodies`); the
+        flow stage reads the few it needs, parsed here once, with the line
+        of every statement (``loc`` works on them as on the rest)."""
+        key = (cls, name)
+        if key not in self._full:
+            self._full[key] = self._parse_method(cls, name)
+        return self._full[key]
+
+    def _parse_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
+        try:
+            tree = ast.parse(self.text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == cls:
+                for fn in node.body:
+                    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == name:
+                        return self._snippet(fn)
+        return None
+
+    def _snippet(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> "cst.FunctionDef | None":
+        first = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
+        lines = self.text.splitlines(keepends=True)[first - 1:fn.end_lineno]
+        try:
+            module = cst.parse_module(textwrap.dedent("".join(lines)))
+        except cst.ParserSyntaxError:
+            return None
+        wrapper = cst.metadata.MetadataWrapper(module, unsafe_skip_copy=True)
+        for node, pos in wrapper.resolve(cst.metadata.PositionProvider).items():
+            if isinstance(node, (cst.BaseStatement, cst.BaseSmallStatement)):
+                self._lines[id(node)] = pos.start.line + first - 1
+        body = module.body[0] if module.body else None
+        return body if isinstance(body, cst.FunctionDef) else None
 
     # -- locations -----------------------------------------------------
     def loc(self, node: cst.CSTNode) -> Location:
@@ -183,6 +223,7 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         tree=tree,
         text_lines=[ln.strip() for ln in text.splitlines()],
+        text=text,
     )
     _Indexer(pm).index(tree.body)
     return pm

@@ -58,6 +58,7 @@ class LayerRule:
     attention: dict[str, E.Expr] | None
     tied_as: str | None
     attrs: dict[str, E.Expr] = field(default_factory=dict)  # what model code may read off an instance
+    quantized: bool = False  # sglang's quant_config applies (a checkpoint's FP8 weights)
 
     def env(self, args: dict[str, E.Expr]) -> dict[str, E.Expr]:
         """Names a rule expression may use: defaults, the call's arguments,
@@ -86,12 +87,115 @@ class FunctionRule:
     params: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class RuleMethod:
+    """A method of a rules object (``call:EXPR`` in parallel.toml): calling it
+    gives ``value`` (``get_moe_a2a_backend().is_deepep()`` is ``sc.deepep``)."""
+
+    value: E.Expr
+
+
+def _object_attr(obj: str, key: str, value: Any) -> "str | E.Expr | RuleMethod":
+    if isinstance(value, str) and value.startswith("object:"):
+        return value
+    if isinstance(value, str) and value.startswith("call:"):
+        return RuleMethod(_expr(value[len("call:"):], f"objects.{obj}.{key}"))
+    return _expr(value, f"objects.{obj}.{key}")
+
+
+@dataclass(frozen=True)
+class ModeOp:
+    """An operation a module's forward runs in one mode that its constructor
+    does not show (MLA's absorbed ``torch.bmm`` with ``w_kc``); K, N and batch
+    are expressions over the module's own fields."""
+
+    name: str
+    k: E.Expr
+    n: E.Expr
+    batch: E.Expr
+
+
+@dataclass(frozen=True)
+class CommStep:
+    """A communication step of forward code: ``collective`` ("" for a local
+    copy) of ``rows`` x hidden elements, when ``when`` holds; the module then
+    holds ``then`` rows. Expressions over seq_len, rows, local, sc."""
+
+    name: str
+    collective: str
+    when: E.Expr
+    rows: E.Expr
+    then: E.Expr | None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """rules/execution.toml: per-mode behaviour, precision, bandwidths."""
+
+    bandwidth: dict[str, tuple[float, float]] = field(default_factory=dict)
+    one_byte: tuple[str, ...] = ()
+    sub_byte: tuple[str, ...] = ()
+    kv_cache: dict[str, str] = field(default_factory=dict)
+    mla_extend_only: tuple[str, ...] = ()
+    mla_decode_only: tuple[str, ...] = ()
+    mla_decode_ops: tuple[ModeOp, ...] = ()
+    mla_cite: str = ""
+    # EXTEND batches up to this many tokens run MLA's absorbed path, from this sglang version on
+    mla_absorbed_extend: tuple[str, int] | None = None
+    collectives: dict[str, CommStep] = field(default_factory=dict)  # function name -> step
+    boundary: dict[str, str] = field(default_factory=dict)  # "holder.method" -> role
+    local: dict[str, E.Expr] = field(default_factory=dict)  # "moe" / "dense" -> FFN on own rows
+    roles: dict[str, tuple[CommStep, ...]] = field(default_factory=dict)
+
+
+def _load_execution(doc: dict[str, Any]) -> Execution:
+    where = "execution"
+    bandwidth = {}
+    for name, pair in doc.get("bandwidth", {}).items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)):
+            raise RulesError(f"{where}.bandwidth.{name}: expected [extend, decode] GB/s")
+        bandwidth[name] = (float(pair[0]), float(pair[1]))
+    precision = doc.get("precision", {})
+    mla = doc.get("mla", {})
+    ops = tuple(ModeOp(op["name"], _expr(op["k"], f"{where}.mla.decode_ops.k"),
+                       _expr(op["n"], f"{where}.mla.decode_ops.n"),
+                       _expr(op.get("batch", "1"), f"{where}.mla.decode_ops.batch"))
+                for op in mla.get("decode_ops", []))
+    absorbed = mla.get("absorbed_extend")
+    forward = doc.get("forward", {})
+
+    def step(name: str, spec: dict[str, Any], where: str) -> CommStep:
+        collective = spec.get("collective", "")
+        if collective and collective not in bandwidth:
+            raise RulesError(f"{where}: collective {collective!r} has no [bandwidth] entry")
+        then = spec.get("then")
+        return CommStep(spec.get("name", name), collective, _expr(spec.get("when", "True"), f"{where}.when"),
+                        _expr(spec.get("rows", "rows"), f"{where}.rows"),
+                        _expr(then, f"{where}.then") if then is not None else None)
+
+    collectives = {n: step(n, spec, f"{where}.forward.collectives.{n}")
+                   for n, spec in forward.get("collectives", {}).items()}
+    roles = {role: tuple(step(role, spec, f"{where}.forward.roles.{role}") for spec in specs)
+             for role, specs in forward.get("roles", {}).items()}
+    boundary = dict(forward.get("boundary", {}))
+    for key, role in boundary.items():
+        if role not in roles and role != "attn_entry":
+            raise RulesError(f"{where}.forward.boundary.{key}: unknown role {role!r}")
+    return Execution(bandwidth, tuple(precision.get("one_byte", ())), tuple(precision.get("sub_byte", ())),
+                     dict(precision.get("kv_cache", {})), tuple(mla.get("extend_only", ())),
+                     tuple(mla.get("decode_only", ())), ops, mla.get("cite", ""),
+                     (str(absorbed["since"]), int(absorbed["max_tokens"])) if absorbed else None,
+                     collectives, boundary,
+                     {k: _expr(v, f"{where}.forward.local.{k}") for k, v in forward.get("local", {}).items()},
+                     roles)
+
+
 @dataclass
 class Rules:
     layers: dict[str, LayerRule]
     ignored: dict[str, str]  # class name -> group ("norms", "rotary" ...)
     functions: dict[str, FunctionRule]
-    objects: dict[str, dict[str, str | E.Expr]]
+    objects: dict[str, dict[str, "str | E.Expr | RuleMethod"]]
     entry: dict[str, E.Expr]
     digest: str
     version: str = field(default="1")
@@ -105,6 +209,7 @@ class Rules:
     features: dict[str, frozenset[str]] = field(default_factory=dict)
     traced: frozenset[str] = frozenset()  # layer classes whose __init__ is traced like model code
     trace_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # [trace] containers, namespaces
+    execution: Execution = field(default_factory=Execution)
 
     def is_kind(self, cls: str, kind: str) -> bool:
         """``cls`` matches a name or glob of ``[trace] kind`` and has no layer rule."""
@@ -144,7 +249,7 @@ def load_rules(directory: Path | None = None) -> Rules:
     directory = Path(directory or DEFAULT_RULES_DIR)
     digest = hashlib.sha256()
     data = {}
-    for name in ("layers.toml", "parallel.toml"):
+    for name in ("layers.toml", "parallel.toml", "execution.toml"):
         path = directory / name
         try:
             raw = path.read_bytes()
@@ -164,12 +269,12 @@ def load_rules(directory: Path | None = None) -> Rules:
         fn: _load_function(fn, spec) for fn, spec in par_doc.get("functions", {}).items()
     }
     objects = {
-        obj: {k: (v if isinstance(v, str) and v.startswith("object:") else _expr(v, f"objects.{obj}.{k}"))
-              for k, v in attrs.items()}
+        obj: {k: _object_attr(obj, k, v) for k, v in attrs.items()}
         for obj, attrs in par_doc.get("objects", {}).items()
     }
     entry = {k: _expr(v, f"entry.{k}") for k, v in par_doc.get("entry", {}).items()}
-    version = f"{layers_doc.get('version', 1)}.{par_doc.get('version', 1)}"
+    exec_doc = data["execution.toml"]
+    version = f"{layers_doc.get('version', 1)}.{par_doc.get('version', 1)}.{exec_doc.get('version', 1)}"
     values = {n: _load_function(n, {"value": v}) for n, v in par_doc.get("values", {}).items()}
     mla = layers_doc.get("mla", {})
     return Rules(layers, ignored, functions, objects, entry, digest.hexdigest()[:12], version,
@@ -178,7 +283,8 @@ def load_rules(directory: Path | None = None) -> Rules:
                  frozenset(towers.get("text", ())), frozenset(towers.get("encoder", ())),
                  {k: frozenset(v) for k, v in layers_doc.get("features", {}).items()},
                  frozenset(layers_doc.get("trace", {}).get("classes", ())),
-                 {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k != "classes"})
+                 {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k != "classes"},
+                 _load_execution(exec_doc))
 
 
 @dataclass(frozen=True)
@@ -217,7 +323,7 @@ def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:
 
 CATEGORIES = ("linear", "moe", "attention", "embedding", "lm_head", "param", "ssm")
 _KNOWN_KEYS = {"category", "params", "params_by_version", "defaults", "let", "ops", "transfer",
-               "attention", "tied_as", "attrs"}
+               "attention", "tied_as", "attrs", "quantized"}
 
 
 def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
@@ -256,6 +362,7 @@ def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
         attention=attention,
         tied_as=spec.get("tied_as"),
         attrs={k: _expr(v, f"{where}.attrs.{k}") for k, v in spec.get("attrs", {}).items()},
+        quantized=bool(spec.get("quantized", spec["category"] in ("linear", "moe"))),
     )
 
 

@@ -21,6 +21,8 @@ from astgen.emit import EmitError, EmitOptions, emit_module
 from astgen.ir import ArchIR, Diagnostic
 from astgen.parse import Location, ParseFailure
 from astgen.rules import Rules
+from astgen.flow import read_flow
+from astgen.run import plan_forward
 from astgen.shapes import ArchShapes, build_shapes
 from astgen.source import MODELS_PACKAGE, SourceTree, imported_modules
 from astgen.trace import Loader, Tracer
@@ -83,8 +85,10 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
                                              f"{what} in this file"))
         return
     for entry in entries:
-        ir = Tracer(loader, rules).trace_entry(pm, entry)
-        shapes = build_shapes(ir, rules)
+        tracer = Tracer(loader, rules)
+        ir = tracer.trace_entry(pm, entry)
+        flow = read_flow(ir, loader.get, tracer.evaluate_condition, rules)
+        shapes = build_shapes(ir, rules, plan_forward(ir, rules, flow, tree.version))
         result.irs.append(ir)
         result.shapes.append(shapes)
         result.classes.append(classify(ir, shapes, rules))

@@ -15,8 +15,8 @@ from astgen import expr as E
 from astgen import ir
 from astgen.parse import Location
 from astgen.rules import LayerRule, Rules
+from astgen.run import SEQ_LEN, ForwardPlan, plan_forward
 
-SEQ_LEN = E.Name("seq_len")
 MAX_SEQLEN = E.attr_path("sc", "max_seqlen")
 
 
@@ -39,6 +39,7 @@ class Operator:
     # itself depends on the layer (per-layer config lists); layers is then
     # the count of the other repeats and the guard may mention `var`
     per_layer: tuple[str, E.Expr] | None = None
+    quantized: bool = False  # weights take the checkpoint's quantized dtype (FP8: 1 byte)
 
 
 @dataclass
@@ -60,27 +61,27 @@ class _Leaf:
     repeats: list[tuple[str, E.Expr]]
     terms: list[E.Expr]
     prefix: str
+    mode: E.Expr = E.TRUE  # when the forward runs it (kept apart: weights and KV cache ignore it)
+    unquantized: bool = False  # under a module built with quant_config=None
+    rows: E.Expr = SEQ_LEN  # the rows (tokens) its forward sees on this rank
 
 
-def build_shapes(arch: ir.ArchIR, rules: Rules) -> ArchShapes:
+def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan | None = None) -> ArchShapes:
+    """Operators of one forward pass, per rank; ``plan`` says which modules
+    run in which mode (:func:`astgen.run.plan_forward`, by default)."""
+    plan = plan if plan is not None else plan_forward(arch, rules)
     out = ArchShapes(arch.entry, arch.module, arch.file, arch.sha256,
-                     diagnostics=list(arch.diagnostics))
-    leaves = list(_collect(arch.root, [], [], "", rules))
+                     diagnostics=list(arch.diagnostics) + list(plan.diagnostics))
+    leaves = list(_collect(arch.root, [], [], "", rules, plan))
     out.attention_type = "MLA" if any(l.node.attr in rules.mla_markers for l in leaves) else "MHA"
     names: dict[tuple[str, str], list[E.Expr]] = {}
     kv_terms: list[tuple[E.Expr, E.Expr]] = []
     for leaf in leaves:
-        for op in _operators(leaf, rules):
+        for op in _operators(leaf, rules, plan):
             out.operators.append(_unique(op, names))
         kv = _kv_elements(leaf, rules, out.attention_type)
         if kv is not None:
             kv_terms.append(kv)
-    attention_paths = sorted({op.path for op in out.operators if op.kind == "attention"})
-    if len(attention_paths) > 1:  # e.g. MLA's attn_mqa (decode) and attn_mha (prefill)
-        out.operators = [
-            replace(op, group=op.path.rsplit(".", 1)[-1]) if op.kind == "attention" else op
-            for op in out.operators
-        ]
     per_gpu = _sum(E.simplify(E.BinOp("*", c, e)) for c, e in kv_terms)
     out.kv_cache_per_gpu = E.simplify(per_gpu)
     out.kv_cache = E.simplify(_at_tp1(per_gpu))
@@ -92,19 +93,27 @@ def build_shapes(arch: ir.ArchIR, rules: Rules) -> ArchShapes:
 # walking the IR
 
 
-def _collect(node: ir.Node, repeats: list, terms: list, prefix: str, rules: Rules):
+def _collect(node: ir.Node, repeats: list, terms: list, prefix: str, rules: Rules,
+             plan: ForwardPlan, mode: E.Expr = E.TRUE, unquantized: bool = False):
+    if node.parent is None and plan.has_operations(node):  # the entry's own forward
+        yield _Leaf(node, repeats, terms, prefix, mode, unquantized, plan.rows.get(id(node), SEQ_LEN))
     for child in node.children:
         if child.tower:  # multimodal towers are listed, not analyzed
             continue
         child_terms = terms + _conjuncts(child.guard)
         child_prefix = prefix + _prefix_for(child, node, rules)
+        child_mode = E.simplify(E.and_(mode, plan.mode_guard(child)))
+        child_unq = unquantized or child.unquantized
+        rows = plan.rows.get(id(child), SEQ_LEN)
         if child.kind == ir.LIST:
             reps = repeats + ([(child.repeat_var, child.repeat)] if child.repeat is not None else [])
-            yield from _collect(child, reps, child_terms, child_prefix, rules)
+            yield from _collect(child, reps, child_terms, child_prefix, rules, plan, child_mode, child_unq)
         elif child.kind in (ir.LAYER, ir.PARAM, ir.ALIAS):
-            yield _Leaf(child, repeats, child_terms, child_prefix)
+            yield _Leaf(child, repeats, child_terms, child_prefix, child_mode, child_unq, rows)
         elif child.kind == ir.MODULE:
-            yield from _collect(child, repeats, child_terms, child_prefix, rules)
+            if plan.has_operations(child):  # the module's own forward operations
+                yield _Leaf(child, repeats, child_terms, child_prefix, child_mode, child_unq, rows)
+            yield from _collect(child, repeats, child_terms, child_prefix, rules, plan, child_mode, child_unq)
         # IGNORED produce nothing; UNKNOWN were reported by the tracer
 
 
@@ -170,9 +179,36 @@ def node_operators(node: ir.Node, rules: Rules) -> list[Operator]:
     return list(_leaf_operators(_Leaf(node, [], [], ""), rules))
 
 
-def _operators(leaf: _Leaf, rules: Rules):
-    for op in _leaf_operators(leaf, rules):
-        yield _per_layer(op, leaf)
+def _operators(leaf: _Leaf, rules: Rules, plan: ForwardPlan):
+    if leaf.node.kind == ir.MODULE:
+        ops = _step_operators(leaf, plan)
+    else:
+        ops = _leaf_operators(leaf, rules)
+    for op in ops:
+        if leaf.rows != SEQ_LEN and op.m == SEQ_LEN:  # a gathered or scattered input
+            op = replace(op, m=leaf.rows)
+        op = _per_layer(op, leaf)
+        if leaf.mode != E.TRUE:
+            op = replace(op, guard=E.simplify(E.and_(op.guard, leaf.mode)))
+        if leaf.unquantized and op.quantized:
+            op = replace(op, quantized=False)
+        yield op
+
+
+def _step_operators(leaf: _Leaf, plan: ForwardPlan):
+    """A module's own forward operations: MLA's absorbed batched matmuls
+    (weights derived after loading, kept in the model dtype) and the
+    collectives its forward code runs."""
+    node = leaf.node
+    for step in plan.steps.get(id(node), ()):
+        count, guard = _count_and_guard(leaf)
+        yield Operator(leaf.prefix + step.op.name, "matmul", SEQ_LEN, step.k, step.n, step.batch,
+                       count, E.simplify(E.and_(guard, step.when)), node.loc, node.path(), node.cls)
+    for t in plan.transfers.get(id(node), ()):
+        terms = leaf.terms + _conjuncts(t.guard)  # a guard may read the layer index
+        count, guard = _count_and_guard(_Leaf(node, leaf.repeats, terms, leaf.prefix))
+        yield Operator(leaf.prefix + t.name, "transfer", t.rows, t.cols, t.cols, E.Const(1), count, guard,
+                       t.loc, node.path(), node.cls, group=t.collective)
 
 
 def _per_layer(op: Operator, leaf: _Leaf) -> Operator:
@@ -208,11 +244,12 @@ def _leaf_operators(leaf: _Leaf, rules: Rules):
     for op in rule.ops:
         m = _subst(op.m, env) if op.m is not None else SEQ_LEN
         yield Operator(base + op.suffix, "matmul", m, _subst(op.k, env), _subst(op.n, env),
-                       _subst(op.batch, env), counts_experts=op.counts_experts, **common)
+                       _subst(op.batch, env), counts_experts=op.counts_experts,
+                       quantized=rule.quantized and not node.unquantized, **common)
     if rule.attention is not None:
         yield from _attention_ops(base, rule, env, common)
     if rule.transfer is not None:
-        yield from _transfer_ops(base, rule, env, common)
+        yield from _transfer_ops(base, rule, env, common, rule.quantized and not node.unquantized)
 
 
 def _alias_ops(leaf: _Leaf, rules: Rules):
@@ -246,30 +283,33 @@ def _param_ops(leaf: _Leaf):
 def _attention_ops(base: str, rule: LayerRule, env: dict, common: dict):
     spec = {k: _subst(v, env) for k, v in rule.attention.items()}
     heads, qk, v = spec["heads"], spec["qk_dim"], spec["v_dim"]
-    group = "attention"
+    group = "attention"  # one key: LLMSim sums every key; only the cores of one mode run
     yield Operator(f"{base}_qk", "attention", SEQ_LEN, qk, MAX_SEQLEN, heads, group=group, **common)
     yield Operator(f"{base}_pv", "attention", SEQ_LEN, MAX_SEQLEN, v, heads, group=group, **common)
 
 
-def _transfer_ops(base: str, rule: LayerRule, env: dict, common: dict):
+def _transfer_ops(base: str, rule: LayerRule, env: dict, common: dict, quantized: bool):
     spec = rule.transfer
     cols = _subst(spec["cols"], env)
     guard = common["guard"]
     rest = {k: v for k, v in common.items() if k != "guard"}
-    if spec["kind"] == "all_reduce":
-        when = _subst(spec["when"], env)
-        yield Operator(f"{base}_all_reduce", "transfer", SEQ_LEN, cols, cols, E.Const(1),
-                       guard=E.and_(guard, when), group="all_reduce", **rest)
+    if spec["kind"] != "moe":  # a layer's own collective: a row-parallel linear's all-reduce ...
+        when = _subst(spec.get("when", E.TRUE), env)
+        rows = _subst(spec["rows"], env) if "rows" in spec else SEQ_LEN
+        yield Operator(f"{base}_{spec['kind']}", "transfer", rows, cols, cols, E.Const(1),
+                       guard=E.and_(guard, when), group=spec["kind"], **rest)
         return
-    # MoE: DeepEP all-to-all dispatch/combine, else an all-reduce over TP
+    # MoE: DeepEP sends each token to its top-k experts' ranks and back
+    # (dispatch FP8 in a quantized checkpoint, combine in the model dtype);
+    # without it, a MoE built with reduce_results=True all-reduces its output
     deepep = E.attr_path("sc", "deepep")
-    tokens = E.simplify(E.BinOp("*", SEQ_LEN, env.get("top_k", E.Const(1))))
+    top_k = env.get("top_k", E.Const(1))
     for phase in ("dispatch", "combine"):
-        yield Operator(f"{base}_{phase}", "transfer", tokens, cols, cols, E.Const(1),
-                       guard=E.and_(guard, deepep), group=f"all_to_all_{phase}", **rest)
-    when = E.and_(E.not_(deepep), E.Compare(">", E.attr_path("sc", "tp_size"), E.Const(1)))
+        yield Operator(phase, "transfer", SEQ_LEN, cols, cols, top_k, guard=E.and_(guard, deepep),
+                       group=phase, quantized=quantized and phase == "dispatch", **rest)
+    when = E.and_(E.not_(deepep), _subst(spec.get("when", E.TRUE), env))
     yield Operator(f"{base}_all_reduce", "transfer", SEQ_LEN, cols, cols, E.Const(1),
-                   guard=E.and_(guard, when), group="all_reduce", **rest)
+                   guard=E.simplify(E.and_(guard, when)), group="all_reduce", **rest)
 
 
 # ----------------------------------------------------------------------------
@@ -336,7 +376,7 @@ def _check_resolved(out: ArchShapes) -> None:
     """One diagnostic per operator and unresolved construct, naming the fields."""
     for op in out.operators:
         fields: dict[str, list[str]] = {}
-        bound = {"mc", "sc", "seq_len"} | ({op.per_layer[0]} if op.per_layer else set())
+        bound = BOUND_NAMES | ({op.per_layer[0]} if op.per_layer else set())
         for field_name in _FIELDS:
             value = getattr(op, field_name)
             whys = [u.why for u in E.unknowns(value)]
@@ -355,8 +395,10 @@ def _check_resolved(out: ArchShapes) -> None:
 
 
 _FIELDS = ("m", "k", "n", "batch", "layers", "guard")
+# names an emitted build_operators defines: the configs, tokens, the mode
+BOUND_NAMES = frozenset({"mc", "sc", "seq_len", "is_decode"})
 
 
 def is_resolved(op: Operator) -> bool:
-    bound = {"mc", "sc", "seq_len"} | ({op.per_layer[0]} if op.per_layer else set())
+    bound = BOUND_NAMES | ({op.per_layer[0]} if op.per_layer else set())
     return not any(E.unknowns(getattr(op, f)) or E.free_names(getattr(op, f)) - bound for f in _FIELDS)

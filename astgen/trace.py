@@ -31,8 +31,13 @@ from astgen.parse import (
     import_bindings,
     parse_file,
 )
-from astgen.rules import FunctionRule, Rules
+from astgen.rules import FunctionRule, RuleMethod, Rules
 from astgen.source import SourceTree
+
+# ``quant_config=None`` written in the source: equal to None for every test
+# the interpreter makes, told apart by identity (such a layer is never
+# quantized, whatever the checkpoint: MoE routers, for instance)
+NO_QUANT = E.Const(None)
 
 MAX_DEPTH = 40
 MAX_UNROLL = 64
@@ -266,6 +271,8 @@ class Tracer:
             inst = Instance(root, info)
             kwargs = {k: v for k, v in self.rules.entry.items()}
             self._construct_traced(inst, info, [], kwargs, Location(info.module.display, line))
+            root.fields = self._scalar_fields(inst)
+            root.origin = tuple((c.module.name, c.name) for c in self._mro(info))
             result.towers = ir.find_towers(root, self.rules.is_text_marker, self.rules.is_encoder_marker)
             self._report_unknown(root)
         result.diagnostics = list(self.diagnostics)
@@ -338,8 +345,36 @@ class Tracer:
                             targets = small.targets if isinstance(small, cst.Assign) else [small]
                             for t in targets:
                                 if isinstance(t.target, cst.Name) and t.target.value == name:
+                                    if _is_enum(c):  # an enum member is its own name: `Mode.SCATTERED`
+                                        return E.Const(f"{c.name}.{name}")
                                     return self._eval_in_module(small.value, c.module)
         return _MISSING
+
+    # -- conditions of forward code (astgen.flow) ---------------------
+    def evaluate_condition(self, test: cst.BaseExpression, module: ParsedModule, node: ir.Node,
+                           info: ClassInfo | None, objects: dict[str, str] | None = None) -> E.Expr:
+        """A condition in the forward code of the module built as ``node``,
+        read with the value model of ``__init__``: ``self`` holds the fields
+        and submodules the constructor left. Methods it calls run on a
+        shadow of the module, so the IR is never changed. Runtime state no
+        rule describes takes sglang's default (off)."""
+        inst = Instance(ir.Node(ir.MODULE, node.cls, node.loc), info, attrs=self._shadow_attrs(node))
+        scope: dict[str, Any] = {name: RuleObject(obj) for name, obj in (objects or {}).items()}
+        scope["self"] = inst
+        saved = self.diagnostics
+        self.diagnostics = []  # the notes of __init__ are already reported
+        try:
+            return self._truth(self._eval_in_module(test, module, scope))
+        finally:
+            self.diagnostics = saved
+
+    def _shadow_attrs(self, node: ir.Node) -> dict[str, Any]:
+        attrs: dict[str, Any] = dict(node.fields)
+        for child in node.children:
+            if child.attr and child.attr not in attrs:
+                attrs[child.attr] = Instance(ir.Node(child.kind, child.cls, child.loc, args=child.args),
+                                             None, attrs=dict(child.fields))
+        return attrs
 
     def _instantiate(self, ref: ClassRef, args: list, kwargs: dict) -> Any:
         loc = self._here()
@@ -350,6 +385,9 @@ class Tracer:
                 self._diag("incomplete", "too-deep", loc, f"construction of {ref.name} nested too deeply")
                 return inst
             self._construct_traced(inst, ref.info, args, kwargs, loc)
+            node.fields = self._scalar_fields(inst)
+            node.origin = tuple((c.module.name, c.name) for c in self._mro(ref.info))
+            node.unquantized = kwargs.get("quant_config") is NO_QUANT
             return inst
         if not args and self.rules.is_kind(ref.name, "containers"):  # nn.Module(): filled by attribute
             return Instance(ir.Node(ir.MODULE, ref.name, loc), None)
@@ -358,10 +396,21 @@ class Tracer:
         rule = self.rules.layer(ref.name)
         if rule is not None and rule.category != "param":
             node = ir.Node(ir.LAYER, ref.name, loc, args=self._bind_layer_args(rule, args, kwargs))
+            node.unquantized = kwargs.get("quant_config") is NO_QUANT
             return Instance(node, None)
         if self.rules.is_ignored(ref.name):
             return Instance(ir.Node(ir.IGNORED, ref.name, loc), None)
         return Instance(ir.Node(ir.UNKNOWN, ref.name, loc), None)
+
+    def _scalar_fields(self, inst: Instance) -> dict[str, E.Expr]:
+        """The resolved scalar attributes of a constructed instance."""
+        out = {}
+        for name, value in inst.attrs.items():
+            if isinstance(value, (E.Expr, Phi)):
+                e = self._as_expr(value)
+                if not E.unknowns(e):
+                    out[name] = e
+        return out
 
     def _bind_layer_args(self, rule, args: list, kwargs: dict) -> dict[str, E.Expr]:
         params = rule.params_for(self.loader.version)
@@ -1087,6 +1136,8 @@ class Tracer:
             elif arg.star == "**":
                 kwargs.update(_splat(value))
             elif arg.keyword is not None:
+                if arg.keyword.value == "quant_config" and value is E.NONE and _is_none_literal(arg.value):
+                    value = NO_QUANT
                 kwargs[arg.keyword.value] = value
             else:
                 args.append(value)
@@ -1097,6 +1148,8 @@ class Tracer:
             return self._call(callee.fn, callee.args + args, {**callee.kwargs, **kwargs}, site)
         if isinstance(callee, _DictMethod):
             return callee.call(args)
+        if isinstance(callee, RuleMethod):  # get_moe_a2a_backend().is_deepep()
+            return callee.value
         if isinstance(callee, _BecomeLayer):
             rule = self.rules.layer(callee.name)
             node = callee.inst.node
@@ -1394,6 +1447,17 @@ _CMP_OPS = {
     cst.GreaterThan: ">", cst.GreaterThanEqual: ">=", cst.Is: "is", cst.IsNot: "is not",
     cst.In: "in", cst.NotIn: "not in",
 }
+
+
+_ENUM_BASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})
+
+
+def _is_enum(info: ClassInfo) -> bool:
+    return any(_callee_name(b).rsplit(".", 1)[-1] in _ENUM_BASES for b in info.bases)
+
+
+def _is_none_literal(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
 
 
 def _body(block: cst.BaseSuite) -> list:

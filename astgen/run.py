@@ -1,0 +1,297 @@
+"""Stage 4b, run: what one forward pass executes, per forward mode.
+
+The IR (:mod:`astgen.ir`) is what sglang's ``__init__`` builds. A forward
+pass in one mode runs part of it, and runs operations the constructor does
+not show: multi-head latent attention expands the latent with ``kv_b_proj``
+into the MHA core in EXTEND, but in DECODE multiplies by the absorbed
+``w_kc`` / ``w_vc`` per head around the core over the latent
+(``rules/execution.toml`` [mla], with the sglang source it summarizes).
+
+The result is a :class:`ForwardPlan`: for each IR node the mode guard under
+which it runs (``is_decode`` / ``not is_decode``), and the extra operations
+each module runs. Mode guards are kept apart from structural guards: a
+module that only runs in DECODE still holds its weights and its KV cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from astgen import expr as E
+from astgen import ir
+from astgen.flow import Event, Flow
+from astgen.parse import Location
+from astgen.rules import ModeOp, Rules
+
+# The forward mode as the emitted code names it: `is_decode = sc.mode == ForwardMode.DECODE`.
+IS_DECODE = E.Name("is_decode")
+IS_EXTEND = E.not_(IS_DECODE)
+SEQ_LEN = E.Name("seq_len")  # the tokens of one DP replica (LLMSim's get_seq_length())
+HIDDEN = E.attr_path("mc", "hidden_size")
+
+
+@dataclass(frozen=True)
+class Step:
+    """An operation a module's forward runs that is no IR node of its own."""
+
+    op: ModeOp
+    when: E.Expr  # mode guard
+    k: E.Expr
+    n: E.Expr
+    batch: E.Expr
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A collective a module's forward runs: rows x hidden elements per rank."""
+
+    name: str
+    collective: str
+    rows: E.Expr
+    cols: E.Expr
+    guard: E.Expr
+    loc: Location
+
+
+@dataclass
+class ForwardPlan:
+    when: dict[int, E.Expr] = field(default_factory=dict)  # id(node) -> mode guard
+    steps: dict[int, list[Step]] = field(default_factory=dict)  # id(module node) -> its extra ops
+    rows: dict[int, E.Expr] = field(default_factory=dict)  # id(node) -> rows it runs on (default seq_len)
+    transfers: dict[int, list[Transfer]] = field(default_factory=dict)  # id(module node) -> collectives
+    diagnostics: list[ir.Diagnostic] = field(default_factory=list)
+
+    def mode_guard(self, node: ir.Node) -> E.Expr:
+        return self.when.get(id(node), E.TRUE)
+
+    def has_operations(self, node: ir.Node) -> bool:
+        return id(node) in self.steps or id(node) in self.transfers
+
+
+def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow | None = None, version: str = "") -> ForwardPlan:
+    """What runs per mode (MLA), and where forward code communicates and
+    how many rows each module then holds (``flow``: :func:`astgen.flow.read_flow`)."""
+    plan = ForwardPlan()
+    for node in arch.root.walk(skip_towers=True):
+        if node.kind == ir.MODULE and _is_mla(node, rules):
+            _plan_mla(node, rules, plan, version)
+    if flow is not None:
+        _Rows(rules, flow, plan).visit(arch.root, SEQ_LEN)
+    return plan
+
+
+# ----------------------------------------------------------------------------
+# multi-head latent attention
+
+
+def _is_mla(node: ir.Node, rules: Rules) -> bool:
+    attrs = {c.attr for c in node.children}
+    ex = rules.execution
+    return bool(attrs & set(rules.mla_markers)) and set(ex.mla_decode_only) <= attrs \
+        and bool(set(ex.mla_extend_only) & attrs)
+
+
+def _absorbed(rules: Rules, version: str) -> E.Expr:
+    """When MLA runs its absorbed path: DECODE, and in versions whose prefill
+    CUDA graph pins it, EXTEND batches the graph captures."""
+    since = rules.execution.mla_absorbed_extend
+    if since is None or not _at_least(version, since[0]):
+        return IS_DECODE
+    return E.or_(IS_DECODE, E.Compare("<=", SEQ_LEN, E.Const(since[1])))
+
+
+def _at_least(version: str, since: str) -> bool:
+    def key(v: str) -> tuple[int, ...] | None:
+        parts = v.split(".")
+        return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+    a, b = key(version), key(since)
+    return a is not None and b is not None and a >= b
+
+
+def _plan_mla(node: ir.Node, rules: Rules, plan: ForwardPlan, version: str) -> None:
+    ex = rules.execution
+    absorbed = _absorbed(rules, version)
+    for child in node.children:
+        if child.attr in ex.mla_extend_only:
+            plan.when[id(child)] = E.simplify(E.not_(absorbed))
+        elif child.attr in ex.mla_decode_only:
+            plan.when[id(child)] = absorbed
+    steps = []
+    for op in ex.mla_decode_ops:
+        values = [E.simplify(E.substitute(e, node.fields)) for e in (op.k, op.n, op.batch)]
+        missing = sorted(set().union(*(E.free_names(v) for v in values)) - {"mc", "sc"})
+        if missing:
+            plan.diagnostics.append(ir.Diagnostic(
+                "incomplete", "unresolved", node.loc,
+                f"{node.cls}: the absorbed MLA operator {op.name} reads {', '.join(missing)}, "
+                "which the constructor does not set",
+                "name the attention's fields in rules/execution.toml [mla]", f"{node.cls}.{missing[0]}"))
+            continue
+        steps.append(Step(op, absorbed, *values))
+    if steps:
+        plan.steps[id(node)] = steps
+
+
+# ----------------------------------------------------------------------------
+# rows and communication
+
+
+class _Rows:
+    """Walks the IR with the rows each module holds, applying the
+    communication its forward code does, in order."""
+
+    def __init__(self, rules: Rules, flow: Flow, plan: ForwardPlan) -> None:
+        self.rules, self.flow, self.plan = rules, flow, plan
+
+    def visit(self, node: ir.Node, rows: E.Expr) -> None:
+        if rows != SEQ_LEN:
+            self.plan.rows[id(node)] = rows
+        events = self.flow.of(node)
+        child_rows: dict[int, E.Expr] = {}
+        variants = self._variants(node, events)
+        kinds = {_has_moe(v, self.rules) for v in variants if v is not None}
+        for variant in variants:
+            # DeepSeek's dense-then-MoE FFNs name their collectives apart
+            prefix = "" if len(kinds) < 2 else ("moe_" if _has_moe(variant, self.rules) else "dense_")
+            self._follow(node, events, rows, variant, child_rows, prefix)
+        for child in node.children:
+            if not child.tower:
+                self.visit(child, child_rows.get(id(child), rows))
+
+    def _variants(self, node: ir.Node, events: list[Event]) -> list[ir.Node | None]:
+        """The FFN a layer boundary serves: one pass per guarded choice of
+        module (DeepSeek's dense MLP in the first layers, MoE after), so that
+        each choice's rows and collectives carry its own guard."""
+        ffn = next((self._next_run(events, i) for i, e in enumerate(events)
+                    if e.kind == "boundary" and e.target == "ffn_entry"), None)
+        targets = [ffn] if ffn is not None else [e.target for e in events if e.kind == "run"]
+        for target in targets:
+            choices = [c for c in node.children if c.attr == target]
+            if len(choices) > 1:
+                return choices
+        return [None]
+
+    def _follow(self, node: ir.Node, events: list[Event], rows: E.Expr, variant: ir.Node | None,
+                child_rows: dict[int, E.Expr], prefix: str) -> None:
+        ex = self.rules.execution
+        hidden = node.fields.get("hidden_size", HIDDEN)
+        current = rows
+        # this pass follows one of the guarded FFN modules: its collectives
+        # carry that module's guard; its rows are that module's own
+        also = variant.guard if variant is not None else E.TRUE
+        ffn_attr: str | None = None
+        for i, event in enumerate(events):
+            if variant is not None:  # decided where the guard repeats the module's own condition
+                event = replace(event, guard=_assume(event.guard, variant.guard))
+            if event.guard == E.FALSE:
+                continue
+            # the rows as they are where this event runs (the branches of an
+            # `if` are read one after the other: the other branch's steps drop out)
+            here = _assume(current, event.guard, condition=False)
+            if event.kind == "run":
+                for child in node.children:
+                    if child.attr != event.target or (variant is not None and child.attr == variant.attr
+                                                      and child is not variant):
+                        continue
+                    child_rows[id(child)] = _choose(event.guard, here, child_rows.get(id(child)))
+                continue
+            if event.kind == "collective":
+                step = ex.collectives[event.target]
+                owner = node.attr if node.attr and not node.attr.isdigit() else "layer"
+                name = f"{owner}_{event.target}" if owner == "layer" else f"{owner}_{step.collective}"
+                current = self._apply(node, step, prefix + name, event, E.FALSE, here, current, hidden, also)
+                continue
+            if event.target == "ffn_entry" or ffn_attr is None:
+                ffn_attr = self._next_run(events, i)  # the FFN this boundary serves, till the next entry
+            local = self._local(node, variant if variant is not None else ffn_attr)
+            for step in ex.roles.get(event.target, ()):
+                current = self._apply(node, step, prefix + step.name, event, local, here, current, hidden, also)
+                here = _assume(current, event.guard, condition=False)
+
+    def _apply(self, node: ir.Node, step, name: str, event: Event, local: E.Expr, here: E.Expr,
+               rows: E.Expr, hidden: E.Expr, also: E.Expr) -> E.Expr:
+        """One communication step at ``node``: a transfer when its condition
+        can hold, and the rows the module holds after it (``here``: the rows
+        where the step runs; ``rows``: on every path)."""
+        env = {"rows": here, "local": local, "seq_len": SEQ_LEN, "hidden": hidden}
+        when = E.simplify_condition(E.and_(event.guard, E.substitute(step.when, env)))
+        if when == E.FALSE:
+            return rows
+        if step.collective:
+            self.plan.transfers.setdefault(id(node), []).append(Transfer(
+                name, step.collective, E.simplify(E.substitute(step.rows, env)), hidden,
+                E.simplify_condition(E.and_(when, also)), event.loc))
+        if step.then is None:
+            return rows
+        return _choose(when, E.simplify(E.substitute(step.then, env)), rows)
+
+    @staticmethod
+    def _next_run(events: list[Event], i: int) -> str | None:
+        return next((e.target for e in events[i + 1:] if e.kind == "run"), None)
+
+    def _local(self, node: ir.Node, ffn: "ir.Node | str | None") -> E.Expr:
+        """Whether the FFN (a node, or the attribute called after a
+        boundary) runs on the rank's own rows."""
+        local = self.rules.execution.local
+        choices = [ffn] if isinstance(ffn, ir.Node) else [c for c in node.children if c.attr == ffn]
+        if not choices:
+            return E.FALSE
+        return local.get("moe" if _has_moe(choices[0], self.rules) else "dense", E.FALSE)
+
+
+def _choose(test: E.Expr, then: E.Expr, orelse: E.Expr | None) -> E.Expr:
+    """``then`` where ``test`` holds, else ``orelse`` (None: no earlier value)."""
+    if orelse is None or then == orelse or test == E.TRUE:
+        return then
+    if test == E.FALSE:
+        return orelse
+    return E.simplify(E.IfExp(test, then, orelse))
+
+
+def _assume(e: E.Expr, fact: E.Expr, condition: bool = True) -> E.Expr:
+    """``e`` where ``fact`` holds: its occurrences (and, for a conjunction,
+    its conjuncts) are True, those of its negation False. ``e`` is a
+    condition, or (``condition=False``) a value whose choices are decided."""
+    known: dict[E.Expr, E.Expr] = {}
+
+    def learn(f: E.Expr, value: bool) -> None:
+        known[f] = E.TRUE if value else E.FALSE
+        if isinstance(f, E.UnaryOp) and f.op == "not":
+            learn(f.operand, not value)
+        elif isinstance(f, E.BoolOp) and f.op == "and" and value:
+            learn(f.left, True)
+            learn(f.right, True)
+        elif isinstance(f, E.BoolOp) and f.op == "or" and not value:
+            learn(f.left, False)
+            learn(f.right, False)
+
+    learn(fact, True)
+
+    def go(x: E.Expr) -> E.Expr:
+        if x in known:
+            return known[x]
+        kids = [go(c) for c in x.children()]
+        return E._rebuild(x, kids) if kids else x
+
+    if condition:
+        return E.simplify_condition(go(e))
+    return _decide(e, go)
+
+
+def _decide(e: E.Expr, go) -> E.Expr:
+    """A value whose ``a if test else b`` choices are decided where ``go``
+    (the assumptions) settles their tests."""
+    if isinstance(e, E.IfExp):
+        test = E.simplify_condition(go(e.test))
+        if isinstance(test, E.Const):
+            return _decide(e.body if test.value else e.orelse, go)
+        return E.simplify(E.IfExp(test, _decide(e.body, go), _decide(e.orelse, go)))
+    return e
+
+
+def _has_moe(node: ir.Node, rules: Rules) -> bool:
+    for n in node.walk():
+        rule = rules.layer(n.cls) if n.kind == ir.LAYER else None
+        if rule is not None and rule.category == "moe":
+            return True
+    return False
