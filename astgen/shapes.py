@@ -263,9 +263,13 @@ def _alias_ops(leaf: _Leaf, rules: Rules):
     count, guard = _count_and_guard(leaf)
     env = _env(shadow, tied)
     for op in tied.ops:
-        yield Operator(leaf.prefix + leaf.node.attr + op.suffix, "matmul", SEQ_LEN,
+        m = _subst(op.m, env) if op.m is not None else SEQ_LEN
+        yield Operator(leaf.prefix + leaf.node.attr + op.suffix, "matmul", m,
                        _subst(op.k, env), _subst(op.n, env), _subst(op.batch, env),
                        count, guard, leaf.node.loc, leaf.node.path(), rule.tied_as)
+    if tied.transfer is not None:  # the tied head gathers its logits as an untied one does
+        common = dict(layers=count, guard=guard, loc=leaf.node.loc, path=leaf.node.path(), cls=rule.tied_as)
+        yield from _transfer_ops(leaf.prefix + leaf.node.attr, tied, env, common, False)
 
 
 def _param_ops(leaf: _Leaf):
@@ -361,7 +365,7 @@ def _unique(op: Operator, names: dict[tuple[str, str], list[E.Expr]]) -> Operato
     (``lm_head`` tied or untied): those are one operator under two guards."""
     key = (op.name, op.kind)
     guards = names.setdefault(key, [])
-    exclusive = all(g == E.not_(op.guard) or op.guard == E.not_(g) for g in guards)
+    exclusive = all(_exclusive(g, op.guard) for g in guards)
     guards.append(op.guard)
     if not guards[:-1] or exclusive:
         return op
@@ -370,6 +374,12 @@ def _unique(op: Operator, names: dict[tuple[str, str], list[E.Expr]]) -> Operato
     if owner and not op.name.startswith(owner):
         return _unique(replace(op, name=owner + op.name), names)
     return replace(op, name=f"{op.name}_{len(guards) - 1}")
+
+
+def _exclusive(a: E.Expr, b: E.Expr) -> bool:
+    """Guards that cannot both hold: one has a conjunct the other negates."""
+    left, right = _conjuncts(a) or [a], _conjuncts(b) or [b]
+    return any(E.not_(x) in right or any(x == E.not_(y) for y in right) for x in left)
 
 
 def _check_resolved(out: ArchShapes) -> None:

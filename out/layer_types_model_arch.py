@@ -3,62 +3,142 @@
 # sha256: d3c50338e0ebd6c67300df59829cf22593c634c398d0403c37a20776f0528ab0
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (1c3cef3ef058)
-"""LLMSim model_arch for sglang's layer_types.py.
+# rules: 1.1.1 (c761a26e3466)
+"""LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:
-  tensor parallel (tp_size)        -> sc.tp_size
-  attention TP under DP attention  -> sc.tp_size // sc.dp_size
-  MoE expert parallel (moe_ep)     -> sc.ep_size
-  MoE tensor parallel (moe_tp)     -> sc.tp_size // sc.ep_size
-  pipeline parallel                -> one stage holding every layer
+  attention TP (attn_tp_size)       -> sc.tp_size
+  attention DP replicas (--dp)      -> sc.dp_size (DP attention when > 1)
+  tensor parallel, the world (--tp) -> sc.tp_size * sc.dp_size
+  MoE expert parallel (--ep)        -> sc.ep_size
+  MoE tensor parallel               -> max(1, sc.tp_size * sc.dp_size // sc.ep_size)
+  pipeline parallel                 -> one stage holding every layer
+Runtime switches:
+  --moe-a2a-backend deepep          -> sc.deepep
+  --moe-dense-tp-size 1             -> sc.enable_moe_dense_fully_dp
+  forward mode                      -> sc.mode (EXTEND or DECODE)
+  --kv-cache-dtype                  -> auto (set when emitted)
+  every other server switch         -> sglang's default
+Weights take the checkpoint's precision at run time: quantization_config
+(FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.
 """
 
-from src.arch.model_type import AttentionType
+import re
+
+from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
 from src.arch.op.op_register import create_operator
 from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Tensor
 
-KV_CACHE_DTYPE = DataType.BF16
+# sglang --kv-cache-dtype auto: the model dtype
+KV_CACHE_DTYPE = None
+# quantization_config quant_method values whose weights LLMSim counts at 1 byte
+ONE_BYTE_METHODS = (
+    "awq",
+    "awq_marlin",
+    "blockwise_int8",
+    "compressed-tensors",
+    "fbgemm_fp8",
+    "fp8",
+    "gguf",
+    "gptq",
+    "gptq_marlin",
+    "modelopt",
+    "modelopt_fp4",
+    "modelopt_fp8",
+    "moe_wna16",
+    "mxfp4",
+    "qoq",
+    "quark",
+    "w4afp8",
+    "w8a8_fp8",
+    "w8a8_int8",
+)
+# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
+BANDWIDTH_GB_S = {
+    "all_gather": (85.0, 22.64),
+    "all_reduce": (85.0, 22.64),
+    "combine": (85.0, 22.64),
+    "dispatch": (85.0, 18.58),
+    "reduce_scatter": (85.0, 22.64),
+}
 
 
-def _io(m, k, n):
-    return OperatorIO(
+def _model_dtype(mc):
+    dtype = str(
+        getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "bfloat16"
+    )
+    return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
+
+
+def _unnumbered(path):
+    return re.sub(r"\.\d+(?=\.|$)", "", path)
+
+
+def _skipped(path, names):
+    for name in names:
+        if name.startswith("re:"):
+            if re.search(name[3:], path):
+                return True
+            continue
+        name = _unnumbered(name)
+        if path == name or path.endswith("." + name) or path.startswith(name + "."):
+            return True
+    return False
+
+
+def _weight_dtype(mc, path):
+    """Weight dtype of the linear at sglang module `path`: 1 byte in a checkpoint
+    quantized to 8 bits or fewer, unless quantization_config leaves it out."""
+    qc = getattr(mc, "quantization_config", None)
+    if (
+        not isinstance(qc, dict)
+        or str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS
+    ):
+        return _model_dtype(mc)
+    names = list(qc.get("modules_to_not_convert") or []) + list(
+        qc.get("ignored_layers") or []
+    )
+    return _model_dtype(mc) if _skipped(path, names) else DataType.INT8
+
+
+def _matmul(name, m, k, n, num_layers, batch_size=1, dtype=DataType.BF16):
+    io = OperatorIO(
         input_shape=Tensor(m, k),
         output_shape=Tensor(m, n),
         weight_shape=Tensor(k, n),
-        input_dtype=DataType.BF16,
+        input_dtype=dtype,
         output_dtype=DataType.BF16,
-        weight_dtype=DataType.BF16,
+        weight_dtype=dtype,
     )
-
-
-def _meta(op_type, name, m, k, n, num_layers, batch_size):
-    return OperatorMetadata(
-        name=name,
-        op_type=op_type,
-        description=name,
-        io_config=_io(m, k, n),
-        batch_size=batch_size,
-        num_layers=num_layers,
+    meta = OperatorMetadata(
+        name, "matmul", name, io, batch_size=batch_size, num_layers=num_layers
     )
+    return create_operator("matmul", meta)
 
 
-def _matmul(name, m, k, n, num_layers, batch_size=1):
-    return create_operator(
-        "matmul", _meta("matmul", name, m, k, n, num_layers, batch_size)
+def _attention(name, m, k, n, num_layers, batch_size, attention_type, dtype):
+    io = OperatorIO(
+        Tensor(m, k), Tensor(m, n), Tensor(k, n), dtype, DataType.BF16, dtype
     )
-
-
-def _transfer(name, m, k, n, num_layers, batch_size=1):
-    return create_operator(
-        "transfer", _meta("transfer", name, m, k, n, num_layers, batch_size)
+    meta = OperatorMetadata(
+        name, "attention", name, io, batch_size=batch_size, num_layers=num_layers
     )
-
-
-def _attention(name, m, k, n, num_layers, batch_size, attention_type):
-    meta = _meta("attention", name, m, k, n, num_layers, batch_size)
     return create_operator("attention", meta, attention_type)
+
+
+def _transfer(
+    name, collective, is_decode, m, n, num_layers, batch_size=1, dtype=DataType.BF16
+):
+    """A collective of `batch_size` x (m, n) elements per rank, timed at
+    LLMSim's bandwidth for that collective and mode."""
+    io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
+    meta = OperatorMetadata(
+        name, "transfer", name, io, batch_size=batch_size, num_layers=num_layers
+    )
+    op = create_operator("transfer", meta)
+    op._bandwidth_gb_s = BANDWIDTH_GB_S[collective][1 if is_decode else 0]
+    return op
 
 
 class TypedForCausalLMArch(BaseModelArch):
@@ -70,12 +150,14 @@ class TypedForCausalLMArch(BaseModelArch):
         mc = self.model_config
         sc = self.schedule_config
         seq_len = self.get_seq_length()
+        is_decode = sc.mode == ForwardMode.DECODE
+        dense = _model_dtype(mc)
+        kv_dtype = KV_CACHE_DTYPE or dense
         add, add_transfer = self._add_operator, self._add_transfer_operator
-        value_expr = sc.tp_size > 1
-        intermediate_size_expr_2 = mc.intermediate_size // sc.tp_size
-        intermediate_size_expr = (
-            sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size
-        )
+        value_expr_2 = sc.batch_size * sc.dp_size
+        tp_size = sc.tp_size * sc.dp_size
+        value_expr = tp_size > 1
+        intermediate_size_expr_2 = mc.intermediate_size // tp_size
         layers_where_2 = sum(
             1
             for layer_id in range(mc.num_hidden_layers)
@@ -86,6 +168,10 @@ class TypedForCausalLMArch(BaseModelArch):
             for layer_id in range(mc.num_hidden_layers)
             if mc.layer_types[layer_id] == "mixer"
         )
+        vocab_size_expr = (mc.vocab_size + 64 - 1) // 64 * 64
+        intermediate_size_expr = (
+            sum((mc.intermediate_size, mc.intermediate_size)) // tp_size
+        )
         # gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at layer_types.py:17
         add(
             _matmul(
@@ -94,6 +180,7 @@ class TypedForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 intermediate_size_expr,
                 layers_where,
+                dtype=_weight_dtype(mc, "model.layers.mlp.gate_up_proj"),
             )
         )
         # down_proj: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
@@ -104,6 +191,7 @@ class TypedForCausalLMArch(BaseModelArch):
                 intermediate_size_expr_2,
                 mc.hidden_size,
                 layers_where,
+                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
             )
         )
         # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
@@ -111,15 +199,25 @@ class TypedForCausalLMArch(BaseModelArch):
             add_transfer(
                 _transfer(
                     "down_proj_all_reduce",
+                    "all_reduce",
+                    is_decode,
                     seq_len,
-                    mc.hidden_size,
                     mc.hidden_size,
                     layers_where,
                 )
             )
         # mixer: model.layers.mixer, ReplicatedLinear at layer_types.py:32
         mixer_n = (2 if mc.model_type == "typed_wide" else 1) * mc.hidden_size
-        add(_matmul("mixer", seq_len, mc.hidden_size, mixer_n, layers_where))
+        add(
+            _matmul(
+                "mixer",
+                seq_len,
+                mc.hidden_size,
+                mixer_n,
+                layers_where,
+                dtype=_weight_dtype(mc, "model.layers.mixer"),
+            )
+        )
         # mlp_gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at layer_types.py:17
         add(
             _matmul(
@@ -128,6 +226,7 @@ class TypedForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 intermediate_size_expr,
                 layers_where_2,
+                dtype=_weight_dtype(mc, "model.layers.mlp.gate_up_proj"),
             )
         )
         # mlp_down_proj: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
@@ -138,6 +237,7 @@ class TypedForCausalLMArch(BaseModelArch):
                 intermediate_size_expr_2,
                 mc.hidden_size,
                 layers_where_2,
+                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
             )
         )
         # mlp_down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
@@ -145,26 +245,41 @@ class TypedForCausalLMArch(BaseModelArch):
             add_transfer(
                 _transfer(
                     "mlp_down_proj_all_reduce",
+                    "all_reduce",
+                    is_decode,
                     seq_len,
-                    mc.hidden_size,
                     mc.hidden_size,
                     layers_where_2,
                 )
             )
         # lm_head: lm_head, ParallelLMHead at layer_types.py:60
-        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size
-        add(_matmul("lm_head", seq_len, mc.hidden_size, lm_head_n, 1))
+        lm_head_n = vocab_size_expr // tp_size
+        add(_matmul("lm_head", value_expr_2, mc.hidden_size, lm_head_n, 1, dtype=dense))
+        # lm_head_all_gather: lm_head, ParallelLMHead at layer_types.py:60
+        if value_expr:
+            add_transfer(
+                _transfer(
+                    "lm_head_all_gather",
+                    "all_gather",
+                    is_decode,
+                    value_expr_2,
+                    vocab_size_expr,
+                    1,
+                )
+            )
 
     def get_kv_cache(self) -> float:
         """KV-cache bytes per token, whole model."""
         mc = self.model_config
-        return float((0) * KV_CACHE_DTYPE.value)
+        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
+        return float((0) * kv_dtype.value)
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""
         mc = self.model_config
         sc = self.schedule_config
-        return float((0) * KV_CACHE_DTYPE.value)
+        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
+        return float((0) * kv_dtype.value)
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class
@@ -178,11 +293,12 @@ MODEL_TYPES = {
 }
 
 # Operators as astgen traced them (read by `astgen check`; not code).
-# astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size","name":"gate_up_proj"}
-# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.intermediate_size // sc.tp_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
-# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
+# astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
+# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
+# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
 # astgen-op: {"at":"layer_types.py:32","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"(2 if mc.model_type == 'typed_wide' else 1) * mc.hidden_size","name":"mixer"}
-# astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size","name":"mlp_gate_up_proj"}
-# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.intermediate_size // sc.tp_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"mlp_down_proj"}
-# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"mlp_down_proj_all_reduce"}
-# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"seq_len","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size","name":"lm_head"}
+# astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"mlp_gate_up_proj"}
+# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"mlp_down_proj"}
+# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"mlp_down_proj_all_reduce"}
+# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
+# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}

@@ -3,62 +3,142 @@
 # sha256: 04cc82335ae934e29453f51070d16cd74b81a84d09e39f6708dbe38baaacf4cf
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (1c3cef3ef058)
-"""LLMSim model_arch for sglang's moe_every_k.py.
+# rules: 1.1.1 (c761a26e3466)
+"""LLMSim model_arch for sglang's moe_every_k.py: one forward pass per rank.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:
-  tensor parallel (tp_size)        -> sc.tp_size
-  attention TP under DP attention  -> sc.tp_size // sc.dp_size
-  MoE expert parallel (moe_ep)     -> sc.ep_size
-  MoE tensor parallel (moe_tp)     -> sc.tp_size // sc.ep_size
-  pipeline parallel                -> one stage holding every layer
+  attention TP (attn_tp_size)       -> sc.tp_size
+  attention DP replicas (--dp)      -> sc.dp_size (DP attention when > 1)
+  tensor parallel, the world (--tp) -> sc.tp_size * sc.dp_size
+  MoE expert parallel (--ep)        -> sc.ep_size
+  MoE tensor parallel               -> max(1, sc.tp_size * sc.dp_size // sc.ep_size)
+  pipeline parallel                 -> one stage holding every layer
+Runtime switches:
+  --moe-a2a-backend deepep          -> sc.deepep
+  --moe-dense-tp-size 1             -> sc.enable_moe_dense_fully_dp
+  forward mode                      -> sc.mode (EXTEND or DECODE)
+  --kv-cache-dtype                  -> auto (set when emitted)
+  every other server switch         -> sglang's default
+Weights take the checkpoint's precision at run time: quantization_config
+(FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.
 """
 
-from src.arch.model_type import AttentionType
+import re
+
+from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
 from src.arch.op.op_register import create_operator
 from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Tensor
 
-KV_CACHE_DTYPE = DataType.BF16
+# sglang --kv-cache-dtype auto: the model dtype
+KV_CACHE_DTYPE = None
+# quantization_config quant_method values whose weights LLMSim counts at 1 byte
+ONE_BYTE_METHODS = (
+    "awq",
+    "awq_marlin",
+    "blockwise_int8",
+    "compressed-tensors",
+    "fbgemm_fp8",
+    "fp8",
+    "gguf",
+    "gptq",
+    "gptq_marlin",
+    "modelopt",
+    "modelopt_fp4",
+    "modelopt_fp8",
+    "moe_wna16",
+    "mxfp4",
+    "qoq",
+    "quark",
+    "w4afp8",
+    "w8a8_fp8",
+    "w8a8_int8",
+)
+# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
+BANDWIDTH_GB_S = {
+    "all_gather": (85.0, 22.64),
+    "all_reduce": (85.0, 22.64),
+    "combine": (85.0, 22.64),
+    "dispatch": (85.0, 18.58),
+    "reduce_scatter": (85.0, 22.64),
+}
 
 
-def _io(m, k, n):
-    return OperatorIO(
+def _model_dtype(mc):
+    dtype = str(
+        getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "bfloat16"
+    )
+    return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
+
+
+def _unnumbered(path):
+    return re.sub(r"\.\d+(?=\.|$)", "", path)
+
+
+def _skipped(path, names):
+    for name in names:
+        if name.startswith("re:"):
+            if re.search(name[3:], path):
+                return True
+            continue
+        name = _unnumbered(name)
+        if path == name or path.endswith("." + name) or path.startswith(name + "."):
+            return True
+    return False
+
+
+def _weight_dtype(mc, path):
+    """Weight dtype of the linear at sglang module `path`: 1 byte in a checkpoint
+    quantized to 8 bits or fewer, unless quantization_config leaves it out."""
+    qc = getattr(mc, "quantization_config", None)
+    if (
+        not isinstance(qc, dict)
+        or str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS
+    ):
+        return _model_dtype(mc)
+    names = list(qc.get("modules_to_not_convert") or []) + list(
+        qc.get("ignored_layers") or []
+    )
+    return _model_dtype(mc) if _skipped(path, names) else DataType.INT8
+
+
+def _matmul(name, m, k, n, num_layers, batch_size=1, dtype=DataType.BF16):
+    io = OperatorIO(
         input_shape=Tensor(m, k),
         output_shape=Tensor(m, n),
         weight_shape=Tensor(k, n),
-        input_dtype=DataType.BF16,
+        input_dtype=dtype,
         output_dtype=DataType.BF16,
-        weight_dtype=DataType.BF16,
+        weight_dtype=dtype,
     )
-
-
-def _meta(op_type, name, m, k, n, num_layers, batch_size):
-    return OperatorMetadata(
-        name=name,
-        op_type=op_type,
-        description=name,
-        io_config=_io(m, k, n),
-        batch_size=batch_size,
-        num_layers=num_layers,
+    meta = OperatorMetadata(
+        name, "matmul", name, io, batch_size=batch_size, num_layers=num_layers
     )
+    return create_operator("matmul", meta)
 
 
-def _matmul(name, m, k, n, num_layers, batch_size=1):
-    return create_operator(
-        "matmul", _meta("matmul", name, m, k, n, num_layers, batch_size)
+def _attention(name, m, k, n, num_layers, batch_size, attention_type, dtype):
+    io = OperatorIO(
+        Tensor(m, k), Tensor(m, n), Tensor(k, n), dtype, DataType.BF16, dtype
     )
-
-
-def _transfer(name, m, k, n, num_layers, batch_size=1):
-    return create_operator(
-        "transfer", _meta("transfer", name, m, k, n, num_layers, batch_size)
+    meta = OperatorMetadata(
+        name, "attention", name, io, batch_size=batch_size, num_layers=num_layers
     )
-
-
-def _attention(name, m, k, n, num_layers, batch_size, attention_type):
-    meta = _meta("attention", name, m, k, n, num_layers, batch_size)
     return create_operator("attention", meta, attention_type)
+
+
+def _transfer(
+    name, collective, is_decode, m, n, num_layers, batch_size=1, dtype=DataType.BF16
+):
+    """A collective of `batch_size` x (m, n) elements per rank, timed at
+    LLMSim's bandwidth for that collective and mode."""
+    io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
+    meta = OperatorMetadata(
+        name, "transfer", name, io, batch_size=batch_size, num_layers=num_layers
+    )
+    op = create_operator("transfer", meta)
+    op._bandwidth_gb_s = BANDWIDTH_GB_S[collective][1 if is_decode else 0]
+    return op
 
 
 class KMoeForCausalLMArch(BaseModelArch):
@@ -70,30 +150,35 @@ class KMoeForCausalLMArch(BaseModelArch):
         mc = self.model_config
         sc = self.schedule_config
         seq_len = self.get_seq_length()
+        is_decode = sc.mode == ForwardMode.DECODE
+        dense = _model_dtype(mc)
+        kv_dtype = KV_CACHE_DTYPE or dense
         add, add_transfer = self._add_operator, self._add_transfer_operator
         n_shared_experts_expr = mc.n_shared_experts is not None
-        value_expr = sc.tp_size > 1
-        num_experts_per_tok_expr_2 = seq_len * mc.num_experts_per_tok
         moe_intermediate_size_expr_2 = mc.moe_intermediate_size * mc.n_shared_experts
-        n_routed_experts_expr = mc.n_routed_experts // sc.ep_size
-        num_attention_heads_expr = mc.num_attention_heads // sc.tp_size
+        value_expr_2 = sc.batch_size * sc.dp_size
+        tp_size = sc.tp_size * sc.dp_size
         num_key_value_heads = (
             getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
         )
-        moe_intermediate_size_expr = mc.moe_intermediate_size // (
-            sc.tp_size // sc.ep_size
-        )
+        n_routed_experts_expr = max(1, mc.n_routed_experts // sc.ep_size)
+        value_expr = tp_size > 1
+        num_attention_heads_expr = mc.num_attention_heads // tp_size
         head_dim = (
             getattr(mc, "head_dim", None) or mc.hidden_size // mc.num_attention_heads
+        )
+        vocab_size_expr = (mc.vocab_size + 64 - 1) // 64 * 64
+        num_experts_per_tok_expr = max(
+            1, seq_len * sc.dp_size * mc.num_experts_per_tok // mc.n_routed_experts
+        )
+        moe_intermediate_size_expr = mc.moe_intermediate_size // max(
+            1, tp_size // sc.ep_size
         )
         layers_where = sum(
             1
             for layer_id in range(mc.num_hidden_layers)
             if layer_id >= mc.first_k_dense_replace
             and layer_id % mc.moe_layer_freq == 0
-        )
-        num_experts_per_tok_expr = max(
-            1, seq_len // sc.tp_size * mc.num_experts_per_tok // n_routed_experts_expr
         )
         layers_where_not = sum(
             1
@@ -112,23 +197,38 @@ class KMoeForCausalLMArch(BaseModelArch):
                 if num_key_value_heads is None
                 else num_key_value_heads
             )
-            // sc.tp_size,
+            // tp_size,
         ) * (head_dim + head_dim)
         add(
             _matmul(
-                "qkv_proj", seq_len, mc.hidden_size, qkv_proj_n, mc.num_hidden_layers
+                "qkv_proj",
+                seq_len,
+                mc.hidden_size,
+                qkv_proj_n,
+                mc.num_hidden_layers,
+                dtype=_weight_dtype(mc, "model.layers.self_attn.qkv_proj"),
             )
         )
         # o_proj: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
-        o_proj_k = mc.num_attention_heads * head_dim // sc.tp_size
-        add(_matmul("o_proj", seq_len, o_proj_k, mc.hidden_size, mc.num_hidden_layers))
+        o_proj_k = mc.num_attention_heads * head_dim // tp_size
+        add(
+            _matmul(
+                "o_proj",
+                seq_len,
+                o_proj_k,
+                mc.hidden_size,
+                mc.num_hidden_layers,
+                dtype=_weight_dtype(mc, "model.layers.self_attn.o_proj"),
+            )
+        )
         # o_proj_all_reduce: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
         if value_expr:
             add_transfer(
                 _transfer(
                     "o_proj_all_reduce",
+                    "all_reduce",
+                    is_decode,
                     seq_len,
-                    mc.hidden_size,
                     mc.hidden_size,
                     mc.num_hidden_layers,
                 )
@@ -143,6 +243,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 mc.num_hidden_layers,
                 num_attention_heads_expr,
                 mc.attention_type,
+                kv_dtype,
             )
         )
         # attn_pv: model.layers.self_attn.attn, RadixAttention at dense.py:44
@@ -155,12 +256,18 @@ class KMoeForCausalLMArch(BaseModelArch):
                 mc.num_hidden_layers,
                 num_attention_heads_expr,
                 mc.attention_type,
+                kv_dtype,
             )
         )
         # moe_gate: model.layers.mlp.gate.weight, KGate at moe_every_k.py:27
         add(
             _matmul(
-                "moe_gate", seq_len, mc.hidden_size, mc.n_routed_experts, layers_where
+                "moe_gate",
+                seq_len,
+                mc.hidden_size,
+                mc.n_routed_experts,
+                layers_where,
+                dtype=dense,
             )
         )
         # moe_experts_gate_up: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
@@ -173,6 +280,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 moe_experts_gate_up_n,
                 layers_where,
                 n_routed_experts_expr,
+                dtype=_weight_dtype(mc, "model.layers.mlp.experts"),
             )
         )
         # moe_experts_down: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
@@ -185,39 +293,44 @@ class KMoeForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 layers_where,
                 n_routed_experts_expr,
+                dtype=_weight_dtype(mc, "model.layers.mlp.experts"),
             )
         )
-        # moe_experts_dispatch: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
+        # dispatch: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
         if sc.deepep:
-            moe_experts_dispatch_m = num_experts_per_tok_expr_2
             add_transfer(
                 _transfer(
-                    "moe_experts_dispatch",
-                    moe_experts_dispatch_m,
-                    mc.hidden_size,
+                    "dispatch",
+                    "dispatch",
+                    is_decode,
+                    seq_len,
                     mc.hidden_size,
                     layers_where,
+                    batch_size=mc.num_experts_per_tok,
+                    dtype=_weight_dtype(mc, "model.layers.mlp.experts"),
                 )
             )
-        # moe_experts_combine: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
+        # combine: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
         if sc.deepep:
-            moe_experts_combine_m = num_experts_per_tok_expr_2
             add_transfer(
                 _transfer(
-                    "moe_experts_combine",
-                    moe_experts_combine_m,
-                    mc.hidden_size,
+                    "combine",
+                    "combine",
+                    is_decode,
+                    seq_len,
                     mc.hidden_size,
                     layers_where,
+                    batch_size=mc.num_experts_per_tok,
                 )
             )
         # moe_experts_all_reduce: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
-        if not sc.deepep and value_expr:
+        if not sc.deepep and False:
             add_transfer(
                 _transfer(
                     "moe_experts_all_reduce",
+                    "all_reduce",
+                    is_decode,
                     seq_len,
-                    mc.hidden_size,
                     mc.hidden_size,
                     layers_where,
                 )
@@ -226,7 +339,7 @@ class KMoeForCausalLMArch(BaseModelArch):
         if n_shared_experts_expr:
             moe_shared_gate_up_proj_n = (
                 sum((moe_intermediate_size_expr_2, moe_intermediate_size_expr_2))
-                // sc.tp_size
+                // tp_size
             )
             add(
                 _matmul(
@@ -235,11 +348,14 @@ class KMoeForCausalLMArch(BaseModelArch):
                     mc.hidden_size,
                     moe_shared_gate_up_proj_n,
                     layers_where,
+                    dtype=_weight_dtype(
+                        mc, "model.layers.mlp.shared_experts.gate_up_proj"
+                    ),
                 )
             )
         # moe_shared_down_proj: model.layers.mlp.shared_experts.down_proj, RowParallelLinear at moe_every_k.py:21
         if n_shared_experts_expr:
-            moe_shared_down_proj_k = moe_intermediate_size_expr_2 // sc.tp_size
+            moe_shared_down_proj_k = moe_intermediate_size_expr_2 // tp_size
             add(
                 _matmul(
                     "moe_shared_down_proj",
@@ -247,22 +363,26 @@ class KMoeForCausalLMArch(BaseModelArch):
                     moe_shared_down_proj_k,
                     mc.hidden_size,
                     layers_where,
+                    dtype=_weight_dtype(
+                        mc, "model.layers.mlp.shared_experts.down_proj"
+                    ),
                 )
             )
         # moe_shared_down_proj_all_reduce: model.layers.mlp.shared_experts.down_proj, RowParallelLinear at moe_every_k.py:21
-        if n_shared_experts_expr and value_expr:
+        if n_shared_experts_expr and (value_expr and False):
             add_transfer(
                 _transfer(
                     "moe_shared_down_proj_all_reduce",
+                    "all_reduce",
+                    is_decode,
                     seq_len,
-                    mc.hidden_size,
                     mc.hidden_size,
                     layers_where,
                 )
             )
         # dense_gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at moe_every_k.py:20
         dense_gate_up_proj_n = (
-            sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size
+            sum((mc.intermediate_size, mc.intermediate_size)) // tp_size
         )
         add(
             _matmul(
@@ -271,10 +391,11 @@ class KMoeForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 dense_gate_up_proj_n,
                 layers_where_not,
+                dtype=_weight_dtype(mc, "model.layers.mlp.gate_up_proj"),
             )
         )
         # dense_down_proj: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21
-        dense_down_proj_k = mc.intermediate_size // sc.tp_size
+        dense_down_proj_k = mc.intermediate_size // tp_size
         add(
             _matmul(
                 "dense_down_proj",
@@ -282,6 +403,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 dense_down_proj_k,
                 mc.hidden_size,
                 layers_where_not,
+                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
             )
         )
         # dense_down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21
@@ -289,20 +411,34 @@ class KMoeForCausalLMArch(BaseModelArch):
             add_transfer(
                 _transfer(
                     "dense_down_proj_all_reduce",
+                    "all_reduce",
+                    is_decode,
                     seq_len,
-                    mc.hidden_size,
                     mc.hidden_size,
                     layers_where_not,
                 )
             )
         # lm_head: lm_head, ParallelLMHead at moe_every_k.py:76
-        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size
-        add(_matmul("lm_head", seq_len, mc.hidden_size, lm_head_n, 1))
+        lm_head_n = vocab_size_expr // tp_size
+        add(_matmul("lm_head", value_expr_2, mc.hidden_size, lm_head_n, 1, dtype=dense))
+        # lm_head_all_gather: lm_head, ParallelLMHead at moe_every_k.py:76
+        if value_expr:
+            add_transfer(
+                _transfer(
+                    "lm_head_all_gather",
+                    "all_gather",
+                    is_decode,
+                    value_expr_2,
+                    vocab_size_expr,
+                    1,
+                )
+            )
         self._add_attention_operator("attention", attention_ops)
 
     def get_kv_cache(self) -> float:
         """KV-cache bytes per token, whole model."""
         mc = self.model_config
+        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
         return float(
             (
                 0
@@ -328,13 +464,14 @@ class KMoeForCausalLMArch(BaseModelArch):
                     )
                 )
             )
-            * KV_CACHE_DTYPE.value
+            * kv_dtype.value
         )
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""
         mc = self.model_config
         sc = self.schedule_config
+        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
         return float(
             (
                 0
@@ -346,7 +483,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                             getattr(mc, "num_key_value_heads", None)
                             or mc.num_attention_heads
                         )
-                        // sc.tp_size,
+                        // (sc.tp_size * sc.dp_size),
                     )
                     * (
                         (
@@ -360,7 +497,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                     )
                 )
             )
-            * KV_CACHE_DTYPE.value
+            * kv_dtype.value
         )
 
 
@@ -375,21 +512,22 @@ MODEL_TYPES = {
 }
 
 # Operators as astgen traced them (read by `astgen check`; not code).
-# astgen-op: {"at":"dense.py:40","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // sc.tp_size * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // sc.tp_size) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
-# astgen-op: {"at":"dense.py:43","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // sc.tp_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
-# astgen-op: {"at":"dense.py:43","batch":"1","entry":"KMoeForCausalLM","guard":"sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // sc.tp_size","entry":"KMoeForCausalLM","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // sc.tp_size","entry":"KMoeForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"attn_pv"}
+# astgen-op: {"at":"dense.py:40","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // (sc.tp_size * sc.dp_size) * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // (sc.tp_size * sc.dp_size)) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
+# astgen-op: {"at":"dense.py:43","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
+# astgen-op: {"at":"dense.py:43","batch":"1","entry":"KMoeForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"KMoeForCausalLM","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"KMoeForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"attn_pv"}
 # astgen-op: {"at":"moe_every_k.py:27","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.n_routed_experts","name":"moe_gate"}
-# astgen-op: {"at":"moe_every_k.py:37","batch":"mc.n_routed_experts // sc.ep_size","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"max(1, seq_len // sc.tp_size * mc.num_experts_per_tok // (mc.n_routed_experts // sc.ep_size))","n":"2 * (mc.moe_intermediate_size // (sc.tp_size // sc.ep_size))","name":"moe_experts_gate_up"}
-# astgen-op: {"at":"moe_every_k.py:37","batch":"mc.n_routed_experts // sc.ep_size","entry":"KMoeForCausalLM","guard":"True","k":"mc.moe_intermediate_size // (sc.tp_size // sc.ep_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"max(1, seq_len // sc.tp_size * mc.num_experts_per_tok // (mc.n_routed_experts // sc.ep_size))","n":"mc.hidden_size","name":"moe_experts_down"}
-# astgen-op: {"at":"moe_every_k.py:37","batch":"1","entry":"KMoeForCausalLM","guard":"sc.deepep","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len * mc.num_experts_per_tok","n":"mc.hidden_size","name":"moe_experts_dispatch"}
-# astgen-op: {"at":"moe_every_k.py:37","batch":"1","entry":"KMoeForCausalLM","guard":"sc.deepep","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len * mc.num_experts_per_tok","n":"mc.hidden_size","name":"moe_experts_combine"}
-# astgen-op: {"at":"moe_every_k.py:37","batch":"1","entry":"KMoeForCausalLM","guard":"not sc.deepep and sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.hidden_size","name":"moe_experts_all_reduce"}
-# astgen-op: {"at":"moe_every_k.py:20","batch":"1","entry":"KMoeForCausalLM","guard":"mc.n_shared_experts is not None","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"sum((mc.moe_intermediate_size * mc.n_shared_experts, mc.moe_intermediate_size * mc.n_shared_experts)) // sc.tp_size","name":"moe_shared_gate_up_proj"}
-# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"KMoeForCausalLM","guard":"mc.n_shared_experts is not None","k":"mc.moe_intermediate_size * mc.n_shared_experts // sc.tp_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.hidden_size","name":"moe_shared_down_proj"}
-# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"KMoeForCausalLM","guard":"mc.n_shared_experts is not None and sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.hidden_size","name":"moe_shared_down_proj_all_reduce"}
-# astgen-op: {"at":"moe_every_k.py:20","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if not (layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0))","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size","name":"dense_gate_up_proj"}
-# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.intermediate_size // sc.tp_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if not (layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0))","m":"seq_len","n":"mc.hidden_size","name":"dense_down_proj"}
-# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"KMoeForCausalLM","guard":"sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if not (layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0))","m":"seq_len","n":"mc.hidden_size","name":"dense_down_proj_all_reduce"}
-# astgen-op: {"at":"moe_every_k.py:76","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"seq_len","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size","name":"lm_head"}
+# astgen-op: {"at":"moe_every_k.py:37","batch":"max(1, mc.n_routed_experts // sc.ep_size)","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"max(1, seq_len * sc.dp_size * mc.num_experts_per_tok // mc.n_routed_experts)","n":"2 * (mc.moe_intermediate_size // max(1, sc.tp_size * sc.dp_size // sc.ep_size))","name":"moe_experts_gate_up"}
+# astgen-op: {"at":"moe_every_k.py:37","batch":"max(1, mc.n_routed_experts // sc.ep_size)","entry":"KMoeForCausalLM","guard":"True","k":"mc.moe_intermediate_size // max(1, sc.tp_size * sc.dp_size // sc.ep_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"max(1, seq_len * sc.dp_size * mc.num_experts_per_tok // mc.n_routed_experts)","n":"mc.hidden_size","name":"moe_experts_down"}
+# astgen-op: {"at":"moe_every_k.py:37","batch":"mc.num_experts_per_tok","entry":"KMoeForCausalLM","guard":"sc.deepep","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.hidden_size","name":"dispatch"}
+# astgen-op: {"at":"moe_every_k.py:37","batch":"mc.num_experts_per_tok","entry":"KMoeForCausalLM","guard":"sc.deepep","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.hidden_size","name":"combine"}
+# astgen-op: {"at":"moe_every_k.py:37","batch":"1","entry":"KMoeForCausalLM","guard":"not sc.deepep and False","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.hidden_size","name":"moe_experts_all_reduce"}
+# astgen-op: {"at":"moe_every_k.py:20","batch":"1","entry":"KMoeForCausalLM","guard":"mc.n_shared_experts is not None","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"sum((mc.moe_intermediate_size * mc.n_shared_experts, mc.moe_intermediate_size * mc.n_shared_experts)) // (sc.tp_size * sc.dp_size)","name":"moe_shared_gate_up_proj"}
+# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"KMoeForCausalLM","guard":"mc.n_shared_experts is not None","k":"mc.moe_intermediate_size * mc.n_shared_experts // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.hidden_size","name":"moe_shared_down_proj"}
+# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"KMoeForCausalLM","guard":"mc.n_shared_experts is not None and (sc.tp_size * sc.dp_size > 1 and False)","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.hidden_size","name":"moe_shared_down_proj_all_reduce"}
+# astgen-op: {"at":"moe_every_k.py:20","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if not (layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0))","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"dense_gate_up_proj"}
+# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if not (layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0))","m":"seq_len","n":"mc.hidden_size","name":"dense_down_proj"}
+# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"KMoeForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if not (layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0))","m":"seq_len","n":"mc.hidden_size","name":"dense_down_proj_all_reduce"}
+# astgen-op: {"at":"moe_every_k.py:76","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
+# astgen-op: {"at":"moe_every_k.py:76","batch":"1","entry":"KMoeForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}

@@ -3,62 +3,142 @@
 # sha256: 3031dc2e13fdaba873c1616f6e0781df76c67a5539d1352123e41b3b797f3fe1
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1 (1c3cef3ef058)
-"""LLMSim model_arch for sglang's multimodal.py.
+# rules: 1.1.1 (c761a26e3466)
+"""LLMSim model_arch for sglang's multimodal.py: one forward pass per rank.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:
-  tensor parallel (tp_size)        -> sc.tp_size
-  attention TP under DP attention  -> sc.tp_size // sc.dp_size
-  MoE expert parallel (moe_ep)     -> sc.ep_size
-  MoE tensor parallel (moe_tp)     -> sc.tp_size // sc.ep_size
-  pipeline parallel                -> one stage holding every layer
+  attention TP (attn_tp_size)       -> sc.tp_size
+  attention DP replicas (--dp)      -> sc.dp_size (DP attention when > 1)
+  tensor parallel, the world (--tp) -> sc.tp_size * sc.dp_size
+  MoE expert parallel (--ep)        -> sc.ep_size
+  MoE tensor parallel               -> max(1, sc.tp_size * sc.dp_size // sc.ep_size)
+  pipeline parallel                 -> one stage holding every layer
+Runtime switches:
+  --moe-a2a-backend deepep          -> sc.deepep
+  --moe-dense-tp-size 1             -> sc.enable_moe_dense_fully_dp
+  forward mode                      -> sc.mode (EXTEND or DECODE)
+  --kv-cache-dtype                  -> auto (set when emitted)
+  every other server switch         -> sglang's default
+Weights take the checkpoint's precision at run time: quantization_config
+(FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.
 """
 
-from src.arch.model_type import AttentionType
+import re
+
+from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
 from src.arch.op.op_register import create_operator
 from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Tensor
 
-KV_CACHE_DTYPE = DataType.BF16
+# sglang --kv-cache-dtype auto: the model dtype
+KV_CACHE_DTYPE = None
+# quantization_config quant_method values whose weights LLMSim counts at 1 byte
+ONE_BYTE_METHODS = (
+    "awq",
+    "awq_marlin",
+    "blockwise_int8",
+    "compressed-tensors",
+    "fbgemm_fp8",
+    "fp8",
+    "gguf",
+    "gptq",
+    "gptq_marlin",
+    "modelopt",
+    "modelopt_fp4",
+    "modelopt_fp8",
+    "moe_wna16",
+    "mxfp4",
+    "qoq",
+    "quark",
+    "w4afp8",
+    "w8a8_fp8",
+    "w8a8_int8",
+)
+# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
+BANDWIDTH_GB_S = {
+    "all_gather": (85.0, 22.64),
+    "all_reduce": (85.0, 22.64),
+    "combine": (85.0, 22.64),
+    "dispatch": (85.0, 18.58),
+    "reduce_scatter": (85.0, 22.64),
+}
 
 
-def _io(m, k, n):
-    return OperatorIO(
+def _model_dtype(mc):
+    dtype = str(
+        getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "bfloat16"
+    )
+    return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
+
+
+def _unnumbered(path):
+    return re.sub(r"\.\d+(?=\.|$)", "", path)
+
+
+def _skipped(path, names):
+    for name in names:
+        if name.startswith("re:"):
+            if re.search(name[3:], path):
+                return True
+            continue
+        name = _unnumbered(name)
+        if path == name or path.endswith("." + name) or path.startswith(name + "."):
+            return True
+    return False
+
+
+def _weight_dtype(mc, path):
+    """Weight dtype of the linear at sglang module `path`: 1 byte in a checkpoint
+    quantized to 8 bits or fewer, unless quantization_config leaves it out."""
+    qc = getattr(mc, "quantization_config", None)
+    if (
+        not isinstance(qc, dict)
+        or str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS
+    ):
+        return _model_dtype(mc)
+    names = list(qc.get("modules_to_not_convert") or []) + list(
+        qc.get("ignored_layers") or []
+    )
+    return _model_dtype(mc) if _skipped(path, names) else DataType.INT8
+
+
+def _matmul(name, m, k, n, num_layers, batch_size=1, dtype=DataType.BF16):
+    io = OperatorIO(
         input_shape=Tensor(m, k),
         output_shape=Tensor(m, n),
         weight_shape=Tensor(k, n),
-        input_dtype=DataType.BF16,
+        input_dtype=dtype,
         output_dtype=DataType.BF16,
-        weight_dtype=DataType.BF16,
+        weight_dtype=dtype,
     )
-
-
-def _meta(op_type, name, m, k, n, num_layers, batch_size):
-    return OperatorMetadata(
-        name=name,
-        op_type=op_type,
-        description=name,
-        io_config=_io(m, k, n),
-        batch_size=batch_size,
-        num_layers=num_layers,
+    meta = OperatorMetadata(
+        name, "matmul", name, io, batch_size=batch_size, num_layers=num_layers
     )
+    return create_operator("matmul", meta)
 
 
-def _matmul(name, m, k, n, num_layers, batch_size=1):
-    return create_operator(
-        "matmul", _meta("matmul", name, m, k, n, num_layers, batch_size)
+def _attention(name, m, k, n, num_layers, batch_size, attention_type, dtype):
+    io = OperatorIO(
+        Tensor(m, k), Tensor(m, n), Tensor(k, n), dtype, DataType.BF16, dtype
     )
-
-
-def _transfer(name, m, k, n, num_layers, batch_size=1):
-    return create_operator(
-        "transfer", _meta("transfer", name, m, k, n, num_layers, batch_size)
+    meta = OperatorMetadata(
+        name, "attention", name, io, batch_size=batch_size, num_layers=num_layers
     )
-
-
-def _attention(name, m, k, n, num_layers, batch_size, attention_type):
-    meta = _meta("attention", name, m, k, n, num_layers, batch_size)
     return create_operator("attention", meta, attention_type)
+
+
+def _transfer(
+    name, collective, is_decode, m, n, num_layers, batch_size=1, dtype=DataType.BF16
+):
+    """A collective of `batch_size` x (m, n) elements per rank, timed at
+    LLMSim's bandwidth for that collective and mode."""
+    io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
+    meta = OperatorMetadata(
+        name, "transfer", name, io, batch_size=batch_size, num_layers=num_layers
+    )
+    op = create_operator("transfer", meta)
+    op._bandwidth_gb_s = BANDWIDTH_GB_S[collective][1 if is_decode else 0]
+    return op
 
 
 class PatchVLForConditionalGenerationArch(BaseModelArch):
@@ -70,16 +150,22 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
         mc = self.model_config
         sc = self.schedule_config
         seq_len = self.get_seq_length()
+        is_decode = sc.mode == ForwardMode.DECODE
+        dense = _model_dtype(mc)
+        kv_dtype = KV_CACHE_DTYPE or dense
         add, add_transfer = self._add_operator, self._add_transfer_operator
-        value_expr = sc.tp_size > 1
-        num_attention_heads_expr = mc.num_attention_heads // sc.tp_size
+        value_expr_2 = sc.batch_size * sc.dp_size
+        tp_size = sc.tp_size * sc.dp_size
         num_key_value_heads = (
             getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
         )
+        value_expr = tp_size > 1
+        num_attention_heads_expr = mc.num_attention_heads // tp_size
         head_dim = (
             getattr(mc, "head_dim", None) or mc.hidden_size // mc.num_attention_heads
         )
-        vocab_size_expr = (mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size
+        vocab_size_expr_2 = (mc.vocab_size + 64 - 1) // 64 * 64
+        vocab_size_expr = vocab_size_expr_2 // tp_size
         attention_ops = []
         # qkv_proj: language_model.model.layers.self_attn.qkv_proj, QKVParallelLinear at dense.py:40
         qkv_proj_n = num_attention_heads_expr * head_dim + max(
@@ -89,23 +175,40 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                 if num_key_value_heads is None
                 else num_key_value_heads
             )
-            // sc.tp_size,
+            // tp_size,
         ) * (head_dim + head_dim)
         add(
             _matmul(
-                "qkv_proj", seq_len, mc.hidden_size, qkv_proj_n, mc.num_hidden_layers
+                "qkv_proj",
+                seq_len,
+                mc.hidden_size,
+                qkv_proj_n,
+                mc.num_hidden_layers,
+                dtype=_weight_dtype(
+                    mc, "language_model.model.layers.self_attn.qkv_proj"
+                ),
             )
         )
         # o_proj: language_model.model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
-        o_proj_k = mc.num_attention_heads * head_dim // sc.tp_size
-        add(_matmul("o_proj", seq_len, o_proj_k, mc.hidden_size, mc.num_hidden_layers))
+        o_proj_k = mc.num_attention_heads * head_dim // tp_size
+        add(
+            _matmul(
+                "o_proj",
+                seq_len,
+                o_proj_k,
+                mc.hidden_size,
+                mc.num_hidden_layers,
+                dtype=_weight_dtype(mc, "language_model.model.layers.self_attn.o_proj"),
+            )
+        )
         # o_proj_all_reduce: language_model.model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
         if value_expr:
             add_transfer(
                 _transfer(
                     "o_proj_all_reduce",
+                    "all_reduce",
+                    is_decode,
                     seq_len,
-                    mc.hidden_size,
                     mc.hidden_size,
                     mc.num_hidden_layers,
                 )
@@ -120,6 +223,7 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                 mc.num_hidden_layers,
                 num_attention_heads_expr,
                 mc.attention_type,
+                kv_dtype,
             )
         )
         # attn_pv: language_model.model.layers.self_attn.attn, RadixAttention at dense.py:44
@@ -132,10 +236,11 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                 mc.num_hidden_layers,
                 num_attention_heads_expr,
                 mc.attention_type,
+                kv_dtype,
             )
         )
         # gate_up_proj: language_model.model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at dense.py:24
-        gate_up_proj_n = sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size
+        gate_up_proj_n = sum((mc.intermediate_size, mc.intermediate_size)) // tp_size
         add(
             _matmul(
                 "gate_up_proj",
@@ -143,13 +248,19 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                 mc.hidden_size,
                 gate_up_proj_n,
                 mc.num_hidden_layers,
+                dtype=_weight_dtype(mc, "language_model.model.layers.mlp.gate_up_proj"),
             )
         )
         # down_proj: language_model.model.layers.mlp.down_proj, RowParallelLinear at dense.py:27
-        down_proj_k = mc.intermediate_size // sc.tp_size
+        down_proj_k = mc.intermediate_size // tp_size
         add(
             _matmul(
-                "down_proj", seq_len, down_proj_k, mc.hidden_size, mc.num_hidden_layers
+                "down_proj",
+                seq_len,
+                down_proj_k,
+                mc.hidden_size,
+                mc.num_hidden_layers,
+                dtype=_weight_dtype(mc, "language_model.model.layers.mlp.down_proj"),
             )
         )
         # down_proj_all_reduce: language_model.model.layers.mlp.down_proj, RowParallelLinear at dense.py:27
@@ -157,23 +268,67 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
             add_transfer(
                 _transfer(
                     "down_proj_all_reduce",
+                    "all_reduce",
+                    is_decode,
                     seq_len,
-                    mc.hidden_size,
                     mc.hidden_size,
                     mc.num_hidden_layers,
                 )
             )
         # lm_head: language_model.lm_head, ParallelLMHead at dense.py:78
         if mc.tie_word_embeddings:
-            add(_matmul("lm_head", seq_len, mc.hidden_size, vocab_size_expr, 1))
+            add(
+                _matmul(
+                    "lm_head",
+                    value_expr_2,
+                    mc.hidden_size,
+                    vocab_size_expr,
+                    1,
+                    dtype=dense,
+                )
+            )
+        # lm_head_all_gather: language_model.lm_head, ParallelLMHead at dense.py:78
+        if mc.tie_word_embeddings and value_expr:
+            add_transfer(
+                _transfer(
+                    "lm_head_all_gather",
+                    "all_gather",
+                    is_decode,
+                    value_expr_2,
+                    vocab_size_expr_2,
+                    1,
+                )
+            )
         # lm_head: language_model.lm_head, ParallelLMHead at dense.py:80
         if not mc.tie_word_embeddings:
-            add(_matmul("lm_head", seq_len, mc.hidden_size, vocab_size_expr, 1))
+            add(
+                _matmul(
+                    "lm_head",
+                    value_expr_2,
+                    mc.hidden_size,
+                    vocab_size_expr,
+                    1,
+                    dtype=dense,
+                )
+            )
+        # lm_head_all_gather: language_model.lm_head, ParallelLMHead at dense.py:80
+        if not mc.tie_word_embeddings and value_expr:
+            add_transfer(
+                _transfer(
+                    "lm_head_all_gather",
+                    "all_gather",
+                    is_decode,
+                    value_expr_2,
+                    vocab_size_expr_2,
+                    1,
+                )
+            )
         self._add_attention_operator("attention", attention_ops)
 
     def get_kv_cache(self) -> float:
         """KV-cache bytes per token, whole model."""
         mc = self.model_config
+        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
         return float(
             (
                 0
@@ -199,13 +354,14 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                     )
                 )
             )
-            * KV_CACHE_DTYPE.value
+            * kv_dtype.value
         )
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""
         mc = self.model_config
         sc = self.schedule_config
+        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
         return float(
             (
                 0
@@ -217,7 +373,7 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                             getattr(mc, "num_key_value_heads", None)
                             or mc.num_attention_heads
                         )
-                        // sc.tp_size,
+                        // (sc.tp_size * sc.dp_size),
                     )
                     * (
                         (
@@ -231,7 +387,7 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                     )
                 )
             )
-            * KV_CACHE_DTYPE.value
+            * kv_dtype.value
         )
 
 
@@ -246,13 +402,15 @@ MODEL_TYPES = {
 }
 
 # Operators as astgen traced them (read by `astgen check`; not code).
-# astgen-op: {"at":"dense.py:40","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // sc.tp_size * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // sc.tp_size) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
-# astgen-op: {"at":"dense.py:43","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // sc.tp_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
-# astgen-op: {"at":"dense.py:43","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // sc.tp_size","entry":"PatchVLForConditionalGeneration","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // sc.tp_size","entry":"PatchVLForConditionalGeneration","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"attn_pv"}
-# astgen-op: {"at":"dense.py:24","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // sc.tp_size","name":"gate_up_proj"}
-# astgen-op: {"at":"dense.py:27","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.intermediate_size // sc.tp_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
-# astgen-op: {"at":"dense.py:27","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"sc.tp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
-# astgen-op: {"at":"dense.py:78","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"mc.tie_word_embeddings","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"seq_len","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size","name":"lm_head"}
-# astgen-op: {"at":"dense.py:80","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"not mc.tie_word_embeddings","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"seq_len","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // sc.tp_size","name":"lm_head"}
+# astgen-op: {"at":"dense.py:40","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // (sc.tp_size * sc.dp_size) * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // (sc.tp_size * sc.dp_size)) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
+# astgen-op: {"at":"dense.py:43","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
+# astgen-op: {"at":"dense.py:43","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"PatchVLForConditionalGeneration","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"PatchVLForConditionalGeneration","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"attn_pv"}
+# astgen-op: {"at":"dense.py:24","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
+# astgen-op: {"at":"dense.py:27","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
+# astgen-op: {"at":"dense.py:27","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
+# astgen-op: {"at":"dense.py:78","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"mc.tie_word_embeddings","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
+# astgen-op: {"at":"dense.py:78","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"mc.tie_word_embeddings and sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}
+# astgen-op: {"at":"dense.py:80","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"not mc.tie_word_embeddings","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
+# astgen-op: {"at":"dense.py:80","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"not mc.tie_word_embeddings and sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}

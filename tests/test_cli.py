@@ -81,7 +81,7 @@ def test_header_names_source_hash_and_versions(tmp_path):
     assert head[2] == f"# sha256: {digest}"
     assert head[3] == "# sglang: unknown"
     assert head[4] == "# astgen: 0.1.0"
-    assert head[5].startswith("# rules: 1.1 (")
+    assert head[5].startswith("# rules: 1.1.1 (")  # layers.parallel.execution
     assert "from src.arch.op.operator_base import DataType" in text
 
 

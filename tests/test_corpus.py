@@ -91,7 +91,8 @@ def _per_rank_expected(name: str, size1: int, tp: int, config: dict, kind_of) ->
 def _kind(name: str) -> str:
     if name in ("qkv_proj",):
         return "qkv"
-    if name in ("gate", "moe_gate", "fused_qkv_a_proj_with_mqa", "kv_a_proj_with_mqa"):
+    # absorbed MLA matmuls: one matrix per head (the heads are their batch)
+    if name in ("gate", "moe_gate", "fused_qkv_a_proj_with_mqa", "kv_a_proj_with_mqa", "q_absorb", "o_absorb"):
         return "replicated"
     return "sharded"
 
@@ -112,6 +113,8 @@ def test_tp_shards_as_sglang_does(sglang_tree, version, config_name, tp):
         got = many[name].io_config.weight_shape.size()
         assert got == _per_rank_expected(name, size1, tp, config, _kind), name
         assert many[name].num_layers == md.num_layers
+        if name in ("q_absorb", "o_absorb"):
+            assert many[name].batch_size == config["num_attention_heads"] // tp
 
 
 @pytest.mark.parametrize("config_name", ["Qwen__Qwen3-30B-A3B", "deepseek-ai__DeepSeek-V2-Lite"])
@@ -126,10 +129,12 @@ def test_expert_parallel_and_modes(sglang_tree, config_name, mode):
     assert up.io_config.weight_shape.n == 2 * config["moe_intermediate_size"]  # moe_tp = 1
     seq = 4096 if mode == ForwardMode.EXTEND else 8
     assert up.io_config.input_shape.m == max(1, seq // 8 * config["num_experts_per_tok"] // (experts // 8))
-    kinds = {op.metadata.name for op in arch.transfer_operators}
-    assert any(k.endswith("experts_dispatch") for k in kinds)
-    assert any(k.endswith("experts_combine") for k in kinds)
-    assert not any(k.endswith("experts_all_reduce") for k in kinds)
+    transfers = {op.metadata.name: op for op in arch.transfer_operators}
+    # DeepEP all-to-alls named as LLMSim names them, each token to its top-k experts
+    assert transfers["dispatch"].metadata.batch_size == config["num_experts_per_tok"]
+    assert transfers["combine"].metadata.batch_size == config["num_experts_per_tok"]
+    assert transfers["dispatch"]._bandwidth_gb_s == (85.0 if mode == ForwardMode.EXTEND else 18.58)
+    assert not any(k.endswith("experts_all_reduce") for k in transfers)
 
 
 def test_deepseek_dense_and_moe_layers_counted_separately(sglang_tree):
@@ -144,8 +149,13 @@ def test_deepseek_dense_and_moe_layers_counted_separately(sglang_tree):
     h, q_lora, kv_lora, rope, nope, v, heads = 7168, 1536, 512, 64, 128, 128, 128
     assert ops["fused_qkv_a_proj_with_mqa"].io_config.weight_shape.size() == h * (q_lora + kv_lora + rope)
     assert ops["q_b_proj"].io_config.weight_shape.size() == q_lora * heads * (nope + rope)
-    assert ops["kv_b_proj"].io_config.weight_shape.size() == kv_lora * heads * (nope + v)
     assert ops["o_proj"].io_config.weight_shape.size() == heads * v * h
+    # 0.5.23 runs a 4,096-token prefill under its prefill CUDA graph: the
+    # absorbed path (no kv_b_proj); past 8,192 tokens, eagerly, the MHA path
+    assert "kv_b_proj" not in ops and ops["q_absorb"].batch_size == heads
+    long = ops_by_name(build(module, "DeepseekV3ForCausalLM", config, tp=1, max_seqlen=16384))
+    assert long["kv_b_proj"].io_config.weight_shape.size() == kv_lora * heads * (nope + v)
+    assert "q_absorb" not in long
 
 
 def test_operator_names_come_from_sglang_attributes(sglang_tree):
@@ -153,5 +163,8 @@ def test_operator_names_come_from_sglang_attributes(sglang_tree):
     arch = build(module, "Qwen3ForCausalLM", load_config("Qwen__Qwen3-8B"), tp=2)
     names = [op.metadata.name for op in arch.operators]
     assert names == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj", "lm_head"]
-    assert [op.metadata.name for op in arch.transfer_operators] == ["o_proj_all_reduce", "down_proj_all_reduce"]
+    # o_proj and down_proj are built with reduce_results=False: the layer
+    # boundaries reduce once after attention and once after the MLP
+    assert [op.metadata.name for op in arch.transfer_operators] == [
+        "attn_all_reduce", "ffn_all_reduce", "lm_head_all_gather"]
     assert [op.metadata.name for op in arch.attention_operators["attention"]] == ["attn_qk", "attn_pv"]

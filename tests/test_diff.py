@@ -25,8 +25,9 @@ def test_diff_of_two_fixture_trees(tmp_path, capsys):
     assert data["removed"] == ["BomForSequenceClassification"] and data["added"] == []
     assert data["changed"] == [{"entry": "HybridForCausalLM", "changes": [{
         "what": "changed", "operator": "gate_up_proj", "field": "n",
-        "from": "sum((mc.intermediate_sizes[i], mc.intermediate_sizes[i])) // sc.tp_size",
-        "to": "sum((mc.intermediate_sizes[i], mc.intermediate_sizes[i], mc.intermediate_sizes[i])) // sc.tp_size",
+        "from": "sum((mc.intermediate_sizes[i], mc.intermediate_sizes[i])) // (sc.tp_size * sc.dp_size)",
+        "to": "sum((mc.intermediate_sizes[i], mc.intermediate_sizes[i], mc.intermediate_sizes[i])) "
+              "// (sc.tp_size * sc.dp_size)",
         "at": "hybrid.py:41"}]}]
     assert data["summary"] == {"added": 0, "removed": 1, "changed": 1, "unchanged": 7, "status_changed": 0,
                                "operators_added": 0, "operators_removed": 0, "fields_changed": 1}

@@ -64,10 +64,11 @@ def test_dense_config_reads_fallbacks_make_layers_and_tied_guard():
         "bias": "mc.attention_bias if hasattr(mc, 'attention_bias') else False",
     }
     assert args_of(arch, "model.layers.self_attn.attn") == {
-        "num_heads": "mc.num_attention_heads // sc.tp_size",
+        # no attention group: heads shard over sglang's whole TP group (the world)
+        "num_heads": "mc.num_attention_heads // (sc.tp_size * sc.dp_size)",
         "head_dim": head_dim,
         "scaling": f"({head_dim}) ** -0.5",
-        "num_kv_heads": f"max(1, ({kv}) // sc.tp_size)",
+        "num_kv_heads": f"max(1, ({kv}) // (sc.tp_size * sc.dp_size))",
         "layer_id": "layer_id",
     }
 
@@ -128,7 +129,8 @@ def test_mla_branches_modulelist_and_attention_tp():
     assert ("model.layers", "ModuleList", "list", None, ("mc.num_hidden_layers", "layer_id")) in rows
     assert ("model.layers.self_attn.q_a_proj", "ReplicatedLinear", "layer", "mc.q_lora_rank is not None", None) in rows
     assert ("model.layers.self_attn.q_proj", "ColumnParallelLinear", "layer", "mc.q_lora_rank is None", None) in rows
-    assert args_of(arch, "model.layers.self_attn.kv_b_proj")["tp_size"] == "sc.tp_size // sc.dp_size"
+    # get_attention_tp_size() is LLMSim's sc.tp_size (attention TP inside a DP replica)
+    assert args_of(arch, "model.layers.self_attn.kv_b_proj")["tp_size"] == "sc.tp_size"
     result = fixture_result("mla")
     assert result.shapes[0].attention_type == "MLA"
     assert E.to_source(result.shapes[0].kv_cache) == \
