@@ -34,11 +34,6 @@ from astgen.parse import (
 from astgen.rules import FunctionRule, RuleMethod, Rules
 from astgen.source import SourceTree
 
-# ``quant_config=None`` written in the source: equal to None for every test
-# the interpreter makes, told apart by identity (such a layer is never
-# quantized, whatever the checkpoint: MoE routers, for instance)
-NO_QUANT = E.Const(None)
-
 MAX_DEPTH = 40
 MAX_UNROLL = 64
 LAYER_VAR = "layer_id"
@@ -387,7 +382,6 @@ class Tracer:
             self._construct_traced(inst, ref.info, args, kwargs, loc)
             node.fields = self._scalar_fields(inst)
             node.origin = tuple((c.module.name, c.name) for c in self._mro(ref.info))
-            node.unquantized = kwargs.get("quant_config") is NO_QUANT
             return inst
         if not args and self.rules.is_kind(ref.name, "containers"):  # nn.Module(): filled by attribute
             return Instance(ir.Node(ir.MODULE, ref.name, loc), None)
@@ -396,7 +390,7 @@ class Tracer:
         rule = self.rules.layer(ref.name)
         if rule is not None and rule.category != "param":
             node = ir.Node(ir.LAYER, ref.name, loc, args=self._bind_layer_args(rule, args, kwargs))
-            node.unquantized = kwargs.get("quant_config") is NO_QUANT
+            node.unquantized = _without_quant_config(node.args)
             return Instance(node, None)
         if self.rules.is_ignored(ref.name):
             return Instance(ir.Node(ir.IGNORED, ref.name, loc), None)
@@ -1136,8 +1130,6 @@ class Tracer:
             elif arg.star == "**":
                 kwargs.update(_splat(value))
             elif arg.keyword is not None:
-                if arg.keyword.value == "quant_config" and value is E.NONE and _is_none_literal(arg.value):
-                    value = NO_QUANT
                 kwargs[arg.keyword.value] = value
             else:
                 args.append(value)
@@ -1456,8 +1448,13 @@ def _is_enum(info: ClassInfo) -> bool:
     return any(_callee_name(b).rsplit(".", 1)[-1] in _ENUM_BASES for b in info.bases)
 
 
-def _is_none_literal(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value == "None"
+def _without_quant_config(args: dict[str, E.Expr]) -> bool:
+    """A layer sglang builds with no quant_config: left out (the layer's own
+    default, None) or a None the source wrote (``quant_config=None``, a
+    parameter defaulting to None that no caller set). Such a layer is never
+    quantized, whatever the checkpoint (MoE routers). The entry's own
+    quant_config is a None of the rules, a different object."""
+    return "quant_config" not in args or args["quant_config"] is E.NONE
 
 
 def _body(block: cst.BaseSuite) -> list:

@@ -12,12 +12,13 @@ from astgen.cli import analyze_file
 from astgen.emit import EmitOptions
 from astgen.rules import load_rules
 from astgen.source import SourceTree, tree_of_file
-from tests.llmsim_stub.config import ForwardMode
+from tests.llmsim_stub.config import ForwardMode, model_config_from_dict
 from tests.llmsim_stub.model_type import AttentionType
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("ASTGEN_SHARED", REPO.parent / "shared"))  # shared/ beside the clone
 HF_CONFIGS = SHARED / "hf_configs"
+CONFIGS = REPO / "tests" / "data" / "configs"  # configs the tests keep (model id and revision in README.md there)
 FIXTURES = REPO / "fixtures" / "sglang_models"
 STUB_ROOT = "tests.llmsim_stub"
 RULES = load_rules()
@@ -43,16 +44,18 @@ def load_module(source: str, name: str) -> types.ModuleType:
 
 
 def model_config(config: dict) -> types.SimpleNamespace:
-    mc = types.SimpleNamespace(**config)
+    mc = model_config_from_dict(config)
     mc.attention_type = AttentionType.MLA if "kv_lora_rank" in config else AttentionType.MHA
     return mc
 
 
-def schedule(tp=1, dp=1, ep=1, mode=ForwardMode.EXTEND, deepep=False, max_seqlen=4096, batch=8):
+def schedule(tp=1, dp=1, ep=1, mode=ForwardMode.EXTEND, deepep=False, max_seqlen=4096, batch=8,
+             fully_dp=False):
+    """LLMSim's ScheduleConfig: tp is the attention TP inside one of dp replicas."""
     return types.SimpleNamespace(
-        batch_size=batch, max_seqlen=max_seqlen, mode=mode, num_nodes=1, world_size=tp,
+        batch_size=batch, max_seqlen=max_seqlen, mode=mode, num_nodes=1, world_size=tp * dp,
         tp_size=tp, dp_size=dp, ep_size=ep, is_mtp=False, deepep=deepep,
-        enable_moe_dense_fully_dp=False)
+        enable_moe_dense_fully_dp=fully_dp)
 
 
 def load_config(name: str) -> dict:

@@ -1,0 +1,369 @@
+"""Execution fidelity: the emitted modules run what sglang runs, per forward
+mode and per rank, under LLMSim's conventions.
+
+Golden operator tables, derived by hand from sglang's forward code (paths
+relative to sglang/srt, 0.5.23 unless said otherwise), at LLMSim's script
+layouts (`sc.tp_size` is the attention TP inside one of `sc.dp_size`
+replicas; sglang's --tp is their product):
+
+  L1  tp 1, dp 16, ep 16, DeepEP, --moe-dense-tp-size 1  (ds_decode.sh)
+  L2  tp 4, dp 4, ep 16, DeepEP                          (ds_prefill.sh)
+  L3  tp 8, dp 1, ep 1                                   (qwen3_32b_prefill.sh)
+
+Each table row is (kind, m, k, n, batch, layers, weight bytes, GB/s):
+every field of every operator the module registers, nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import CONFIGS, generate, load_module, model_config, schedule
+from tests.llmsim_stub.config import ForwardMode
+from tests.llmsim_stub.perf_calculator import forward_time_ms
+
+pytestmark = pytest.mark.corpus
+
+LAYOUTS = {  # name: (tp, dp, ep, deepep, fully_dp)
+    "L1": (1, 16, 16, True, True),
+    "L2": (4, 4, 16, True, False),
+    "L3": (8, 1, 1, False, False),
+}
+EXTEND_TOKENS, DECODE_BATCH = 4096, 64
+BF16, FP8 = 2, 1
+# LLMSim's transfer bandwidths (its hand-written modules): (EXTEND, DECODE)
+BW = {"all_reduce": (85.0, 22.64), "reduce_scatter": (85.0, 22.64), "all_gather": (85.0, 22.64),
+      "dispatch": (85.0, 18.58), "combine": (85.0, 22.64)}
+
+_modules: dict = {}
+
+
+def module_of(sglang_tree, version: str, stem: str):
+    key = (version, stem)
+    if key not in _modules:
+        tree = sglang_tree(version)
+        result = generate(tree, tree.models_dir / f"{stem}.py")
+        assert result.source, [d.render() for d in result.diagnostics]
+        _modules[key] = load_module(result.source, f"{stem}_{version.replace('.', '_')}")
+    return _modules[key]
+
+
+def built(module, entry: str, config: str, layout: str, decode: bool, max_seqlen: int = 4096):
+    tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
+    mode = ForwardMode.DECODE if decode else ForwardMode.EXTEND
+    cfg = json.loads((CONFIGS / f"{config}.json").read_text())
+    sc = schedule(tp=tp, dp=dp, ep=ep, mode=mode, deepep=deepep, fully_dp=fully_dp,
+                  max_seqlen=max_seqlen, batch=DECODE_BATCH if decode else 1)
+    arch = module.ARCHITECTURES[entry](model_config(cfg), sc)
+    arch.build_operators()
+    return arch
+
+
+def table(arch) -> dict:
+    """name -> (kind, m, k, n, batch, layers, weight bytes, GB/s); an
+    operator emitted once per layer (per-layer config lists) adds its layers."""
+    out: dict = {}
+    ops = list(arch.operators) + [o for ops in arch.attention_operators.values() for o in ops]
+    for op in ops + list(arch.transfer_operators):
+        md = op.metadata
+        io = md.io_config
+        row = [md.op_type, io.input_shape.m, io.input_shape.n, io.output_shape.n, md.batch_size,
+               md.num_layers, io.weight_dtype.value if md.op_type != "transfer" else io.input_dtype.value,
+               getattr(op, "_bandwidth_gb_s", None)]
+        if md.name in out:
+            assert out[md.name][:5] + out[md.name][6:] == tuple(row[:5] + row[6:]), md.name
+            row[5] += out[md.name][5]
+        out[md.name] = tuple(row)
+    return {k: v for k, v in out.items() if v[5]}  # an operator guarded off at this layout has 0 layers
+
+
+def transfer(rows: int, cols: int, collective: str, layers: int, decode: bool, batch: int = 1, width: int = BF16):
+    return ("transfer", rows, cols, cols, batch, layers, width, BW[collective][1 if decode else 0])
+
+
+# ---------------------------------------------------------------------------
+# DeepSeek-V3 (the DeepSeek-R1 config: 61 layers, the first 3 dense; FP8
+# block-quantized checkpoint), models/deepseek_v2.py
+
+
+def deepseek_v3(layout: str, decode: bool, version: str = "0.5.23") -> dict:
+    tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
+    world = tp * dp
+    S = DECODE_BATCH if decode else EXTEND_TOKENS
+    B = DECODE_BATCH if decode else 1
+    H, heads = 7168, 128 // tp  # num_local_heads = num_heads // attn_tp_size (:2058)
+    t = {
+        # fused q_a + kv_a, replicated (:2070-2076); every LinearBase is FP8 (quantization/fp8.py:396-407)
+        "fused_qkv_a_proj_with_mqa": ("matmul", S, H, 1536 + 512 + 64, 1, 61, FP8, None),
+        "q_b_proj": ("matmul", S, 1536, 128 * 192 // tp, 1, 61, FP8, None),  # attn TP (:2078-2085)
+        "o_proj": ("matmul", S, 128 * 128 // tp, H, 1, 61, FP8, None),  # attn TP (:2154-2162)
+    }
+    # 0.5.23: DECODE, and EXTEND inside the prefill CUDA graph (<= 8192 tokens),
+    # run the absorbed path (attention_backend_handler.py:108-113); 0.4.6 has
+    # no prefill graph: EXTEND is MHA (0.4.6 deepseek_v2.py:570-612)
+    absorbed = decode or (version == "0.5.23" and S <= 8192)
+    if absorbed:  # bf16 torch.bmm with w_kc / w_vc (forward_mla.py:586, :916-931; deepseek_weight_loader.py:688-708)
+        t["q_absorb"] = ("matmul", S, 128, 512, heads, 61, BF16, None)
+        t["o_absorb"] = ("matmul", S, 512, 128, heads, 61, BF16, None)
+        t["attn_mqa_qk"] = ("attention", S, 576, 4096, heads, 61, BF16, None)  # attn_mqa (:2183-2191)
+        t["attn_mqa_pv"] = ("attention", S, 4096, 512, heads, 61, BF16, None)
+    else:
+        t["kv_b_proj"] = ("matmul", S, 512, 128 * 256 // tp, 1, 61, FP8, None)  # (:2145-2152)
+        t["attn_mha_qk"] = ("attention", S, 192, 4096, heads, 61, BF16, None)  # attn_mha (:2206-2214)
+        t["attn_mha_pv"] = ("attention", S, 4096, 128, heads, 61, BF16, None)
+    # the FFN's rows (layer_boundary/factories.py:124-262): on the rank's own
+    # rows with an all-to-all backend (MoE) or --moe-dense-tp-size 1 (dense),
+    # split over attention TP; else gathered over the DP replicas
+    moe_rows = S // tp if deepep else S * dp
+    dense_rows = S // tp if fully_dp else S * dp
+    ep_experts, moe_tp = 256 // ep, world // ep
+    routed = S * dp * 8 // 256  # every replica's tokens, top-8 each, over 256 experts
+    t.update({
+        "moe_gate": ("matmul", moe_rows, H, 256, 1, 58, BF16, None),  # MoEGate: a bf16 nn.Parameter (:497-595)
+        "moe_experts_gate_up": ("matmul", routed, H, 2 * 2048 // moe_tp, ep_experts, 58, FP8, None),
+        "moe_experts_down": ("matmul", routed, 2048 // moe_tp, H, ep_experts, 58, FP8, None),
+        # shared expert replicated under DeepEP (:874-897), else over TP.
+        # (sglang fuses it into the routed experts at L3, :3325-3394: the same
+        # weights and FLOPs per token; astgen keeps the MLP __init__ builds)
+        "moe_shared_gate_up_proj": ("matmul", moe_rows, H, 2 * 2048 // (1 if deepep else world), 1, 58, FP8, None),
+        "moe_shared_down_proj": ("matmul", moe_rows, 2048 // (1 if deepep else world), H, 1, 58, FP8, None),
+        # dense MLP: "replicated" under --moe-dense-tp-size 1, else "tp" (:2665)
+        "dense_gate_up_proj": ("matmul", dense_rows, H, 2 * 18432 // (1 if fully_dp else world), 1, 3, FP8, None),
+        "dense_down_proj": ("matmul", dense_rows, 18432 // (1 if fully_dp else world), H, 1, 3, FP8, None),
+        # logits of each sequence's last token (EXTEND) or every token (DECODE),
+        # every replica's, vocab over the whole TP group (logits_processor.py:678-697, 1216-1242)
+        "lm_head": ("matmul", B * dp, H, 129280 // world, 1, 1, BF16, None),
+    })
+    if world > 1:
+        t["lm_head_all_gather"] = transfer(B * dp, 129280, "all_gather", 1, decode)
+    if deepep:  # DeepEP: FP8 dispatch (layers/moe/utils.py:344-406), bf16 combine (token_dispatcher/deepep.py:950)
+        t["dispatch"] = transfer(moe_rows, H, "dispatch", 58, decode, batch=8, width=FP8)
+        t["combine"] = transfer(moe_rows, H, "combine", 58, decode, batch=8)
+    if version == "0.5.23":  # layer_boundary: one reduction per sub-layer (boundary.py:428-785)
+        if deepep and tp > 1:  # attn-TP reduce-scatter into the MoE, all-gather after (boundary.py:503-524, 582-615)
+            t["moe_attn_reduce_scatter"] = transfer(S, H, "reduce_scatter", 58, decode)
+            t["moe_ffn_all_gather"] = transfer(S, H, "all_gather", 58, decode)
+        if not deepep:  # no DP attention at L3: the attention's TP sum, then the FFN's (deferred, exit.py:98-147)
+            t["moe_attn_all_reduce"] = transfer(S, H, "all_reduce", 58, decode)
+            t["moe_ffn_all_reduce"] = transfer(S, H, "all_reduce", 58, decode)
+            t["dense_attn_all_reduce"] = transfer(S, H, "all_reduce", 3, decode)
+            t["dense_ffn_all_reduce"] = transfer(S, H, "all_reduce", 3, decode)
+        elif not fully_dp:  # L2 dense layers: DP gather (an all-reduce, dp_attention.py:661-713), TP sum
+            t["dense_dp_gather_all_reduce"] = transfer(S * dp, H, "all_reduce", 3, decode)
+            t["dense_ffn_all_reduce"] = transfer(S * dp, H, "all_reduce", 3, decode)
+    return t
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
+def test_deepseek_v3_golden_table(sglang_tree, layout, decode):
+    module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
+    arch = built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", layout, decode)
+    assert table(arch) == deepseek_v3(layout, decode)
+    assert list(arch.attention_operators) == ["attention"]  # one key: LLMSim sums them all
+
+
+def test_deepseek_v3_long_prefill_runs_mha_past_the_prefill_graph(sglang_tree):
+    """Past min(8192, chunked_prefill_size) tokens a prefill runs eagerly: MHA
+    with kv_b_proj (arg_groups/memory_hook.py:233-238)."""
+    module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
+    ops = table(built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", "L3", False, max_seqlen=16384))
+    assert ops["kv_b_proj"] == ("matmul", 16384, 512, 4096, 1, 61, FP8, None)
+    assert ops["attn_mha_qk"] == ("attention", 16384, 192, 16384, 16, 61, BF16, None)
+    assert not {"q_absorb", "o_absorb", "attn_mqa_qk"} & set(ops)
+
+
+# ---------------------------------------------------------------------------
+# Qwen3-32B, models/qwen3.py (its MLP is qwen2.py's Qwen2MLP)
+
+
+def qwen3_32b(layout: str, decode: bool) -> dict:
+    tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
+    world = tp * dp
+    S = DECODE_BATCH if decode else EXTEND_TOKENS
+    B = DECODE_BATCH if decode else 1
+    H, heads, kv = 5120, 64 // tp, max(1, 8 // tp)  # attention over attn TP (qwen3.py:164-180)
+    # Qwen2MLP takes no parallel_group: the whole TP group, even with
+    # --moe-dense-tp-size 1 (qwen2.py:85-99), where the boundary treats its
+    # output as complete and reduces nothing (layer_boundary/factories.py:129-130, 194)
+    rows = S // tp if fully_dp else S * dp
+    t = {
+        "qkv_proj": ("matmul", S, H, (heads + 2 * kv) * 128, 1, 64, BF16, None),  # (qwen3.py:196-205)
+        "o_proj": ("matmul", S, heads * 128, H, 1, 64, BF16, None),  # reduce_results=False (qwen3.py:206-214)
+        "attn_qk": ("attention", S, 128, 4096, heads, 64, BF16, None),
+        "attn_pv": ("attention", S, 4096, 128, heads, 64, BF16, None),
+        "gate_up_proj": ("matmul", rows, H, 2 * 25600 // world, 1, 64, BF16, None),
+        "down_proj": ("matmul", rows, 25600 // world, H, 1, 64, BF16, None),
+        "lm_head": ("matmul", B * dp, H, 151936 // world, 1, 1, BF16, None),  # (qwen3.py:582-588)
+    }
+    if world > 1:
+        t["lm_head_all_gather"] = transfer(B * dp, 151936, "all_gather", 1, decode)
+    if not fully_dp and dp > 1:  # L2: DP gather then the TP sum over 16 ranks (boundary.py:675-697, exit.py:355-401)
+        t["dp_gather_all_reduce"] = transfer(S * dp, H, "all_reduce", 64, decode)
+        t["ffn_all_reduce"] = transfer(S * dp, H, "all_reduce", 64, decode)
+    elif not fully_dp:  # L3: two TP all-reduces per layer (boundary.py:630-674, exit.py:115-147)
+        t["attn_all_reduce"] = transfer(S, H, "all_reduce", 64, decode)
+        t["ffn_all_reduce"] = transfer(S, H, "all_reduce", 64, decode)
+    return t
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
+def test_qwen3_32b_golden_table(sglang_tree, layout, decode):
+    module = module_of(sglang_tree, "0.5.23", "qwen3")
+    arch = built(module, "Qwen3ForCausalLM", "Qwen__Qwen3-32B", layout, decode)
+    assert table(arch) == qwen3_32b(layout, decode)
+
+
+# ---------------------------------------------------------------------------
+# Qwen3-235B-A22B, models/qwen3_moe.py
+
+
+def qwen3_235b(layout: str, decode: bool, version: str = "0.5.23") -> dict:
+    tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
+    world = tp * dp
+    S = DECODE_BATCH if decode else EXTEND_TOKENS
+    B = DECODE_BATCH if decode else 1
+    H, heads, kv = 4096, 64 // tp, max(1, 4 // tp)  # (qwen3_moe.py:502-520)
+    rows = S // tp if deepep else S * dp  # MoE on its own rows with DeepEP (layers/moe/utils.py:721-727)
+    routed = S * dp * 8 // 128
+    t = {
+        "qkv_proj": ("matmul", S, H, (heads + 2 * kv) * 128, 1, 94, BF16, None),  # (qwen3_moe.py:525-534)
+        "o_proj": ("matmul", S, heads * 128, H, 1, 94, BF16, None),
+        "attn_qk": ("attention", S, 128, 4096, heads, 94, BF16, None),
+        "attn_pv": ("attention", S, 4096, 128, heads, 94, BF16, None),
+        "gate": ("matmul", rows, H, 128, 1, 94, BF16, None),  # ReplicatedLinear, quant_config=None (qwen3_moe.py:285-296)
+        # 128 / ep experts per rank, intermediate over moe_tp = tp // ep (fused_moe_triton/layer.py:414-428)
+        "experts_gate_up": ("matmul", routed, H, 2 * 1536 // (world // ep), 128 // ep, 94, BF16, None),
+        "experts_down": ("matmul", routed, 1536 // (world // ep), H, 128 // ep, 94, BF16, None),
+        "lm_head": ("matmul", B * dp, H, 151936 // world, 1, 1, BF16, None),
+    }
+    if world > 1:
+        t["lm_head_all_gather"] = transfer(B * dp, 151936, "all_gather", 1, decode)
+    if deepep:  # bf16 dispatch and combine for an unquantized model (quantization/unquant.py:884-892)
+        t["dispatch"] = transfer(rows, H, "dispatch", 94, decode, batch=8)
+        t["combine"] = transfer(rows, H, "combine", 94, decode, batch=8)
+    if version == "0.4.6":  # o_proj reduces itself; the MoE block all-reduces (0.4.6 qwen3_moe.py:104-105)
+        t["o_proj_all_reduce"] = transfer(S, H, "all_reduce", 94, decode)
+        t["mlp_all_reduce"] = transfer(S, H, "all_reduce", 94, decode)
+        # 0.4.6's layer chooses a sparse block or a dense MLP per layer: the
+        # MoE's operators are named apart from the (here unused) dense ones
+        t = {("moe_" + k if k in ("gate", "experts_gate_up", "experts_down", "mlp_all_reduce") else k): v
+             for k, v in t.items()}
+    elif deepep and tp > 1:  # L2: attn-TP reduce-scatter in, all-gather out (boundary.py:503-524, 582-615)
+        t["attn_reduce_scatter"] = transfer(S, H, "reduce_scatter", 94, decode)
+        t["ffn_all_gather"] = transfer(S, H, "all_gather", 94, decode)
+    elif not deepep:  # L3: two TP all-reduces per layer
+        t["attn_all_reduce"] = transfer(S, H, "all_reduce", 94, decode)
+        t["ffn_all_reduce"] = transfer(S, H, "all_reduce", 94, decode)
+    return t
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
+def test_qwen3_235b_golden_table(sglang_tree, layout, decode):
+    module = module_of(sglang_tree, "0.5.23", "qwen3_moe")
+    arch = built(module, "Qwen3MoeForCausalLM", "Qwen__Qwen3-235B-A22B", layout, decode)
+    assert table(arch) == qwen3_235b(layout, decode)
+
+
+# ---------------------------------------------------------------------------
+# sglang 0.4.6: no layer boundaries; reductions are explicit in the layers
+
+
+@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
+def test_qwen3_235b_0_4_6_reduces_inside_the_layers(sglang_tree, decode):
+    """0.4.6 has no DP attention for Qwen3 (only L3 is a working layout):
+    o_proj keeps reduce_results=True (0.4.6 qwen3_moe.py:160-166) and the MoE
+    block all-reduces its output itself (0.4.6 qwen3_moe.py:104-105)."""
+    module = module_of(sglang_tree, "0.4.6", "qwen3_moe")
+    arch = built(module, "Qwen3MoeForCausalLM", "Qwen__Qwen3-235B-A22B", "L3", decode)
+    assert table(arch) == qwen3_235b("L3", decode, version="0.4.6")
+
+
+@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
+def test_deepseek_v3_0_4_6_l3(sglang_tree, decode):
+    """0.4.6 DeepseekV2DecoderLayer (FULL input mode at L3): the attention's
+    all-reduce in the layer (0.4.6 deepseek_v2.py:1256), the MoE's own
+    all-reduce of routed + shared (:308-320), the dense MLP's down_proj
+    (reduce_results=True, :133); EXTEND runs MHA (no prefill CUDA graph)."""
+    module = module_of(sglang_tree, "0.4.6", "deepseek_v2")
+    got = table(built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", "L3", decode))
+    want = deepseek_v3("L3", decode, version="0.4.6")
+    S = DECODE_BATCH if decode else EXTEND_TOKENS
+    want.update({  # the layer's own all-reduce, in its MoE layers and its dense ones
+        "moe_layer_tensor_model_parallel_all_reduce": transfer(S, 7168, "all_reduce", 58, decode),
+        "dense_layer_tensor_model_parallel_all_reduce": transfer(S, 7168, "all_reduce", 3, decode),
+        "moe_mlp_all_reduce": transfer(S, 7168, "all_reduce", 58, decode),
+        "dense_down_proj_all_reduce": transfer(S, 7168, "all_reduce", 3, decode),
+    })
+    assert got == want
+
+
+@pytest.mark.parametrize("layout", ["L1", "L2"])
+def test_deepseek_v3_0_4_6_scattered_layers(sglang_tree, layout):
+    """0.4.6 SCATTERED mode (DeepEP MoE, fully-DP dense): attention-TP
+    reduce-scatter / all-gather around the MoE (:1300-1357), DP gather of the
+    dense layers over the whole TP group at L2 (:1244-1277)."""
+    module = module_of(sglang_tree, "0.4.6", "deepseek_v2")
+    got = table(built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", layout, False))
+    S, H = EXTEND_TOKENS, 7168
+    transfers = {k: v for k, v in got.items() if v[0] == "transfer"}
+    want = {"dispatch", "combine", "lm_head_all_gather"}
+    if layout == "L2":
+        want |= {"moe_layer_tp_reduce_scatter", "moe_layer_tp_all_gather", "dense_layer_dp_gather_partial",
+                 "dense_down_proj_all_reduce"}
+    assert {k for k in transfers if not k.startswith("model_")} == want
+    if layout == "L2":  # every MoE layer scatters once and gathers once (the last layer's gather included)
+        layers = {k: sum(v[5] for n, v in transfers.items() if n.endswith(k))
+                  for k in ("tp_reduce_scatter", "tp_all_gather")}
+        assert layers == {"tp_reduce_scatter": 58, "tp_all_gather": 58}
+        assert transfers["dense_layer_dp_gather_partial"] == transfer(S * 4, H, "all_reduce", 3, False)
+        assert got["dense_gate_up_proj"][1] == S * 4  # the dense MLP runs on every replica's rows
+
+
+# ---------------------------------------------------------------------------
+# LLMSim's conventions, through the stand-in's calculator
+
+
+def test_precision_follows_the_checkpoint(sglang_tree):
+    """The same module on the same config without quantization_config: every
+    weight 2 bytes; with it, the linears 1 byte and the expert matmuls take
+    about half the time at L1 decode."""
+    module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
+    cfg = json.loads((CONFIGS / "deepseek-ai__DeepSeek-R1.json").read_text())
+    bf16 = {k: v for k, v in cfg.items() if k != "quantization_config"}
+    tp, dp, ep, deepep, fully_dp = LAYOUTS["L1"]
+    sc = schedule(tp=tp, dp=dp, ep=ep, mode=ForwardMode.DECODE, deepep=deepep, fully_dp=fully_dp, batch=64)
+    fp8_arch = module.ARCHITECTURES["DeepseekV3ForCausalLM"](model_config(cfg), sc)
+    bf16_arch = module.ARCHITECTURES["DeepseekV3ForCausalLM"](model_config(bf16), sc)
+    fp8_arch.build_operators()
+    bf16_arch.build_operators()
+    assert {op.metadata.io_config.weight_dtype.value for op in bf16_arch.operators} == {BF16}
+    widths = {op.metadata.name: op.metadata.io_config.weight_dtype.value for op in fp8_arch.operators}
+    assert widths["moe_experts_gate_up"] == widths["o_proj"] == FP8
+    assert widths["moe_gate"] == widths["lm_head"] == widths["q_absorb"] == BF16
+    assert forward_time_ms(fp8_arch) < 0.75 * forward_time_ms(bf16_arch)
+
+
+def test_modules_skipped_by_quantization_config_keep_the_model_dtype(sglang_tree):
+    module = module_of(sglang_tree, "0.5.23", "qwen3_moe")
+    cfg = json.loads((CONFIGS / "Qwen__Qwen3-235B-A22B.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "fp8", "modules_to_not_convert": ["model.layers.0.self_attn"]}
+    arch = module.ARCHITECTURES["Qwen3MoeForCausalLM"](model_config(cfg), schedule(tp=8))
+    arch.build_operators()
+    widths = {op.metadata.name: op.metadata.io_config.weight_dtype.value for op in arch.operators}
+    assert widths["qkv_proj"] == widths["o_proj"] == BF16  # under the skipped prefix
+    assert widths["experts_gate_up"] == FP8 and widths["gate"] == BF16
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_transfers_carry_llmsim_bandwidths(sglang_tree, layout):
+    module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
+    for decode in (False, True):
+        arch = built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", layout, decode)
+        for op in arch.transfer_operators:
+            assert getattr(op, "_bandwidth_gb_s", None) in {bw[1 if decode else 0] for bw in BW.values()}, \
+                op.metadata.name
