@@ -414,6 +414,8 @@ class Tracer:
         if len(args) > len(params):
             bound["*extra"] = E.Unknown(f"{len(args) - len(params)} positional arguments beyond the rule's params")
         for name, value in kwargs.items():
+            if _has_missing(value):  # passed on some paths only: the rule's default on the others
+                value = _fill_missing(value, rule.defaults.get(name, E.NONE))
             bound[name] = self._as_expr(value)
         return bound
 
@@ -460,7 +462,7 @@ class Tracer:
             if args:
                 scope[pname] = args.pop(0)
             elif pname in kwargs:
-                scope[pname] = kwargs.pop(pname)
+                scope[pname] = self._or_default(kwargs.pop(pname), p, defaults_module, scope)
             elif p.default is not None:
                 scope[pname] = self._eval_in_module(p.default, defaults_module, scope)
             else:
@@ -470,7 +472,7 @@ class Tracer:
         for p in params.kwonly_params:
             pname = p.name.value
             if pname in kwargs:
-                scope[pname] = kwargs.pop(pname)
+                scope[pname] = self._or_default(kwargs.pop(pname), p, defaults_module, scope)
             elif p.default is not None:
                 scope[pname] = self._eval_in_module(p.default, defaults_module, scope)
             else:
@@ -487,6 +489,15 @@ class Tracer:
         elif self.frame is not None:
             frame.line = self.frame.line
         return self._run(frame, fn.node)
+
+    def _or_default(self, value: Any, param: cst.Param, module: ParsedModule, scope: dict) -> Any:
+        """A keyword argument that only some paths pass (``**(dict(x=1) if c
+        else {})``): the parameter's default on the others."""
+        if not _has_missing(value):
+            return value
+        default = (self._eval_in_module(param.default, module, scope) if param.default is not None
+                   else self._missing_arg(param.name.value))
+        return _fill_missing(value, default)
 
     def _missing_arg(self, pname: str) -> Any:
         if pname in self.rules.entry:
@@ -1501,6 +1512,20 @@ def _splat(value: Any) -> dict:
         a, b = _splat(value.then), _splat(value.orelse)
         return {k: _phi(value.test, a.get(k, _MISSING), b.get(k, _MISSING)) for k in set(a) | set(b)}
     return {}
+
+
+def _has_missing(value: Any) -> bool:
+    if value is _MISSING:
+        return True
+    return isinstance(value, Phi) and (_has_missing(value.then) or _has_missing(value.orelse))
+
+
+def _fill_missing(value: Any, default: Any) -> Any:
+    if value is _MISSING:
+        return default
+    if isinstance(value, Phi):
+        return _phi(value.test, _fill_missing(value.then, default), _fill_missing(value.orelse, default))
+    return value
 
 
 def _phi(test: E.Expr, a: Any, b: Any) -> Any:

@@ -91,8 +91,9 @@ def test_modules_of_fully_supported_entries_compile_and_run_on_shared_configs(sc
                 for op in arch.operators + arch.transfer_operators + [
                         o for ops in arch.attention_operators.values() for o in ops]:
                     md = op.metadata
-                    values = (md.io_config.weight_shape.m, md.io_config.weight_shape.n,
-                              md.io_config.input_shape.m, md.batch_size)
+                    # a transfer has no weight (LLMSim's Tensor(0, 0)): its tensor is the input
+                    shape = md.io_config.input_shape if md.op_type == "transfer" else md.io_config.weight_shape
+                    values = (shape.m, shape.n, md.io_config.input_shape.m, md.batch_size)
                     assert all(type(v) is int and v > 0 for v in values), (arch_name, tp, md.name, values)
                     # a layer kind the config does not use has 0 layers (Qwen3-MoE's dense MLP)
                     assert type(md.num_layers) is int and md.num_layers >= 0, (arch_name, md.name)

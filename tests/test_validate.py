@@ -326,6 +326,9 @@ def test_shared_configs_agree_exactly(sglang_tree):
 EXPLAINED = {
     "Gemma3nForCausalLM": "sglang builds K/V projections in the KV-shared layers",
     "Gemma4ForCausalLM": "sglang reads head_dim/swa_head_dim; transformers' config says head_dim/global_head_dim",
+    # transformers 5.24 builds its default config (5.23 could not); the same
+    # full-attention layers differ as for Gemma4ForCausalLM, for the same reason
+    "Gemma4UnifiedAssistantForCausalLM": "as Gemma4ForCausalLM: head_dim/swa_head_dim vs head_dim/global_head_dim",
     "HYV3ForCausalLM": "sglang reads first_k_dense_replace; transformers' config says mlp_layer_types",
     "LagunaForCausalLM": "sglang reads gating == 'per-head'; transformers' config says gating = True",
 }
