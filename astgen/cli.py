@@ -23,7 +23,7 @@ from astgen.diff import diff_trees
 from astgen.diff import render_json as diff_json
 from astgen.diff import render_markdown as diff_markdown
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
-from astgen.emit import EmitOptions, module_name_for
+from astgen.emit import KV_CACHE_DTYPES, EmitOptions, module_name_for
 from astgen.ir import render_tree
 from astgen.progress import progress_reporter
 from astgen.report import ConfigCheck, ScanReport, render_json, render_markdown
@@ -115,7 +115,8 @@ def _cache(args: argparse.Namespace, tree: SourceTree, rules: Rules, emit: EmitO
 def _options(args: argparse.Namespace, tree: SourceTree, rules: Rules, n_files: int, emit: bool) -> ScanOptions:
     """How to run the pipeline over a tree: workers, what to emit, the cache
     (none for a single --arch, since results are cached per whole file)."""
-    options = EmitOptions(import_root=args.import_root, sglang_version=tree.version) if emit else None
+    options = EmitOptions(import_root=args.import_root, sglang_version=tree.version,
+                          kv_cache_dtype=args.kv_cache_dtype) if emit else None
     arch = getattr(args, "arch", None)
     return ScanOptions(jobs=_jobs(args, n_files), emit=options, arch=arch,
                        cache=None if arch else _cache(args, tree, rules, options))
@@ -407,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
 
     def import_root(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--kv-cache-dtype", default="auto", choices=KV_CACHE_DTYPES,
+                       help="sglang's --kv-cache-dtype for the emitted attention and get_kv_cache* "
+                            "(default: auto, the model dtype)")
         p.add_argument("--import-root", default="src.arch", metavar="PKG",
                        help="LLMSim import root of the modules (default: src.arch)")
 

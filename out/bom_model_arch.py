@@ -181,7 +181,7 @@ class BomForSequenceClassificationArch(BaseModelArch):
                 mc.hidden_size,
                 qkv_proj_n,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.self_attn.qkv_proj"),
+                dtype=dense,
             )
         )
         # o_proj: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
@@ -193,7 +193,7 @@ class BomForSequenceClassificationArch(BaseModelArch):
                 o_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.self_attn.o_proj"),
+                dtype=dense,
             )
         )
         # o_proj_all_reduce: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
@@ -255,7 +255,7 @@ class BomForSequenceClassificationArch(BaseModelArch):
                 down_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
+                dtype=dense,
             )
         )
         # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at dense.py:27
@@ -271,16 +271,7 @@ class BomForSequenceClassificationArch(BaseModelArch):
                 )
             )
         # score: score, ReplicatedLinear at bom.py:14
-        add(
-            _matmul(
-                "score",
-                seq_len,
-                mc.hidden_size,
-                mc.num_labels,
-                1,
-                dtype=_weight_dtype(mc, "score"),
-            )
-        )
+        add(_matmul("score", seq_len, mc.hidden_size, mc.num_labels, 1, dtype=dense))
         self._add_attention_operator("attention", attention_ops)
 
     def get_kv_cache(self) -> float:

@@ -186,28 +186,10 @@ class HybridForCausalLMArch(BaseModelArch):
             sum((linear_num_heads_expr, linear_num_heads_expr, linear_num_heads_expr))
             // tp_size
         )
-        add(
-            _matmul(
-                "in",
-                seq_len,
-                mc.hidden_size,
-                in_n,
-                layers_where_2,
-                dtype=_weight_dtype(mc, "model.layers.mixer.proj.in"),
-            )
-        )
+        add(_matmul("in", seq_len, mc.hidden_size, in_n, layers_where_2, dtype=dense))
         # out: model.layers.mixer.proj.out, RowParallelLinear at hybrid.py:25
         out_k = linear_num_heads_expr // tp_size
-        add(
-            _matmul(
-                "out",
-                seq_len,
-                out_k,
-                mc.hidden_size,
-                layers_where_2,
-                dtype=_weight_dtype(mc, "model.layers.mixer.proj.out"),
-            )
-        )
+        add(_matmul("out", seq_len, out_k, mc.hidden_size, layers_where_2, dtype=dense))
         # out_all_reduce: model.layers.mixer.proj.out, RowParallelLinear at hybrid.py:25
         if value_expr:
             add_transfer(
@@ -237,19 +219,14 @@ class HybridForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 qkv_proj_n,
                 layers_where,
-                dtype=_weight_dtype(mc, "model.layers.mixer.qkv_proj"),
+                dtype=dense,
             )
         )
         # o_proj: model.layers.mixer.o_proj, RowParallelLinear at dense.py:43
         o_proj_k = mc.num_attention_heads * head_dim // tp_size
         add(
             _matmul(
-                "o_proj",
-                seq_len,
-                o_proj_k,
-                mc.hidden_size,
-                layers_where,
-                dtype=_weight_dtype(mc, "model.layers.mixer.o_proj"),
+                "o_proj", seq_len, o_proj_k, mc.hidden_size, layers_where, dtype=dense
             )
         )
         # o_proj_all_reduce: model.layers.mixer.o_proj, RowParallelLinear at dense.py:43
@@ -302,7 +279,7 @@ class HybridForCausalLMArch(BaseModelArch):
                     mc.hidden_size,
                     gate_up_proj_n,
                     1,
-                    dtype=_weight_dtype(mc, "model.layers.mlp.gate_up_proj"),
+                    dtype=dense,
                 )
             )
         # down_proj: model.layers.mlp.down_proj, RowParallelLinear at hybrid.py:42
@@ -310,12 +287,7 @@ class HybridForCausalLMArch(BaseModelArch):
             down_proj_k = mc.intermediate_sizes[i] // tp_size
             add(
                 _matmul(
-                    "down_proj",
-                    seq_len,
-                    down_proj_k,
-                    mc.hidden_size,
-                    1,
-                    dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
+                    "down_proj", seq_len, down_proj_k, mc.hidden_size, 1, dtype=dense
                 )
             )
         # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at hybrid.py:42

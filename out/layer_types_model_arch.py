@@ -180,7 +180,7 @@ class TypedForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 intermediate_size_expr,
                 layers_where,
-                dtype=_weight_dtype(mc, "model.layers.mlp.gate_up_proj"),
+                dtype=dense,
             )
         )
         # down_proj: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
@@ -191,7 +191,7 @@ class TypedForCausalLMArch(BaseModelArch):
                 intermediate_size_expr_2,
                 mc.hidden_size,
                 layers_where,
-                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
+                dtype=dense,
             )
         )
         # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
@@ -210,12 +210,7 @@ class TypedForCausalLMArch(BaseModelArch):
         mixer_n = (2 if mc.model_type == "typed_wide" else 1) * mc.hidden_size
         add(
             _matmul(
-                "mixer",
-                seq_len,
-                mc.hidden_size,
-                mixer_n,
-                layers_where,
-                dtype=_weight_dtype(mc, "model.layers.mixer"),
+                "mixer", seq_len, mc.hidden_size, mixer_n, layers_where, dtype=dense
             )
         )
         # mlp_gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at layer_types.py:17
@@ -226,7 +221,7 @@ class TypedForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 intermediate_size_expr,
                 layers_where_2,
-                dtype=_weight_dtype(mc, "model.layers.mlp.gate_up_proj"),
+                dtype=dense,
             )
         )
         # mlp_down_proj: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
@@ -237,7 +232,7 @@ class TypedForCausalLMArch(BaseModelArch):
                 intermediate_size_expr_2,
                 mc.hidden_size,
                 layers_where_2,
-                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
+                dtype=dense,
             )
         )
         # mlp_down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18

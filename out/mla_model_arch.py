@@ -204,7 +204,7 @@ class LatentForCausalLMArch(BaseModelArch):
                     mc.hidden_size,
                     mc.q_lora_rank,
                     mc.num_hidden_layers,
-                    dtype=_weight_dtype(mc, "model.layers.self_attn.q_a_proj"),
+                    dtype=dense,
                 )
             )
         # q_b_proj: model.layers.self_attn.q_b_proj, ColumnParallelLinear at mla.py:31
@@ -216,7 +216,7 @@ class LatentForCausalLMArch(BaseModelArch):
                     mc.q_lora_rank,
                     num_attention_heads_expr,
                     mc.num_hidden_layers,
-                    dtype=_weight_dtype(mc, "model.layers.self_attn.q_b_proj"),
+                    dtype=dense,
                 )
             )
         # q_proj: model.layers.self_attn.q_proj, ColumnParallelLinear at mla.py:35
@@ -228,7 +228,7 @@ class LatentForCausalLMArch(BaseModelArch):
                     mc.hidden_size,
                     num_attention_heads_expr,
                     mc.num_hidden_layers,
-                    dtype=_weight_dtype(mc, "model.layers.self_attn.q_proj"),
+                    dtype=dense,
                 )
             )
         # kv_a_proj_with_mqa: model.layers.self_attn.kv_a_proj_with_mqa, ReplicatedLinear at mla.py:38
@@ -239,7 +239,7 @@ class LatentForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 kv_lora_rank_expr,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.self_attn.kv_a_proj_with_mqa"),
+                dtype=dense,
             )
         )
         # kv_b_proj: model.layers.self_attn.kv_b_proj, ColumnParallelLinear at mla.py:41
@@ -256,7 +256,7 @@ class LatentForCausalLMArch(BaseModelArch):
                     mc.kv_lora_rank,
                     kv_b_proj_n,
                     mc.num_hidden_layers,
-                    dtype=_weight_dtype(mc, "model.layers.self_attn.kv_b_proj"),
+                    dtype=dense,
                 )
             )
         # o_proj: model.layers.self_attn.o_proj, RowParallelLinear at mla.py:47
@@ -268,7 +268,7 @@ class LatentForCausalLMArch(BaseModelArch):
                 o_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.self_attn.o_proj"),
+                dtype=dense,
             )
         )
         # o_proj_all_reduce: model.layers.self_attn.o_proj, RowParallelLinear at mla.py:47
@@ -362,7 +362,7 @@ class LatentForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 gate_up_proj_n,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.mlp.gate_up_proj"),
+                dtype=dense,
             )
         )
         # down_proj: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21
@@ -374,7 +374,7 @@ class LatentForCausalLMArch(BaseModelArch):
                 down_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
+                dtype=dense,
             )
         )
         # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21

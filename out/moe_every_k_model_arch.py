@@ -206,7 +206,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 qkv_proj_n,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.self_attn.qkv_proj"),
+                dtype=dense,
             )
         )
         # o_proj: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
@@ -218,7 +218,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 o_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.self_attn.o_proj"),
+                dtype=dense,
             )
         )
         # o_proj_all_reduce: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
@@ -280,7 +280,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 moe_experts_gate_up_n,
                 layers_where,
                 n_routed_experts_expr,
-                dtype=_weight_dtype(mc, "model.layers.mlp.experts"),
+                dtype=dense,
             )
         )
         # moe_experts_down: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
@@ -293,7 +293,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 layers_where,
                 n_routed_experts_expr,
-                dtype=_weight_dtype(mc, "model.layers.mlp.experts"),
+                dtype=dense,
             )
         )
         # dispatch: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
@@ -307,7 +307,6 @@ class KMoeForCausalLMArch(BaseModelArch):
                     mc.hidden_size,
                     layers_where,
                     batch_size=mc.num_experts_per_tok,
-                    dtype=_weight_dtype(mc, "model.layers.mlp.experts"),
                 )
             )
         # combine: model.layers.mlp.experts, FusedMoE at moe_every_k.py:37
@@ -348,9 +347,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                     mc.hidden_size,
                     moe_shared_gate_up_proj_n,
                     layers_where,
-                    dtype=_weight_dtype(
-                        mc, "model.layers.mlp.shared_experts.gate_up_proj"
-                    ),
+                    dtype=dense,
                 )
             )
         # moe_shared_down_proj: model.layers.mlp.shared_experts.down_proj, RowParallelLinear at moe_every_k.py:21
@@ -363,9 +360,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                     moe_shared_down_proj_k,
                     mc.hidden_size,
                     layers_where,
-                    dtype=_weight_dtype(
-                        mc, "model.layers.mlp.shared_experts.down_proj"
-                    ),
+                    dtype=dense,
                 )
             )
         # moe_shared_down_proj_all_reduce: model.layers.mlp.shared_experts.down_proj, RowParallelLinear at moe_every_k.py:21
@@ -391,7 +386,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 dense_gate_up_proj_n,
                 layers_where_not,
-                dtype=_weight_dtype(mc, "model.layers.mlp.gate_up_proj"),
+                dtype=dense,
             )
         )
         # dense_down_proj: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21
@@ -403,7 +398,7 @@ class KMoeForCausalLMArch(BaseModelArch):
                 dense_down_proj_k,
                 mc.hidden_size,
                 layers_where_not,
-                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
+                dtype=dense,
             )
         )
         # dense_down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21

@@ -184,9 +184,7 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                 mc.hidden_size,
                 qkv_proj_n,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(
-                    mc, "language_model.model.layers.self_attn.qkv_proj"
-                ),
+                dtype=dense,
             )
         )
         # o_proj: language_model.model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
@@ -198,7 +196,7 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                 o_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "language_model.model.layers.self_attn.o_proj"),
+                dtype=dense,
             )
         )
         # o_proj_all_reduce: language_model.model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
@@ -260,7 +258,7 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
                 down_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "language_model.model.layers.mlp.down_proj"),
+                dtype=dense,
             )
         )
         # down_proj_all_reduce: language_model.model.layers.mlp.down_proj, RowParallelLinear at dense.py:27

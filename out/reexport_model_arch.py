@@ -183,7 +183,7 @@ class ReexportForCausalLMArch(BaseModelArch):
                 mc.hidden_size,
                 qkv_proj_n,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.self_attn.qkv_proj"),
+                dtype=dense,
             )
         )
         # o_proj: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
@@ -195,7 +195,7 @@ class ReexportForCausalLMArch(BaseModelArch):
                 o_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.self_attn.o_proj"),
+                dtype=dense,
             )
         )
         # o_proj_all_reduce: model.layers.self_attn.o_proj, RowParallelLinear at dense.py:43
@@ -257,7 +257,7 @@ class ReexportForCausalLMArch(BaseModelArch):
                 down_proj_k,
                 mc.hidden_size,
                 mc.num_hidden_layers,
-                dtype=_weight_dtype(mc, "model.layers.mlp.down_proj"),
+                dtype=dense,
             )
         )
         # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at dense.py:27
