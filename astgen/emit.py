@@ -162,6 +162,24 @@ def _skipped(path, names):
     return False
 
 
+class _Sub:
+    """A nested config read by attribute, as sglang reads transformers' sub-configs."""
+
+    def __init__(self, values):
+        for key, value in values.items():
+            if isinstance(key, str):
+                self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
+
+
+def _sub(mc, name):
+    """mc.<name> (text_config ...): LLMSim keeps a nested config a dict, or
+    flattens its keys into mc (Qwen3.5-MoE) and drops it."""
+    value = getattr(mc, name, None)
+    if value is None:
+        return mc
+    return _Sub(value) if isinstance(value, dict) else value
+
+
 def _weight_dtype(mc, path):
     \"\"\"Weight dtype of the linear at sglang module `path`: 1 byte in a checkpoint
     quantized to 8 bits or fewer, unless quantization_config leaves it out.\"\"\"
@@ -234,14 +252,14 @@ def _arch_class(a: ArchShapes) -> str:
         '        """KV-cache bytes per token, whole model."""',
         "        mc = self.model_config",
         "        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)",
-        f"        return float(({_src(a.kv_cache)}) * kv_dtype.value)",
+        f"        return float(({_src(_nested(a.kv_cache))}) * kv_dtype.value)",
         "",
         "    def get_kv_cache_per_gpu(self) -> float:",
         '        """KV-cache bytes per token on one GPU."""',
         "        mc = self.model_config",
         "        sc = self.schedule_config",
         "        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)",
-        f"        return float(({_src(a.kv_cache_per_gpu)}) * kv_dtype.value)",
+        f"        return float(({_src(_nested(a.kv_cache_per_gpu))}) * kv_dtype.value)",
     ]
     return "\n".join(lines)
 
@@ -249,8 +267,20 @@ def _arch_class(a: ArchShapes) -> str:
 _FIELDS = ("m", "k", "n", "batch", "layers", "guard")
 
 
+def _nested(e: E.Expr) -> E.Expr:
+    """``mc.text_config.x`` as ``_sub(mc, 'text_config').x``: LLMSim's config
+    keeps a nested config a dict (or flattens it), never an object."""
+    kids = [_nested(c) for c in e.children()]
+    e = E._rebuild(e, kids) if kids else e
+    if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and isinstance(e.obj, E.Attr) \
+            and isinstance(e.obj.obj, E.Name) and e.obj.obj.id == "mc":
+        return replace(e, obj=E.Call("_sub", (e.obj.obj, E.Const(e.obj.name))))
+    return e
+
+
 def _named(ops: list[Operator]) -> tuple[list[Operator], list[tuple[str, E.Expr]]]:
     """Operators with repeated subexpressions replaced by named locals."""
+    ops = [replace(op, **{f: _nested(getattr(op, f)) for f in _FIELDS}) for op in ops]
     exprs = [getattr(op, f) for op in ops for f in _FIELDS]
     for e in exprs:
         _src(e)  # fail on unresolved values before naming them

@@ -87,6 +87,24 @@ def _skipped(path, names):
     return False
 
 
+class _Sub:
+    """A nested config read by attribute, as sglang reads transformers' sub-configs."""
+
+    def __init__(self, values):
+        for key, value in values.items():
+            if isinstance(key, str):
+                self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
+
+
+def _sub(mc, name):
+    """mc.<name> (text_config ...): LLMSim keeps a nested config a dict, or
+    flattens its keys into mc (Qwen3.5-MoE) and drops it."""
+    value = getattr(mc, name, None)
+    if value is None:
+        return mc
+    return _Sub(value) if isinstance(value, dict) else value
+
+
 def _weight_dtype(mc, path):
     """Weight dtype of the linear at sglang module `path`: 1 byte in a checkpoint
     quantized to 8 bits or fewer, unless quantization_config leaves it out."""
