@@ -52,7 +52,7 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     if not archs:
         raise EmitError("nothing to emit")
     first = archs[0]
-    parts = [_header(first, rules, options), _imports(options, rules), _HELPERS]
+    parts = [_header(first, rules, options, archs), _imports(options, rules), _HELPERS]
     parts += [_arch_class(a) for a in archs]
     parts.append(_registry(archs, rules))
     source = "\n\n".join(parts) + "\n"
@@ -89,7 +89,35 @@ def _trailer(archs: list[ArchShapes]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _header(a: ArchShapes, rules: Rules, options: EmitOptions) -> str:
+def _assumed(archs: list[ArchShapes]) -> list[str]:
+    """The runtime state no schedule field describes, as taken at sglang's
+    default (off) where the code tests it: one wrapped paragraph."""
+    names: set[str] = set()
+    for a in archs:
+        for d in a.diagnostics:
+            m = re.match(r"condition on (.*) taken as its default", d.message) if d.code == "assumed" else None
+            if m:
+                names |= {_switch_name(w) for w in m.group(1).split(", ")}
+    if not names:
+        return []
+    words = ["Taken", "at", "sglang's", "default", "(off)", "where", "the", "code", "tests", "them:"]
+    words += [n + "," for n in sorted(names)]
+    words[-1] = words[-1].rstrip(",") + "."
+    lines, line = [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > 76:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}" if line else w
+    return [*lines, line]
+
+
+def _switch_name(why: str) -> str:
+    return why[len("call of "):] + "()" if why.startswith("call of ") else why
+
+
+def _header(a: ArchShapes, rules: Rules, options: EmitOptions, a_list: list[ArchShapes] | None = None) -> str:
     return "\n".join([
         f"{HEADER_MARK} {__version__}; do not edit. Regenerate with `astgen gen`.",
         f"# source: {a.file}",
@@ -111,9 +139,10 @@ def _header(a: ArchShapes, rules: Rules, options: EmitOptions) -> str:
         "  --moe-dense-tp-size 1             -> sc.enable_moe_dense_fully_dp",
         "  forward mode                      -> sc.mode (EXTEND or DECODE)",
         f"  --kv-cache-dtype                  -> {options.kv_cache_dtype} (set when emitted)",
-        "  every other server switch         -> sglang's default",
+        "  every other server switch         -> sglang's default (below)",
         "Weights take the checkpoint's precision at run time: quantization_config",
         "(FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.",
+        *_assumed(a_list or [a]),
         '"""',
     ])
 
@@ -281,14 +310,20 @@ def _nested(e: E.Expr) -> E.Expr:
 def _named(ops: list[Operator]) -> tuple[list[Operator], list[tuple[str, E.Expr]]]:
     """Operators with repeated subexpressions replaced by named locals."""
     ops = [replace(op, **{f: _nested(getattr(op, f)) for f in _FIELDS}) for op in ops]
-    exprs = [getattr(op, f) for op in ops for f in _FIELDS]
+    # what every forward evaluates: the guards, and the shapes of unguarded
+    # operators; a guarded operator's shapes may only be computable under its guard
+    safe = [(i, f) for i, op in enumerate(ops) for f in _FIELDS if f == "guard" or op.guard == E.TRUE]
+    rest = [(i, f) for i, op in enumerate(ops) for f in _FIELDS if (i, f) not in set(safe)]
+    exprs = [getattr(ops[i], f) for i, f in safe + rest]
     for e in exprs:
         _src(e)  # fail on unresolved values before naming them
     reserved = {"mc", "sc", "seq_len", "self", "is_decode", "dense", "kv_dtype"} | {
         _group_var(op.group) for op in ops if op.kind == "attention"}
-    definitions, rewritten = name_common(exprs, reserved)
-    it = iter(rewritten)
-    out = [replace(op, **{f: next(it) for f in _FIELDS}) for op in ops]
+    definitions, rewritten = name_common(exprs, reserved, counted=len(safe))
+    fields: dict[int, dict[str, E.Expr]] = {}
+    for (i, f), e in zip(safe + rest, rewritten):
+        fields.setdefault(i, {})[f] = e
+    out = [replace(op, **fields[i]) for i, op in enumerate(ops)]
     return out, definitions
 
 

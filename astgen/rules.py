@@ -146,6 +146,14 @@ class Execution:
     boundary: dict[str, str] = field(default_factory=dict)  # "holder.method" -> role
     local: dict[str, E.Expr] = field(default_factory=dict)  # "moe" / "dense" -> FFN on own rows
     roles: dict[str, tuple[CommStep, ...]] = field(default_factory=dict)
+    mtp: dict[str, tuple[str, str]] = field(default_factory=dict)  # target -> (models file, draft entry)
+
+
+def _draft(target: str, value: Any) -> tuple[str, str]:
+    if not isinstance(value, str) or value.count(":") != 1:
+        raise RulesError(f"execution.mtp.{target}: expected \"models file:EntryClass\", got {value!r}")
+    module, entry = value.split(":")
+    return module, entry
 
 
 def _load_execution(doc: dict[str, Any]) -> Execution:
@@ -187,7 +195,7 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
                      (str(absorbed["since"]), int(absorbed["max_tokens"])) if absorbed else None,
                      collectives, boundary,
                      {k: _expr(v, f"{where}.forward.local.{k}") for k, v in forward.get("local", {}).items()},
-                     roles)
+                     roles, {k: _draft(k, v) for k, v in doc.get("mtp", {}).items()})
 
 
 @dataclass

@@ -245,7 +245,28 @@ def _choose(test: E.Expr, then: E.Expr, orelse: E.Expr | None) -> E.Expr:
         return then
     if test == E.FALSE:
         return orelse
+    if isinstance(orelse, E.IfExp) and orelse.body == then:  # two branches to the same rows
+        return _choose(_either(test, orelse.test), then, orelse.orelse)
     return E.simplify(E.IfExp(test, then, orelse))
+
+
+def _either(a: E.Expr, b: E.Expr) -> E.Expr:
+    """``a or b``, with ``(c and p) or (c and not p)`` read as ``c``."""
+    ca, cb = _conjuncts(a), _conjuncts(b)
+    common = [x for x in ca if x in cb]
+    ra, rb = [x for x in ca if x not in common], [x for x in cb if x not in common]
+    if len(ra) == len(rb) == 1 and (E.simplify_condition(E.not_(ra[0])) == E.simplify_condition(rb[0])):
+        out: E.Expr = E.TRUE
+        for x in common:
+            out = E.and_(out, x)
+        return E.simplify_condition(out)
+    return E.simplify_condition(E.or_(a, b))
+
+
+def _conjuncts(e: E.Expr) -> list[E.Expr]:
+    if isinstance(e, E.BoolOp) and e.op == "and":
+        return _conjuncts(e.left) + _conjuncts(e.right)
+    return [e]
 
 
 def _assume(e: E.Expr, fact: E.Expr, condition: bool = True) -> E.Expr:

@@ -15,16 +15,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from astgen import expr as E
 from astgen.cache import ResultCache
 from astgen.classify import FULLY, NOT_SUPPORTED, Classification, Reason, classify
 from astgen.emit import EmitError, EmitOptions, emit_module
 from astgen.ir import ArchIR, Diagnostic
 from astgen.parse import Location, ParseFailure
-from astgen.rules import Rules
 from astgen.flow import read_flow
+from astgen.rules import Rules
 from astgen.run import plan_forward
 from astgen.shapes import ArchShapes, build_shapes
-from astgen.source import MODELS_PACKAGE, SourceTree, imported_modules
+from astgen.source import MODELS_PACKAGE, SourceError, SourceTree, imported_modules
 from astgen.trace import Loader, Tracer
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_UNUSABLE = 0, 1, 2
@@ -85,10 +86,9 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
                                              f"{what} in this file"))
         return
     for entry in entries:
-        tracer = Tracer(loader, rules)
-        ir = tracer.trace_entry(pm, entry)
-        flow = read_flow(ir, loader.get, tracer.evaluate_condition, rules)
-        shapes = build_shapes(ir, rules, plan_forward(ir, rules, flow, tree.version))
+        ir, shapes = _trace(pm, entry, loader, rules, tree.version)
+        if entry in rules.execution.mtp:
+            shapes = _with_draft(shapes, rules.execution.mtp[entry], loader, rules, tree.version)
         result.irs.append(ir)
         result.shapes.append(shapes)
         result.classes.append(classify(ir, shapes, rules))
@@ -101,6 +101,42 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
                 subject="no operators"))
     if emit is not None:
         _emit(result, rules, emit)
+
+
+def _trace(pm, entry: str, loader: Loader, rules: Rules, version: str) -> tuple[ArchIR, ArchShapes]:
+    """trace (__init__) -> flow (forward code) -> run (per mode) -> shapes, for one entry."""
+    tracer = Tracer(loader, rules)
+    ir = tracer.trace_entry(pm, entry)
+    flow = read_flow(ir, loader.get, tracer.evaluate_condition, rules)
+    return ir, build_shapes(ir, rules, plan_forward(ir, rules, flow, version))
+
+
+def _with_draft(shapes: ArchShapes, draft: tuple[str, str], loader: Loader, rules: Rules,
+                version: str) -> ArchShapes:
+    """The target's operators and, under ``sc.is_mtp``, its MTP draft
+    model's (rules/execution.toml [mtp]); a draft astgen cannot analyze
+    fully is left out with a note."""
+    module, entry = draft
+    where = Location(shapes.file, 0)
+    try:
+        pm = loader.load(f"{MODELS_PACKAGE}.{module}")
+    except (ParseFailure, SourceError, OSError) as exc:
+        pm, why = None, str(exc)
+    else:
+        why = f"{module}.py has no {entry}"
+    if pm is None or entry not in pm.entry_classes:
+        note = Diagnostic("note", "mtp", where, f"MTP draft {entry} not added: {why}")
+        return replace(shapes, diagnostics=shapes.diagnostics + [note])
+    _, draft_shapes = _trace(pm, entry, loader, rules, version)
+    problems = [d for d in draft_shapes.diagnostics if d.severity != "note"]
+    if problems or not draft_shapes.operators:
+        note = Diagnostic("note", "mtp", where, f"MTP draft {entry} not added: "
+                          + (problems[0].render() if problems else "it builds no operator"))
+        return replace(shapes, diagnostics=shapes.diagnostics + [note])
+    is_mtp = E.attr_path("sc", "is_mtp")
+    added = [replace(op, name="mtp_" + op.name, guard=E.simplify(E.and_(op.guard, is_mtp)))
+             for op in draft_shapes.operators]
+    return replace(shapes, operators=shapes.operators + added)
 
 
 def _emit(result: FileResult, rules: Rules, options: EmitOptions) -> None:

@@ -3,7 +3,7 @@
 # sha256: d3c50338e0ebd6c67300df59829cf22593c634c398d0403c37a20776f0528ab0
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (c761a26e3466)
+# rules: 1.1.1 (2e3b18c8b75a)
 """LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:
@@ -18,7 +18,7 @@ Runtime switches:
   --moe-dense-tp-size 1             -> sc.enable_moe_dense_fully_dp
   forward mode                      -> sc.mode (EXTEND or DECODE)
   --kv-cache-dtype                  -> auto (set when emitted)
-  every other server switch         -> sglang's default
+  every other server switch         -> sglang's default (below)
 Weights take the checkpoint's precision at run time: quantization_config
 (FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.
 """

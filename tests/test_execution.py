@@ -367,3 +367,33 @@ def test_transfers_carry_llmsim_bandwidths(sglang_tree, layout):
         for op in arch.transfer_operators:
             assert getattr(op, "_bandwidth_gb_s", None) in {bw[1 if decode else 0] for bw in BW.values()}, \
                 op.metadata.name
+
+
+@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
+def test_mtp_adds_the_nextn_draft_under_sc_is_mtp(sglang_tree, decode):
+    """With sc.is_mtp the forward also runs DeepSeek's NextN draft
+    (models/deepseek_nextn.py, rules/execution.toml [mtp]): eh_proj, a bf16
+    nn.Linear of the concatenated embedding and hidden state
+    (deepseek_nextn.py:58-138), one MoE decoder layer (is_nextn forces MoE,
+    deepseek_v2.py:2785-2792) and the LM head; without it, none of that."""
+    module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
+    cfg = json.loads((CONFIGS / "deepseek-ai__DeepSeek-R1.json").read_text())
+    tp, dp, ep, deepep, fully_dp = LAYOUTS["L3"]
+    S = DECODE_BATCH if decode else EXTEND_TOKENS
+    tables = {}
+    for mtp in (False, True):
+        sc = schedule(tp=tp, dp=dp, ep=ep, mode=ForwardMode.DECODE if decode else ForwardMode.EXTEND,
+                      batch=DECODE_BATCH if decode else 1)
+        sc.is_mtp = mtp
+        arch = module.ARCHITECTURES["DeepseekV3ForCausalLM"](model_config(cfg), sc)
+        arch.build_operators()
+        tables[mtp] = table(arch)
+    assert tables[False] == deepseek_v3("L3", decode)
+    added = {k: v for k, v in tables[True].items() if k not in tables[False]}
+    assert set(tables[False]) <= set(tables[True]) and all(k.startswith("mtp_") for k in added)
+    assert added["mtp_eh_proj"] == ("matmul", S, 2 * 7168, 7168, 1, 1, BF16, None)
+    one_layer = {k[len("mtp_"):]: v for k, v in added.items() if v[5] == 1 and k != "mtp_eh_proj"}
+    main = deepseek_v3("L3", decode)
+    # the draft's MoE layer is one of the target's MoE layers
+    assert one_layer["experts_gate_up"] == main["moe_experts_gate_up"][:5] + (1,) + main["moe_experts_gate_up"][6:]
+    assert one_layer["attn_all_reduce"] == main["moe_attn_all_reduce"][:5] + (1,) + main["moe_attn_all_reduce"][6:]
