@@ -14,7 +14,7 @@ sglang's default path (treated as off) and leave a note.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -33,124 +33,33 @@ from astgen.parse import (
 )
 from astgen.rules import FunctionRule, RuleMethod, Rules
 from astgen.source import SourceTree
+from astgen.values import (
+    BASE,
+    MAX_UNROLL,
+    MISSING,
+    Builtin,
+    ClassRef,
+    DictVal,
+    FuncRef,
+    Instance,
+    ListVal,
+    ModuleRef,
+    NamespaceVal,
+    Phi,
+    RangeVal,
+    Repeated,
+    RuleFunc,
+    RuleObject,
+    SuperRef,
+    TupleVal,
+    fill_missing,
+    has_missing,
+    merge_dicts,
+    phi,
+)
 
 MAX_DEPTH = 40
-MAX_UNROLL = 64
 LAYER_VAR = "layer_id"
-
-# ----------------------------------------------------------------------------
-# values of the interpreter (besides expr.Expr)
-
-
-@dataclass(eq=False)
-class Instance:
-    """``self`` of a traced class, or of a layer the rules know (``node.kind``)."""
-
-    node: ir.Node
-    cls: ClassInfo | None
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(eq=False)
-class ClassRef:
-    name: str  # bare class name
-    info: ClassInfo | None = None  # set when the class is traced
-
-
-@dataclass(eq=False)
-class FuncRef:
-    node: cst.FunctionDef | cst.Lambda
-    module: ParsedModule
-    bound: Any = None  # self or cls for methods
-    closure: dict[str, Any] | None = None
-    owner: ClassInfo | None = None  # class that defines the method
-    is_static: bool = False
-
-
-@dataclass(eq=False)
-class RuleFunc:
-    rule: FunctionRule
-
-
-@dataclass(eq=False)
-class Builtin:
-    name: str
-
-
-@dataclass(eq=False)
-class ModuleRef:
-    dotted: str
-
-
-@dataclass(eq=False)
-class RuleObject:
-    name: str
-
-
-@dataclass(eq=False)
-class ListVal:
-    items: list[Any]
-
-
-@dataclass(eq=False)
-class TupleVal:
-    items: tuple[Any, ...]
-
-
-@dataclass(eq=False)
-class RangeVal:
-    """``range(...)``: iterated by loops and comprehensions, never stored."""
-
-    args: tuple[E.Expr, ...]
-
-    def concrete(self) -> list[E.Const] | None:
-        if self.args and all(isinstance(a, E.Const) and type(a.value) is int for a in self.args):
-            return [E.Const(i) for i in range(*(a.value for a in self.args))][:MAX_UNROLL]
-        return None
-
-
-@dataclass(eq=False)
-class DictVal:
-    items: dict[str, Any]
-    holder: "ir.Node | None" = None  # its node, once attached to a module
-
-
-@dataclass(eq=False)
-class NamespaceVal:
-    """A record built from a config: ``SimpleNamespace(**vars(config), dim=...)``
-    or ``LlamaConfig(**text_config.__dict__)``. Its own fields first, then the
-    config it was splatted from."""
-
-    fields: dict[str, Any]
-    base: E.Expr | None = None
-
-
-_BASE = "**base"  # the key under which a splatted config travels in kwargs
-
-
-@dataclass(eq=False)
-class Repeated:
-    """What ``[f(i) for i in range(n)]`` or ``make_layers(n, f)`` builds."""
-
-    item: Any
-    count: E.Expr
-    var: str
-
-
-@dataclass(eq=False)
-class Phi:
-    """One of two values, chosen by ``test`` (a branch on a symbolic guard)."""
-
-    test: E.Expr
-    then: Any
-    orelse: Any
-
-
-@dataclass(eq=False)
-class SuperRef:
-    inst: Instance
-    after: ClassInfo
-
 
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
@@ -343,7 +252,7 @@ class Tracer:
                                     if _is_enum(c):  # an enum member is its own name: `Mode.SCATTERED`
                                         return E.Const(f"{c.name}.{name}")
                                     return self._eval_in_module(small.value, c.module)
-        return _MISSING
+        return MISSING
 
     # -- conditions of forward code (astgen.flow) ---------------------
     def evaluate_condition(self, test: cst.BaseExpression, module: ParsedModule, node: ir.Node,
@@ -414,8 +323,8 @@ class Tracer:
         if len(args) > len(params):
             bound["*extra"] = E.Unknown(f"{len(args) - len(params)} positional arguments beyond the rule's params")
         for name, value in kwargs.items():
-            if _has_missing(value):  # passed on some paths only: the rule's default on the others
-                value = _fill_missing(value, rule.defaults.get(name, E.NONE))
+            if has_missing(value):  # passed on some paths only: the rule's default on the others
+                value = fill_missing(value, rule.defaults.get(name, E.NONE))
             bound[name] = self._as_expr(value)
         return bound
 
@@ -432,7 +341,7 @@ class Tracer:
         if isinstance(callee, Phi):
             a = self._call(callee.then, args, kwargs, site)
             b = self._call(callee.orelse, args, kwargs, site)
-            return _phi(callee.test, a, b)
+            return phi(callee.test, a, b)
         if isinstance(callee, Instance) and callee.cls is not None:
             _, call = self._find_method(callee.cls, "__call__")
             if call is not None:
@@ -493,11 +402,11 @@ class Tracer:
     def _or_default(self, value: Any, param: cst.Param, module: ParsedModule, scope: dict) -> Any:
         """A keyword argument that only some paths pass (``**(dict(x=1) if c
         else {})``): the parameter's default on the others."""
-        if not _has_missing(value):
+        if not has_missing(value):
             return value
         default = (self._eval_in_module(param.default, module, scope) if param.default is not None
                    else self._missing_arg(param.name.value))
-        return _fill_missing(value, default)
+        return fill_missing(value, default)
 
     def _missing_arg(self, pname: str) -> Any:
         if pname in self.rules.entry:
@@ -546,8 +455,8 @@ class Tracer:
         return handler(args, kwargs)
 
     def _b_namespace(self, args: list, kwargs: dict) -> Any:
-        fields = {k: v for k, v in kwargs.items() if k != _BASE}
-        return NamespaceVal(fields, kwargs.get(_BASE))
+        fields = {k: v for k, v in kwargs.items() if k != BASE}
+        return NamespaceVal(fields, kwargs.get(BASE))
 
     def _b_vars(self, args: list, kwargs: dict) -> Any:
         return args[0] if args else E.Unknown("vars()")
@@ -798,18 +707,18 @@ class Tracer:
             self._merge(test, after_then, self._snapshot())
             return None
         if r1 is not None and r2 is not None:
-            return _Return(_phi(test, r1.value, r2.value))
+            return _Return(phi(test, r1.value, r2.value))
         # one branch returned: the statements after the `if` run on the other
         if r1 is not None:
             frame.guard = E.and_(base_guard, E.not_(test))
             r_rest = self._exec_block(rest)
             frame.guard = base_guard
-            return _Return(_phi(test, r1.value, r_rest.value if r_rest else E.NONE))
+            return _Return(phi(test, r1.value, r_rest.value if r_rest else E.NONE))
         self._restore(after_then)
         frame.guard = E.and_(base_guard, test)
         r_rest = self._exec_block(rest)
         frame.guard = base_guard
-        return _Return(_phi(test, r_rest.value if r_rest else E.NONE, r2.value))
+        return _Return(phi(test, r_rest.value if r_rest else E.NONE, r2.value))
 
     def _snapshot(self) -> tuple[dict, dict | None]:
         f = self.frame
@@ -827,10 +736,10 @@ class Tracer:
     def _merge(self, test: E.Expr, a: tuple[dict, dict | None], b: tuple[dict, dict | None]) -> None:
         f = self.frame
         f.locals.clear()
-        f.locals.update(_merge_dicts(test, a[0], b[0]))
+        f.locals.update(merge_dicts(test, a[0], b[0]))
         if f.self_inst is not None and a[1] is not None and b[1] is not None:
             f.self_inst.attrs.clear()
-            f.self_inst.attrs.update(_merge_dicts(test, a[1], b[1]))
+            f.self_inst.attrs.update(merge_dicts(test, a[1], b[1]))
 
     def _exec_for(self, stmt: cst.For) -> _Return | None:
         it = self._eval(stmt.iter)
@@ -1080,7 +989,7 @@ class Tracer:
                 return FuncRef(fn, obj.info.module, bound=obj if _is_classmethod(fn) else None,
                                owner=obj.info, is_static=not _is_classmethod(fn))
             value = self._class_attr(obj.info, attr)
-            return value if value is not _MISSING else E.Unknown(f"attribute {attr} of {obj.name}")
+            return value if value is not MISSING else E.Unknown(f"attribute {attr} of {obj.name}")
         if isinstance(obj, SuperRef):
             owner, fn = self._find_method(obj.inst.cls, attr, after=obj.after)
             if fn is None and attr == "__init__":
@@ -1102,7 +1011,7 @@ class Tracer:
         if isinstance(obj, _Opaque):
             return _Opaque(f"{obj.qualname}.{attr}", attr)
         if isinstance(obj, Phi):
-            return _phi(obj.test, self._getattr(obj.then, attr), self._getattr(obj.orelse, attr))
+            return phi(obj.test, self._getattr(obj.then, attr), self._getattr(obj.orelse, attr))
         if isinstance(obj, DictVal) and attr in ("get", "items", "update", "pop", "setdefault"):
             return _DictMethod(obj, attr)
         if isinstance(obj, DictVal) and attr in obj.items:  # a record (declare_ffn ...)
@@ -1128,7 +1037,7 @@ class Tracer:
             bound = ClassRef(info.name, info) if _is_classmethod(fn) else inst
             return FuncRef(fn, owner.module, bound=bound, owner=owner, is_static=static)
         value = self._class_attr(info, attr)
-        return value if value is not _MISSING else E.Unknown(f"attribute {attr} of {info.name}")
+        return value if value is not MISSING else E.Unknown(f"attribute {attr} of {info.name}")
 
     def _e_Call(self, node: cst.Call) -> Any:
         callee = self._eval(node.func)
@@ -1242,7 +1151,7 @@ class Tracer:
             return self._eval(node.right)
         right = self._eval(node.right)
         if not isinstance(right, E.Expr):
-            return _phi(left, right, left) if is_and else _phi(left, left, right)
+            return phi(left, right, left) if is_and else phi(left, left, right)
         return E.simplify(E.BoolOp("and" if is_and else "or", left, right))
 
     def _e_IfExp(self, node: cst.IfExp) -> Any:
@@ -1252,7 +1161,7 @@ class Tracer:
         body, orelse = self._eval(node.body), self._eval(node.orelse)
         if isinstance(body, E.Expr) and isinstance(orelse, E.Expr):
             return E.simplify(E.IfExp(test, body, orelse))
-        return _phi(test, body, orelse)
+        return phi(test, body, orelse)
 
     def _e_Tuple(self, node: cst.Tuple) -> Any:
         return TupleVal(tuple(self._elements(node.elements)))
@@ -1424,7 +1333,6 @@ class _DictMethod:
         return E.NONE
 
 
-_MISSING = object()
 _NUMERIC = frozenset({"max", "min", "int", "float", "abs", "bool"})
 _CONSTANTS = {"True": E.TRUE, "False": E.FALSE, "None": E.NONE}
 _BUILTIN_FUNCS = {
@@ -1452,11 +1360,11 @@ _CMP_OPS = {
 }
 
 
-_ENUM_BASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})
+_ENUMBASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})
 
 
 def _is_enum(info: ClassInfo) -> bool:
-    return any(_callee_name(b).rsplit(".", 1)[-1] in _ENUM_BASES for b in info.bases)
+    return any(_callee_name(b).rsplit(".", 1)[-1] in _ENUMBASES for b in info.bases)
 
 
 def _without_quant_config(args: dict[str, E.Expr]) -> bool:
@@ -1505,37 +1413,13 @@ def _splat(value: Any) -> dict:
     if isinstance(value, DictVal):
         return dict(value.items)
     if isinstance(value, NamespaceVal):
-        return {**({_BASE: value.base} if value.base is not None else {}), **value.fields}
+        return {**({BASE: value.base} if value.base is not None else {}), **value.fields}
     if isinstance(value, E.Expr) and _is_config(value):
-        return {_BASE: value}  # **vars(config), **config.__dict__: read through to the config
+        return {BASE: value}  # **vars(config), **config.__dict__: read through to the config
     if isinstance(value, Phi):
         a, b = _splat(value.then), _splat(value.orelse)
-        return {k: _phi(value.test, a.get(k, _MISSING), b.get(k, _MISSING)) for k in set(a) | set(b)}
+        return {k: phi(value.test, a.get(k, MISSING), b.get(k, MISSING)) for k in set(a) | set(b)}
     return {}
-
-
-def _has_missing(value: Any) -> bool:
-    if value is _MISSING:
-        return True
-    return isinstance(value, Phi) and (_has_missing(value.then) or _has_missing(value.orelse))
-
-
-def _fill_missing(value: Any, default: Any) -> Any:
-    if value is _MISSING:
-        return default
-    if isinstance(value, Phi):
-        return _phi(value.test, _fill_missing(value.then, default), _fill_missing(value.orelse, default))
-    return value
-
-
-def _phi(test: E.Expr, a: Any, b: Any) -> Any:
-    if a is b:
-        return a
-    if isinstance(a, E.Expr) and isinstance(b, E.Expr):
-        return E.simplify(E.IfExp(test, a, b))
-    if isinstance(test, E.Const):
-        return a if test.value else b
-    return Phi(test, a, b)
 
 
 def _select_by_key(key: E.Expr, items: dict[str, Any]) -> Any:
@@ -1545,19 +1429,10 @@ def _select_by_key(key: E.Expr, items: dict[str, Any]) -> Any:
     keys = list(items)
     out = items[keys[-1]]
     for k in reversed(keys[:-1]):
-        out = _phi(E.Compare("==", key, E.Const(k)), items[k], out)
+        out = phi(E.Compare("==", key, E.Const(k)), items[k], out)
     return out
 
 
-def _merge_dicts(test: E.Expr, a: dict, b: dict) -> dict:
-    out = {}
-    for key in list(a) + [k for k in b if k not in a]:
-        va, vb = a.get(key, _MISSING), b.get(key, _MISSING)
-        if va is _MISSING or vb is _MISSING:
-            out[key] = va if vb is _MISSING else vb
-        else:
-            out[key] = _phi(test, va, vb)
-    return out
 
 
 def _unpack(value: Any, n: int) -> list:
@@ -1569,7 +1444,7 @@ def _unpack(value: Any, n: int) -> list:
         return list(value.items)
     if isinstance(value, Phi):
         a, b = _unpack(value.then, n), _unpack(value.orelse, n)
-        return [_phi(value.test, x, y) for x, y in zip(a, b)]
+        return [phi(value.test, x, y) for x, y in zip(a, b)]
     return [E.Unknown("unpacking a non-tuple")] * n
 
 
