@@ -149,10 +149,10 @@ class _Rows:
         events = self.flow.of(node)
         child_rows: dict[int, E.Expr] = {}
         variants = self._variants(node, events)
-        kinds = {_has_moe(v, self.rules) for v in variants if v is not None}
+        kinds = {has_moe(v, self.rules) for v in variants if v is not None}
         for variant in variants:
             # DeepSeek's dense-then-MoE FFNs name their collectives apart
-            prefix = "" if len(kinds) < 2 else ("moe_" if _has_moe(variant, self.rules) else "dense_")
+            prefix = "" if len(kinds) < 2 else ("moe_" if has_moe(variant, self.rules) else "dense_")
             self._follow(node, events, rows, variant, child_rows, prefix)
         for child in node.children:
             if not child.tower:
@@ -236,7 +236,7 @@ class _Rows:
         choices = [ffn] if isinstance(ffn, ir.Node) else [c for c in node.children if c.attr == ffn]
         if not choices:
             return E.FALSE
-        return local.get("moe" if _has_moe(choices[0], self.rules) else "dense", E.FALSE)
+        return local.get("moe" if has_moe(choices[0], self.rules) else "dense", E.FALSE)
 
 
 def _choose(test: E.Expr, then: E.Expr, orelse: E.Expr | None) -> E.Expr:
@@ -310,7 +310,8 @@ def _decide(e: E.Expr, go) -> E.Expr:
     return e
 
 
-def _has_moe(node: ir.Node, rules: Rules) -> bool:
+def has_moe(node: ir.Node, rules: Rules) -> bool:
+    """The module holds a MoE layer (a rule of category moe) somewhere below it."""
     for n in node.walk():
         rule = rules.layer(n.cls) if n.kind == ir.LAYER else None
         if rule is not None and rule.category == "moe":

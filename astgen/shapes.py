@@ -15,7 +15,7 @@ from astgen import expr as E
 from astgen import ir
 from astgen.parse import Location
 from astgen.rules import LayerRule, Rules
-from astgen.run import SEQ_LEN, ForwardPlan, plan_forward
+from astgen.run import SEQ_LEN, ForwardPlan, has_moe, plan_forward
 
 MAX_SEQLEN = E.attr_path("sc", "max_seqlen")
 
@@ -124,17 +124,9 @@ def _prefix_for(child: ir.Node, parent: ir.Node, rules: Rules) -> str:
     # one attribute, two guarded classes: name them apart only when one of
     # them is MoE (DeepSeek's dense-then-MoE MLPs); a hybrid's attention and
     # linear-attention mixers keep their own names
-    if child.kind == ir.MODULE and len({_has_moe(c, rules) for c in same}) > 1:
-        return "moe_" if _has_moe(child, rules) else "dense_"
+    if child.kind == ir.MODULE and len({has_moe(c, rules) for c in same}) > 1:
+        return "moe_" if has_moe(child, rules) else "dense_"
     return ""
-
-
-def _has_moe(node: ir.Node, rules: Rules) -> bool:
-    for n in node.walk():
-        rule = rules.layer(n.cls) if n.kind == ir.LAYER else None
-        if rule is not None and rule.category == "moe":
-            return True
-    return False
 
 
 def _conjuncts(guard: E.Expr) -> list[E.Expr]:
