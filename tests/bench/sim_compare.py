@@ -29,8 +29,14 @@ FAMILIES = [
     ("Qwen3-8B", "qwen3", "Qwen3ForCausalLM", "hf_config/qwen3-8B_config.json"),
     ("Qwen3-235B-A22B", "qwen3_moe", "Qwen3MoeForCausalLM", "hf_config/qwen3-235B-A22B_config.json"),
     ("Qwen3-30B-A3B", "qwen3_moe", "Qwen3MoeForCausalLM", "hf_config/qwen3-30B-A3B_config.json"),
-    ("DeepSeek-V3.2", "deepseek_v2", "DeepseekV32ForCausalLM", "hf_config/deepseek_v3.2_config.json"),
+    ("MiniMax-M2.5 (FP8)", "minimax_m2", "MiniMaxM2ForCausalLM",
+     "hf_config/huggingface.co/MiniMaxAI/MiniMax-M2.5/config.json"),
+    ("GLM-5 (DSA)", "glm4_moe", "GlmMoeDsaForCausalLM", "hf_config/huggingface.co/zai-org/GLM-5/config.json"),
+    ("Qwen3.5-397B-A17B", "qwen3_5", "Qwen3_5MoeForConditionalGeneration",
+     "hf_config/huggingface.co/Qwen/Qwen3.5-397B-A17B/config.json"),
 ]
+# (LLMSim has no DeepSeek-V3.2 module: its deepseek_v32 config falls back to
+# its simple dense arch, so there is nothing to compare it with.)
 # LLMSim's scripts: (tp, dp, ep, deepep, moe_dense_fully_dp, batch, mode)
 LAYOUTS = [
     ("ds_decode.sh", 1, 16, 16, True, True, 64, "decode"),
