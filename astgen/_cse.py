@@ -36,7 +36,7 @@ def _candidates(exprs: list[E.Expr], allowed: set[str]) -> Counter:
             names |= child_names
         if isinstance(e, E.Name):
             names = frozenset((e.id,))
-        elif isinstance(e, E.CountIf):
+        elif isinstance(e, (E.CountIf, E.SumOver)):
             names = frozenset(E.free_names(e))
         if size >= MIN_SIZE and names <= allowed:
             counts[e] += 1

@@ -185,6 +185,19 @@ class CountIf(Expr):
 
 
 @dataclass(frozen=True)
+class SumOver(Expr):
+    """``sum(body for var in range(n))``: a per-layer quantity added over
+    the layers (KV-cache bytes when head sizes differ by layer)."""
+
+    var: str
+    n: Expr
+    body: Expr
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.n, self.body)
+
+
+@dataclass(frozen=True)
 class Index(Expr):
     """``obj[index]``: an element of a per-layer config list
     (``mc.intermediate_size[layer_id]``)."""
@@ -310,10 +323,10 @@ def free_names(e: Expr) -> set[str]:
     def go(x: Expr) -> None:
         if isinstance(x, Name) and x.id not in bound:
             out.add(x.id)
-        elif isinstance(x, CountIf):
+        elif isinstance(x, (CountIf, SumOver)):
             go(x.n)
             bound.add(x.var)
-            go(x.pred)
+            go(x.pred if isinstance(x, CountIf) else x.body)
             bound.discard(x.var)
             return
         for c in x.children():
@@ -374,6 +387,9 @@ def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
     if isinstance(e, CountIf):
         inner = {k: v for k, v in mapping.items() if k != e.var}
         return CountIf(e.var, substitute(e.n, mapping), substitute(e.pred, inner))
+    if isinstance(e, SumOver):
+        inner = {k: v for k, v in mapping.items() if k != e.var}
+        return SumOver(e.var, substitute(e.n, mapping), substitute(e.body, inner))
     return _rebuild(e, [substitute(c, mapping) for c in e.children()])
 
 
@@ -402,6 +418,8 @@ def _rebuild(e: Expr, kids: list[Expr]) -> Expr:
         return Tuple(tuple(kids))
     if isinstance(e, CountIf):
         return CountIf(e.var, kids[0], kids[1])
+    if isinstance(e, SumOver):
+        return SumOver(e.var, kids[0], kids[1])
     if isinstance(e, Index):
         return Index(kids[0], kids[1])
     raise TypeError(f"cannot rebuild {type(e).__name__}")
@@ -514,6 +532,21 @@ class _Evaluator:
                 raise EvalError(f"index {i} out of range for a list of {len(container)}")
             return container[i]
         raise EvalError(f"cannot index {type(container).__name__} with {i!r}")
+
+    def _SumOver(self, e: SumOver) -> Any:
+        n = self.run(e.n)
+        if not isinstance(n, int) or n > 1_000_000:
+            raise EvalError(f"range bound {n!r} is not a small int")
+        saved = self.env.get(e.var, _MISSING)
+        total = 0
+        for i in range(n):
+            self.env[e.var] = i
+            total += self.run(e.body)
+        if saved is _MISSING:
+            self.env.pop(e.var, None)
+        else:
+            self.env[e.var] = saved
+        return total
 
     def _CountIf(self, e: CountIf) -> Any:
         n = self.run(e.n)
@@ -884,6 +917,10 @@ class _Printer:
         n, pred = self.show(e.n)[0], self.wrap(e.pred, _PREC["or"])
         return f"sum(1 for {e.var} in range({n}) if {pred})", _PREC["atom"]
 
+    def _SumOver(self, e: SumOver) -> tuple[str, int]:
+        n, body = self.show(e.n)[0], self.wrap(e.body, _PREC["or"])
+        return f"sum({body} for {e.var} in range({n}))", _PREC["atom"]
+
     def _Index(self, e: Index) -> tuple[str, int]:
         return f"{self.wrap(e.obj, _PREC['atom'])}[{self.show(e.index)[0]}]", _PREC["atom"]
 
@@ -1000,6 +1037,11 @@ def _countif_from_ast(gen: ast.GeneratorExp) -> Expr:
         and len(rng.args) == 1
         and len(comp.ifs) == 1
     )
+    summed = (len(gen.generators) == 1 and isinstance(comp.target, ast.Name) and not comp.ifs
+              and isinstance(rng, ast.Call) and isinstance(rng.func, ast.Name) and rng.func.id == "range"
+              and len(rng.args) == 1)
+    if summed:  # sum(body for var in range(n))
+        return SumOver(comp.target.id, _from_ast(rng.args[0]), _from_ast(gen.elt))  # type: ignore[union-attr]
     if not ok:
         raise ParseError("unsupported generator expression")
     return CountIf(comp.target.id, _from_ast(rng.args[0]), _from_ast(comp.ifs[0]))  # type: ignore[union-attr]

@@ -325,9 +325,29 @@ def _kv_elements(leaf: _Leaf, rules: Rules, attention_type: str) -> tuple[E.Expr
     if attention_type == "MLA":
         if node.attr != rules.mla_kv_attention:
             return None
-        return count, E.simplify(E.BinOp("*", spec["kv_heads"], spec["qk_dim"]))
-    per_token = E.BinOp("*", spec["kv_heads"], E.BinOp("+", spec["qk_dim"], spec["v_dim"]))
-    return count, E.simplify(per_token)
+        per_token = E.simplify(E.BinOp("*", spec["kv_heads"], spec["qk_dim"]))
+    else:
+        per_token = E.simplify(E.BinOp("*", spec["kv_heads"], E.BinOp("+", spec["qk_dim"], spec["v_dim"])))
+    return _per_layer_kv(leaf, count, per_token)
+
+
+def _per_layer_kv(leaf: _Leaf, count: E.Expr, per_token: E.Expr) -> tuple[E.Expr, E.Expr]:
+    """Elements per token that differ by layer (head sizes read from a
+    per-layer config list) are added over the layers, each layer under its
+    own guard: ``sum((... if pred else 0) for layer_id in range(n))``."""
+    hits = [(var, n) for var, n in leaf.repeats if var in E.free_names(per_token)]
+    if len(hits) != 1:
+        return count, per_token
+    var, n = hits[0]
+    others = _Leaf(leaf.node, [r for r in leaf.repeats if r[0] != var],
+                   [t for t in leaf.terms if var not in E.free_names(t)], leaf.prefix)
+    count_others, guard = _count_and_guard(others)
+    mine = _and_all([t for t in leaf.terms if var in E.free_names(t)])
+    body = per_token if mine == E.TRUE else E.IfExp(mine, per_token, E.Const(0))
+    total = E.SumOver(var, n, E.simplify(body))
+    if guard != E.TRUE:
+        count_others = E.IfExp(guard, count_others, E.Const(0))
+    return E.simplify(count_others), total
 
 
 def _sum(terms) -> E.Expr:

@@ -173,7 +173,6 @@ class HybridForCausalLMArch(BaseModelArch):
         kv_dtype = KV_CACHE_DTYPE or dense
         add, add_transfer = self._add_operator, self._add_transfer_operator
         linear_num_heads_expr = mc.linear_num_heads * mc.linear_head_dim
-        value_expr_2 = sc.batch_size * sc.dp_size
         tp_size = sc.tp_size * sc.dp_size
         num_key_value_heads = (
             getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
@@ -188,7 +187,6 @@ class HybridForCausalLMArch(BaseModelArch):
             for i in range(mc.num_hidden_layers)
             if mc.layer_types[i] == "linear_attention"
         )
-        vocab_size_expr = (mc.vocab_size + 64 - 1) // 64 * 64
         layers_where = sum(
             1
             for i in range(mc.num_hidden_layers)
@@ -321,17 +319,21 @@ class HybridForCausalLMArch(BaseModelArch):
                 )
             )
         # lm_head: lm_head, ParallelLMHead at hybrid.py:72
-        lm_head_n = vocab_size_expr // tp_size
-        add(_matmul("lm_head", value_expr_2, mc.hidden_size, lm_head_n, 1, dtype=dense))
+        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // tp_size
+        lm_head_m = sc.batch_size * sc.dp_size
+        add(_matmul("lm_head", lm_head_m, mc.hidden_size, lm_head_n, 1, dtype=dense))
         # lm_head_all_gather: lm_head, ParallelLMHead at hybrid.py:72
         if value_expr:
+            lm_head_all_gather_n = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_k = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_m = sc.batch_size * sc.dp_size
             add_transfer(
                 _transfer(
                     "lm_head_all_gather",
                     "all_gather",
                     is_decode,
-                    value_expr_2,
-                    vocab_size_expr,
+                    lm_head_all_gather_m,
+                    lm_head_all_gather_n,
                     1,
                 )
             )

@@ -172,7 +172,6 @@ class TypedForCausalLMArch(BaseModelArch):
         dense = _model_dtype(mc)
         kv_dtype = KV_CACHE_DTYPE or dense
         add, add_transfer = self._add_operator, self._add_transfer_operator
-        value_expr_2 = sc.batch_size * sc.dp_size
         tp_size = sc.tp_size * sc.dp_size
         value_expr = tp_size > 1
         intermediate_size_expr_2 = mc.intermediate_size // tp_size
@@ -186,7 +185,6 @@ class TypedForCausalLMArch(BaseModelArch):
             for layer_id in range(mc.num_hidden_layers)
             if mc.layer_types[layer_id] == "mixer"
         )
-        vocab_size_expr = (mc.vocab_size + 64 - 1) // 64 * 64
         intermediate_size_expr = (
             sum((mc.intermediate_size, mc.intermediate_size)) // tp_size
         )
@@ -266,17 +264,21 @@ class TypedForCausalLMArch(BaseModelArch):
                 )
             )
         # lm_head: lm_head, ParallelLMHead at layer_types.py:60
-        lm_head_n = vocab_size_expr // tp_size
-        add(_matmul("lm_head", value_expr_2, mc.hidden_size, lm_head_n, 1, dtype=dense))
+        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // tp_size
+        lm_head_m = sc.batch_size * sc.dp_size
+        add(_matmul("lm_head", lm_head_m, mc.hidden_size, lm_head_n, 1, dtype=dense))
         # lm_head_all_gather: lm_head, ParallelLMHead at layer_types.py:60
         if value_expr:
+            lm_head_all_gather_n = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_k = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_m = sc.batch_size * sc.dp_size
             add_transfer(
                 _transfer(
                     "lm_head_all_gather",
                     "all_gather",
                     is_decode,
-                    value_expr_2,
-                    vocab_size_expr,
+                    lm_head_all_gather_m,
+                    lm_head_all_gather_n,
                     1,
                 )
             )

@@ -173,21 +173,13 @@ class LatentForCausalLMArch(BaseModelArch):
         kv_dtype = KV_CACHE_DTYPE or dense
         add, add_transfer = self._add_operator, self._add_transfer_operator
         q_lora_rank_expr = mc.q_lora_rank is not None
-        kv_lora_rank_expr = mc.kv_lora_rank + mc.qk_rope_head_dim
-        num_attention_heads_expr_2 = mc.num_attention_heads // sc.tp_size
-        qk_nope_head_dim_expr = mc.qk_nope_head_dim + mc.qk_rope_head_dim
-        value_expr_3 = sc.batch_size * sc.dp_size
         tp_size = sc.tp_size * sc.dp_size
         value_expr_2 = tp_size > 1
-        vocab_size_expr = (mc.vocab_size + 64 - 1) // 64 * 64
         value_expr = sc.tp_size if sc.tp_size is not None else tp_size
-        num_attention_heads_expr = (
-            mc.num_attention_heads * qk_nope_head_dim_expr // value_expr
-        )
         attention_ops = []
         # q_absorb: model.layers.self_attn, LatentAttention at mla.py:71
         if is_decode:
-            q_absorb_batch = num_attention_heads_expr_2
+            q_absorb_batch = mc.num_attention_heads // sc.tp_size
             add(
                 _matmul(
                     "q_absorb",
@@ -201,7 +193,7 @@ class LatentForCausalLMArch(BaseModelArch):
             )
         # o_absorb: model.layers.self_attn, LatentAttention at mla.py:71
         if is_decode:
-            o_absorb_batch = num_attention_heads_expr_2
+            o_absorb_batch = mc.num_attention_heads // sc.tp_size
             add(
                 _matmul(
                     "o_absorb",
@@ -227,35 +219,46 @@ class LatentForCausalLMArch(BaseModelArch):
             )
         # q_b_proj: model.layers.self_attn.q_b_proj, ColumnParallelLinear at mla.py:31
         if q_lora_rank_expr:
+            q_b_proj_n = (
+                mc.num_attention_heads
+                * (mc.qk_nope_head_dim + mc.qk_rope_head_dim)
+                // value_expr
+            )
             add(
                 _matmul(
                     "q_b_proj",
                     seq_len,
                     mc.q_lora_rank,
-                    num_attention_heads_expr,
+                    q_b_proj_n,
                     mc.num_hidden_layers,
                     dtype=dense,
                 )
             )
         # q_proj: model.layers.self_attn.q_proj, ColumnParallelLinear at mla.py:35
         if mc.q_lora_rank is None:
+            q_proj_n = (
+                mc.num_attention_heads
+                * (mc.qk_nope_head_dim + mc.qk_rope_head_dim)
+                // value_expr
+            )
             add(
                 _matmul(
                     "q_proj",
                     seq_len,
                     mc.hidden_size,
-                    num_attention_heads_expr,
+                    q_proj_n,
                     mc.num_hidden_layers,
                     dtype=dense,
                 )
             )
         # kv_a_proj_with_mqa: model.layers.self_attn.kv_a_proj_with_mqa, ReplicatedLinear at mla.py:38
+        kv_a_proj_with_mqa_n = mc.kv_lora_rank + mc.qk_rope_head_dim
         add(
             _matmul(
                 "kv_a_proj_with_mqa",
                 seq_len,
                 mc.hidden_size,
-                kv_lora_rank_expr,
+                kv_a_proj_with_mqa_n,
                 mc.num_hidden_layers,
                 dtype=dense,
             )
@@ -303,12 +306,13 @@ class LatentForCausalLMArch(BaseModelArch):
             )
         # attn_mqa_qk: model.layers.self_attn.attn_mqa, RadixAttention at mla.py:50
         if is_decode:
-            attn_mqa_qk_batch = num_attention_heads_expr_2
+            attn_mqa_qk_k = mc.kv_lora_rank + mc.qk_rope_head_dim
+            attn_mqa_qk_batch = mc.num_attention_heads // sc.tp_size
             attention_ops.append(
                 _attention(
                     "attn_mqa_qk",
                     seq_len,
-                    kv_lora_rank_expr,
+                    attn_mqa_qk_k,
                     sc.max_seqlen,
                     mc.num_hidden_layers,
                     attn_mqa_qk_batch,
@@ -319,11 +323,11 @@ class LatentForCausalLMArch(BaseModelArch):
         # attn_mqa_pv: model.layers.self_attn.attn_mqa, RadixAttention at mla.py:50
         if is_decode:
             attn_mqa_pv_n = (
-                kv_lora_rank_expr
+                mc.kv_lora_rank + mc.qk_rope_head_dim
                 if mc.kv_lora_rank == -1 or mc.kv_lora_rank is None
                 else mc.kv_lora_rank
             )
-            attn_mqa_pv_batch = num_attention_heads_expr_2
+            attn_mqa_pv_batch = mc.num_attention_heads // sc.tp_size
             attention_ops.append(
                 _attention(
                     "attn_mqa_pv",
@@ -338,12 +342,13 @@ class LatentForCausalLMArch(BaseModelArch):
             )
         # attn_mha_qk: model.layers.self_attn.attn_mha, RadixAttention at mla.py:58
         if not is_decode:
-            attn_mha_qk_batch = num_attention_heads_expr_2
+            attn_mha_qk_k = mc.qk_nope_head_dim + mc.qk_rope_head_dim
+            attn_mha_qk_batch = mc.num_attention_heads // sc.tp_size
             attention_ops.append(
                 _attention(
                     "attn_mha_qk",
                     seq_len,
-                    qk_nope_head_dim_expr,
+                    attn_mha_qk_k,
                     sc.max_seqlen,
                     mc.num_hidden_layers,
                     attn_mha_qk_batch,
@@ -354,11 +359,11 @@ class LatentForCausalLMArch(BaseModelArch):
         # attn_mha_pv: model.layers.self_attn.attn_mha, RadixAttention at mla.py:58
         if not is_decode:
             attn_mha_pv_n = (
-                qk_nope_head_dim_expr
+                mc.qk_nope_head_dim + mc.qk_rope_head_dim
                 if mc.v_head_dim == -1 or mc.v_head_dim is None
                 else mc.v_head_dim
             )
-            attn_mha_pv_batch = num_attention_heads_expr_2
+            attn_mha_pv_batch = mc.num_attention_heads // sc.tp_size
             attention_ops.append(
                 _attention(
                     "attn_mha_pv",
@@ -408,17 +413,21 @@ class LatentForCausalLMArch(BaseModelArch):
                 )
             )
         # lm_head: lm_head, ParallelLMHead at mla.py:87
-        lm_head_n = vocab_size_expr // tp_size
-        add(_matmul("lm_head", value_expr_3, mc.hidden_size, lm_head_n, 1, dtype=dense))
+        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // tp_size
+        lm_head_m = sc.batch_size * sc.dp_size
+        add(_matmul("lm_head", lm_head_m, mc.hidden_size, lm_head_n, 1, dtype=dense))
         # lm_head_all_gather: lm_head, ParallelLMHead at mla.py:87
         if value_expr_2:
+            lm_head_all_gather_n = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_k = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_m = sc.batch_size * sc.dp_size
             add_transfer(
                 _transfer(
                     "lm_head_all_gather",
                     "all_gather",
                     is_decode,
-                    value_expr_3,
-                    vocab_size_expr,
+                    lm_head_all_gather_m,
+                    lm_head_all_gather_n,
                     1,
                 )
             )

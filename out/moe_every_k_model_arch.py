@@ -173,8 +173,6 @@ class KMoeForCausalLMArch(BaseModelArch):
         kv_dtype = KV_CACHE_DTYPE or dense
         add, add_transfer = self._add_operator, self._add_transfer_operator
         n_shared_experts_expr = mc.n_shared_experts is not None
-        moe_intermediate_size_expr_2 = mc.moe_intermediate_size * mc.n_shared_experts
-        value_expr_2 = sc.batch_size * sc.dp_size
         tp_size = sc.tp_size * sc.dp_size
         num_key_value_heads = (
             getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
@@ -185,7 +183,6 @@ class KMoeForCausalLMArch(BaseModelArch):
         head_dim = (
             getattr(mc, "head_dim", None) or mc.hidden_size // mc.num_attention_heads
         )
-        vocab_size_expr = (mc.vocab_size + 64 - 1) // 64 * 64
         num_experts_per_tok_expr = max(
             1, seq_len * sc.dp_size * mc.num_experts_per_tok // mc.n_routed_experts
         )
@@ -355,7 +352,12 @@ class KMoeForCausalLMArch(BaseModelArch):
         # moe_shared_gate_up_proj: model.layers.mlp.shared_experts.gate_up_proj, MergedColumnParallelLinear at moe_every_k.py:20
         if n_shared_experts_expr:
             moe_shared_gate_up_proj_n = (
-                sum((moe_intermediate_size_expr_2, moe_intermediate_size_expr_2))
+                sum(
+                    (
+                        mc.moe_intermediate_size * mc.n_shared_experts,
+                        mc.moe_intermediate_size * mc.n_shared_experts,
+                    )
+                )
                 // tp_size
             )
             add(
@@ -370,7 +372,9 @@ class KMoeForCausalLMArch(BaseModelArch):
             )
         # moe_shared_down_proj: model.layers.mlp.shared_experts.down_proj, RowParallelLinear at moe_every_k.py:21
         if n_shared_experts_expr:
-            moe_shared_down_proj_k = moe_intermediate_size_expr_2 // tp_size
+            moe_shared_down_proj_k = (
+                mc.moe_intermediate_size * mc.n_shared_experts // tp_size
+            )
             add(
                 _matmul(
                     "moe_shared_down_proj",
@@ -432,17 +436,21 @@ class KMoeForCausalLMArch(BaseModelArch):
                 )
             )
         # lm_head: lm_head, ParallelLMHead at moe_every_k.py:76
-        lm_head_n = vocab_size_expr // tp_size
-        add(_matmul("lm_head", value_expr_2, mc.hidden_size, lm_head_n, 1, dtype=dense))
+        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // tp_size
+        lm_head_m = sc.batch_size * sc.dp_size
+        add(_matmul("lm_head", lm_head_m, mc.hidden_size, lm_head_n, 1, dtype=dense))
         # lm_head_all_gather: lm_head, ParallelLMHead at moe_every_k.py:76
         if value_expr:
+            lm_head_all_gather_n = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_k = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_m = sc.batch_size * sc.dp_size
             add_transfer(
                 _transfer(
                     "lm_head_all_gather",
                     "all_gather",
                     is_decode,
-                    value_expr_2,
-                    vocab_size_expr,
+                    lm_head_all_gather_m,
+                    lm_head_all_gather_n,
                     1,
                 )
             )

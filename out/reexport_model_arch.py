@@ -172,7 +172,6 @@ class ReexportForCausalLMArch(BaseModelArch):
         dense = _model_dtype(mc)
         kv_dtype = KV_CACHE_DTYPE or dense
         add, add_transfer = self._add_operator, self._add_transfer_operator
-        value_expr_2 = sc.batch_size * sc.dp_size
         tp_size = sc.tp_size * sc.dp_size
         num_key_value_heads = (
             getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
@@ -182,7 +181,6 @@ class ReexportForCausalLMArch(BaseModelArch):
         head_dim = (
             getattr(mc, "head_dim", None) or mc.hidden_size // mc.num_attention_heads
         )
-        vocab_size_expr = (mc.vocab_size + 64 - 1) // 64 * 64
         attention_ops = []
         # qkv_proj: model.layers.self_attn.qkv_proj, QKVParallelLinear at dense.py:40
         qkv_proj_n = num_attention_heads_expr * head_dim + max(
@@ -291,17 +289,21 @@ class ReexportForCausalLMArch(BaseModelArch):
                 )
             )
         # lm_head: lm_head, ParallelLMHead at inherit.py:35
-        lm_head_n = vocab_size_expr // tp_size
-        add(_matmul("lm_head", value_expr_2, mc.hidden_size, lm_head_n, 1, dtype=dense))
+        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // tp_size
+        lm_head_m = sc.batch_size * sc.dp_size
+        add(_matmul("lm_head", lm_head_m, mc.hidden_size, lm_head_n, 1, dtype=dense))
         # lm_head_all_gather: lm_head, ParallelLMHead at inherit.py:35
         if value_expr:
+            lm_head_all_gather_n = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_k = (mc.vocab_size + 64 - 1) // 64 * 64
+            lm_head_all_gather_m = sc.batch_size * sc.dp_size
             add_transfer(
                 _transfer(
                     "lm_head_all_gather",
                     "all_gather",
                     is_decode,
-                    value_expr_2,
-                    vocab_size_expr,
+                    lm_head_all_gather_m,
+                    lm_head_all_gather_n,
                     1,
                 )
             )
