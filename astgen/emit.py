@@ -301,10 +301,17 @@ def _nested(e: E.Expr) -> E.Expr:
     keeps a nested config a dict (or flattens it), never an object."""
     kids = [_nested(c) for c in e.children()]
     e = E._rebuild(e, kids) if kids else e
-    if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and isinstance(e.obj, E.Attr) \
-            and isinstance(e.obj.obj, E.Name) and e.obj.obj.id == "mc":
+    if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and _is_mc_key(e.obj):
         return replace(e, obj=E.Call("_sub", (e.obj.obj, E.Const(e.obj.name))))
     return e
+
+
+def _is_mc_key(e: E.Expr) -> bool:
+    """``mc.x``, or ``getattr(mc, 'x', mc)`` (sglang's "the text config, or
+    the config itself"), read as an object."""
+    if not isinstance(e, (E.Attr, E.GetAttr)) or e.obj != E.Name("mc"):
+        return False
+    return isinstance(e, E.Attr) or e.default == E.Name("mc")
 
 
 def _named(ops: list[Operator]) -> tuple[list[Operator], list[tuple[str, E.Expr]]]:
