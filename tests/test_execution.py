@@ -397,3 +397,18 @@ def test_mtp_adds_the_nextn_draft_under_sc_is_mtp(sglang_tree, decode):
     # the draft's MoE layer is one of the target's MoE layers
     assert one_layer["experts_gate_up"] == main["moe_experts_gate_up"][:5] + (1,) + main["moe_experts_gate_up"][6:]
     assert one_layer["attn_all_reduce"] == main["moe_attn_all_reduce"][:5] + (1,) + main["moe_attn_all_reduce"][6:]
+
+
+@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
+def test_qwen3_32b_0_4_6_reduces_in_o_proj_and_down_proj(sglang_tree, decode):
+    """0.4.6 Qwen3: attention and MLP over the whole TP group, o_proj and
+    Qwen2MLP.down_proj keep reduce_results=True and all-reduce themselves
+    (0.4.6 qwen3.py:84-90, qwen2.py:70-76); no layer boundary."""
+    module = module_of(sglang_tree, "0.4.6", "qwen3")
+    got = table(built(module, "Qwen3ForCausalLM", "Qwen__Qwen3-32B", "L3", decode))
+    want = qwen3_32b("L3", decode)
+    S = DECODE_BATCH if decode else EXTEND_TOKENS
+    del want["attn_all_reduce"], want["ffn_all_reduce"]
+    want["o_proj_all_reduce"] = transfer(S, 5120, "all_reduce", 64, decode)
+    want["down_proj_all_reduce"] = transfer(S, 5120, "all_reduce", 64, decode)
+    assert got == want
