@@ -281,7 +281,10 @@ def _attention_ops(base: str, rule: LayerRule, env: dict, common: dict):
     heads, qk, v = spec["heads"], spec["qk_dim"], spec["v_dim"]
     group = "attention"  # one key: LLMSim sums every key; only the cores of one mode run
     yield Operator(f"{base}_qk", "attention", SEQ_LEN, qk, MAX_SEQLEN, heads, group=group, **common)
-    yield Operator(f"{base}_pv", "attention", SEQ_LEN, MAX_SEQLEN, v, heads, group=group, **common)
+    # LLMSim's calculator times an attention operator named exactly "qkv" as
+    # the P.V product of fused attention (it reads V and writes the output;
+    # the probabilities never reach memory: attn_op.py get_hbm_time)
+    yield Operator("qkv", "attention", SEQ_LEN, MAX_SEQLEN, v, heads, group=group, **common)
 
 
 def _transfer_ops(base: str, rule: LayerRule, env: dict, common: dict, quantized: bool):

@@ -270,10 +270,10 @@ class HybridForCausalLMArch(BaseModelArch):
                 kv_dtype,
             )
         )
-        # attn_pv: model.layers.mixer.attn, RadixAttention at dense.py:44
+        # qkv: model.layers.mixer.attn, RadixAttention at dense.py:44
         attention_ops.append(
             _attention(
-                "attn_pv",
+                "qkv",
                 seq_len,
                 sc.max_seqlen,
                 head_dim,
@@ -439,7 +439,7 @@ MODEL_TYPES = {
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"HybridForCausalLM","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for i in range(mc.num_hidden_layers) if mc.layer_types[i] != 'linear_attention' and (mc.layer_types[i] == 'full_attention' or mc.layer_types[i] == 'attention'))","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"HybridForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for i in range(mc.num_hidden_layers) if mc.layer_types[i] != 'linear_attention' and (mc.layer_types[i] == 'full_attention' or mc.layer_types[i] == 'attention'))","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
 # astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"HybridForCausalLM","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"sum(1 for i in range(mc.num_hidden_layers) if mc.layer_types[i] != 'linear_attention' and (mc.layer_types[i] == 'full_attention' or mc.layer_types[i] == 'attention'))","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"HybridForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"sum(1 for i in range(mc.num_hidden_layers) if mc.layer_types[i] != 'linear_attention' and (mc.layer_types[i] == 'full_attention' or mc.layer_types[i] == 'attention'))","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"attn_pv"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"HybridForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"sum(1 for i in range(mc.num_hidden_layers) if mc.layer_types[i] != 'linear_attention' and (mc.layer_types[i] == 'full_attention' or mc.layer_types[i] == 'attention'))","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"qkv"}
 # astgen-op: {"at":"hybrid.py:41","batch":"1","entry":"HybridForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"seq_len","n":"sum((mc.intermediate_sizes[i], mc.intermediate_sizes[i])) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj","per_layer":"i in range(mc.num_hidden_layers)"}
 # astgen-op: {"at":"hybrid.py:42","batch":"1","entry":"HybridForCausalLM","guard":"True","k":"mc.intermediate_sizes[i] // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"1","m":"seq_len","n":"mc.hidden_size","name":"down_proj","per_layer":"i in range(mc.num_hidden_layers)"}
 # astgen-op: {"at":"hybrid.py:42","batch":"1","entry":"HybridForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}

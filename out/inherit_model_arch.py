@@ -239,10 +239,10 @@ class InheritForCausalLMArch(BaseModelArch):
                 kv_dtype,
             )
         )
-        # attn_pv: model.layers.self_attn.attn, RadixAttention at dense.py:44
+        # qkv: model.layers.self_attn.attn, RadixAttention at dense.py:44
         attention_ops.append(
             _attention(
-                "attn_pv",
+                "qkv",
                 seq_len,
                 sc.max_seqlen,
                 head_dim,
@@ -390,7 +390,7 @@ MODEL_TYPES = {
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"InheritForCausalLM","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"InheritForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
 # astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"InheritForCausalLM","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"InheritForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"attn_pv"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"InheritForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"qkv"}
 # astgen-op: {"at":"dense.py:24","batch":"1","entry":"InheritForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
 # astgen-op: {"at":"dense.py:27","batch":"1","entry":"InheritForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
 # astgen-op: {"at":"dense.py:27","batch":"1","entry":"InheritForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}

@@ -320,22 +320,22 @@ class LatentForCausalLMArch(BaseModelArch):
                     kv_dtype,
                 )
             )
-        # attn_mqa_pv: model.layers.self_attn.attn_mqa, RadixAttention at mla.py:50
+        # qkv: model.layers.self_attn.attn_mqa, RadixAttention at mla.py:50
         if is_decode:
-            attn_mqa_pv_n = (
+            qkv_n = (
                 mc.kv_lora_rank + mc.qk_rope_head_dim
                 if mc.kv_lora_rank == -1 or mc.kv_lora_rank is None
                 else mc.kv_lora_rank
             )
-            attn_mqa_pv_batch = mc.num_attention_heads // sc.tp_size
+            qkv_batch = mc.num_attention_heads // sc.tp_size
             attention_ops.append(
                 _attention(
-                    "attn_mqa_pv",
+                    "qkv",
                     seq_len,
                     sc.max_seqlen,
-                    attn_mqa_pv_n,
+                    qkv_n,
                     mc.num_hidden_layers,
-                    attn_mqa_pv_batch,
+                    qkv_batch,
                     mc.attention_type,
                     kv_dtype,
                 )
@@ -356,22 +356,22 @@ class LatentForCausalLMArch(BaseModelArch):
                     kv_dtype,
                 )
             )
-        # attn_mha_pv: model.layers.self_attn.attn_mha, RadixAttention at mla.py:58
+        # qkv: model.layers.self_attn.attn_mha, RadixAttention at mla.py:58
         if not is_decode:
-            attn_mha_pv_n = (
+            qkv_n = (
                 mc.qk_nope_head_dim + mc.qk_rope_head_dim
                 if mc.v_head_dim == -1 or mc.v_head_dim is None
                 else mc.v_head_dim
             )
-            attn_mha_pv_batch = mc.num_attention_heads // sc.tp_size
+            qkv_batch = mc.num_attention_heads // sc.tp_size
             attention_ops.append(
                 _attention(
-                    "attn_mha_pv",
+                    "qkv",
                     seq_len,
                     sc.max_seqlen,
-                    attn_mha_pv_n,
+                    qkv_n,
                     mc.num_hidden_layers,
-                    attn_mha_pv_batch,
+                    qkv_batch,
                     mc.attention_type,
                     kv_dtype,
                 )
@@ -474,9 +474,9 @@ MODEL_TYPES = {
 # astgen-op: {"at":"mla.py:47","batch":"1","entry":"LatentForCausalLM","guard":"True","k":"mc.num_attention_heads * mc.v_head_dim // (sc.tp_size if sc.tp_size is not None else sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
 # astgen-op: {"at":"mla.py:47","batch":"1","entry":"LatentForCausalLM","guard":"(sc.tp_size if sc.tp_size is not None else sc.tp_size * sc.dp_size) > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
 # astgen-op: {"at":"mla.py:50","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"is_decode","k":"mc.kv_lora_rank + mc.qk_rope_head_dim","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_mqa_qk"}
-# astgen-op: {"at":"mla.py:50","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"is_decode","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.kv_lora_rank + mc.qk_rope_head_dim if mc.kv_lora_rank == -1 or mc.kv_lora_rank is None else mc.kv_lora_rank","name":"attn_mqa_pv"}
+# astgen-op: {"at":"mla.py:50","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"is_decode","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.kv_lora_rank + mc.qk_rope_head_dim if mc.kv_lora_rank == -1 or mc.kv_lora_rank is None else mc.kv_lora_rank","name":"qkv"}
 # astgen-op: {"at":"mla.py:58","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"not is_decode","k":"mc.qk_nope_head_dim + mc.qk_rope_head_dim","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_mha_qk"}
-# astgen-op: {"at":"mla.py:58","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"not is_decode","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.qk_nope_head_dim + mc.qk_rope_head_dim if mc.v_head_dim == -1 or mc.v_head_dim is None else mc.v_head_dim","name":"attn_mha_pv"}
+# astgen-op: {"at":"mla.py:58","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"not is_decode","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.qk_nope_head_dim + mc.qk_rope_head_dim if mc.v_head_dim == -1 or mc.v_head_dim is None else mc.v_head_dim","name":"qkv"}
 # astgen-op: {"at":"moe_every_k.py:20","batch":"1","entry":"LatentForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
 # astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"LatentForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
 # astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"LatentForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}

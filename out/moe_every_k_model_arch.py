@@ -261,10 +261,10 @@ class KMoeForCausalLMArch(BaseModelArch):
                 kv_dtype,
             )
         )
-        # attn_pv: model.layers.self_attn.attn, RadixAttention at dense.py:44
+        # qkv: model.layers.self_attn.attn, RadixAttention at dense.py:44
         attention_ops.append(
             _attention(
-                "attn_pv",
+                "qkv",
                 seq_len,
                 sc.max_seqlen,
                 head_dim,
@@ -537,7 +537,7 @@ MODEL_TYPES = {
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"KMoeForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
 # astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"KMoeForCausalLM","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"KMoeForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"attn_pv"}
+# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"KMoeForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"qkv"}
 # astgen-op: {"at":"moe_every_k.py:27","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"seq_len","n":"mc.n_routed_experts","name":"moe_gate"}
 # astgen-op: {"at":"moe_every_k.py:37","batch":"max(1, mc.n_routed_experts // sc.ep_size)","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"max(1, seq_len * sc.dp_size * mc.num_experts_per_tok // mc.n_routed_experts)","n":"2 * (mc.moe_intermediate_size // max(1, sc.tp_size * sc.dp_size // sc.ep_size))","name":"moe_experts_gate_up"}
 # astgen-op: {"at":"moe_every_k.py:37","batch":"max(1, mc.n_routed_experts // sc.ep_size)","entry":"KMoeForCausalLM","guard":"True","k":"mc.moe_intermediate_size // max(1, sc.tp_size * sc.dp_size // sc.ep_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id >= mc.first_k_dense_replace and layer_id % mc.moe_layer_freq == 0)","m":"max(1, seq_len * sc.dp_size * mc.num_experts_per_tok // mc.n_routed_experts)","n":"mc.hidden_size","name":"moe_experts_down"}

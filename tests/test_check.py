@@ -41,12 +41,13 @@ def test_a_head_count_edit_is_reported_per_operator_with_its_line(tmp_path, caps
     old, new = "mc.num_attention_heads // sc.tp_size", "mc.num_attention_heads * 2 // sc.tp_size"
     # both attention cores, and the absorbed decode matmuls (batched per head)
     assert capsys.readouterr().out.splitlines() == [
-        f"mla.py:58: drift: LatentForCausalLM.attn_mha_pv batch: {old} -> {new}",
         f"mla.py:58: drift: LatentForCausalLM.attn_mha_qk batch: {old} -> {new}",
-        f"mla.py:50: drift: LatentForCausalLM.attn_mqa_pv batch: {old} -> {new}",
         f"mla.py:50: drift: LatentForCausalLM.attn_mqa_qk batch: {old} -> {new}",
         f"mla.py:71: drift: LatentForCausalLM.o_absorb batch: {old} -> {new}",
         f"mla.py:71: drift: LatentForCausalLM.q_absorb batch: {old} -> {new}",
+        # the P.V cores of both paths are LLMSim's "qkv", one per mode
+        f"mla.py:50: drift: LatentForCausalLM.qkv batch: {old} -> {new}",
+        f"mla.py:58: drift: LatentForCausalLM.qkv batch: {old} -> {new}",
         f"check: 9 modules against {out}: 1 drifted",
     ]
 

@@ -167,4 +167,4 @@ def test_operator_names_come_from_sglang_attributes(sglang_tree):
     # boundaries reduce once after attention and once after the MLP
     assert [op.metadata.name for op in arch.transfer_operators] == [
         "attn_all_reduce", "ffn_all_reduce", "lm_head_all_gather"]
-    assert [op.metadata.name for op in arch.attention_operators["attention"]] == ["attn_qk", "attn_pv"]
+    assert [op.metadata.name for op in arch.attention_operators["attention"]] == ["attn_qk", "qkv"]  # LLMSim's name for P.V

@@ -108,11 +108,11 @@ def deepseek_v3(layout: str, decode: bool, version: str = "0.5.23") -> dict:
         t["q_absorb"] = ("matmul", S, 128, 512, heads, 61, BF16, None)
         t["o_absorb"] = ("matmul", S, 512, 128, heads, 61, BF16, None)
         t["attn_mqa_qk"] = ("attention", S, 576, 4096, heads, 61, BF16, None)  # attn_mqa (:2183-2191)
-        t["attn_mqa_pv"] = ("attention", S, 4096, 512, heads, 61, BF16, None)
+        t["qkv"] = ("attention", S, 4096, 512, heads, 61, BF16, None)
     else:
         t["kv_b_proj"] = ("matmul", S, 512, 128 * 256 // tp, 1, 61, FP8, None)  # (:2145-2152)
         t["attn_mha_qk"] = ("attention", S, 192, 4096, heads, 61, BF16, None)  # attn_mha (:2206-2214)
-        t["attn_mha_pv"] = ("attention", S, 4096, 128, heads, 61, BF16, None)
+        t["qkv"] = ("attention", S, 4096, 128, heads, 61, BF16, None)
     # the FFN's rows (layer_boundary/factories.py:124-262): on the rank's own
     # rows with an all-to-all backend (MoE) or --moe-dense-tp-size 1 (dense),
     # split over attention TP; else gathered over the DP replicas
@@ -193,7 +193,7 @@ def qwen3_32b(layout: str, decode: bool) -> dict:
         "qkv_proj": ("matmul", S, H, (heads + 2 * kv) * 128, 1, 64, BF16, None),  # (qwen3.py:196-205)
         "o_proj": ("matmul", S, heads * 128, H, 1, 64, BF16, None),  # reduce_results=False (qwen3.py:206-214)
         "attn_qk": ("attention", S, 128, 4096, heads, 64, BF16, None),
-        "attn_pv": ("attention", S, 4096, 128, heads, 64, BF16, None),
+        "qkv": ("attention", S, 4096, 128, heads, 64, BF16, None),
         "gate_up_proj": ("matmul", rows, H, 2 * 25600 // world, 1, 64, BF16, None),
         "down_proj": ("matmul", rows, 25600 // world, H, 1, 64, BF16, None),
         "lm_head": ("matmul", B * dp, H, 151936 // world, 1, 1, BF16, None),  # (qwen3.py:582-588)
@@ -233,7 +233,7 @@ def qwen3_235b(layout: str, decode: bool, version: str = "0.5.23") -> dict:
         "qkv_proj": ("matmul", S, H, (heads + 2 * kv) * 128, 1, 94, BF16, None),  # (qwen3_moe.py:525-534)
         "o_proj": ("matmul", S, heads * 128, H, 1, 94, BF16, None),
         "attn_qk": ("attention", S, 128, 4096, heads, 94, BF16, None),
-        "attn_pv": ("attention", S, 4096, 128, heads, 94, BF16, None),
+        "qkv": ("attention", S, 4096, 128, heads, 94, BF16, None),
         "gate": ("matmul", rows, H, 128, 1, 94, BF16, None),  # ReplicatedLinear, quant_config=None (qwen3_moe.py:285-296)
         # 128 / ep experts per rank, intermediate over moe_tp = tp // ep (fused_moe_triton/layer.py:414-428)
         "experts_gate_up": ("matmul", routed, H, 2 * 1536 // (world // ep), 128 // ep, 94, BF16, None),

@@ -54,7 +54,7 @@ def test_multimodal_towers_are_listed_not_analyzed():
     ]
     # only the text backbone's operators: the dense fixture's, under language_model
     names = [op.name for op in result.shapes[0].operators]
-    assert names == ["qkv_proj", "o_proj", "o_proj_all_reduce", "attn_qk", "attn_pv", "gate_up_proj",
+    assert names == ["qkv_proj", "o_proj", "o_proj_all_reduce", "attn_qk", "qkv", "gate_up_proj",
                      "down_proj", "down_proj_all_reduce", "lm_head", "lm_head_all_gather",
                      "lm_head", "lm_head_all_gather"]  # untied or tied: one of each pair runs
     assert all(op.path.startswith("language_model.") for op in result.shapes[0].operators)

@@ -63,7 +63,7 @@ def operator_time_us(op, hw: Hardware = H800) -> float:
         # LLMSim's legacy MAC formula (attn_op.py) and its HBM time
         count = io.input_shape.m * io.input_shape.n * io.output_shape.n * md.batch_size
         compute = 2 * count / 500.0 / 1e6 * io.weight_dtype.value
-        if md.name.endswith(("qkv", "pv")):
+        if md.name == "qkv":  # P.V of fused attention: V read, output written (attn_op.py)
             load = io.weight_shape.size() * md.batch_size
             store = io.input_shape.m * io.weight_shape.n * md.batch_size
         else:
