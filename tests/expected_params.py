@@ -8,7 +8,7 @@ kv_cache_bytes_per_token_bf16: MHA/GQA 2*layers*kv_heads*head_dim*2; MLA layers*
 Every total was computed twice: (1) per-layer component counts x number of dense/MoE layers,
 (2) an independent layer-by-layer loop with different algebraic grouping
 (e.g. attention = 2*h*head_dim*(heads+kv_heads), MoE = h*E*(1+3*moe_inter)). Both agree for every entry.
-Configs read from /work/shared/hf_configs/<name>.json.
+Configs read from tests/data/hf_configs/<name>.json.
 """
 
 EXPECTED = {}

@@ -4,7 +4,6 @@ LLMSim stand-in, build mc/sc objects from Hugging Face configs."""
 from __future__ import annotations
 
 import json
-import os
 import types
 from pathlib import Path
 
@@ -16,9 +15,10 @@ from tests.llmsim_stub.config import ForwardMode, model_config_from_dict
 from tests.llmsim_stub.model_type import AttentionType
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("ASTGEN_SHARED", REPO.parent / "shared"))  # shared/ beside the clone
-HF_CONFIGS = SHARED / "hf_configs"
-CONFIGS = REPO / "tests" / "data" / "configs"  # configs the tests keep (model id and revision in README.md there)
+# Hugging Face configs of 16 models (model ids in README.md there)
+HF_CONFIGS = REPO / "tests" / "data" / "hf_configs"
+# configs only the execution tests read (R1 with its FP8 quantization_config)
+CONFIGS = REPO / "tests" / "data" / "configs"
 FIXTURES = REPO / "fixtures" / "sglang_models"
 STUB_ROOT = "tests.llmsim_stub"
 RULES = load_rules()

@@ -2,7 +2,7 @@
 
 For each, astgen emits a module with no unknown layer and no unresolved
 expression; the module is executed in the LLMSim stand-in with the real
-configs in ../shared/hf_configs at several parallel layouts. At tp=1 the
+configs in tests/data/hf_configs at several parallel layouts. At tp=1 the
 matmul weights add up to the hand-derived linear-parameter counts in
 expected_params.py (arithmetic written out there).
 """

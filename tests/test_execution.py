@@ -20,7 +20,7 @@ import json
 
 import pytest
 
-from tests.helpers import CONFIGS, generate, load_module, model_config, schedule
+from tests.helpers import CONFIGS, HF_CONFIGS, generate, load_module, model_config, schedule
 from tests.llmsim_stub.config import ForwardMode
 from tests.llmsim_stub.perf_calculator import forward_time_ms
 
@@ -53,7 +53,8 @@ def module_of(sglang_tree, version: str, stem: str):
 def built(module, entry: str, config: str, layout: str, decode: bool, max_seqlen: int = 4096):
     tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
     mode = ForwardMode.DECODE if decode else ForwardMode.EXTEND
-    cfg = json.loads((CONFIGS / f"{config}.json").read_text())
+    cfg = json.loads(((CONFIGS if (CONFIGS / f"{config}.json").is_file() else HF_CONFIGS) / f"{config}.json")
+                     .read_text())
     sc = schedule(tp=tp, dp=dp, ep=ep, mode=mode, deepep=deepep, fully_dp=fully_dp,
                   max_seqlen=max_seqlen, batch=DECODE_BATCH if decode else 1)
     arch = module.ARCHITECTURES[entry](model_config(cfg), sc)
@@ -350,7 +351,7 @@ def test_precision_follows_the_checkpoint(sglang_tree):
 
 def test_modules_skipped_by_quantization_config_keep_the_model_dtype(sglang_tree):
     module = module_of(sglang_tree, "0.5.23", "qwen3_moe")
-    cfg = json.loads((CONFIGS / "Qwen__Qwen3-235B-A22B.json").read_text())
+    cfg = json.loads((HF_CONFIGS / "Qwen__Qwen3-235B-A22B.json").read_text())
     cfg["quantization_config"] = {"quant_method": "fp8", "modules_to_not_convert": ["model.layers.0.self_attn"]}
     arch = module.ARCHITECTURES["Qwen3MoeForCausalLM"](model_config(cfg), schedule(tp=8))
     arch.build_operators()
