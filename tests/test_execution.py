@@ -413,3 +413,39 @@ def test_qwen3_32b_0_4_6_reduces_in_o_proj_and_down_proj(sglang_tree, decode):
     want["o_proj_all_reduce"] = transfer(S, 5120, "all_reduce", 64, decode)
     want["down_proj_all_reduce"] = transfer(S, 5120, "all_reduce", 64, decode)
     assert got == want
+
+
+# LLMSim's optimizer (src/optimization/search_space.py): tp * dp = world,
+# ep <= dp, tp/dp from 1, 2, 4, 8, ep from 1 .. 16, batch 1 .. 256
+@pytest.mark.parametrize("stem, entry, config", [
+    ("deepseek_v2", "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1"),
+    ("qwen3", "Qwen3ForCausalLM", "Qwen__Qwen3-32B"),
+    ("qwen3_moe", "Qwen3MoeForCausalLM", "Qwen__Qwen3-235B-A22B"),
+])
+def test_every_layout_llmsim_optimizer_accepts_runs(sglang_tree, stem, entry, config):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    module = module_of(sglang_tree, "0.5.23", stem)
+    cfg = json.loads(((CONFIGS if (CONFIGS / f"{config}.json").is_file() else HF_CONFIGS)
+                      / f"{config}.json").read_text())
+    sizes = st.sampled_from([1, 2, 4, 8])
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(tp=sizes, dp=sizes, ep=st.sampled_from([1, 2, 4, 8, 16]), deepep=st.booleans(),
+           fully_dp=st.booleans(), mtp=st.booleans(), decode=st.booleans(),
+           batch=st.sampled_from([1, 4, 8, 16, 32, 64, 128, 256]))
+    def runs(tp, dp, ep, deepep, fully_dp, mtp, decode, batch):
+        ep = min(ep, dp)  # the optimizer's ep <= dp
+        sc = schedule(tp=tp, dp=dp, ep=ep, mode=ForwardMode.DECODE if decode else ForwardMode.EXTEND,
+                      deepep=deepep, fully_dp=fully_dp, batch=batch)
+        sc.is_mtp = mtp
+        arch = module.ARCHITECTURES[entry](model_config(cfg), sc)
+        arch.build_operators()
+        assert forward_time_ms(arch) > 0
+        for op in arch.operators + arch.transfer_operators:
+            io = op.metadata.io_config
+            assert io.input_shape.m > 0 and io.input_shape.n > 0 and op.metadata.batch_size > 0, op.metadata.name
+        assert arch.get_kv_cache_per_gpu() > 0
+
+    runs()
