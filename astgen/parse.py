@@ -76,6 +76,7 @@ class ParsedModule:
     _located: set[int] = field(default_factory=set, repr=False)
     text: str = field(default="", repr=False)
     _full: dict[tuple[str, str], "cst.FunctionDef | None"] = field(default_factory=dict, repr=False)
+    _ast: "ast.Module | None" = field(default=None, repr=False)  # Python's tree, for locating methods
 
     # -- forward code, parsed on demand ----------------------------------
     def full_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
@@ -89,11 +90,12 @@ class ParsedModule:
         return self._full[key]
 
     def _parse_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
-        try:
-            tree = ast.parse(self.text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
-        for node in tree.body:
+        if self._ast is None:
+            try:
+                self._ast = ast.parse(self.text)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                self._ast = ast.Module(body=[], type_ignores=[])
+        for node in self._ast.body:
             if isinstance(node, ast.ClassDef) and node.name == cls:
                 for fn in node.body:
                     if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == name:
@@ -107,12 +109,32 @@ class ParsedModule:
             module = cst.parse_module(textwrap.dedent("".join(lines)))
         except cst.ParserSyntaxError:
             return None
-        wrapper = cst.metadata.MetadataWrapper(module, unsafe_skip_copy=True)
-        for node, pos in wrapper.resolve(cst.metadata.PositionProvider).items():
-            if isinstance(node, (cst.BaseStatement, cst.BaseSmallStatement)):
-                self._lines[id(node)] = pos.start.line + first - 1
         body = module.body[0] if module.body else None
-        return body if isinstance(body, cst.FunctionDef) else None
+        if not isinstance(body, cst.FunctionDef):
+            return None
+        self._lines[id(body)] = fn.lineno
+        self._pair_lines(_suite(body.body), fn.body)
+        return body
+
+    def _pair_lines(self, stmts: list, nodes: list) -> None:
+        """Lines of libcst statements from Python's tree of the same code
+        (same statements in the same order): cheaper than libcst's
+        position metadata."""
+        queue = list(nodes)
+        for stmt in stmts:
+            if isinstance(stmt, cst.SimpleStatementLine):  # `a; b` is one line, several ast nodes
+                if queue:
+                    self._lines[id(stmt)] = queue[0].lineno
+                for small in stmt.body:
+                    if queue:
+                        self._lines[id(small)] = queue.pop(0).lineno
+                continue
+            if not queue:
+                return
+            node = queue.pop(0)
+            self._lines[id(stmt)] = node.lineno
+            for cst_block, ast_block in _blocks(stmt, node):
+                self._pair_lines(cst_block, ast_block)
 
     # -- locations -----------------------------------------------------
     def loc(self, node: cst.CSTNode) -> Location:
@@ -142,6 +164,31 @@ class ParsedModule:
 
     def method_line(self, info: ClassInfo, fn: cst.FunctionDef) -> int:
         return self.locate_def(fn, self.class_line(info))
+
+
+def _suite(block: cst.BaseSuite) -> list:
+    return list(block.body) if isinstance(block, cst.IndentedBlock) else [cst.SimpleStatementLine(list(block.body))]
+
+
+def _blocks(stmt: cst.CSTNode, node: ast.AST) -> list[tuple[list, list]]:
+    """The nested statement lists of a compound statement, libcst's beside
+    Python's: if/elif/else, loops, with, try."""
+    out = []
+    if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)) and hasattr(node, "body"):
+        out.append((_suite(stmt.body), node.body))
+        orelse = getattr(stmt, "orelse", None)
+        if isinstance(orelse, cst.If):
+            out.append(([orelse], node.orelse))
+        elif orelse is not None:
+            out.append((_suite(orelse.body), node.orelse))
+    elif isinstance(stmt, cst.Try) and isinstance(node, ast.Try):
+        out.append((_suite(stmt.body), node.body))
+        out += [(_suite(h.body), a.body) for h, a in zip(stmt.handlers, node.handlers)]
+        if stmt.orelse is not None:
+            out.append((_suite(stmt.orelse.body), node.orelse))
+        if stmt.finalbody is not None:
+            out.append((_suite(stmt.finalbody.body), node.finalbody))
+    return out
 
 
 def _first_line(module: cst.Module, node: cst.CSTNode) -> tuple[str, ...]:
