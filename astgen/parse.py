@@ -76,7 +76,7 @@ class ParsedModule:
     _located: set[int] = field(default_factory=set, repr=False)
     text: str = field(default="", repr=False)
     _full: dict[tuple[str, str], "cst.FunctionDef | None"] = field(default_factory=dict, repr=False)
-    _ast: "ast.Module | None" = field(default=None, repr=False)  # Python's tree, for locating methods
+    _spans: "dict[tuple[str, str], tuple[int, int]] | None" = field(default=None, repr=False)  # method lines
 
     # -- forward code, parsed on demand ----------------------------------
     def full_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
@@ -90,33 +90,28 @@ class ParsedModule:
         return self._full[key]
 
     def _parse_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
-        if self._ast is None:
-            try:
-                self._ast = ast.parse(self.text)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                self._ast = ast.Module(body=[], type_ignores=[])
-        for node in self._ast.body:
-            if isinstance(node, ast.ClassDef) and node.name == cls:
-                for fn in node.body:
-                    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == name:
-                        return self._snippet(fn)
-        return None
+        if self._spans is None:  # a module not made by parse_source
+            self._spans = {}
+            skip_bodies(self.text, self._spans)
+        span = self._spans.get((cls, name))
+        return self._snippet(*span) if span else None
 
-    def _snippet(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> "cst.FunctionDef | None":
-        first = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
-        lines = self.text.splitlines(keepends=True)[first - 1:fn.end_lineno]
+    def _snippet(self, first: int, last: int) -> "cst.FunctionDef | None":
+        text = textwrap.dedent("".join(self.text.splitlines(keepends=True)[first - 1:last]))
         try:
-            module = cst.parse_module(textwrap.dedent("".join(lines)))
-        except cst.ParserSyntaxError:
+            module = cst.parse_module(text)
+            tree = ast.parse(text)
+        except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             return None
         body = module.body[0] if module.body else None
-        if not isinstance(body, cst.FunctionDef):
+        fn = tree.body[0] if tree.body else None
+        if not isinstance(body, cst.FunctionDef) or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return None
-        self._lines[id(body)] = fn.lineno
-        self._pair_lines(_suite(body.body), fn.body)
+        self._lines[id(body)] = fn.lineno + first - 1
+        self._pair_lines(_suite(body.body), fn.body, first - 1)
         return body
 
-    def _pair_lines(self, stmts: list, nodes: list) -> None:
+    def _pair_lines(self, stmts: list, nodes: list, offset: int) -> None:
         """Lines of libcst statements from Python's tree of the same code
         (same statements in the same order): cheaper than libcst's
         position metadata."""
@@ -124,17 +119,17 @@ class ParsedModule:
         for stmt in stmts:
             if isinstance(stmt, cst.SimpleStatementLine):  # `a; b` is one line, several ast nodes
                 if queue:
-                    self._lines[id(stmt)] = queue[0].lineno
+                    self._lines[id(stmt)] = queue[0].lineno + offset
                 for small in stmt.body:
                     if queue:
-                        self._lines[id(small)] = queue.pop(0).lineno
+                        self._lines[id(small)] = queue.pop(0).lineno + offset
                 continue
             if not queue:
                 return
             node = queue.pop(0)
-            self._lines[id(stmt)] = node.lineno
+            self._lines[id(stmt)] = node.lineno + offset
             for cst_block, ast_block in _blocks(stmt, node):
-                self._pair_lines(cst_block, ast_block)
+                self._pair_lines(cst_block, ast_block, offset)
 
     # -- locations -----------------------------------------------------
     def loc(self, node: cst.CSTNode) -> Location:
@@ -256,8 +251,9 @@ def read_source(path: Path, display: str | None = None) -> str:
 
 def parse_source(text: str, name: str, path: Path, display: str | None = None) -> ParsedModule:
     display = display or str(path)
+    methods: dict[tuple[str, str], tuple[int, int]] = {}
     try:
-        tree = cst.parse_module(skip_bodies(text))
+        tree = cst.parse_module(skip_bodies(text, methods))
     except cst.ParserSyntaxError as exc:
         line, message = _syntax_position(exc)
         raise ParseFailure(display, line, f"syntax error: {message}") from None
@@ -272,6 +268,7 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
         text_lines=[ln.strip() for ln in text.splitlines()],
         text=text,
     )
+    pm._spans = methods
     _Indexer(pm).index(tree.body)
     return pm
 
@@ -282,15 +279,24 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
 _NEVER_TRACED = re.compile(r"^_?(forward\w*|load_weights\w*|post_load_weights|\w+_forward\w*)$")
 
 
-def skip_bodies(text: str) -> str:
+def skip_bodies(text: str, methods: dict | None = None) -> str:
     """``text`` with the bodies of ``forward``/``load_weights``-like functions
     replaced by ``pass`` and blank lines (line numbers are kept). Found with
     Python's own parser (``ast``, fast, never executes anything); text it
-    cannot parse is returned unchanged, so libcst reports the error."""
+    cannot parse is returned unchanged, so libcst reports the error.
+    ``methods`` receives where each method of each top-level class is
+    ((class, method) -> first and last line), for reading them later."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return text
+    if methods is not None:
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                for fn in node.body:
+                    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        first = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
+                        methods[(node.name, fn.name)] = (first, fn.end_lineno or fn.lineno)
     spans = sorted((node.body[0].lineno, node.end_lineno, node.body[0].col_offset)
                    for node in ast.walk(tree)
                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
