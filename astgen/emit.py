@@ -52,7 +52,7 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     if not archs:
         raise EmitError("nothing to emit")
     first = archs[0]
-    parts = [_header(first, rules, options, archs), _imports(options, rules), _HELPERS]
+    parts = [_header(archs, rules, options), _imports(options, rules), _HELPERS]
     parts += [_arch_class(a) for a in archs]
     parts.append(_registry(archs, rules))
     source = "\n\n".join(parts) + "\n"
@@ -117,7 +117,8 @@ def _switch_name(why: str) -> str:
     return why[len("call of "):] + "()" if why.startswith("call of ") else why
 
 
-def _header(a: ArchShapes, rules: Rules, options: EmitOptions, a_list: list[ArchShapes] | None = None) -> str:
+def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> str:
+    a = archs[0]
     return "\n".join([
         f"{HEADER_MARK} {__version__}; do not edit. Regenerate with `astgen gen`.",
         f"# source: {a.file}",
@@ -142,7 +143,7 @@ def _header(a: ArchShapes, rules: Rules, options: EmitOptions, a_list: list[Arch
         "  every other server switch         -> sglang's default (below)",
         "Weights take the checkpoint's precision at run time: quantization_config",
         "(FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.",
-        *_assumed(a_list or [a]),
+        *_assumed(archs),
         '"""',
     ])
 
