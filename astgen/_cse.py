@@ -72,16 +72,17 @@ def _name_for(e: E.Expr, taken: set[str]) -> str:
     return name
 
 
-def name_common(exprs: list[E.Expr], reserved: set[str],
+def name_common(exprs: list[E.Expr], reserved: set[str], bound: frozenset[str],
                 counted: int | None = None) -> tuple[list[tuple[str, E.Expr]], list[E.Expr]]:
     """Returns (definitions in order, rewritten expressions). Only the first
     ``counted`` expressions (default: all) propose names: the others are
     evaluated under guards, where a name bound before them might not be
     computable (``mc.q_lora_rank + ...`` when q_lora_rank is None); they
-    use the names all the same."""
+    use the names all the same. ``bound``: the names a definition may read
+    (those the emitted method binds first)."""
     definitions: list[tuple[str, E.Expr]] = []
     taken = set(reserved)
-    allowed = {"mc", "sc", "seq_len", "is_decode"}
+    allowed = set(bound)
     counted = len(exprs) if counted is None else counted
     while True:
         counts = _candidates(exprs[:counted] + [d for _, d in definitions], allowed)

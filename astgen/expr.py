@@ -294,6 +294,13 @@ def and_(a: Expr, b: Expr) -> Expr:
     return simplify(BoolOp("and", a, b))
 
 
+def conjuncts(e: Expr) -> list[Expr]:
+    """The terms of ``a and b and ...`` (``[]`` for True)."""
+    if isinstance(e, BoolOp) and e.op == "and":
+        return conjuncts(e.left) + conjuncts(e.right)
+    return [] if e == TRUE else [e]
+
+
 def or_(a: Expr, b: Expr) -> Expr:
     return simplify(BoolOp("or", a, b))
 
@@ -534,35 +541,28 @@ class _Evaluator:
         raise EvalError(f"cannot index {type(container).__name__} with {i!r}")
 
     def _SumOver(self, e: SumOver) -> Any:
-        n = self.run(e.n)
-        if not isinstance(n, int) or n > 1_000_000:
-            raise EvalError(f"range bound {n!r} is not a small int")
-        saved = self.env.get(e.var, _MISSING)
-        total = 0
-        for i in range(n):
-            self.env[e.var] = i
-            total += self.run(e.body)
-        if saved is _MISSING:
-            self.env.pop(e.var, None)
-        else:
-            self.env[e.var] = saved
-        return total
+        return sum(self._over_range(e.var, e.n, e.body))
 
     def _CountIf(self, e: CountIf) -> Any:
-        n = self.run(e.n)
+        return sum(1 for hit in self._over_range(e.var, e.n, e.pred) if hit)
+
+    def _over_range(self, var: str, n_expr: Expr, body: Expr) -> list:
+        """``body`` for ``var`` in ``range(n)``, ``var`` restored after."""
+        n = self.run(n_expr)
         if not isinstance(n, int) or n > 1_000_000:
             raise EvalError(f"range bound {n!r} is not a small int")
-        saved = self.env.get(e.var, _MISSING)
-        count = 0
-        for i in range(n):
-            self.env[e.var] = i
-            if self.run(e.pred):
-                count += 1
-        if saved is _MISSING:
-            self.env.pop(e.var, None)
-        else:
-            self.env[e.var] = saved
-        return count
+        saved = self.env.get(var, _MISSING)
+        try:
+            values = []
+            for i in range(n):
+                self.env[var] = i
+                values.append(self.run(body))
+            return values
+        finally:
+            if saved is _MISSING:
+                self.env.pop(var, None)
+            else:
+                self.env[var] = saved
 
     def _Unknown(self, e: Unknown) -> Any:
         raise EvalError(f"unresolved value: {e.why}")

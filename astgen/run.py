@@ -68,15 +68,15 @@ class ForwardPlan:
         return id(node) in self.steps or id(node) in self.transfers
 
 
-def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow | None = None, version: str = "") -> ForwardPlan:
-    """What runs per mode (MLA), and where forward code communicates and
-    how many rows each module then holds (``flow``: :func:`astgen.flow.read_flow`)."""
+def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow, version: str) -> ForwardPlan:
+    """What runs per mode (MLA, per sglang ``version``), and where forward
+    code communicates and how many rows each module then holds (``flow``:
+    :func:`astgen.flow.read_flow`)."""
     plan = ForwardPlan()
     for node in arch.root.walk(skip_towers=True):
         if node.kind == ir.MODULE and _is_mla(node, rules):
             _plan_mla(node, rules, plan, version)
-    if flow is not None:
-        _Rows(rules, flow, plan).visit(arch.root, SEQ_LEN)
+    _Rows(rules, flow, plan).visit(arch.root, SEQ_LEN)
     return plan
 
 
@@ -252,7 +252,7 @@ def _choose(test: E.Expr, then: E.Expr, orelse: E.Expr | None) -> E.Expr:
 
 def _either(a: E.Expr, b: E.Expr) -> E.Expr:
     """``a or b``, with ``(c and p) or (c and not p)`` read as ``c``."""
-    ca, cb = _conjuncts(a), _conjuncts(b)
+    ca, cb = E.conjuncts(a), E.conjuncts(b)
     common = [x for x in ca if x in cb]
     ra, rb = [x for x in ca if x not in common], [x for x in cb if x not in common]
     if len(ra) == len(rb) == 1 and (E.simplify_condition(E.not_(ra[0])) == E.simplify_condition(rb[0])):
@@ -261,12 +261,6 @@ def _either(a: E.Expr, b: E.Expr) -> E.Expr:
             out = E.and_(out, x)
         return E.simplify_condition(out)
     return E.simplify_condition(E.or_(a, b))
-
-
-def _conjuncts(e: E.Expr) -> list[E.Expr]:
-    if isinstance(e, E.BoolOp) and e.op == "and":
-        return _conjuncts(e.left) + _conjuncts(e.right)
-    return [e]
 
 
 def _assume(e: E.Expr, fact: E.Expr, condition: bool = True) -> E.Expr:

@@ -15,7 +15,7 @@ from astgen import expr as E
 from astgen import ir
 from astgen.parse import Location
 from astgen.rules import LayerRule, Rules
-from astgen.run import SEQ_LEN, ForwardPlan, has_moe, plan_forward
+from astgen.run import SEQ_LEN, ForwardPlan, has_moe
 
 MAX_SEQLEN = E.attr_path("sc", "max_seqlen")
 
@@ -66,10 +66,9 @@ class _Leaf:
     rows: E.Expr = SEQ_LEN  # the rows (tokens) its forward sees on this rank
 
 
-def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan | None = None) -> ArchShapes:
-    """Operators of one forward pass, per rank; ``plan`` says which modules
-    run in which mode (:func:`astgen.run.plan_forward`, by default)."""
-    plan = plan if plan is not None else plan_forward(arch, rules)
+def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan) -> ArchShapes:
+    """Operators of one forward pass, per rank; ``plan`` (the run stage's)
+    says what runs in which mode, on how many rows, and what it sends."""
     out = ArchShapes(arch.entry, arch.module, arch.file, arch.sha256,
                      diagnostics=list(arch.diagnostics) + list(plan.diagnostics))
     leaves = list(_collect(arch.root, [], [], "", rules, plan))
@@ -100,7 +99,7 @@ def _collect(node: ir.Node, repeats: list, terms: list, prefix: str, rules: Rule
     for child in node.children:
         if child.tower:  # multimodal towers are listed, not analyzed
             continue
-        child_terms = terms + _conjuncts(child.guard)
+        child_terms = terms + E.conjuncts(child.guard)
         child_prefix = prefix + _prefix_for(child, node, rules)
         child_mode = E.simplify(E.and_(mode, plan.mode_guard(child)))
         child_unq = unquantized or child.unquantized
@@ -127,12 +126,6 @@ def _prefix_for(child: ir.Node, parent: ir.Node, rules: Rules) -> str:
     if child.kind == ir.MODULE and len({has_moe(c, rules) for c in same}) > 1:
         return "moe_" if has_moe(child, rules) else "dense_"
     return ""
-
-
-def _conjuncts(guard: E.Expr) -> list[E.Expr]:
-    if isinstance(guard, E.BoolOp) and guard.op == "and":
-        return _conjuncts(guard.left) + _conjuncts(guard.right)
-    return [] if guard == E.TRUE else [guard]
 
 
 def _and_all(terms: list[E.Expr]) -> E.Expr:
@@ -197,7 +190,7 @@ def _step_operators(leaf: _Leaf, plan: ForwardPlan):
         yield Operator(leaf.prefix + step.op.name, "matmul", SEQ_LEN, step.k, step.n, step.batch,
                        count, E.simplify(E.and_(guard, step.when)), node.loc, node.path(), node.cls)
     for t in plan.transfers.get(id(node), ()):
-        terms = leaf.terms + _conjuncts(t.guard)  # a guard may read the layer index
+        terms = leaf.terms + E.conjuncts(t.guard)  # a guard may read the layer index
         count, guard = _count_and_guard(_Leaf(node, leaf.repeats, terms, leaf.prefix))
         yield Operator(leaf.prefix + t.name, "transfer", t.rows, t.cols, t.cols, E.Const(1), count, guard,
                        t.loc, node.path(), node.cls, group=t.collective)
@@ -393,7 +386,7 @@ def _unique(op: Operator, names: dict[tuple[str, str], list[E.Expr]]) -> Operato
 
 def _exclusive(a: E.Expr, b: E.Expr) -> bool:
     """Guards that cannot both hold: one has a conjunct the other negates."""
-    left, right = _conjuncts(a) or [a], _conjuncts(b) or [b]
+    left, right = E.conjuncts(a), E.conjuncts(b)
     return any(E.not_(x) in right or any(x == E.not_(y) for y in right) for x in left)
 
 
