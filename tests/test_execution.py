@@ -50,11 +50,17 @@ def module_of(sglang_tree, version: str, stem: str):
     return _modules[key]
 
 
+def config_of(name: str) -> dict:
+    """A config the tests keep: R1 with its FP8 quantization_config from
+    tests/data/configs, the others from tests/data/hf_configs."""
+    path = CONFIGS / f"{name}.json"
+    return json.loads((path if path.is_file() else HF_CONFIGS / f"{name}.json").read_text())
+
+
 def built(module, entry: str, config: str, layout: str, decode: bool, max_seqlen: int = 4096):
     tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
     mode = ForwardMode.DECODE if decode else ForwardMode.EXTEND
-    cfg = json.loads(((CONFIGS if (CONFIGS / f"{config}.json").is_file() else HF_CONFIGS) / f"{config}.json")
-                     .read_text())
+    cfg = config_of(config)
     sc = schedule(tp=tp, dp=dp, ep=ep, mode=mode, deepep=deepep, fully_dp=fully_dp,
                   max_seqlen=max_seqlen, batch=DECODE_BATCH if decode else 1)
     arch = module.ARCHITECTURES[entry](model_config(cfg), sc)
@@ -157,15 +163,6 @@ def deepseek_v3(layout: str, decode: bool, version: str = "0.5.23") -> dict:
     return t
 
 
-@pytest.mark.parametrize("layout", sorted(LAYOUTS))
-@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
-def test_deepseek_v3_golden_table(sglang_tree, layout, decode):
-    module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
-    arch = built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", layout, decode)
-    assert table(arch) == deepseek_v3(layout, decode)
-    assert list(arch.attention_operators) == ["attention"]  # one key: LLMSim sums them all
-
-
 def test_deepseek_v3_long_prefill_runs_mha_past_the_prefill_graph(sglang_tree):
     """Past min(8192, chunked_prefill_size) tokens a prefill runs eagerly: MHA
     with kv_b_proj (arg_groups/memory_hook.py:233-238)."""
@@ -208,14 +205,6 @@ def qwen3_32b(layout: str, decode: bool) -> dict:
         t["attn_all_reduce"] = transfer(S, H, "all_reduce", 64, decode)
         t["ffn_all_reduce"] = transfer(S, H, "all_reduce", 64, decode)
     return t
-
-
-@pytest.mark.parametrize("layout", sorted(LAYOUTS))
-@pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
-def test_qwen3_32b_golden_table(sglang_tree, layout, decode):
-    module = module_of(sglang_tree, "0.5.23", "qwen3")
-    arch = built(module, "Qwen3ForCausalLM", "Qwen__Qwen3-32B", layout, decode)
-    assert table(arch) == qwen3_32b(layout, decode)
 
 
 # ---------------------------------------------------------------------------
@@ -262,12 +251,22 @@ def qwen3_235b(layout: str, decode: bool, version: str = "0.5.23") -> dict:
     return t
 
 
+# (sglang model file, EntryClass, config, golden table) of the three families
+GOLDEN = {
+    "deepseek_v3": ("deepseek_v2", "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", deepseek_v3),
+    "qwen3_32b": ("qwen3", "Qwen3ForCausalLM", "Qwen__Qwen3-32B", qwen3_32b),
+    "qwen3_235b": ("qwen3_moe", "Qwen3MoeForCausalLM", "Qwen__Qwen3-235B-A22B", qwen3_235b),
+}
+
+
+@pytest.mark.parametrize("family", sorted(GOLDEN))
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
-def test_qwen3_235b_golden_table(sglang_tree, layout, decode):
-    module = module_of(sglang_tree, "0.5.23", "qwen3_moe")
-    arch = built(module, "Qwen3MoeForCausalLM", "Qwen__Qwen3-235B-A22B", layout, decode)
-    assert table(arch) == qwen3_235b(layout, decode)
+def test_golden_table(sglang_tree, family, layout, decode):
+    stem, entry, config, golden = GOLDEN[family]
+    arch = built(module_of(sglang_tree, "0.5.23", stem), entry, config, layout, decode)
+    assert table(arch) == golden(layout, decode)
+    assert list(arch.attention_operators) == ["attention"]  # one key: LLMSim sums them all
 
 
 # ---------------------------------------------------------------------------
@@ -334,7 +333,7 @@ def test_precision_follows_the_checkpoint(sglang_tree):
     weight 2 bytes; with it, the linears 1 byte and the expert matmuls take
     about half the time at L1 decode."""
     module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
-    cfg = json.loads((CONFIGS / "deepseek-ai__DeepSeek-R1.json").read_text())
+    cfg = config_of("deepseek-ai__DeepSeek-R1")
     bf16 = {k: v for k, v in cfg.items() if k != "quantization_config"}
     tp, dp, ep, deepep, fully_dp = LAYOUTS["L1"]
     sc = schedule(tp=tp, dp=dp, ep=ep, mode=ForwardMode.DECODE, deepep=deepep, fully_dp=fully_dp, batch=64)
@@ -351,7 +350,7 @@ def test_precision_follows_the_checkpoint(sglang_tree):
 
 def test_modules_skipped_by_quantization_config_keep_the_model_dtype(sglang_tree):
     module = module_of(sglang_tree, "0.5.23", "qwen3_moe")
-    cfg = json.loads((HF_CONFIGS / "Qwen__Qwen3-235B-A22B.json").read_text())
+    cfg = config_of("Qwen__Qwen3-235B-A22B")
     cfg["quantization_config"] = {"quant_method": "fp8", "modules_to_not_convert": ["model.layers.0.self_attn"]}
     arch = module.ARCHITECTURES["Qwen3MoeForCausalLM"](model_config(cfg), schedule(tp=8))
     arch.build_operators()
@@ -378,7 +377,7 @@ def test_mtp_adds_the_nextn_draft_under_sc_is_mtp(sglang_tree, decode):
     (deepseek_nextn.py:58-138), one MoE decoder layer (is_nextn forces MoE,
     deepseek_v2.py:2785-2792) and the LM head; without it, none of that."""
     module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
-    cfg = json.loads((CONFIGS / "deepseek-ai__DeepSeek-R1.json").read_text())
+    cfg = config_of("deepseek-ai__DeepSeek-R1")
     tp, dp, ep, deepep, fully_dp = LAYOUTS["L3"]
     S = DECODE_BATCH if decode else EXTEND_TOKENS
     tables = {}
@@ -427,8 +426,7 @@ def test_every_layout_llmsim_optimizer_accepts_runs(sglang_tree, stem, entry, co
     from hypothesis import strategies as st
 
     module = module_of(sglang_tree, "0.5.23", stem)
-    cfg = json.loads(((CONFIGS if (CONFIGS / f"{config}.json").is_file() else HF_CONFIGS)
-                      / f"{config}.json").read_text())
+    cfg = config_of(config)
     sizes = st.sampled_from([1, 2, 4, 8])
 
     @settings(max_examples=60, deadline=None, derandomize=True)
