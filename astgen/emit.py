@@ -52,16 +52,32 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     if not archs:
         raise EmitError("nothing to emit")
     first = archs[0]
-    parts = [_header(archs, rules, options), _imports(options, rules), _HELPERS]
-    parts += [_arch_class(a) for a in archs]
-    parts.append(_registry(archs, rules))
-    source = "\n\n".join(parts) + "\n"
-    try:
-        source = black.format_str(source, mode=black.Mode(line_length=88))
-    except black.InvalidInput as exc:  # a bug in astgen, never in the input
-        raise EmitError(f"generated code is not valid Python: {exc}") from None
+    # the imports and helpers are the same for every module: formatted once
+    # (black's output for the whole is the parts' outputs, joined as black
+    # separates a docstring from imports and top-level definitions)
+    body = "\n\n".join([_arch_class(a) for a in archs] + [_registry(archs, rules)])
+    source = (_format(_header(archs, rules, options)) + "\n" + _shared(options, rules)
+              + "\n\n" + _format(body))
     compile(source, module_name_for(first.file) + ".py", "exec")
     return source + _trailer(archs)
+
+
+def _format(source: str) -> str:
+    try:
+        return black.format_str(source + "\n", mode=black.Mode(line_length=88))
+    except black.InvalidInput as exc:  # a bug in astgen, never in the input
+        raise EmitError(f"generated code is not valid Python: {exc}") from None
+
+
+_SHARED: dict[tuple[EmitOptions, str], str] = {}
+
+
+def _shared(options: EmitOptions, rules: Rules) -> str:
+    """The imports and helpers, formatted once per options and rules digest."""
+    key = (options, rules.digest)
+    if key not in _SHARED:
+        _SHARED[key] = _format(_imports(options, rules) + "\n\n" + _HELPERS)
+    return _SHARED[key]
 
 
 # The operator table, as comments after the code: `astgen check` reads it
@@ -321,7 +337,7 @@ def _named(ops: list[Operator]) -> tuple[list[Operator], list[tuple[str, E.Expr]
     # what every forward evaluates: the guards, and the shapes of unguarded
     # operators; a guarded operator's shapes may only be computable under its guard
     safe = [(i, f) for i, op in enumerate(ops) for f in _FIELDS if f == "guard" or op.guard == E.TRUE]
-    rest = [(i, f) for i, op in enumerate(ops) for f in _FIELDS if (i, f) not in set(safe)]
+    rest = [(i, f) for i, op in enumerate(ops) for f in _FIELDS if f != "guard" and op.guard != E.TRUE]
     exprs = [getattr(ops[i], f) for i, f in safe + rest]
     for e in exprs:
         _src(e)  # fail on unresolved values before naming them
