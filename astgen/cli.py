@@ -291,7 +291,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     names = load_name_map(args.rules)
     if args.all:
         results = _validate_sweep(args, tree, rules, names)
-        title = f"astgen validate --all: sglang {tree.version}, transformers' default configs"
+        where = " or the configs of " + ", ".join(args.configs) if args.configs else ""
+        title = f"astgen validate --all: sglang {tree.version}, transformers' default configs{where}"
     elif args.configs:
         results = _validate_configs(args, tree, rules, names)
         title = f"astgen validate --configs: sglang {tree.version}, {len(results)} configs"
@@ -316,11 +317,16 @@ def _validate_one(args: argparse.Namespace, tree: SourceTree, rules: Rules, name
     return validate_entry(tree, rules, Loader(tree), arch, config, label, oracle, names, args.tp)
 
 
+def _config_paths(dirs: list[str]) -> list[Path]:
+    paths = sorted(p for d in dirs for p in Path(d).glob("*.json"))
+    if not paths:
+        raise UsageError(f"no *.json config in {', '.join(dirs)}")
+    return paths
+
+
 def _validate_configs(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> list[Validation]:
     loader, out = Loader(tree), []
-    paths = sorted(p for d in args.configs for p in Path(d).glob("*.json"))
-    if not paths:
-        raise UsageError(f"no *.json config in {', '.join(args.configs)}")
+    paths = _config_paths(args.configs)
     with progress_reporter(len(paths), not args.quiet, verb="validate", describe=describe) as tick:
         for path in paths:
             config = _read_config(path)
@@ -339,8 +345,13 @@ def _validate_sweep(args: argparse.Namespace, tree: SourceTree, rules: Rules, na
     options = _options(args, tree, rules, len(files), emit=False)
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
         entries = [c.entry for r in scan_files(tree, files, rules, options, tick) for c in r.classes]
+    checkpoints: dict[str, tuple[str, dict]] = {}  # architecture -> (file name, config)
+    for path in _config_paths(args.configs) if args.configs else ():
+        config = _read_config(path)
+        for arch in config.get("architectures") or ():
+            checkpoints.setdefault(arch, (path.name, config))
     with progress_reporter(len(entries), not args.quiet, verb="validate", describe=describe) as tick:
-        return sweep_defaults(tree, rules, entries, names, tick)
+        return sweep_defaults(tree, rules, entries, names, tick, checkpoints)
 
 
 def _read_config(path: Path) -> dict:
@@ -502,12 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the transformers class to build (default: the sglang architecture's name)")
     validate.add_argument("--recorded", metavar="JSON",
                           help="compare with this recording of the sglang runtime instead of transformers")
-    sweep = validate.add_mutually_exclusive_group()
-    sweep.add_argument("--all", action="store_true",
-                       help="every *ForCausalLM entry of the tree that transformers implements, at "
-                            "transformers' default config")
-    sweep.add_argument("--configs", metavar="DIR", action="append",
-                       help="every config.json in DIR, architecture from its `architectures` (repeatable)")
+    validate.add_argument("--all", action="store_true",
+                          help="every *ForCausalLM entry of the tree that transformers implements, at "
+                               "transformers' default config, or at the checkpoint config --configs "
+                               "holds for it")
+    validate.add_argument("--configs", metavar="DIR", action="append",
+                          help="every config.json in DIR, architecture from its `architectures` "
+                               "(repeatable); with --all, the configs to prefer")
     report_options(validate)
     validate.add_argument("-q", "--quiet", action="store_true", help="no progress")
     speed(validate)

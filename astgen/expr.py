@@ -775,7 +775,24 @@ _NEGATED_CMP = {
 
 def _simplify_compare(e: Compare) -> Expr:
     folded = _fold(e)
-    return folded if folded is not None else e
+    if folded is not None:
+        return folded
+    # a selector compared with a constant: `('a' if c else 'b') == 'a'` is c
+    if e.op in ("==", "!=") and isinstance(e.right, Const) and isinstance(e.left, IfExp):
+        sel = e.left
+        if isinstance(sel.body, Const) and isinstance(sel.orelse, Const):
+            hit_then, hit_else = sel.body == e.right, sel.orelse == e.right
+            if e.op == "!=":
+                hit_then, hit_else = not hit_then, not hit_else
+            if hit_then and hit_else:
+                return TRUE
+            test = sel.test if _is_bool_expr(sel.test) else Call("bool", (sel.test,))
+            if hit_then:
+                return test
+            if hit_else:
+                return simplify(not_(test))
+            return FALSE
+    return e
 
 
 def _simplify_ifexp(e: IfExp) -> Expr:

@@ -348,12 +348,7 @@ class _Indexer:
                     self.index(clause.body.body if isinstance(clause.body, cst.BaseSuite) else ())
 
     def _class(self, node: cst.ClassDef) -> None:
-        methods = {}
-        for stmt in node.body.body:
-            if isinstance(stmt, cst.FunctionDef):
-                methods[stmt.name.value] = stmt
-        bases = [a.value for a in node.bases if a.keyword is None]
-        self.pm.classes[node.name.value] = ClassInfo(node.name.value, self.pm, node, bases, methods)
+        self.pm.classes[node.name.value] = class_info(node, self.pm)
 
     def _small(self, small: cst.BaseSmallStatement) -> None:
         if isinstance(small, (cst.Import, cst.ImportFrom)):
@@ -415,3 +410,19 @@ def dotted_name(node: cst.BaseExpression | None) -> str:
     if isinstance(node, cst.Attribute):
         return f"{dotted_name(node.value)}.{node.attr.value}"
     return ""
+
+
+def _is_accessor(fn: cst.FunctionDef) -> bool:
+    """``@x.setter`` / ``@x.deleter``: the second def of a property."""
+    return any(isinstance(d.decorator, cst.Attribute) and d.decorator.attr.value in ("setter", "deleter")
+               for d in fn.decorators)
+
+
+def class_info(node: cst.ClassDef, pm: "ParsedModule") -> ClassInfo:
+    """A class's bases and methods (a module's, or one nested in a class body)."""
+    methods: dict[str, cst.FunctionDef] = {}
+    for stmt in node.body.body:
+        if isinstance(stmt, cst.FunctionDef) and not (_is_accessor(stmt) and stmt.name.value in methods):
+            methods[stmt.name.value] = stmt  # a property's setter does not replace its getter
+    bases = [a.value for a in node.bases if a.keyword is None]
+    return ClassInfo(node.name.value, pm, node, bases, methods)

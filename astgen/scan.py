@@ -26,7 +26,7 @@ from astgen.rules import Rules
 from astgen.run import plan_forward
 from astgen.shapes import ArchShapes, build_shapes
 from astgen.source import MODELS_PACKAGE, SourceError, SourceTree, imported_modules
-from astgen.trace import Loader, Tracer
+from astgen.trace import Loader, Tracer, config_class
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_UNUSABLE = 0, 1, 2
 
@@ -103,10 +103,13 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
         _emit(result, rules, emit)
 
 
-def _trace(pm, entry: str, loader: Loader, rules: Rules, version: str) -> tuple[ArchIR, ArchShapes]:
-    """trace (__init__) -> flow (forward code) -> run (per mode) -> shapes, for one entry."""
+def _trace(pm, entry: str, loader: Loader, rules: Rules, version: str,
+           config_entry: str | None = None) -> tuple[ArchIR, ArchShapes]:
+    """trace (__init__) -> flow (forward code) -> run (per mode) -> shapes, for
+    one entry, with sglang's config class for ``config_entry``'s checkpoints
+    (the entry's own by default; an MTP draft runs on its target's config)."""
     tracer = Tracer(loader, rules)
-    ir = tracer.trace_entry(pm, entry)
+    ir = tracer.trace_entry(pm, entry, config_class(loader, config_entry or entry))
     flow = read_flow(ir, loader.get, tracer.evaluate_condition, rules)
     return ir, build_shapes(ir, rules, plan_forward(ir, rules, flow, version))
 
@@ -127,7 +130,7 @@ def _with_draft(shapes: ArchShapes, draft: tuple[str, str], loader: Loader, rule
     if pm is None or entry not in pm.entry_classes:
         note = Diagnostic("note", "mtp", where, f"MTP draft {entry} not added: {why}")
         return replace(shapes, diagnostics=shapes.diagnostics + [note])
-    _, draft_shapes = _trace(pm, entry, loader, rules, version)
+    _, draft_shapes = _trace(pm, entry, loader, rules, version, config_entry=shapes.entry)
     problems = [d for d in draft_shapes.diagnostics if d.severity != "note"]
     if problems or not draft_shapes.operators:
         note = Diagnostic("note", "mtp", where, f"MTP draft {entry} not added: "

@@ -28,10 +28,12 @@ from astgen.parse import (
     Location,
     ParsedModule,
     ParseFailure,
+    class_info,
     import_bindings,
     parse_file,
 )
-from astgen.rules import FunctionRule, RuleMethod, Rules
+from astgen.registry import registry_of
+from astgen.rules import FunctionRule, RuleMethod, Rules, model_types_of
 from astgen.source import SourceTree
 from astgen.values import (
     BASE,
@@ -39,9 +41,12 @@ from astgen.values import (
     MISSING,
     Builtin,
     ClassRef,
+    ConfigObject,
     DictVal,
     FuncRef,
+    IndexText,
     Instance,
+    LayerPrefix,
     ListVal,
     ModuleRef,
     NamespaceVal,
@@ -60,6 +65,8 @@ from astgen.values import (
 
 MAX_DEPTH = 40
 LAYER_VAR = "layer_id"
+MC = E.Name("mc")  # the model config, as emitted code names it
+CONFIG_NODE = "config"  # the node kind of a config object (never attached to the IR)
 
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
@@ -123,6 +130,10 @@ class Loader:
         self.modules[dotted] = pm
         return pm
 
+    def track(self, dotted: str) -> None:
+        """A module read by other means (astroid) that a result depends on."""
+        self._tracked.add(dotted)
+
     def get(self, dotted: str) -> ParsedModule | None:
         """A model module the tracer may follow into, or None (not model
         code, not in the tree, or unparsable)."""
@@ -139,9 +150,29 @@ class Loader:
             return None
 
 
+def config_class(loader: Loader, arch: str) -> ClassInfo | None:
+    """sglang's own config class for checkpoints of ``arch``: its model_type
+    (rules/model_types.toml) in sglang's config registry (:mod:`astgen.registry`),
+    or None when sglang loads it with transformers' class."""
+    registry = registry_of(loader.tree)
+    if registry.module:
+        loader.track(registry.module)
+    for model_type in model_types_of(arch):
+        found = registry.classes.get(model_type)
+        if found is not None:
+            pm = loader.get(found.module)
+            return pm.classes.get(found.name) if pm is not None else None
+    return None
+
+
 def _is_model_module(dotted: str) -> bool:
-    """Model code is traced; everything else in sglang is known by rules only."""
-    return dotted.startswith("sglang.srt.models.")
+    """Model code and sglang's config classes and helpers (sglang/srt/configs)
+    are traced; everything else in sglang is known by rules only."""
+    return dotted.startswith(("sglang.srt.models.", "sglang.srt.configs.", "sglang.srt.speculative.dflash_utils"))
+
+
+def _is_config_module(dotted: str) -> bool:
+    return dotted.startswith("sglang.srt.configs.")
 
 
 # ----------------------------------------------------------------------------
@@ -157,13 +188,24 @@ class Tracer:
         self.depth = 0
         self.frame: _Frame | None = None
         self._module_values: dict[tuple[str, str], Any] = {}
+        self._entry = ""  # the architecture being traced (config.architectures[0])
+        self._config_cls: ClassInfo | None = None  # sglang's config class for it, when it has one
+        self._config_obj: Instance | None = None  # that class's __init__, traced over mc
+        self._enum_values: dict[str, Any] = {}  # "Cls.MEMBER" -> the member's value
+        self._config_fallbacks: list[E.Expr] = []  # config attributes read as raw keys (_config_value)
 
     # -- public -------------------------------------------------------
-    def trace_entry(self, pm: ParsedModule, class_name: str) -> ir.ArchIR:
+    def trace_entry(self, pm: ParsedModule, class_name: str, config_class: ClassInfo | None = None) -> ir.ArchIR:
+        """Trace one EntryClass. ``config_class``: sglang's config class for
+        the checkpoint (sglang/srt/configs); by default the one the entry's
+        ``__init__`` annotates its ``config`` with, if any."""
         info = pm.classes.get(class_name)
         if info is None:  # `from .family.modeling import XForCausalLM` then EntryClass = [...]
             ref = self._module_global(pm, class_name)
             info = ref.info if isinstance(ref, ClassRef) else None
+        self._entry = class_name
+        self._config_cls = config_class or (self._annotated_config_class(info) if info else None)
+        self._config_obj = None
         line = info.module.class_line(info) if info else 0
         root = ir.Node(ir.MODULE, class_name, Location(info.module.display if info else pm.display, line))
         result = ir.ArchIR(class_name, pm.name, pm.display, pm.sha256, root)
@@ -243,6 +285,8 @@ class Tracer:
     def _class_attr(self, info: ClassInfo, name: str) -> Any:
         for c in self._mro(info):
             for stmt in c.node.body.body:
+                if isinstance(stmt, cst.ClassDef) and stmt.name.value == name:  # a nested class
+                    return ClassRef(name, class_info(stmt, c.module))
                 if isinstance(stmt, cst.SimpleStatementLine):
                     for small in stmt.body:
                         if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
@@ -250,9 +294,117 @@ class Tracer:
                             for t in targets:
                                 if isinstance(t.target, cst.Name) and t.target.value == name:
                                     if _is_enum(c):  # an enum member is its own name: `Mode.SCATTERED`
-                                        return E.Const(f"{c.name}.{name}")
+                                        member = f"{c.name}.{name}"
+                                        if member not in self._enum_values:
+                                            self._enum_values[member] = self._eval_in_module(small.value, c.module)
+                                        return E.Const(member)
                                     return self._eval_in_module(small.value, c.module)
         return MISSING
+
+    # -- sglang's config classes (sglang/srt/configs) -----------------
+    # sglang loads many checkpoints through its own config classes, and model
+    # code reads their computed attributes (Qwen3NextConfig.layers_block_type,
+    # from full_attention_interval). The class's __init__ is traced once with
+    # every parameter bound to the raw config.json key (mc.x); model code's
+    # reads of mc then see, in order: what __init__ computed, the class's
+    # properties and methods (run on that object), its attribute_map aliases,
+    # its class-level defaults, and otherwise the raw key.
+
+    def _annotated_config_class(self, info: ClassInfo) -> ClassInfo | None:
+        """The config class the entry's ``__init__`` annotates ``config`` with,
+        when it is one of sglang's own (``config: Qwen3NextConfig``)."""
+        owner, init = self._find_method(info, "__init__")
+        if init is None:
+            return None
+        for p in [*init.params.params, *init.params.kwonly_params]:
+            if p.name.value == "config" and p.annotation is not None:
+                ref = self._eval_in_module(p.annotation.annotation, owner.module)
+                if isinstance(ref, ClassRef) and ref.info is not None and _is_config_module(ref.info.module.name):
+                    return ref.info
+        return None
+
+    def _config(self) -> ConfigObject | None:
+        """The entry's config object: its class's ``__init__`` traced over mc."""
+        if self._config_cls is None:
+            return None
+        if self._config_obj is None:
+            self._config_obj = self._new_config(self._config_cls, MC, {})
+        return self._config_obj
+
+    def _new_config(self, info: ClassInfo, root: E.Expr | None, kwargs: dict) -> ConfigObject:
+        """A config object built from ``root`` (every ``__init__`` parameter
+        the call leaves out is the raw key of that name) and ``kwargs``."""
+        node = ir.Node(CONFIG_NODE, info.name, Location(info.module.display, info.module.class_line(info)))
+        obj = ConfigObject(node, info, root=root)
+        owner, init = self._find_method(info, "__init__")
+        if init is None or self.depth > MAX_DEPTH:
+            return obj
+        raw: dict[str, E.Expr] = {}
+        # every parameter of the __init__ chain (a subclass's **kwargs reaches its base's):
+        # config.json's key of that name, or the parameter's default when the file leaves it out
+        for c in self._mro(info) if root is not None else ():
+            fn = c.methods.get("__init__")
+            if fn is None or not _is_config_module(c.module.name):
+                continue
+            for p in [*fn.params.params, *fn.params.kwonly_params][1:]:
+                name = p.name.value
+                if name not in raw:
+                    default = self._eval_in_module(p.default, c.module) if p.default is not None else None
+                    raw[name] = E.GetAttr(root, name, default) if isinstance(default, E.Const) \
+                        else E.Attr(root, name)
+        saved = list(self.diagnostics), set(self._seen_diag)
+        try:
+            self._call_function(FuncRef(init, owner.module, bound=obj, owner=owner), [], {**raw, **kwargs},
+                                new_guard=True)
+        finally:  # what the config's own code leaves unresolved is reported where model code reads it
+            self.diagnostics, self._seen_diag = saved
+        return obj
+
+    def _config_member(self, obj: ConfigObject, attr: str, default: Any = MISSING) -> Any:
+        """``attr`` of a config object (the entry's, a sub-config, or self
+        inside its class)."""
+        if attr == "architectures" and obj.root == MC:  # the module is for checkpoints of this architecture
+            return ListVal([E.Const(self._entry)])
+        if attr in obj.attrs:
+            return self._config_value(obj, attr, obj.attrs[attr])
+        owner, fn = self._find_method(obj.cls, attr)
+        if fn is not None and not (_has_decorator(fn, "property") or _has_decorator(fn, "cached_property")):
+            return self._method_or_class_attr(obj, obj.cls, attr)  # a method: called by model code
+        if fn is not None:  # a property: computed from what it reads, unless that is not understood
+            before = len(self._config_fallbacks)
+            value = self._method_or_class_attr(obj, obj.cls, attr)
+            guessed = set(self._config_fallbacks[before:])
+            if guessed and isinstance(value, E.Expr) and any(e in guessed for e in E.walk(value)):
+                # built on a computed attribute read as its raw key: this one's raw key is the better guess
+                value = E.Unknown(", ".join(sorted(E.to_source(e) for e in guessed)) + " (read as raw keys)")
+            return self._config_value(obj, attr, value)
+        aliases = self._class_attr(obj.cls, "attribute_map")
+        if isinstance(aliases, DictVal) and isinstance(aliases.items.get(attr), E.Const):
+            return self._config_member(obj, aliases.items[attr].value, default)
+        if obj.root is None:
+            return E.Unknown(f"attribute {attr} of a {obj.cls.name} built from nothing")
+        value = self._class_attr(obj.cls, attr)
+        if isinstance(value, E.Const) and attr not in ("model_type", "base_config_key"):
+            return E.GetAttr(obj.root, attr, value)  # a class-level default the JSON may override
+        if value is not MISSING and not isinstance(value, E.Expr):
+            return value  # sub_configs = {"text_config": Qwen3_5MoeTextConfig, ...}
+        if default is not MISSING:
+            return E.GetAttr(obj.root, attr, self._as_expr(default))
+        return E.Attr(obj.root, attr)
+
+    def _config_value(self, obj: ConfigObject, attr: str, value: Any) -> Any:
+        """A computed config attribute, or the raw key where the config
+        class's own code is not understood (reported at the class)."""
+        if _plain_config_value(value):
+            return value
+        why = sorted({u.why for u in E.unknowns(value)}) if isinstance(value, E.Expr) else \
+            [f"a {type(value).__name__} value"]
+        raw = E.Attr(obj.root, attr) if obj.root is not None else E.Unknown(f"{obj.cls.name}.{attr}")
+        self._config_fallbacks.append(raw)
+        self._diag("note", "config-attr", obj.node.loc,
+                   f"{obj.cls.name}.{attr} is computed from {', '.join(why)}: read as the raw config key "
+                   f"{E.to_source(raw)}", subject=f"{obj.cls.name}.{attr}")
+        return raw
 
     # -- conditions of forward code (astgen.flow) ---------------------
     def evaluate_condition(self, test: cst.BaseExpression, module: ParsedModule, node: ir.Node,
@@ -282,6 +434,13 @@ class Tracer:
 
     def _instantiate(self, ref: ClassRef, args: list, kwargs: dict) -> Any:
         loc = self._here()
+        if ref.info is not None and _is_config_module(ref.info.module.name) and not args \
+                and self.rules.is_kind(ref.name, "namespaces"):
+            # a sub-config (Qwen3_5Config's text_config) or a config model code builds:
+            # read through to the raw config its keywords were splatted from
+            given = dict(kwargs)
+            root = given.pop(BASE, None)
+            return self._new_config(ref.info, root if isinstance(root, E.Expr) else None, given)
         if ref.info is not None:
             node = ir.Node(ir.MODULE, ref.name, loc)
             inst = Instance(node, ref.info)
@@ -338,9 +497,9 @@ class Tracer:
             return self._call_rule(callee.rule, args, kwargs)
         if isinstance(callee, Builtin):
             return self._call_builtin(callee.name, args, kwargs, site)
-        if isinstance(callee, Phi):
-            a = self._call(callee.then, args, kwargs, site)
-            b = self._call(callee.orelse, args, kwargs, site)
+        if isinstance(callee, Phi):  # each side gets its own copy (a call consumes its keywords)
+            a = self._call(callee.then, list(args), dict(kwargs), site)
+            b = self._call(callee.orelse, list(args), dict(kwargs), site)
             return phi(callee.test, a, b)
         if isinstance(callee, Instance) and callee.cls is not None:
             _, call = self._find_method(callee.cls, "__call__")
@@ -472,6 +631,13 @@ class Tracer:
             return E.Unknown("getattr with a computed name")
         obj, attr = args[0], args[1].value
         default = args[2] if len(args) > 2 else None
+        if isinstance(obj, E.Expr) and obj == MC and attr == "architectures":
+            return self._getattr(obj, attr)
+        config = self._config() if isinstance(obj, E.Expr) and obj == MC else None
+        if isinstance(obj, ConfigObject):
+            config = obj
+        if config is not None:
+            return self._config_member(config, attr, MISSING if len(args) < 3 else default)
         if isinstance(obj, E.Expr) and _is_config(obj):
             if default is None:
                 return E.Attr(obj, attr)
@@ -482,6 +648,14 @@ class Tracer:
         return value
 
     def _b_hasattr(self, args: list, kwargs: dict) -> Any:
+        if len(args) == 2 and isinstance(args[1], E.Const) and isinstance(args[1].value, str):
+            config = args[0] if isinstance(args[0], ConfigObject) else (
+                self._config() if isinstance(args[0], E.Expr) and args[0] == MC else None)
+            if config is not None and config.root is not None:
+                member = self._config_member(config, args[1].value)
+                if not (isinstance(member, E.Attr) and member == E.Attr(config.root, args[1].value)):
+                    return E.TRUE  # computed, a property, an alias or a class default: always there
+                return E.HasAttr(config.root, args[1].value)
         if len(args) == 2 and isinstance(args[1], E.Const) and isinstance(args[0], E.Expr) and _is_config(args[0]):
             return E.HasAttr(args[0], args[1].value)
         if len(args) == 2 and isinstance(args[0], Instance) and isinstance(args[1], E.Const):
@@ -490,10 +664,21 @@ class Tracer:
         return E.Unknown("hasattr on an object")
 
     def _b_isinstance(self, args: list, kwargs: dict) -> Any:
+        if len(args) == 2 and isinstance(args[0], E.Expr) and _is_config(args[0]) \
+                and isinstance(args[1], Builtin) and args[1].name == "dict":
+            # A config class's __init__ gets config.json's raw values: a sub-config
+            # (text_config, vision_config) is a dict there. Model code gets config
+            # objects, never dicts (configs/model_config.py's _hf_attr).
+            in_config_class = self.frame is not None and self.frame.owner is not None \
+                and _is_config_module(self.frame.owner.module.name)
+            key = args[0].name if isinstance(args[0], (E.Attr, E.GetAttr)) else ""
+            return E.Const(in_config_class and key.endswith("_config"))
         return E.Unknown("isinstance")
 
     def _numeric(self, fname: str, args: list) -> E.Expr:
         """max/min/int/float/abs/bool: a pure Call expression (max(xs) too)."""
+        if fname == "int" and len(args) == 1 and isinstance(args[0], IndexText):
+            return args[0].index
         if len(args) == 1 and isinstance(args[0], (ListVal, TupleVal)):
             args = list(args[0].items)
         return E.simplify(E.Call(fname, tuple(self._as_expr(a) for a in args)))
@@ -509,6 +694,11 @@ class Tracer:
     def _b_len(self, args: list, kwargs: dict) -> Any:
         if len(args) == 1 and isinstance(args[0], (ListVal, TupleVal)):
             return E.Const(len(args[0].items))
+        if len(args) == 1 and isinstance(args[0], Repeated):
+            return args[0].count
+        if len(args) == 1 and isinstance(args[0], Phi):
+            then, orelse = self._b_len([args[0].then], {}), self._b_len([args[0].orelse], {})
+            return E.simplify(E.IfExp(args[0].test, self._as_expr(then), self._as_expr(orelse)))
         return E.simplify(E.Call("len", (self._as_expr(args[0]),))) if args else E.Unknown("len()")
 
     def _b_range(self, args: list, kwargs: dict) -> Any:
@@ -566,8 +756,13 @@ class Tracer:
         fn = args[1] if len(args) > 1 else kwargs.get("layer_fn")
         if n is None or fn is None:
             return E.Unknown("make_layers without a count or layer function")
-        item = self._call(fn, [], {"idx": E.Name(LAYER_VAR), "prefix": E.Const("")}, "layer_fn")
+        index = E.Name(LAYER_VAR)
+        item = self._call(fn, [], {"idx": index, "prefix": LayerPrefix(index)}, "layer_fn")
         return _Layers(Repeated(item, self._as_expr(n), LAYER_VAR), self._as_expr(n))
+
+    def _b_split_prefix(self, args: list, kwargs: dict) -> Any:
+        """``prefix.rsplit(".", 1)`` of a layer prefix: [the list's name, the index as text]."""
+        return ListVal([E.Const(""), IndexText(args[0].index)])
 
     def _b_record(self, args: list, kwargs: dict) -> Any:
         """A plain record of the call's keyword arguments (rules: builtin:record)."""
@@ -744,6 +939,8 @@ class Tracer:
     def _exec_for(self, stmt: cst.For) -> _Return | None:
         it = self._eval(stmt.iter)
         items = self._iter_items(it)
+        if items is None and self._list_per_index(stmt, it):
+            return None
         if items is None:
             self._diag("note", "loop", self._here(), "loop over a symbolic range skipped")
             return None
@@ -752,6 +949,53 @@ class Tracer:
             result = self._exec_block(_body(stmt.body))
             if result is not None:
                 return result
+        return None
+
+    def _list_per_index(self, stmt: cst.For, it: Any) -> bool:
+        """``for i in range(n):`` whose body only appends to one empty local
+        list, under ifs: the list becomes its element as an expression of i
+        (Qwen3NextConfig.layers_block_type). Read per index, it is a
+        layer-index predicate."""
+        if not (isinstance(it, RangeVal) and len(it.args) == 1 and isinstance(stmt.target, cst.Name)):
+            return False
+        var = stmt.target.value
+        saved = dict(self.frame.locals)
+        self.frame.locals[var] = E.Name(var)
+        try:
+            found = self._appended(_body(stmt.body))
+        finally:
+            self.frame.locals.clear()
+            self.frame.locals.update(saved)
+        if found is None:
+            return False
+        target, element = found
+        current = self.frame.locals.get(target)
+        if not (isinstance(current, ListVal) and not current.items) or E.unknowns(element):
+            return False
+        self.frame.locals[target] = Repeated(E.simplify(element), it.args[0], var)
+        return True
+
+    def _appended(self, stmts: list) -> tuple[str, E.Expr] | None:
+        """(list name, element) of a block that is one ``xs.append(e)`` or an
+        if/else of such blocks on the same list."""
+        if len(stmts) != 1:
+            return None
+        stmt = stmts[0]
+        if isinstance(stmt, cst.If):
+            then = self._appended(_body(stmt.body))
+            orelse = stmt.orelse
+            other = (self._appended([orelse]) if isinstance(orelse, cst.If)
+                     else self._appended(_body(orelse.body)) if orelse is not None else None)
+            if then is None or other is None or then[0] != other[0]:
+                return None
+            test = self._truth(self._eval(stmt.test))
+            return then[0], E.IfExp(test, then[1], other[1])
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr):
+            call = stmt.body[0].value
+            if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+                    and call.func.attr.value == "append" and isinstance(call.func.value, cst.Name)
+                    and len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star):
+                return call.func.value.value, self._as_expr(self._eval(call.args[0].value))
         return None
 
     def _iter_items(self, it: Any) -> list | None:
@@ -800,6 +1044,8 @@ class Tracer:
             self._attach(parent, attr, value.then, E.and_(guard, value.test))
             self._attach(parent, attr, value.orelse, E.and_(guard, E.not_(value.test)))
             return
+        if isinstance(value, ConfigObject):
+            return  # `self.config = config`: a config is not a module
         if isinstance(value, Instance):
             node = value.node
             if node.parent is None and node is not parent and node is not _root_of(parent):
@@ -973,7 +1219,15 @@ class Tracer:
         if isinstance(obj, E.Expr):
             if attr == "__dict__" and _is_config(obj):
                 return obj
+            if obj == MC and attr == "architectures":  # the module is for checkpoints of this architecture
+                return ListVal([E.Const(self._entry)])
+            if obj == MC and self._config() is not None:
+                return self._config_member(self._config(), attr)
+            if attr == "value" and isinstance(obj, E.Const) and obj.value in self._enum_values:
+                return self._enum_values[obj.value]  # HybridLayerType.full_attention.value
             return E.Attr(obj, attr) if _is_config(obj) else E.Unknown(f"attribute {attr} of a value")
+        if isinstance(obj, ConfigObject):
+            return self._config_member(obj, attr)
         if isinstance(obj, Instance):
             if attr in obj.attrs:
                 return obj.attrs[attr]
@@ -1012,6 +1266,8 @@ class Tracer:
             return _Opaque(f"{obj.qualname}.{attr}", attr)
         if isinstance(obj, Phi):
             return phi(obj.test, self._getattr(obj.then, attr), self._getattr(obj.orelse, attr))
+        if isinstance(obj, LayerPrefix) and attr in ("rsplit", "split"):
+            return _Partial(Builtin("split_prefix"), [obj], {})
         if isinstance(obj, DictVal) and attr in ("get", "items", "update", "pop", "setdefault"):
             return _DictMethod(obj, attr)
         if isinstance(obj, DictVal) and attr in obj.items:  # a record (declare_ffn ...)
@@ -1208,6 +1464,8 @@ class Tracer:
         if isinstance(obj, DictVal) and obj.items and isinstance(key, E.Expr) and not E.unknowns(key):
             return _select_by_key(key, obj.items)  # LAYER_TYPES[config.layer_types[idx]]
         if isinstance(obj, Repeated):
+            if isinstance(obj.item, E.Expr) and isinstance(key, E.Expr):  # a per-index value: its element at key
+                return E.simplify(E.substitute(obj.item, {obj.var: key}))
             return obj.item
         if isinstance(obj, RuleObject) and isinstance(key, E.Const) and isinstance(key.value, str):
             return self._getattr(obj, key.value)
@@ -1265,6 +1523,8 @@ class Tracer:
             return E.Const(value.name)
         if value is None:
             return E.NONE
+        if isinstance(value, LayerPrefix):
+            return E.Const("")  # module names are not analyzed
         return E.Unknown(f"{type(value).__name__.lower()} used as a value")
 
     def _truth(self, value: Any) -> E.Expr:
@@ -1386,6 +1646,24 @@ def _callee_name(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return node.attr.value
     return type(node).__name__
+
+
+def _plain_config_value(value: Any) -> bool:
+    """A computed config attribute model code can use: an expression over the
+    raw config, a per-index list, a sub-config, literals of those."""
+    if isinstance(value, E.Expr):
+        return not E.unknowns(value)
+    if isinstance(value, ConfigObject):
+        return value.root is not None
+    if isinstance(value, Instance):  # a record sglang's config code builds (Mamba2CacheParams)
+        return value.cls is not None
+    if isinstance(value, Repeated):
+        return isinstance(value.item, E.Expr) and not E.unknowns(value.item)
+    if isinstance(value, (ListVal, TupleVal)):
+        return all(_plain_config_value(v) for v in value.items)
+    if isinstance(value, Phi):
+        return _plain_config_value(value.then) and _plain_config_value(value.orelse)
+    return False
 
 
 def _is_config(e: E.Expr) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from astgen.classify import FULLY, Classification
@@ -25,7 +25,7 @@ from astgen.rules import NameMap, Rules
 from astgen.scan import analyze_file
 from astgen.source import SourceTree
 from astgen.trace import Loader
-from astgen.weights import Weight, WeightTable, evaluate_weights
+from astgen.weights import TOWER, Weight, WeightTable, evaluate_weights
 
 AGREE, DISAGREE, INCOMPLETE, UNUSABLE = "agree", "disagree", "incomplete", "unusable"
 SCHEMA = "astgen.validate/1"
@@ -123,6 +123,7 @@ def compare(table: WeightTable, oracle: OracleModel, names: NameMap | None, conf
         v.message = first + (f" (and {more} more such problem{'s' if more > 1 else ''})" if more else "")
         v.problems = [d.render() for d in table.problems]
         return v
+    oracle = _without_towers(oracle, table.towers)
     stack = table.stack()
     compared = [p for p in oracle.params if not p.excluded]
     ostack = _oracle_stack(compared)
@@ -140,6 +141,21 @@ def compare(table: WeightTable, oracle: OracleModel, names: NameMap | None, conf
     v.status = AGREE if all(r.ok for r in v.layers) and v.outside[0] == v.outside[1] and \
         (stack or ostack) else DISAGREE
     return v
+
+
+def _without_towers(oracle: OracleModel, towers: list[str]) -> OracleModel:
+    """The oracle with the parameters of astgen's multimodal towers left out:
+    a tower ``visual`` is the oracle's module of that name at any depth
+    (``model.visual`` in transformers)."""
+    names = {t.rsplit(".", 1)[-1] for t in towers}
+    if not names:
+        return oracle
+
+    def in_tower(name: str) -> bool:
+        return any(part in names for part in name.split(".")[:-1])
+
+    params = [replace(p, excluded=TOWER) if not p.excluded and in_tower(p.name) else p for p in oracle.params]
+    return replace(oracle, params=params)
 
 
 def _sum_numel(items) -> int:
@@ -407,12 +423,16 @@ def _add_per_rank(result: Validation, table: WeightTable, tp: int) -> None:
 
 
 def sweep_defaults(tree: SourceTree, rules: Rules, entries: list[str], names: NameMap,
-                   tick=lambda v: None) -> list[Validation]:
-    """Every ``*ForCausalLM`` entry that transformers also implements, at
-    transformers' default config of that architecture."""
+                   tick=lambda v: None, checkpoints: dict[str, tuple[str, dict]] | None = None) -> list[Validation]:
+    """Every ``*ForCausalLM`` entry that transformers also implements, at a
+    checkpoint's config when ``checkpoints`` has one for it (architecture ->
+    (label, config)), else at transformers' default config of that
+    architecture."""
     loader = Loader(tree)
+    checkpoints = checkpoints or {}
     out = []
     for entry in sorted(e for e in set(entries) if e.endswith("ForCausalLM") and has_architecture(e)):
-        out.append(validate_entry(tree, rules, loader, entry, None, "transformers default", OracleSpec(), names))
+        label, config = checkpoints.get(entry, ("transformers default", None))
+        out.append(validate_entry(tree, rules, loader, entry, config, label, OracleSpec(), names))
         tick(out[-1])
     return out

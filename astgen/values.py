@@ -33,6 +33,15 @@ class Instance:
 
 
 @dataclass(eq=False)
+class ConfigObject(Instance):
+    """An instance of one of sglang's config classes (sglang/srt/configs):
+    ``root`` is the raw config it was built from (mc, or mc.text_config for
+    a sub-config); a key its class does not compute is read from there."""
+
+    root: E.Expr | None = None
+
+
+@dataclass(eq=False)
 class ClassRef:
     name: str  # bare class name
     info: ClassInfo | None = None  # set when the class is traced
@@ -168,3 +177,20 @@ def merge_dicts(test: E.Expr, a: dict, b: dict) -> dict:
         else:
             out[key] = phi(test, va, vb)
     return out
+
+
+@dataclass(eq=False)
+class LayerPrefix:
+    """The ``prefix`` make_layers passes its layer function:
+    ``f"{prefix}.{idx}"``. Elsewhere it reads as "" (names are not
+    analyzed); split on dots, its last part is the layer index as text, so
+    ``int(prefix.rsplit(".", 1)[1])`` is the index (granitemoehybrid.py:402)."""
+
+    index: E.Expr
+
+
+@dataclass(eq=False)
+class IndexText:
+    """The layer index as text (``prefix.rsplit(".", 1)[1]``)."""
+
+    index: E.Expr

@@ -28,6 +28,7 @@ EXCLUDED_CATEGORIES = {
 }
 
 BIAS = "bias (left out on both sides; stacked expert biases are 2-D)"
+TOWER = "multimodal tower (left out on both sides: astgen lists it, does not analyze it)"
 
 
 def is_bias(name: str) -> bool:
@@ -66,6 +67,7 @@ class WeightTable:
     entry: str
     weights: list[Weight] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
+    towers: list[str] = field(default_factory=list)  # paths of multimodal towers (listed, not analyzed)
     problems: list[ir.Diagnostic] = field(default_factory=list)  # what could not be evaluated
 
     def stack(self) -> tuple[str, int] | None:
@@ -114,6 +116,10 @@ class _Walker:
 
     def children(self, node: ir.Node, path: str, env: dict, repeats: tuple) -> None:
         for child in node.children:
+            if child.tower and self.holds(child, env):
+                where = join_path(path, child.attr)
+                self.table.towers.append(where)
+                self.table.excluded.append(Excluded(where, child.cls, TOWER, child.loc))
             if child.tower or not self.holds(child, env):
                 continue
             self.node(child, join_path(path, child.attr), env, repeats)

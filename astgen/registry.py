@@ -1,0 +1,227 @@
+"""sglang's config registry, read with astroid: which of sglang's own config
+classes (``sglang/srt/configs``) loads a checkpoint of a given ``model_type``.
+
+sglang builds the registry in its config-loading code
+(``sglang/srt/utils/hf_transformers/common.py`` in 0.5.x,
+``sglang/srt/hf_transformers_utils.py`` before) as
+``{cls.model_type: cls for cls in [AfmoeConfig, ...]}`` plus single
+``_CONFIG_REGISTRY["x"] = Cls`` entries. Resolving those names means
+following imports across packages (``from sglang.srt.configs import ...``
+re-exporting ``configs/qwen3_next.py``'s class), walking class hierarchies
+(``model_type`` may be inherited) and inferring class constants: astroid's
+inference does exactly that, from source, without importing. The trace stage
+(libcst) then reads the class's ``__init__`` and properties.
+
+astroid finds modules on ``sys.path``: while it resolves, the tree's root is
+put first there, so the analyzed tree wins over any installed sglang, and
+astroid's cache of ``sglang.*`` modules is emptied before and after (two trees
+in one process never mix). Nothing is imported or executed.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from astgen.source import SourceTree
+
+# where sglang keeps _CONFIG_REGISTRY, newest first
+REGISTRY_MODULES = (
+    "sglang.srt.utils.hf_transformers.common",
+    "sglang.srt.utils.hf_transformers_utils",
+    "sglang.srt.hf_transformers_utils",
+)
+CONFIGS_PACKAGE = "sglang.srt.configs."
+REGISTRY_NAME = "_CONFIG_REGISTRY"
+
+
+@dataclass(frozen=True)
+class ConfigClass:
+    module: str  # sglang.srt.configs.qwen3_next
+    name: str  # Qwen3NextConfig
+
+
+@dataclass(frozen=True)
+class Registry:
+    classes: dict[str, ConfigClass]  # model_type -> sglang's config class
+    source: str  # the file it was read from ("" when the tree has none)
+    module: str = ""  # its dotted name
+    skipped: tuple[str, ...] = ()  # registry entries astroid could not resolve, with why
+
+
+def read_registry(tree: SourceTree) -> Registry:
+    """The model_type -> config class table of one sglang tree (empty when
+    the tree has no registry, as in a fixture tree)."""
+    import astroid  # the registry is read only when a tree has one
+    from astroid import nodes
+
+    for dotted in REGISTRY_MODULES:
+        path = tree.module_file(dotted)
+        if path is not None:
+            break
+    else:
+        return Registry({}, "")
+    classes: dict[str, ConfigClass] = {}
+    skipped: list[str] = []
+    with _resolving(str(tree.root)):
+        try:
+            module = astroid.MANAGER.ast_from_file(str(path), dotted, source=True)
+        except astroid.AstroidError as exc:
+            return Registry({}, tree.display(path), dotted, (f"{tree.display(path)}: {exc}",))
+        for assign in module.nodes_of_class((nodes.Assign, nodes.AnnAssign)):
+            targets = assign.targets if isinstance(assign, nodes.Assign) else [assign.target]
+            for target in targets:
+                if isinstance(target, (nodes.AssignName, nodes.Name)) and target.name == REGISTRY_NAME:
+                    for cls in _listed_classes(assign.value):
+                        _add(classes, skipped, cls, None, tree)
+                elif (isinstance(target, nodes.Subscript) and isinstance(target.value, nodes.Name)
+                      and target.value.name == REGISTRY_NAME):
+                    key = _const(target.slice)
+                    if isinstance(key, str):
+                        _add(classes, skipped, assign.value, key, tree)
+        for call in module.nodes_of_class(nodes.Call):  # _CONFIG_REGISTRY.update({...})
+            f = call.func
+            if (isinstance(f, nodes.Attribute) and f.attrname == "update" and isinstance(f.expr, nodes.Name)
+                    and f.expr.name == REGISTRY_NAME and call.args):
+                for cls in _listed_classes(call.args[0]):
+                    _add(classes, skipped, cls, None, tree)
+    return Registry(dict(sorted(classes.items())), tree.display(path), dotted, tuple(skipped))
+
+
+def _listed_classes(value) -> list:
+    """The class expressions of ``{cls.model_type: cls for cls in [A, B]}``
+    or ``{"a": A, ...}`` (keys are read from the classes either way)."""
+    from astroid import nodes
+
+    if isinstance(value, nodes.DictComp) and value.generators:
+        it = value.generators[0].iter
+        return list(it.elts) if isinstance(it, (nodes.List, nodes.Tuple)) else []
+    if isinstance(value, nodes.Dict):
+        return [v for _, v in value.items]
+    if isinstance(value, (nodes.List, nodes.Tuple)):  # 0.5.8: a list first, then the dict built from it
+        return list(value.elts)
+    return []
+
+
+def _add(classes: dict[str, ConfigClass], skipped: list[str], expr, key: str | None, tree: SourceTree) -> None:
+    """One registry entry: infer the class and, unless given, its model_type."""
+    import astroid
+    from astroid import nodes
+
+    if isinstance(expr, nodes.Name) and not _defined_in_sglang(expr):
+        return  # transformers' own class, registered under another model_type: not sglang's code
+    where = f"{tree.display(expr.root().file)}:{expr.lineno}"
+    try:
+        inferred = [c for c in expr.infer() if isinstance(c, nodes.ClassDef)]
+    except astroid.InferenceError:
+        inferred = []
+    if len(inferred) != 1:
+        skipped.append(f"{where}: {expr.as_string()} is not one class to astroid")
+        return
+    cls = inferred[0]
+    module = cls.root().name
+    if not module.startswith(CONFIGS_PACKAGE):
+        return  # transformers' own class (or an alias of it beside the registry): not sglang's code
+    if key is None:
+        key = _model_type(cls)
+        if not isinstance(key, str):
+            skipped.append(f"{where}: {cls.name} has no constant model_type")
+            return
+    classes.setdefault(key, ConfigClass(module, cls.name))
+
+
+def _model_type(cls):
+    """The ``model_type`` constant a class defines or inherits from one of
+    sglang's classes (its MRO, cut where it leaves sglang/srt/configs: a
+    transformers base would cost a parse of transformers for nothing)."""
+    import astroid
+    from astroid import nodes
+
+    seen: set[str] = set()
+    todo = [cls]
+    while todo:  # breadth first over the bases that are sglang's: the MRO's order for single inheritance
+        klass = todo.pop(0)
+        if klass.qname() in seen or not klass.root().name.startswith(CONFIGS_PACKAGE):
+            continue
+        seen.add(klass.qname())
+        for node in klass.locals.get("model_type", ()):
+            parent = node.parent
+            if isinstance(parent, (nodes.Assign, nodes.AnnAssign)) and isinstance(parent.value, nodes.Const):
+                return parent.value.value
+        for base in klass.bases:
+            if _defined_in_sglang(base):
+                try:
+                    todo += [b for b in base.infer() if isinstance(b, nodes.ClassDef)]
+                except astroid.InferenceError:
+                    pass
+    return None
+
+
+def _defined_in_sglang(expr) -> bool:
+    """A base class name bound in this module or imported from sglang (not
+    transformers' PretrainedConfig, which is outside what astroid may load)."""
+    from astroid import nodes
+
+    if not isinstance(expr, nodes.Name):
+        return False
+    _, assigned = expr.lookup(expr.name)
+    for node in assigned:
+        stmt = node.statement() if not isinstance(node, nodes.ClassDef) else node
+        if isinstance(stmt, nodes.ImportFrom) and not (stmt.modname.startswith("sglang.") or stmt.level):
+            return False
+        if isinstance(stmt, nodes.Import):
+            return False
+    return bool(assigned)
+
+
+def _const(node):
+    from astroid import nodes
+
+    return node.value if isinstance(node, nodes.Const) else None
+
+
+@contextmanager
+def _resolving(root: str) -> Iterator[None]:
+    import astroid
+
+    def forget() -> None:
+        cache = astroid.MANAGER.astroid_cache
+        for name in [n for n in cache if n == "sglang" or n.startswith("sglang.")]:
+            del cache[name]
+        astroid.MANAGER._mod_file_cache.clear()
+
+    forget()
+    brain = astroid.manager.AstroidManager.brain  # shared by every AstroidManager() (a borg)
+    denylist = brain["module_denylist"]
+    brain["module_denylist"] = astroid.MANAGER.module_denylist = _OutsideSglang(denylist)
+    sys.path.insert(0, root)
+    try:
+        yield
+    finally:
+        sys.path.remove(root)
+        brain["module_denylist"] = astroid.MANAGER.module_denylist = denylist
+        forget()
+
+
+class _OutsideSglang(set):
+    """astroid's module denylist while the registry is read: every module
+    outside sglang. The registry's classes and constants are sglang's; a
+    name imported from transformers stays uninferred (the alternative is a
+    parse of 2,300 transformers modules: 70 s)."""
+
+    def __contains__(self, name: object) -> bool:
+        return not (isinstance(name, str) and (name == "sglang" or name.startswith("sglang."))) \
+            or super().__contains__(name)
+
+
+_REGISTRIES: dict[tuple[str, str], Registry] = {}
+
+
+def registry_of(tree: SourceTree) -> Registry:
+    """:func:`read_registry`, once per tree and process."""
+    key = (str(tree.root), tree.version)
+    if key not in _REGISTRIES:
+        _REGISTRIES[key] = read_registry(tree)
+    return _REGISTRIES[key]
