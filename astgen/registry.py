@@ -216,6 +216,35 @@ class _OutsideSglang(set):
             or super().__contains__(name)
 
 
+def module_constant(tree: SourceTree, dotted: str, name: str) -> int | float | str | bool | None | object:
+    """The value of ``name`` in a module astgen does not trace
+    (``DEFAULT_VOCAB_PADDING_SIZE = 64`` in layers/vocab_parallel_embedding.py),
+    inferred by astroid (through its own imports too); NOT_CONSTANT when it
+    is not one constant."""
+    import astroid
+    from astroid import nodes
+
+    key = (str(tree.root), dotted, name)
+    if key in _CONSTANTS:
+        return _CONSTANTS[key]
+    path = tree.module_file(dotted)
+    value: object = NOT_CONSTANT
+    if path is not None:
+        with _resolving(str(tree.root)):
+            try:
+                module = astroid.MANAGER.ast_from_file(str(path), dotted, source=True)
+                found = [v for v in module.igetattr(name) if v is not astroid.Uninferable]
+            except (astroid.AstroidError, RecursionError):
+                found = []
+            if len(found) == 1 and isinstance(found[0], nodes.Const) \
+                    and isinstance(found[0].value, (int, float, str, bool, type(None))):
+                value = found[0].value
+    _CONSTANTS[key] = value
+    return value
+
+
+NOT_CONSTANT = object()
+_CONSTANTS: dict[tuple[str, str, str], object] = {}
 _REGISTRIES: dict[tuple[str, str], Registry] = {}
 
 

@@ -32,7 +32,7 @@ from astgen.parse import (
     import_bindings,
     parse_file,
 )
-from astgen.registry import registry_of
+from astgen.registry import NOT_CONSTANT, module_constant, registry_of
 from astgen.rules import FunctionRule, RuleMethod, Rules, model_types_of
 from astgen.source import SourceTree
 from astgen.values import (
@@ -350,7 +350,8 @@ class Tracer:
                 name = p.name.value
                 if name not in raw:
                     default = self._eval_in_module(p.default, c.module) if p.default is not None else None
-                    raw[name] = E.GetAttr(root, name, default) if isinstance(default, E.Const) \
+                    sub = name.endswith("_config")  # a sub-config: its keys are read through it
+                    raw[name] = E.GetAttr(root, name, default) if isinstance(default, E.Const) and not sub \
                         else E.Attr(root, name)
         saved = list(self.diagnostics), set(self._seen_diag)
         try:
@@ -384,7 +385,9 @@ class Tracer:
         if obj.root is None:
             return E.Unknown(f"attribute {attr} of a {obj.cls.name} built from nothing")
         value = self._class_attr(obj.cls, attr)
-        if isinstance(value, E.Const) and attr not in ("model_type", "base_config_key"):
+        if isinstance(value, E.Const) and attr in ("model_type", "base_config_key"):
+            return value  # the class's own, whatever the JSON says (PretrainedConfig)
+        if isinstance(value, E.Const):
             return E.GetAttr(obj.root, attr, value)  # a class-level default the JSON may override
         if value is not MISSING and not isinstance(value, E.Expr):
             return value  # sub_configs = {"text_config": Qwen3_5MoeTextConfig, ...}
@@ -1196,11 +1199,17 @@ class Tracer:
         return self._external(module, name)
 
     def _external(self, module: str, name: str) -> Any:
-        """A name from outside the traced model files: a rule, a builtin, or opaque."""
+        """A name from outside the traced model files: a rule, a builtin, a
+        module constant (astroid), or opaque."""
         if name in self.rules.traced and module.startswith("sglang."):
             traced = self._traced_layer(module, name)
             if traced is not None:
                 return traced
+        if name.isupper() and module.startswith("sglang."):  # DEFAULT_VOCAB_PADDING_SIZE
+            value = module_constant(self.loader.tree, module, name)
+            if value is not NOT_CONSTANT:
+                self.loader.track(module)
+                return E.Const(value)
         if name in _BUILTIN_FUNCS and (module.startswith("torch") or module in ("functools", "builtins", "types")):
             return Builtin(_BUILTIN_FUNCS[name])
         if self.rules.layer(name) is not None or self.rules.is_ignored(name):
