@@ -144,7 +144,11 @@ def _as_read(hf_config) -> dict[str, Any]:
     properties, which sglang reads off the same object."""
     values = hf_config.to_dict()
     names = set(getattr(hf_config, "attribute_map", {}) or {})
-    names |= {n for n in dir(type(hf_config)) if isinstance(getattr(type(hf_config), n, None), property)}
+    # properties, but not those with a setter: they stand for a stored key under another
+    # meaning (LongcatFlashConfig.num_hidden_layers is 2 * num_layers, sub-layers; sglang's
+    # own LongcatFlashConfig counts decoder layers: configs/longcat_flash.py:81-82)
+    names |= {n for n in dir(type(hf_config))
+              if isinstance(getattr(type(hf_config), n, None), property) and getattr(type(hf_config), n).fset is None}
     for name in sorted(names - set(values)):
         if name.startswith("_"):
             continue

@@ -182,15 +182,16 @@ def _const(node):
 
 @contextmanager
 def _resolving(root: str) -> Iterator[None]:
+    """astroid resolving modules of the tree at ``root``: the tree first on
+    ``sys.path``, everything outside sglang denied. What astroid cached for
+    another tree (its module cache and its lru-cached module searches) is
+    dropped first, so two trees in one process never mix."""
     import astroid
 
-    def forget() -> None:
-        cache = astroid.MANAGER.astroid_cache
-        for name in [n for n in cache if n == "sglang" or n.startswith("sglang.")]:
-            del cache[name]
-        astroid.MANAGER._mod_file_cache.clear()
-
-    forget()
+    global _last_root
+    if _last_root != root:
+        astroid.MANAGER.clear_cache()
+        _last_root = root
     brain = astroid.manager.AstroidManager.brain  # shared by every AstroidManager() (a borg)
     denylist = brain["module_denylist"]
     brain["module_denylist"] = astroid.MANAGER.module_denylist = _OutsideSglang(denylist)
@@ -200,7 +201,9 @@ def _resolving(root: str) -> Iterator[None]:
     finally:
         sys.path.remove(root)
         brain["module_denylist"] = astroid.MANAGER.module_denylist = denylist
-        forget()
+
+
+_last_root: str | None = None
 
 
 class _OutsideSglang(set):

@@ -157,7 +157,10 @@ def config_class(loader: Loader, arch: str) -> ClassInfo | None:
     registry = registry_of(loader.tree)
     if registry.module:
         loader.track(registry.module)
-    for model_type in model_types_of(arch):
+    model_types = model_types_of(arch)
+    if arch.endswith("ForCausalLM"):  # a text model of a multimodal family loads the text config
+        model_types.sort(key=lambda t: not t.endswith("_text"))  # (qwen3_5_text before qwen3_5)
+    for model_type in model_types:
         found = registry.classes.get(model_type)
         if found is not None:
             pm = loader.get(found.module)
@@ -272,6 +275,16 @@ class Tracer:
 
         visit(info, 0)
         return out
+
+    def _plain_object(self, info: ClassInfo) -> bool:
+        """A class whose hierarchy never leaves sglang's traced code: not an
+        nn.Module (nor any library base), so torch registers nothing it holds."""
+        for c in self._mro(info):
+            for base in c.bases:
+                ref = self._eval_in_module(base, c.module)
+                if not (isinstance(ref, ClassRef) and ref.info is not None):
+                    return False
+        return True
 
     def _find_method(self, info: ClassInfo, name: str, after: ClassInfo | None = None):
         mro = self._mro(info)
@@ -1035,8 +1048,8 @@ class Tracer:
         if isinstance(value, _Layers):
             value = value.modules
         inst.attrs[attr] = value
-        if inst.node.kind != ir.MODULE:
-            return
+        if inst.node.kind != ir.MODULE or (inst.cls is not None and self._plain_object(inst.cls)):
+            return  # a helper object's attributes are no submodules (HcRead(layer) in deepseek_v4_boundary.py)
         if self.frame.guard == E.TRUE:  # an unconditional re-assignment replaces the module
             # (a subclass's __init__ swapping the self_attn its base built)
             inst.node.children = [c for c in inst.node.children if c.attr != attr]
@@ -1462,7 +1475,13 @@ class Tracer:
         obj = self._eval(node.value)
         if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
             return E.Unknown("slice")
-        key = self._eval(node.slice[0].slice.value)
+        return self._subscript(obj, self._eval(node.slice[0].slice.value))
+
+    def _subscript(self, obj: Any, key: Any) -> Any:
+        if isinstance(obj, Phi):  # the raw key if set, else the list the config computes (HYV4Config)
+            return phi(obj.test, self._subscript(obj.then, key), self._subscript(obj.orelse, key))
+        if isinstance(obj, E.IfExp) and not E.unknowns(obj.test):
+            return phi(obj.test, self._subscript(obj.body, key), self._subscript(obj.orelse, key))
         if isinstance(obj, (ListVal, TupleVal)) and isinstance(key, E.Const) and type(key.value) is int:
             try:
                 return obj.items[key.value]
