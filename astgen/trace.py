@@ -14,6 +14,7 @@ sglang's default path (treated as off) and leave a note.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -152,19 +153,22 @@ class Loader:
 
 def config_class(loader: Loader, arch: str) -> ClassInfo | None:
     """sglang's own config class for checkpoints of ``arch``: its model_type
-    (rules/model_types.toml) in sglang's config registry (:mod:`astgen.registry`),
-    or None when sglang loads it with transformers' class."""
+    (rules/model_types.toml) in sglang's config registry (:mod:`astgen.registry`);
+    for an architecture transformers does not know, the registered class named
+    after it; None when sglang loads it with transformers' class."""
     registry = registry_of(loader.tree)
     if registry.module:
         loader.track(registry.module)
     model_types = model_types_of(arch)
     if arch.endswith("ForCausalLM"):  # a text model of a multimodal family loads the text config
         model_types.sort(key=lambda t: not t.endswith("_text"))  # (qwen3_5_text before qwen3_5)
-    for model_type in model_types:
-        found = registry.classes.get(model_type)
-        if found is not None:
-            pm = loader.get(found.module)
-            return pm.classes.get(found.name) if pm is not None else None
+    candidates = [registry.classes[t] for t in model_types if t in registry.classes]
+    if not candidates:  # an architecture transformers does not know: sglang's naming,
+        stem = re.sub(r"For[A-Z]\w*$", "", arch)  # NemotronHPuzzleForCausalLM -> NemotronHPuzzleConfig
+        candidates = [c for c in registry.classes.values() if c.name == f"{stem}Config"]
+    for found in candidates:
+        pm = loader.get(found.module)
+        return pm.classes.get(found.name) if pm is not None else None
     return None
 
 
@@ -379,6 +383,12 @@ class Tracer:
         inside its class)."""
         if attr == "architectures" and obj.root == MC:  # the module is for checkpoints of this architecture
             return ListVal([E.Const(self._entry)])
+        if obj.overrides is not None:  # this layer's own value if its block config sets one
+            base = self._config_member(ConfigObject(obj.node, obj.cls, obj.attrs, root=obj.root), attr, default)
+            if isinstance(base, E.Expr):
+                key = E.Const(attr)
+                return E.IfExp(E.Compare("in", key, obj.overrides), E.Index(obj.overrides, key), base)
+            return base
         if attr in obj.attrs:
             return self._config_value(obj, attr, obj.attrs[attr])
         owner, fn = self._find_method(obj.cls, attr)
@@ -413,7 +423,7 @@ class Tracer:
         class's own code is not understood (reported at the class)."""
         if _plain_config_value(value):
             return value
-        why = sorted({u.why for u in E.unknowns(value)}) if isinstance(value, E.Expr) else \
+        why = sorted({u.why.removesuffix(ON_CONFIG) for u in E.unknowns(value)}) if isinstance(value, E.Expr) else \
             [f"a {type(value).__name__} value"]
         raw = E.Attr(obj.root, attr) if obj.root is not None else E.Unknown(f"{obj.cls.name}.{attr}")
         self._config_fallbacks.append(raw)
@@ -505,6 +515,14 @@ class Tracer:
 
     # -- calling ------------------------------------------------------
     def _call(self, callee: Any, args: list, kwargs: dict, site: str) -> Any:
+        if isinstance(callee, _Opaque):
+            return self._call_opaque(callee, args, kwargs)
+        if isinstance(callee, _Partial):
+            return self._call(callee.fn, callee.args + args, {**callee.kwargs, **kwargs}, site)
+        if isinstance(callee, _DictMethod):
+            return callee.call(args)
+        if isinstance(callee, RuleMethod):  # get_moe_a2a_backend().is_deepep()
+            return callee.value
         if isinstance(callee, ClassRef):
             return self._instantiate(callee, args, kwargs)
         if isinstance(callee, FuncRef):
@@ -528,6 +546,9 @@ class Tracer:
         a node, reported as an unknown layer if it is kept as a submodule."""
         if name[:1].isupper() and name.isidentifier():
             return self._instantiate(ClassRef(name), args, kwargs)
+        if any(_reads_config(v) for v in [*args, *kwargs.values()]):
+            # a helper astgen cannot read, asked about the checkpoint: not a server switch
+            return E.Unknown(f"call of {name}{ON_CONFIG}")
         return E.Unknown(f"call of {name}")
 
     def _call_function(self, fn: FuncRef, args: list, kwargs: dict, new_guard: bool = False) -> Any:
@@ -637,6 +658,9 @@ class Tracer:
         return args[0] if args else E.Unknown("vars()")
 
     def _b_identity(self, args: list, kwargs: dict) -> Any:
+        if args and isinstance(args[0], ConfigObject):  # copy.copy(config): a new object to modify
+            c = args[0]
+            return ConfigObject(c.node, c.cls, dict(c.attrs), root=c.root, overrides=c.overrides)
         return args[0] if args else E.Unknown("copy of nothing")
 
     def _b_cast(self, args: list, kwargs: dict) -> Any:
@@ -682,13 +706,11 @@ class Tracer:
     def _b_isinstance(self, args: list, kwargs: dict) -> Any:
         if len(args) == 2 and isinstance(args[0], E.Expr) and _is_config(args[0]) \
                 and isinstance(args[1], Builtin) and args[1].name == "dict":
-            # A config class's __init__ gets config.json's raw values: a sub-config
-            # (text_config, vision_config) is a dict there. Model code gets config
-            # objects, never dicts (configs/model_config.py's _hf_attr).
-            in_config_class = self.frame is not None and self.frame.owner is not None \
-                and _is_config_module(self.frame.owner.module.name)
+            # The config itself is an object (configs/model_config.py's _hf_attr); a
+            # JSON object in it that no config class converts (dflash_config, or
+            # text_config as a config class's __init__ receives it) is a dict.
             key = args[0].name if isinstance(args[0], (E.Attr, E.GetAttr)) else ""
-            return E.Const(in_config_class and key.endswith("_config"))
+            return E.Const(key.endswith("_config"))
         return E.Unknown("isinstance")
 
     def _numeric(self, fname: str, args: list) -> E.Expr:
@@ -776,6 +798,14 @@ class Tracer:
         item = self._call(fn, [], {"idx": index, "prefix": LayerPrefix(index)}, "layer_fn")
         return _Layers(Repeated(item, self._as_expr(n), LAYER_VAR), self._as_expr(n))
 
+    def _b_config_get(self, args: list, kwargs: dict) -> Any:
+        """``config.eagle_config.get("key", default)`` on a JSON object of the config."""
+        if len(args) < 2 or not isinstance(args[1], E.Const):
+            return E.Unknown("get with a computed key")
+        obj, key = args[0], args[1]
+        default = self._as_expr(args[2]) if len(args) > 2 else E.NONE
+        return E.IfExp(E.Compare("in", key, obj), E.Index(obj, key), default)
+
     def _b_split_prefix(self, args: list, kwargs: dict) -> Any:
         """``prefix.rsplit(".", 1)`` of a layer prefix: [the list's name, the index as text]."""
         return ListVal([E.Const(""), IndexText(args[0].index)])
@@ -861,7 +891,8 @@ class Tracer:
             self.frame.locals[local] = self._import_value(ref)
 
     def _exec_if(self, stmt: cst.If, rest: list) -> _Return | None:
-        test = self._truth(self._eval(stmt.test))
+        value = self._eval(stmt.test)
+        test = self._truth(value)
         orelse = stmt.orelse
         if orelse is None:
             else_body: list = []
@@ -870,9 +901,28 @@ class Tracer:
         else:
             else_body = _body(orelse.body)
         if isinstance(test, E.Const):
+            skipped = else_body if test.value else _body(stmt.body)
+            self._report_structural_assumption(value, skipped)
             return self._exec_block(_body(stmt.body) if test.value else else_body)
         return self._fork(test, lambda: self._exec_block(_body(stmt.body)),
                           lambda: self._exec_block(else_body), rest)
+
+    def _report_structural_assumption(self, value: Any, skipped: list) -> None:
+        """A branch left out on an assumption about the checkpoint (a helper
+        astgen cannot read, given the config), whose code builds submodules:
+        whether those weights exist is not known, so the entry is incomplete.
+        Server switches (backends, platforms, environment) take their default
+        path with a note, as before."""
+        if not isinstance(value, E.Expr):
+            return
+        whys = sorted({u.why for u in E.unknowns(value) if u.why.endswith(ON_CONFIG)})
+        built = [a for stmt in skipped for a in _assigned_modules(stmt)]
+        if whys and built:
+            self._diag("incomplete", "assumed", self._here(),
+                       f"whether {', '.join(built)} {'is' if len(built) == 1 else 'are'} built depends on "
+                       f"{', '.join(w.removesuffix(ON_CONFIG) for w in whys)} (given the config), which astgen "
+                       "cannot evaluate", "add the helper to rules/parallel.toml, or teach the tracer the construct",
+                       subject=whys[0].removesuffix(ON_CONFIG))
 
     def _exec_cases(self, subject: Any, cases: list[cst.MatchCase], rest: list) -> _Return | None:
         """``match``: the cases as an if/elif chain on ``subject == value``."""
@@ -957,6 +1007,8 @@ class Tracer:
         items = self._iter_items(it)
         if items is None and self._list_per_index(stmt, it):
             return None
+        if items is None and self._overrides_from_items(stmt):
+            return None
         if items is None:
             self._diag("note", "loop", self._here(), "loop over a symbolic range skipped")
             return None
@@ -989,6 +1041,30 @@ class Tracer:
         if not (isinstance(current, ListVal) and not current.items) or E.unknowns(element):
             return False
         self.frame.locals[target] = Repeated(E.simplify(element), it.args[0], var)
+        return True
+
+    def _overrides_from_items(self, stmt: cst.For) -> bool:
+        """``for key, value in d.items(): setattr(obj, key, value)`` with ``d`` a
+        JSON object of the config and ``obj`` a config object: every key of d
+        replaces obj's attribute of that name (configs/nemotron_h.py:538-542)."""
+        it, body = stmt.iter, _body(stmt.body)
+        if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and it.func.attr.value == "items"
+                and isinstance(stmt.target, cst.Tuple) and len(stmt.target.elements) == 2 and len(body) == 1
+                and isinstance(body[0], cst.SimpleStatementLine) and len(body[0].body) == 1
+                and isinstance(body[0].body[0], cst.Expr) and isinstance(body[0].body[0].value, cst.Call)):
+            return False
+        call = body[0].body[0].value
+        key, value = (e.value for e in stmt.target.elements)
+        if not (_callee_name(call.func) == "setattr" and len(call.args) == 3
+                and isinstance(call.args[1].value, cst.Name) and isinstance(call.args[2].value, cst.Name)
+                and isinstance(key, cst.Name) and isinstance(value, cst.Name)
+                and call.args[1].value.value == key.value and call.args[2].value.value == value.value):
+            return False
+        source, target = self._eval(it.func.value), self._eval(call.args[0].value)
+        if not (isinstance(target, ConfigObject) and isinstance(source, E.Expr) and _is_config(source)
+                and not E.unknowns(source)):
+            return False
+        target.overrides = source
         return True
 
     def _appended(self, stmts: list) -> tuple[str, E.Expr] | None:
@@ -1247,6 +1323,8 @@ class Tracer:
                 return self._config_member(self._config(), attr)
             if attr == "value" and isinstance(obj, E.Const) and obj.value in self._enum_values:
                 return self._enum_values[obj.value]  # HybridLayerType.full_attention.value
+            if attr == "get" and _is_config(obj) and obj != MC:  # a JSON object in the config: a dict
+                return _Partial(Builtin("config_get"), [obj], {})
             return E.Attr(obj, attr) if _is_config(obj) else E.Unknown(f"attribute {attr} of a value")
         if isinstance(obj, ConfigObject):
             return self._config_member(obj, attr)
@@ -1332,14 +1410,6 @@ class Tracer:
             else:
                 args.append(value)
         site = _callee_name(node.func)
-        if isinstance(callee, _Opaque):
-            return self._call_opaque(callee, args, kwargs)
-        if isinstance(callee, _Partial):
-            return self._call(callee.fn, callee.args + args, {**callee.kwargs, **kwargs}, site)
-        if isinstance(callee, _DictMethod):
-            return callee.call(args)
-        if isinstance(callee, RuleMethod):  # get_moe_a2a_backend().is_deepep()
-            return callee.value
         if isinstance(callee, _BecomeLayer):
             rule = self.rules.layer(callee.name)
             node = callee.inst.node
@@ -1674,6 +1744,30 @@ def _callee_name(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return node.attr.value
     return type(node).__name__
+
+
+ON_CONFIG = " with the config"  # the suffix of an unknown call that was given the model config
+
+
+def _reads_config(value: Any) -> bool:
+    return isinstance(value, ConfigObject) or (isinstance(value, E.Expr) and _is_config(value))
+
+
+def _assigned_modules(stmt: cst.CSTNode) -> list[str]:
+    """``self.x`` targets assigned a call anywhere in ``stmt`` (the modules a
+    branch builds), by attribute name."""
+    out: list[str] = []
+
+    class Visitor(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if isinstance(node.value, cst.Call):
+                for t in node.targets:
+                    if isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name) \
+                            and t.target.value.value == "self":
+                        out.append(t.target.attr.value)
+
+    stmt.visit(Visitor())
+    return out
 
 
 def _plain_config_value(value: Any) -> bool:

@@ -39,6 +39,9 @@ class ConfigObject(Instance):
     a sub-config); a key its class does not compute is read from there."""
 
     root: E.Expr | None = None
+    # a JSON object whose keys replace the object's attributes (NemotronHPuzzleConfig's
+    # per-layer block_configs[i], applied by setattr in a loop over its items)
+    overrides: E.Expr | None = None
 
 
 @dataclass(eq=False)

@@ -250,3 +250,32 @@ def test_what_the_config_class_computes_opaquely_is_reported_where_it_is_compute
         "sglang/srt/configs/hybrid.py:4: note[config-attr]: HybridConfig.opaque_width is computed from "
         "call of compute_width_somehow: read as the raw config key mc.opaque_width"]
     assert "mc.opaque_width" in result.source
+
+
+def test_a_module_built_on_an_unreadable_helper_of_the_config_makes_the_entry_partial(tmp_path):
+    # a helper from outside the traced code, asked about the checkpoint, decides whether a
+    # weight-bearing module exists: reported at the `if`, never silently taken as off
+    model = MODEL.replace(
+        "        if is_gated_hybrid(config):\n",
+        "        if uses_side_gate(config):\n").replace(
+        "from sglang.srt.configs.model_config import is_gated_hybrid\n",
+        "from sglang.srt.layers.unknown_helpers import uses_side_gate\n")
+    tree = _tree(tmp_path, model)
+    result = generate(tree, tree.models_dir / "qwen3_next.py")
+    found = [d.render() for d in result.diagnostics if d.code == "assumed" and d.severity == "incomplete"]
+    assert found == ["sglang/srt/models/qwen3_next.py:35: incomplete[assumed]: whether gate is built depends on "
+                     "call of uses_side_gate (given the config), which astgen cannot evaluate (add the helper to "
+                     "rules/parallel.toml, or teach the tracer the construct)"]
+    assert result.classes[0].status == "PARTIALLY"
+
+
+def test_a_server_switch_still_takes_its_default_with_a_note(tmp_path):
+    model = MODEL.replace(
+        "        if is_gated_hybrid(config):\n", "        if envs.SGLANG_SIDE_GATE.get():\n").replace(
+        "from sglang.srt.configs.model_config import is_gated_hybrid\n",
+        "from sglang.srt.environ import envs\n")
+    tree = _tree(tmp_path, model)
+    result = generate(tree, tree.models_dir / "qwen3_next.py")
+    assert not [d for d in result.diagnostics if d.severity == "incomplete"]
+    assert [d.code for d in result.diagnostics if d.code == "assumed"] == ["assumed"]
+    assert result.classes[0].status == "FULLY"
