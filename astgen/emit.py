@@ -331,7 +331,9 @@ def _is_mc_key(e: E.Expr) -> bool:
 
 def _named(ops: list[Operator]) -> tuple[list[Operator], list[tuple[str, E.Expr]]]:
     """Operators with repeated subexpressions replaced by named locals."""
-    ops = [replace(op, **{f: _nested(getattr(op, f)) for f in _FIELDS}) for op in ops]
+    ops = [replace(op, **{f: _nested(getattr(op, f)) for f in _FIELDS},
+                   per_layer=(op.per_layer[0], _nested(op.per_layer[1])) if op.per_layer is not None else None)
+           for op in ops]
     # what every forward evaluates: the guards, and the shapes of unguarded
     # operators; a guarded operator's shapes may only be computable under its guard
     safe = [(i, f) for i, op in enumerate(ops) for f in _FIELDS if f == "guard" or op.guard == E.TRUE]

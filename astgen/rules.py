@@ -220,6 +220,9 @@ class Rules:
     traced: frozenset[str] = frozenset()  # layer classes whose __init__ is traced like model code
     trace_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # [trace] containers, namespaces
     execution: Execution = field(default_factory=Execution)
+    config_attrs: dict[str, E.Expr] = field(default_factory=dict)  # set on every config by sglang ([config_attrs])
+    # model_type -> (sub-config, attribute -> expression over `cfg`) ([config_rewrites])
+    config_rewrites: dict[str, tuple[str, dict[str, E.Expr]]] = field(default_factory=dict)
 
     def is_kind(self, cls: str, kind: str) -> bool:
         """``cls`` matches a name or glob of ``[trace] kind`` and has no layer rule."""
@@ -283,6 +286,8 @@ def load_rules(directory: Path | None = None) -> Rules:
         for obj, attrs in par_doc.get("objects", {}).items()
     }
     entry = {k: _expr(v, f"entry.{k}") for k, v in par_doc.get("entry", {}).items()}
+    config_attrs = {k: _expr(v, f"config_attrs.{k}") for k, v in par_doc.get("config_attrs", {}).items()}
+    rewrites = _load_rewrites(par_doc.get("config_rewrites", {}))
     exec_doc = data["execution.toml"]
     version = f"{layers_doc.get('version', 1)}.{par_doc.get('version', 1)}.{exec_doc.get('version', 1)}"
     values = {n: _load_function(n, {"value": v}) for n, v in par_doc.get("values", {}).items()}
@@ -294,7 +299,7 @@ def load_rules(directory: Path | None = None) -> Rules:
                  {k: frozenset(v) for k, v in layers_doc.get("features", {}).items()},
                  frozenset(layers_doc.get("trace", {}).get("classes", ())),
                  {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k != "classes"},
-                 _load_execution(exec_doc))
+                 _load_execution(exec_doc), config_attrs, rewrites)
 
 
 @dataclass(frozen=True)
@@ -383,6 +388,15 @@ def _load_function(name: str, spec: dict[str, Any]) -> FunctionRule:
         kind, target = value.split(":", 1)
         return FunctionRule(name, kind, target, None, params)
     return FunctionRule(name, "expr", "", _expr(value, f"functions.{name}"), params)
+
+
+def _load_rewrites(doc: dict) -> dict[str, tuple[str, dict[str, E.Expr]]]:
+    out: dict[str, tuple[str, dict[str, E.Expr]]] = {}
+    for model_type, spec in doc.items():
+        base = doc.get(spec.get("same_as", model_type), spec)
+        attrs = {k: _expr(v, f"config_rewrites.{model_type}.{k}") for k, v in base.items() if k not in ("sub",)}
+        out[model_type] = (base.get("sub", ""), attrs)
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -174,7 +174,7 @@ class _Rows:
     def _follow(self, node: ir.Node, events: list[Event], rows: E.Expr, variant: ir.Node | None,
                 child_rows: dict[int, E.Expr], prefix: str) -> None:
         ex = self.rules.execution
-        hidden = node.fields.get("hidden_size", HIDDEN)
+        hidden = _hidden_size(node)
         current = rows
         # this pass follows one of the guarded FFN modules: its collectives
         # carry that module's guard; its rows are that module's own
@@ -311,3 +311,16 @@ def has_moe(node: ir.Node, rules: Rules) -> bool:
         if rule is not None and rule.category == "moe":
             return True
     return False
+
+
+def _hidden_size(node: ir.Node) -> E.Expr:
+    """The hidden size a module's collectives carry: its own field, else the
+    nearest submodule's (a multimodal wrapper's language model keeps it in
+    its text config), else mc.hidden_size."""
+    todo = [node]
+    while todo:
+        n = todo.pop(0)
+        if "hidden_size" in n.fields:
+            return n.fields["hidden_size"]
+        todo += n.children
+    return HIDDEN

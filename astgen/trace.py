@@ -378,6 +378,15 @@ class Tracer:
             self.diagnostics, self._seen_diag = saved
         return obj
 
+    def _rewritten(self, obj: E.Expr, attr: str) -> E.Expr | None:
+        """An attribute of a sub-config that sglang's config loader rewrites
+        for this entry's model_type ([config_rewrites]), over the raw keys."""
+        for model_type in model_types_of(self._entry):
+            sub, attrs = self.rules.config_rewrites.get(model_type, ("", {}))
+            if sub and obj == E.Attr(MC, sub) and attr in attrs:
+                return E.simplify(E.substitute(attrs[attr], {"cfg": obj}))
+        return None
+
     def _config_member(self, obj: ConfigObject, attr: str, default: Any = MISSING) -> Any:
         """``attr`` of a config object (the entry's, a sub-config, or self
         inside its class)."""
@@ -671,7 +680,8 @@ class Tracer:
             return E.Unknown("getattr with a computed name")
         obj, attr = args[0], args[1].value
         default = args[2] if len(args) > 2 else None
-        if isinstance(obj, E.Expr) and obj == MC and attr == "architectures":
+        if isinstance(obj, E.Expr) and ((obj == MC and (attr == "architectures" or attr in self.rules.config_attrs))
+                                        or self._rewritten(obj, attr) is not None):
             return self._getattr(obj, attr)
         config = self._config() if isinstance(obj, E.Expr) and obj == MC else None
         if isinstance(obj, ConfigObject):
@@ -1319,6 +1329,11 @@ class Tracer:
                 return obj
             if obj == MC and attr == "architectures":  # the module is for checkpoints of this architecture
                 return ListVal([E.Const(self._entry)])
+            if obj == MC and attr in self.rules.config_attrs:  # written by sglang's ModelConfig
+                return self.rules.config_attrs[attr]
+            rewritten = self._rewritten(obj, attr)
+            if rewritten is not None:
+                return rewritten
             if obj == MC and self._config() is not None:
                 return self._config_member(self._config(), attr)
             if attr == "value" and isinstance(obj, E.Const) and obj.value in self._enum_values:

@@ -3,7 +3,7 @@
 # sha256: 7c1f9a99393a57b1116fe3243a9abc3e9a8e058d68cab0cba54784ba2cf3c9b6
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b2fef8f830a5)
+# rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's bom.py: one forward pass per rank.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

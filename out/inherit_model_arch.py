@@ -3,7 +3,7 @@
 # sha256: f1fbef645914a429584ea56b9fb3bb984276f6b9b7b14817883f9615ab83e687
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b2fef8f830a5)
+# rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's inherit.py: one forward pass per rank.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

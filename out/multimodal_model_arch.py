@@ -3,7 +3,7 @@
 # sha256: 3031dc2e13fdaba873c1616f6e0781df76c67a5539d1352123e41b3b797f3fe1
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b2fef8f830a5)
+# rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's multimodal.py: one forward pass per rank.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

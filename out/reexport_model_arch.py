@@ -3,7 +3,7 @@
 # sha256: a79b8b2400d4f7c686e68c58a105d982c398f89bf09ee466525418b3068647a3
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b2fef8f830a5)
+# rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's reexport.py: one forward pass per rank.
 
 Parallel sizes, as sglang names them -> LLMSim schedule fields:

@@ -325,10 +325,12 @@ def test_shared_configs_agree_exactly(sglang_tree):
 # is not astgen's (see the README, "Validation"): a new one fails this test.
 EXPLAINED = {
     "Gemma3nForCausalLM": "sglang builds K/V projections in the KV-shared layers",
-    "Gemma4ForCausalLM": "sglang reads head_dim/swa_head_dim; transformers' config says head_dim/global_head_dim",
-    # transformers 5.24 builds its default config (5.23 could not); the same
-    # full-attention layers differ as for Gemma4ForCausalLM, for the same reason
-    "Gemma4UnifiedAssistantForCausalLM": "as Gemma4ForCausalLM: head_dim/swa_head_dim vs head_dim/global_head_dim",
+    # sglang's loader makes head_dim the full-attention one only for gemma4, gemma4_assistant and
+    # gemma4_unified (utils/hf_transformers/config.py:66-69, 115-147; astgen applies it,
+    # rules/parallel.toml [config_rewrites]); a gemma4_text or gemma4_unified_assistant config
+    # keeps the sliding head_dim in sglang's full-attention layers (gemma4_causal.py:566-571)
+    "Gemma4ForCausalLM": "sglang does not rewrite a gemma4_text config's head_dim to the full-attention one",
+    "Gemma4UnifiedAssistantForCausalLM": "as Gemma4ForCausalLM, for model_type gemma4_unified_assistant",
     "HYV3ForCausalLM": "sglang reads first_k_dense_replace; transformers' config says mlp_layer_types",
     # transformers' default is the canonical indexed_attention / per_layer_config form, which
     # sglang 0.5.23's Dots3Config (full_attention + swa_* keys, configs/dots3.py:59-67) does not
