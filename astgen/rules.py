@@ -407,10 +407,11 @@ def _model_types_text() -> str:
         return ""
 
 
-def model_types_of(arch: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def model_types_of(arch: str) -> tuple[str, ...]:
     """Hugging Face model_type names of one architecture (rules/model_types.toml,
     from transformers' auto tables). The table has 2,000+ rows and one line
     per architecture: a line lookup is 30x cheaper than a full TOML parse,
     and reads the line with tomllib all the same."""
     m = re.search(rf"^{re.escape(arch)} = \[.*\]$", _model_types_text(), re.M)
-    return tomllib.loads(m.group(0))[arch] if m else []
+    return tuple(tomllib.loads(m.group(0))[arch]) if m else ()

@@ -159,7 +159,7 @@ def config_class(loader: Loader, arch: str) -> ClassInfo | None:
     registry = registry_of(loader.tree)
     if registry.module:
         loader.track(registry.module)
-    model_types = model_types_of(arch)
+    model_types = list(model_types_of(arch))
     if arch.endswith("ForCausalLM"):  # a text model of a multimodal family loads the text config
         model_types.sort(key=lambda t: not t.endswith("_text"))  # (qwen3_5_text before qwen3_5)
     candidates = [registry.classes[t] for t in model_types if t in registry.classes]
@@ -381,6 +381,8 @@ class Tracer:
     def _rewritten(self, obj: E.Expr, attr: str) -> E.Expr | None:
         """An attribute of a sub-config that sglang's config loader rewrites
         for this entry's model_type ([config_rewrites]), over the raw keys."""
+        if not (isinstance(obj, E.Attr) and obj.obj == MC and self.rules.config_rewrites):
+            return None
         for model_type in model_types_of(self._entry):
             sub, attrs = self.rules.config_rewrites.get(model_type, ("", {}))
             if sub and obj == E.Attr(MC, sub) and attr in attrs:
