@@ -172,10 +172,15 @@ def config_class(loader: Loader, arch: str) -> ClassInfo | None:
     return None
 
 
+# what the tracer reads as code: model code, sglang's config classes and helpers,
+# and the draft-config parser of DFlash/DSpark drafts (a config reader too)
+TRACED_PACKAGES = ("sglang.srt.models.", "sglang.srt.configs.", "sglang.srt.speculative.dflash_utils")
+
+
 def _is_model_module(dotted: str) -> bool:
-    """Model code and sglang's config classes and helpers (sglang/srt/configs)
-    are traced; everything else in sglang is known by rules only."""
-    return dotted.startswith(("sglang.srt.models.", "sglang.srt.configs.", "sglang.srt.speculative.dflash_utils"))
+    """Code the tracer reads (TRACED_PACKAGES); everything else in sglang is
+    known by rules only."""
+    return dotted.startswith(TRACED_PACKAGES)
 
 
 def _is_config_module(dotted: str) -> bool:
