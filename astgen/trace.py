@@ -204,6 +204,7 @@ class Tracer:
         self._config_cls: ClassInfo | None = None  # sglang's config class for it, when it has one
         self._config_obj: Instance | None = None  # that class's __init__, traced over mc
         self._enum_values: dict[str, Any] = {}  # "Cls.MEMBER" -> the member's value
+        self._plain: dict[int, bool] = {}  # class node -> _plain_object's answer
         self._config_fallbacks: list[E.Expr] = []  # config attributes read as raw keys (_config_value)
 
     # -- public -------------------------------------------------------
@@ -287,13 +288,14 @@ class Tracer:
 
     def _plain_object(self, info: ClassInfo) -> bool:
         """A class whose hierarchy never leaves sglang's traced code: not an
-        nn.Module (nor any library base), so torch registers nothing it holds."""
-        for c in self._mro(info):
-            for base in c.bases:
-                ref = self._eval_in_module(base, c.module)
-                if not (isinstance(ref, ClassRef) and ref.info is not None):
-                    return False
-        return True
+        nn.Module (nor any library base), so torch registers nothing it holds.
+        Asked at every attribute assignment: answered once per class."""
+        key = id(info.node)
+        if key not in self._plain:
+            self._plain[key] = all(
+                isinstance(ref, ClassRef) and ref.info is not None
+                for c in self._mro(info) for ref in (self._eval_in_module(b, c.module) for b in c.bases))
+        return self._plain[key]
 
     def _find_method(self, info: ClassInfo, name: str, after: ClassInfo | None = None):
         mro = self._mro(info)
@@ -383,9 +385,20 @@ class Tracer:
             self.diagnostics, self._seen_diag = saved
         return obj
 
+    def _loaded(self, obj: E.Expr, attr: str) -> Any:
+        """What sglang's config loading sets on a checkpoint's config, or
+        MISSING: the architecture (the module is for checkpoints of this
+        entry), attributes ModelConfig writes from server arguments
+        ([config_attrs]), sub-config attributes rewritten per model_type
+        ([config_rewrites])."""
+        if obj == MC and attr == "architectures":
+            return ListVal([E.Const(self._entry)])
+        if obj == MC and attr in self.rules.config_attrs:
+            return self.rules.config_attrs[attr]
+        rewritten = self._rewritten(obj, attr)
+        return rewritten if rewritten is not None else MISSING
+
     def _rewritten(self, obj: E.Expr, attr: str) -> E.Expr | None:
-        """An attribute of a sub-config that sglang's config loader rewrites
-        for this entry's model_type ([config_rewrites]), over the raw keys."""
         if not (isinstance(obj, E.Attr) and obj.obj == MC and self.rules.config_rewrites):
             return None
         for model_type in model_types_of(self._entry):
@@ -397,14 +410,17 @@ class Tracer:
     def _config_member(self, obj: ConfigObject, attr: str, default: Any = MISSING) -> Any:
         """``attr`` of a config object (the entry's, a sub-config, or self
         inside its class)."""
-        if attr == "architectures" and obj.root == MC:  # the module is for checkpoints of this architecture
-            return ListVal([E.Const(self._entry)])
-        if obj.overrides is not None:  # this layer's own value if its block config sets one
-            base = self._config_member(ConfigObject(obj.node, obj.cls, obj.attrs, root=obj.root), attr, default)
-            if isinstance(base, E.Expr):
-                key = E.Const(attr)
-                return E.IfExp(E.Compare("in", key, obj.overrides), E.Index(obj.overrides, key), base)
-            return base
+        if obj.root is not None:
+            loaded = self._loaded(obj.root, attr)
+            if loaded is not MISSING:
+                return loaded
+        value = self._config_own(obj, attr, default)
+        if obj.overrides is not None and isinstance(value, E.Expr):  # this layer's own value if its block sets one
+            key = E.Const(attr)
+            return E.IfExp(E.Compare("in", key, obj.overrides), E.Index(obj.overrides, key), value)
+        return value
+
+    def _config_own(self, obj: ConfigObject, attr: str, default: Any) -> Any:
         if attr in obj.attrs:
             return self._config_value(obj, attr, obj.attrs[attr])
         owner, fn = self._find_method(obj.cls, attr)
@@ -687,9 +703,10 @@ class Tracer:
             return E.Unknown("getattr with a computed name")
         obj, attr = args[0], args[1].value
         default = args[2] if len(args) > 2 else None
-        if isinstance(obj, E.Expr) and ((obj == MC and (attr == "architectures" or attr in self.rules.config_attrs))
-                                        or self._rewritten(obj, attr) is not None):
-            return self._getattr(obj, attr)
+        if isinstance(obj, E.Expr):
+            loaded = self._loaded(obj, attr)
+            if loaded is not MISSING:
+                return loaded
         config = self._config() if isinstance(obj, E.Expr) and obj == MC else None
         if isinstance(obj, ConfigObject):
             config = obj
@@ -1334,13 +1351,9 @@ class Tracer:
         if isinstance(obj, E.Expr):
             if attr == "__dict__" and _is_config(obj):
                 return obj
-            if obj == MC and attr == "architectures":  # the module is for checkpoints of this architecture
-                return ListVal([E.Const(self._entry)])
-            if obj == MC and attr in self.rules.config_attrs:  # written by sglang's ModelConfig
-                return self.rules.config_attrs[attr]
-            rewritten = self._rewritten(obj, attr)
-            if rewritten is not None:
-                return rewritten
+            loaded = self._loaded(obj, attr)
+            if loaded is not MISSING:
+                return loaded
             if obj == MC and self._config() is not None:
                 return self._config_member(self._config(), attr)
             if attr == "value" and isinstance(obj, E.Const) and obj.value in self._enum_values:
