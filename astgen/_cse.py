@@ -1,31 +1,43 @@
-"""Common-subexpression naming for emitted code (a printing concern only).
+"""Naming shared subexpressions of emitted code (a printing concern only).
 
-Repeated subexpressions of a class's operators become named locals
-(``head_dim = getattr(mc, 'head_dim', None) or ...``), so the module reads
-like a hand-written one and black has less to format. Values are unchanged:
-each local is bound to exactly the expression it replaces.
+A subexpression that a method repeats becomes a local, when it has a name
+that says what it is: sglang's own (``self.head_dim`` -> ``head_dim``, a
+layer's ``head_size`` argument), a config key it reads with a fallback
+(``getattr(mc, "head_dim", None) or ...`` -> ``head_dim``), a nested config
+(``_sub(mc, "text_config")`` -> ``text_config``), or a schedule size
+(``sc.tp_size * sc.dp_size`` -> ``tp_size``). What has no such name stays
+written out where it is used. Values are unchanged: each local is bound to
+exactly the expression it replaces.
 """
 
 from __future__ import annotations
 
+import builtins
+import keyword
 from collections import Counter
+from typing import Mapping
 
 from astgen import expr as E
+from astgen.pysource import show
 
 _KNOWN = {
     "sc.tp_size * sc.dp_size": "tp_size",  # sglang's --tp: the world
     "max(1, sc.tp_size * sc.dp_size // sc.ep_size)": "moe_tp_size",
+    "max(1, tp_size // sc.ep_size)": "moe_tp_size",
 }
-MIN_SIZE = 4
+MIN_SIZE = 4  # nodes: smaller subexpressions read as well written out
+MIN_PREFERRED = 6  # nodes: a value sglang names is named even when used once
+_TAKEN = frozenset(dir(builtins)) | frozenset(keyword.kwlist)
 
 
 def _size(e: E.Expr) -> int:
     return sum(1 for _ in E.walk(e))
 
 
-def _candidates(exprs: list[E.Expr], allowed: set[str]) -> Counter:
-    """How often each subexpression big enough to name occurs; one pass that
-    computes sizes and free names bottom-up."""
+def _candidates(exprs: list[E.Expr], allowed: set[str], whole: list[E.Expr] = ()) -> Counter:
+    """How often each subexpression big enough to name occurs (``whole``:
+    expressions counted for their parts only); one pass that computes sizes
+    and free names bottom-up."""
     counts: Counter = Counter()
 
     def visit(e: E.Expr) -> tuple[int, frozenset[str]]:
@@ -44,57 +56,138 @@ def _candidates(exprs: list[E.Expr], allowed: set[str]) -> Counter:
 
     for e in exprs:
         visit(e)
+    for e in whole:
+        counts[e] -= 1
+        if counts[e] <= 0:
+            del counts[e]
     return counts
 
 
-def _replace(e: E.Expr, target: E.Expr, name: str) -> E.Expr:
-    if e == target:
-        return E.Name(name)
-    kids = [_replace(c, target, name) for c in e.children()]
+def replace_all(e: E.Expr, mapping: Mapping[E.Expr, E.Expr]) -> E.Expr:
+    """``e`` with every occurrence of a key replaced, outermost first."""
+    if e in mapping:
+        return mapping[e]
+    kids = [replace_all(c, mapping) for c in e.children()]
     return E._rebuild(e, kids) if kids else e
 
 
-def _name_for(e: E.Expr, taken: set[str]) -> str:
-    text = E.to_source(e)
-    base = _KNOWN.get(text)
-    if base is None and isinstance(e, E.CountIf):
-        base = "layers_where_not" if isinstance(e.pred, E.UnaryOp) else "layers_where"
-    if base is None:
-        keys = [n.name for n in E.walk(e) if isinstance(n, (E.Attr, E.GetAttr))
-                and isinstance(n.obj, E.Name) and n.obj.id == "mc"]
-        base = keys[0] if keys else "value"
-        if not isinstance(e, E.GetAttr) and not (isinstance(e, E.BoolOp) and isinstance(e.left, E.GetAttr)):
-            base += "_expr"
-    name, i = base, 2
-    while name in taken:
-        name, i = f"{base}_{i}", i + 1
-    taken.add(name)
-    return name
+def config_key(e: E.Expr) -> str | None:
+    """The config key a fallback read stands for: ``getattr(mc, "k", d)``,
+    ``getattr(mc, "k", None) or d``, ``mc.k if hasattr(mc, "k") else d``,
+    ``_sub(mc, "k")``."""
+    if isinstance(e, E.GetAttr):
+        return e.name
+    if isinstance(e, E.BoolOp) and e.op == "or" and isinstance(e.left, E.GetAttr):
+        return e.left.name
+    if isinstance(e, E.IfExp) and isinstance(e.test, E.HasAttr) and isinstance(e.body, E.Attr):
+        if e.body.name == e.test.name:
+            return e.body.name
+    if isinstance(e, E.Call) and e.func == "_sub" and len(e.args) == 2 and isinstance(e.args[1], E.Const):
+        return str(e.args[1].value)
+    return None
 
 
-def name_common(exprs: list[E.Expr], reserved: set[str], bound: frozenset[str],
-                counted: int | None = None) -> tuple[list[tuple[str, E.Expr]], list[E.Expr]]:
-    """Returns (definitions in order, rewritten expressions). Only the first
-    ``counted`` expressions (default: all) propose names: the others are
-    evaluated under guards, where a name bound before them might not be
-    computable (``mc.q_lora_rank + ...`` when q_lora_rank is None); they
-    use the names all the same. ``bound``: the names a definition may read
-    (those the emitted method binds first)."""
-    definitions: list[tuple[str, E.Expr]] = []
-    taken = set(reserved)
-    allowed = set(bound)
-    counted = len(exprs) if counted is None else counted
-    while True:
-        counts = _candidates(exprs[:counted] + [d for _, d in definitions], allowed)
-        repeated = [(e, c) for e, c in counts.items() if c >= 2]
-        if not repeated:
+class Namer:
+    """Names for one method: ``preferred`` maps values to sglang's names for
+    them, ``hints`` gives names to others (a layer count after its users);
+    ``reserved`` are names already bound."""
+
+    def __init__(self, preferred: Mapping[E.Expr, str], hints: Mapping[E.Expr, str],
+                 reserved: set[str]) -> None:
+        self.preferred, self.hints = preferred, hints
+        self.taken = set(reserved) | _TAKEN
+        self.defined: dict[str, E.Expr] = {}  # every local bound so far, by name
+        self.by_value: dict[E.Expr, str] = {}  # and by value, written out
+
+    def define(self, name: str, value: E.Expr) -> None:
+        self.defined[name] = value
+
+    def expand(self, e: E.Expr) -> E.Expr:
+        """``e`` with the locals it reads written out again."""
+        names = E.free_names(e) & self.defined.keys()
+        if not names:
+            return e
+        return E.substitute(e, {n: self.expand(self.defined[n]) for n in names})
+
+    def base_name(self, e: E.Expr) -> str | None:
+        full = self.expand(e)
+        name = (_KNOWN.get(show(full)) or config_key(full) or self.preferred.get(full)
+                or self.hints.get(full))
+        return name if name and name.isidentifier() else None
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 2
+        while name in self.taken:
+            name, i = f"{base}_{i}", i + 1
+        self.taken.add(name)
+        return name
+
+    def name_common(self, exprs: list[E.Expr], bound: set[str], counted: int | None = None,
+                    computable: list[E.Expr] = ()) -> tuple[list[tuple[str, E.Expr]], list[E.Expr]]:
+        """(definitions in order, rewritten expressions). Only the first
+        ``counted`` expressions (default: all) propose names: the others are
+        evaluated under guards, where a name bound before them might not be
+        computable (``mc.q_lora_rank + ...`` when q_lora_rank is None); they
+        use the names all the same. ``bound``: the names a definition may
+        read (those the method binds before it). ``computable``: more
+        expressions known computable where the definitions go (not printed)."""
+        definitions: list[tuple[str, E.Expr]] = []
+        allowed = set(bound)
+        counted = len(exprs) if counted is None else counted
+        skip: set[E.Expr] = set()
+        while True:
+            values = [d for _, d in definitions]  # the parts of a definition, not itself
+            always = _candidates(exprs[:counted] + values + list(computable), allowed, whole=values)
+            counts = _candidates(exprs + values, allowed, whole=values)
+            # named where it repeats, or where sglang names it; computed on
+            # every forward (one use outside guards at least)
+            repeated = [e for e in always if e not in skip
+                        and (counts[e] >= 2 or (_size(e) >= MIN_PREFERRED and self.expand(e) in self.preferred))]
+            if not repeated:
+                break
+            # outermost first, so names stand for whole quantities (head_dim, not
+            # a piece of it); a part of a quantity named in this round waits for
+            # the next, when its count no longer includes the uses inside it
+            repeated.sort(key=lambda e: (_size(e), show(e)), reverse=True)
+            mapping: dict[E.Expr, E.Expr] = {}
+            inside: set[E.Expr] = set()
+            for target in repeated:
+                if target in inside:
+                    continue
+                base = self.base_name(target)
+                full = self.expand(target)
+                if base is None or (base in self.taken and counts[target] < 2 and full not in self.by_value):
+                    skip.add(target)  # no name, or only name_2 for one use
+                    continue
+                name = self.by_value.get(full) or self.fresh(base)  # the same value: the same name, bound again
+                self.by_value[full] = name
+                self.define(name, target)
+                allowed.add(name)
+                mapping[target] = E.Name(name)
+                inside.update(E.walk(target))
+                definitions.append((name, target))
+            if not mapping:
+                continue
+            exprs = [replace_all(e, mapping) for e in exprs]
+            computable = [replace_all(e, mapping) for e in computable]
+            definitions = [(n, d if mapping.get(d) == E.Name(n) else replace_all(d, mapping))
+                           for n, d in definitions]
+        return _in_order(list(reversed(definitions))), exprs
+
+
+def _in_order(definitions: list[tuple[str, E.Expr]]) -> list[tuple[str, E.Expr]]:
+    """The definitions with each one after those it reads (stable)."""
+    names = {n for n, _ in definitions}
+    done: set[str] = set()
+    out: list[tuple[str, E.Expr]] = []
+    pending = list(definitions)
+    while pending:
+        for i, (n, d) in enumerate(pending):
+            if (E.free_names(d) & names) <= done:
+                out.append(pending.pop(i))
+                done.add(n)
+                break
+        else:  # a cycle cannot happen: each definition is a part of the ones before it
+            out += pending
             break
-        # outermost first, so names stand for whole quantities (head_dim, not
-        # a piece of it); a later, smaller pick cannot contain an earlier one
-        target = max(repeated, key=lambda ec: (_size(ec[0]), E.to_source(ec[0])))[0]
-        name = _name_for(target, taken)
-        allowed.add(name)
-        exprs = [_replace(e, target, name) for e in exprs]
-        definitions = [(n, _replace(d, target, name)) for n, d in definitions]
-        definitions.append((name, target))
-    return list(reversed(definitions)), exprs
+    return out

@@ -239,6 +239,31 @@ CMP_OPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def _cache_hash(cls: type) -> None:
+    """Remember a node's hash: trees are hashed again and again as dict keys
+    (naming, memoized simplification), and a frozen dataclass recomputes its
+    hash from every field, recursively, each time."""
+    compute = cls.__hash__
+
+    def __hash__(self: Expr) -> int:
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = compute(self)
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self: Expr) -> dict:  # a hash is per process: never pickled
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+    cls.__hash__ = __hash__
+    cls.__getstate__ = __getstate__
+
+
+for _cls in (Const, Name, Attr, GetAttr, HasAttr, BinOp, UnaryOp, Compare, BoolOp, IfExp, Call, Tuple,
+             CountIf, SumOver, Index, Unknown):
+    _cache_hash(_cls)
+
+
 def _int(x: Any) -> int:
     return int(x)
 
@@ -385,6 +410,33 @@ def _dotted(e: Expr) -> str | None:
         base = _dotted(e.obj)
         return None if base is None else f"{base}.{e.name}"
     return None
+
+
+def given(e: Expr, fact: Expr) -> Expr:
+    """``e`` where ``fact`` holds: its occurrences (and, for a conjunction,
+    its conjuncts) are True, those of its negation False (no simplification)."""
+    known: dict[Expr, Expr] = {}
+
+    def learn(f: Expr, value: bool) -> None:
+        known[f] = TRUE if value else FALSE
+        if isinstance(f, UnaryOp) and f.op == "not":
+            learn(f.operand, not value)
+        elif isinstance(f, BoolOp) and f.op == "and" and value:
+            learn(f.left, True)
+            learn(f.right, True)
+        elif isinstance(f, BoolOp) and f.op == "or" and not value:
+            learn(f.left, False)
+            learn(f.right, False)
+
+    learn(fact, True)
+
+    def go(x: Expr) -> Expr:
+        if x in known:
+            return known[x]
+        kids = [go(c) for c in x.children()]
+        return _rebuild(x, kids) if kids else x
+
+    return go(e)
 
 
 def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
@@ -574,9 +626,13 @@ class _Evaluator:
 
 def simplify(e: Expr) -> Expr:
     kids = [simplify(c) for c in e.children()]
-    node = _rebuild(e, kids) if kids else e
-    rule = _SIMPLIFIERS.get(type(node))
-    return rule(node) if rule else node
+    return simplify_node(_rebuild(e, kids) if kids else e)
+
+
+def simplify_node(e: Expr) -> Expr:
+    """:func:`simplify` of a node whose children are simplified already."""
+    rule = _SIMPLIFIERS.get(type(e))
+    return rule(e) if rule else e
 
 
 def _fold(node: Expr) -> Expr | None:
@@ -680,15 +736,16 @@ def _truthiness(e: Expr) -> bool | None:
     return bool(e.value) if isinstance(e, Const) else None
 
 
-def simplify_condition(e: Expr) -> Expr:
+def simplify_condition(e: Expr, simplified: bool = False) -> Expr:
     """``e`` read as a condition (an ``if`` test, a guard): only its truth
     matters, so ``x and False`` is False and ``None or y`` is ``y``, which
-    :func:`simplify` (that keeps Python's values) may not assume."""
-    e = simplify(e)
+    :func:`simplify` (that keeps Python's values) may not assume.
+    ``simplified``: ``e`` is a result of :func:`simplify` already."""
+    e = e if simplified else simplify(e)
     if isinstance(e, Const):
         return TRUE if e.value else FALSE
     if isinstance(e, UnaryOp) and e.op == "not":
-        inner = simplify_condition(e.operand)
+        inner = simplify_condition(e.operand, True)
         if isinstance(inner, UnaryOp) and inner.op == "not":
             return inner.operand
         return simplify(UnaryOp("not", inner)) if not isinstance(inner, Const) else Const(not inner.value)
@@ -699,14 +756,14 @@ def simplify_condition(e: Expr) -> Expr:
         then_hit, else_hit = e.left.body == e.right, e.left.orelse == e.right
         if e.op == "!=":
             then_hit, else_hit = not then_hit, not else_hit
-        test = simplify_condition(e.left.test)
+        test = simplify_condition(e.left.test, True)
         if then_hit and not else_hit:
             return test
         if else_hit and not then_hit:
             return simplify_condition(UnaryOp("not", test))
         return TRUE if then_hit else FALSE
     if isinstance(e, BoolOp):
-        left, right = simplify_condition(e.left), simplify_condition(e.right)
+        left, right = simplify_condition(e.left, True), simplify_condition(e.right, True)
         absorbing, neutral = (FALSE, TRUE) if e.op == "and" else (TRUE, FALSE)
         if absorbing in (left, right):
             return absorbing
@@ -716,9 +773,9 @@ def simplify_condition(e: Expr) -> Expr:
             return left
         return BoolOp(e.op, left, right)
     if isinstance(e, IfExp):
-        test = simplify_condition(e.test)
+        test = simplify_condition(e.test, True)
         if isinstance(test, Const):
-            return simplify_condition(e.body if test.value else e.orelse)
+            return simplify_condition(e.body if test.value else e.orelse, True)
     return e
 
 

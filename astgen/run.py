@@ -267,26 +267,8 @@ def _assume(e: E.Expr, fact: E.Expr, condition: bool = True) -> E.Expr:
     """``e`` where ``fact`` holds: its occurrences (and, for a conjunction,
     its conjuncts) are True, those of its negation False. ``e`` is a
     condition, or (``condition=False``) a value whose choices are decided."""
-    known: dict[E.Expr, E.Expr] = {}
-
-    def learn(f: E.Expr, value: bool) -> None:
-        known[f] = E.TRUE if value else E.FALSE
-        if isinstance(f, E.UnaryOp) and f.op == "not":
-            learn(f.operand, not value)
-        elif isinstance(f, E.BoolOp) and f.op == "and" and value:
-            learn(f.left, True)
-            learn(f.right, True)
-        elif isinstance(f, E.BoolOp) and f.op == "or" and not value:
-            learn(f.left, False)
-            learn(f.right, False)
-
-    learn(fact, True)
-
     def go(x: E.Expr) -> E.Expr:
-        if x in known:
-            return known[x]
-        kids = [go(c) for c in x.children()]
-        return E._rebuild(x, kids) if kids else x
+        return E.given(x, fact)
 
     if condition:
         return E.simplify_condition(go(e))

@@ -53,6 +53,9 @@ class ArchShapes:
     kv_cache_per_gpu: E.Expr = E.Const(0)
     attention_type: str = "MHA"
     diagnostics: list[ir.Diagnostic] = field(default_factory=list)
+    # what sglang's code calls the values it computes (``self.head_dim``, a
+    # layer's ``head_size`` argument): names the emitted code may give them
+    names: dict[E.Expr, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,11 +84,42 @@ def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan) -> ArchShapes
         kv = _kv_elements(leaf, rules, out.attention_type)
         if kv is not None:
             kv_terms.append(kv)
+    out.names = sglang_names(arch.root, rules)
     per_gpu = _sum(E.simplify(E.BinOp("*", c, e)) for c, e in kv_terms)
     out.kv_cache_per_gpu = E.simplify(per_gpu)
     out.kv_cache = E.simplify(_at_tp1(per_gpu))
     _check_resolved(out)
     return out
+
+
+def sglang_names(root: ir.Node, rules: Rules) -> dict[E.Expr, str]:
+    """Each computed value of the text model, by the name sglang's code gives
+    it: a module's scalar attribute (``self.num_heads``), a layer's
+    constructor argument (``head_size``), or a rule's ``let`` (``vocab``,
+    the padded vocabulary). Plain config reads (``mc.x``) and constants need
+    no name; the most frequent name of a value wins."""
+    votes: dict[E.Expr, dict[str, int]] = {}
+    for node in root.walk(skip_towers=True):
+        if node.tower:
+            continue
+        named = list(node.fields.items() if node.kind == ir.MODULE else node.args.items())
+        rule = rules.layer(node.cls) if node.kind == ir.LAYER else None
+        if rule is not None:
+            env = _env(node, rule)
+            named += [(name, E.simplify(env[name])) for name, _ in rule.lets if name in env]
+        for name, value in named:
+            if name.isidentifier() and not name.startswith("_") and _worth_a_name(value):
+                counts = votes.setdefault(value, {})
+                counts[name] = counts.get(name, 0) + 1
+    return {value: min(counts, key=lambda n: (-counts[n], n)) for value, counts in votes.items()}
+
+
+def _worth_a_name(e: E.Expr) -> bool:
+    if isinstance(e, (E.Const, E.Name, E.Unknown)) or E.unknowns(e):
+        return False
+    if isinstance(e, E.Attr) and isinstance(e.obj, E.Name):  # mc.hidden_size reads well as it is
+        return False
+    return E.free_names(e) <= {"mc", "sc"}
 
 
 # ----------------------------------------------------------------------------

@@ -6,24 +6,13 @@
 # rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's hybrid.py: one forward pass per rank.
 
-Parallel sizes, as sglang names them -> LLMSim schedule fields:
-  attention TP (attn_tp_size)       -> sc.tp_size
-  attention DP replicas (--dp)      -> sc.dp_size (DP attention when > 1)
-  tensor parallel, the world (--tp) -> sc.tp_size * sc.dp_size
-  MoE expert parallel (--ep)        -> sc.ep_size
-  MoE tensor parallel               -> max(1, sc.tp_size * sc.dp_size // sc.ep_size)
-  pipeline parallel                 -> one stage holding every layer
-Runtime switches:
-  --moe-a2a-backend deepep          -> sc.deepep
-  --moe-dense-tp-size 1             -> sc.enable_moe_dense_fully_dp
-  forward mode                      -> sc.mode (EXTEND or DECODE)
-  --kv-cache-dtype                  -> auto (set when emitted)
-  every other server switch         -> sglang's default (below)
-Weights take the checkpoint's precision at run time: quantization_config
-(FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.
+sglang -> LLMSim: attention TP (attn_tp_size) -> sc.tp_size; DP attention
+replicas (--dp) -> sc.dp_size; --tp -> sc.tp_size * sc.dp_size; --ep ->
+sc.ep_size; --moe-a2a-backend deepep -> sc.deepep; --moe-dense-tp-size 1 ->
+sc.enable_moe_dense_fully_dp; the forward mode -> sc.mode; one pipeline stage;
+--kv-cache-dtype auto; other server switches at sglang's default.
+Weights take the checkpoint's precision (quantization_config, torch_dtype).
 """
-
-import re
 
 from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
@@ -32,28 +21,6 @@ from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Te
 
 # sglang --kv-cache-dtype auto: the model dtype
 KV_CACHE_DTYPE = None
-# quantization_config quant_method values whose weights LLMSim counts at 1 byte
-ONE_BYTE_METHODS = (
-    "awq",
-    "awq_marlin",
-    "blockwise_int8",
-    "compressed-tensors",
-    "fbgemm_fp8",
-    "fp8",
-    "gguf",
-    "gptq",
-    "gptq_marlin",
-    "modelopt",
-    "modelopt_fp4",
-    "modelopt_fp8",
-    "moe_wna16",
-    "mxfp4",
-    "qoq",
-    "quark",
-    "w4afp8",
-    "w8a8_fp8",
-    "w8a8_int8",
-)
 # transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
 BANDWIDTH_GB_S = {
     "all_gather": (85.0, 22.64),
@@ -65,98 +32,70 @@ BANDWIDTH_GB_S = {
 
 
 def _model_dtype(mc):
-    dtype = str(
-        getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "bfloat16"
-    )
+    dtype = str(getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "")
     return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
 
 
-def _unnumbered(path):
-    return re.sub(r"\.\d+(?=\.|$)", "", path)
+class _WholeModel:
+    """The parallel sizes of one GPU holding the whole model."""
+
+    tp_size = dp_size = ep_size = 1
 
 
-def _skipped(path, names):
-    for name in names:
-        if name.startswith("re:"):
-            if re.search(name[3:], path):
-                return True
-            continue
-        name = _unnumbered(name)
-        if path == name or path.endswith("." + name) or path.startswith(name + "."):
-            return True
-    return False
+class _Operators:
+    """Adds one forward pass's operators to an arch: matmuls (at the model
+    dtype unless given one), attention cores (gathered per attention key)
+    and collectives (at LLMSim's bandwidth for their kind and the mode)."""
+
+    def __init__(self, arch, *attention_keys):
+        self.arch, self.dense = arch, _model_dtype(arch.model_config)
+        self.attention_keys = {key: [] for key in attention_keys}
+
+    def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
+        dt = dtype or self.dense
+        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
+        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers))
+
+    def attention(self, name, m, k, n, num_layers, batch_size, key="attention"):
+        dt = KV_CACHE_DTYPE or self.dense
+        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
+        kind = self.arch.model_config.attention_type
+        op = _new("attention", name, io, batch_size, num_layers, kind)
+        self.attention_keys[key].append(op)
+
+    def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
+        """A collective of `batch_size` x (m, n) elements per rank."""
+        io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
+        op = _new("transfer", name, io, batch_size, num_layers)
+        decode = self.arch.schedule_config.mode == ForwardMode.DECODE
+        op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
+        self.arch._add_transfer_operator(op)
+
+    def all_gather(self, *args, **kwargs):
+        self.transfer("all_gather", *args, **kwargs)
+
+    def all_reduce(self, *args, **kwargs):
+        self.transfer("all_reduce", *args, **kwargs)
+
+    def combine(self, *args, **kwargs):
+        self.transfer("combine", *args, **kwargs)
+
+    def dispatch(self, *args, **kwargs):
+        self.transfer("dispatch", *args, **kwargs)
+
+    def reduce_scatter(self, *args, **kwargs):
+        self.transfer("reduce_scatter", *args, **kwargs)
+
+    def finish(self):
+        for key, operators in self.attention_keys.items():
+            self.arch._add_attention_operator(key, operators)
 
 
-class _Sub:
-    """A nested config read by attribute, as sglang reads transformers' sub-configs."""
-
-    def __init__(self, values):
-        for key, value in values.items():
-            if isinstance(key, str):
-                self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
-
-
-def _sub(mc, name):
-    """mc.<name> (text_config ...): LLMSim keeps a nested config a dict, or
-    flattens its keys into mc (Qwen3.5-MoE) and drops it."""
-    value = getattr(mc, name, None)
-    if value is None:
-        return mc
-    return _Sub(value) if isinstance(value, dict) else value
-
-
-def _weight_dtype(mc, path):
-    """Weight dtype of the linear at sglang module `path`: 1 byte in a checkpoint
-    quantized to 8 bits or fewer, unless quantization_config leaves it out."""
-    qc = getattr(mc, "quantization_config", None)
-    if (
-        not isinstance(qc, dict)
-        or str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS
-    ):
-        return _model_dtype(mc)
-    names = list(qc.get("modules_to_not_convert") or []) + list(
-        qc.get("ignored_layers") or []
-    )
-    return _model_dtype(mc) if _skipped(path, names) else DataType.INT8
-
-
-def _matmul(name, m, k, n, num_layers, batch_size=1, dtype=DataType.BF16):
-    io = OperatorIO(
-        input_shape=Tensor(m, k),
-        output_shape=Tensor(m, n),
-        weight_shape=Tensor(k, n),
-        input_dtype=dtype,
-        output_dtype=DataType.BF16,
-        weight_dtype=dtype,
-    )
+def _new(kind, name, io, batch_size, num_layers, *args):
     meta = OperatorMetadata(
-        name, "matmul", name, io, batch_size=batch_size, num_layers=num_layers
+        name, kind, name, io, batch_size=batch_size, num_layers=num_layers
     )
-    return create_operator("matmul", meta)
-
-
-def _attention(name, m, k, n, num_layers, batch_size, attention_type, dtype):
-    io = OperatorIO(
-        Tensor(m, k), Tensor(m, n), Tensor(k, n), dtype, DataType.BF16, dtype
-    )
-    meta = OperatorMetadata(
-        name, "attention", name, io, batch_size=batch_size, num_layers=num_layers
-    )
-    return create_operator("attention", meta, attention_type)
-
-
-def _transfer(
-    name, collective, is_decode, m, n, num_layers, batch_size=1, dtype=DataType.BF16
-):
-    """A collective of `batch_size` x (m, n) elements per rank, timed at
-    LLMSim's bandwidth for that collective and mode."""
-    io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-    meta = OperatorMetadata(
-        name, "transfer", name, io, batch_size=batch_size, num_layers=num_layers
-    )
-    op = create_operator("transfer", meta)
-    op._bandwidth_gb_s = BANDWIDTH_GB_S[collective][1 if is_decode else 0]
-    return op
+    return create_operator(kind, meta, *args)
 
 
 class HybridForCausalLMArch(BaseModelArch):
@@ -168,255 +107,93 @@ class HybridForCausalLMArch(BaseModelArch):
         mc = self.model_config
         sc = self.schedule_config
         seq_len = self.get_seq_length()
-        is_decode = sc.mode == ForwardMode.DECODE
-        dense = _model_dtype(mc)
-        kv_dtype = KV_CACHE_DTYPE or dense
-        add, add_transfer = self._add_operator, self._add_transfer_operator
-        linear_num_heads_expr = mc.linear_num_heads * mc.linear_head_dim
+        ops = _Operators(self, "attention")
+        hidden_size = mc.hidden_size
+        layer_types = mc.layer_types
+        num_attention_heads = mc.num_attention_heads
+        num_layers = mc.num_hidden_layers
         tp_size = sc.tp_size * sc.dp_size
         num_key_value_heads = (
-            getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
+            getattr(mc, "num_key_value_heads", None) or num_attention_heads
         )
-        value_expr = tp_size > 1
-        num_attention_heads_expr = mc.num_attention_heads // tp_size
-        head_dim = (
-            getattr(mc, "head_dim", None) or mc.hidden_size // mc.num_attention_heads
+        head_dim = getattr(mc, "head_dim", None) or hidden_size // num_attention_heads
+        input_size_2 = mc.linear_num_heads * mc.linear_head_dim
+        rows = sc.batch_size * sc.dp_size
+        num_heads = num_attention_heads // tp_size
+        in_layers = sum(
+            1 for i in range(num_layers) if layer_types[i] == "linear_attention"
         )
-        layers_where_2 = sum(
+        vocab = (mc.vocab_size + 64 - 1) // 64 * 64
+        input_size = num_attention_heads * head_dim
+        num_kv_heads = max(1, num_key_value_heads // tp_size)
+        qkv_proj_layers = sum(
             1
-            for i in range(mc.num_hidden_layers)
-            if mc.layer_types[i] == "linear_attention"
+            for i in range(num_layers)
+            if layer_types[i] != "linear_attention"
+            and (layer_types[i] == "full_attention" or layer_types[i] == "attention")
         )
-        layers_where = sum(
-            1
-            for i in range(mc.num_hidden_layers)
-            if mc.layer_types[i] != "linear_attention"
-            and (
-                mc.layer_types[i] == "full_attention"
-                or mc.layer_types[i] == "attention"
-            )
-        )
-        attention_ops = []
-        # in: model.layers.mixer.proj.in, MergedColumnParallelLinear at hybrid.py:24
-        in_n = (
-            sum((linear_num_heads_expr, linear_num_heads_expr, linear_num_heads_expr))
-            // tp_size
-        )
-        add(_matmul("in", seq_len, mc.hidden_size, in_n, layers_where_2, dtype=dense))
-        # out: model.layers.mixer.proj.out, RowParallelLinear at hybrid.py:25
-        out_k = linear_num_heads_expr // tp_size
-        add(_matmul("out", seq_len, out_k, mc.hidden_size, layers_where_2, dtype=dense))
-        # out_all_reduce: model.layers.mixer.proj.out, RowParallelLinear at hybrid.py:25
-        if value_expr:
-            add_transfer(
-                _transfer(
-                    "out_all_reduce",
-                    "all_reduce",
-                    is_decode,
-                    seq_len,
-                    mc.hidden_size,
-                    layers_where_2,
-                )
-            )
-        # qkv_proj: model.layers.mixer.qkv_proj, QKVParallelLinear at dense.py:40
-        qkv_proj_n = num_attention_heads_expr * head_dim + max(
-            1,
-            (
-                mc.num_attention_heads
-                if num_key_value_heads is None
-                else num_key_value_heads
-            )
-            // tp_size,
-        ) * (head_dim + head_dim)
-        add(
-            _matmul(
-                "qkv_proj",
-                seq_len,
-                mc.hidden_size,
-                qkv_proj_n,
-                layers_where,
-                dtype=dense,
-            )
-        )
-        # o_proj: model.layers.mixer.o_proj, RowParallelLinear at dense.py:43
-        o_proj_k = mc.num_attention_heads * head_dim // tp_size
-        add(
-            _matmul(
-                "o_proj", seq_len, o_proj_k, mc.hidden_size, layers_where, dtype=dense
-            )
-        )
-        # o_proj_all_reduce: model.layers.mixer.o_proj, RowParallelLinear at dense.py:43
-        if value_expr:
-            add_transfer(
-                _transfer(
-                    "o_proj_all_reduce",
-                    "all_reduce",
-                    is_decode,
-                    seq_len,
-                    mc.hidden_size,
-                    layers_where,
-                )
-            )
-        # attn_qk: model.layers.mixer.attn, RadixAttention at dense.py:44
-        attention_ops.append(
-            _attention(
-                "attn_qk",
-                seq_len,
-                head_dim,
-                sc.max_seqlen,
-                layers_where,
-                num_attention_heads_expr,
-                mc.attention_type,
-                kv_dtype,
-            )
-        )
-        # qkv: model.layers.mixer.attn, RadixAttention at dense.py:44
-        attention_ops.append(
-            _attention(
-                "qkv",
-                seq_len,
-                sc.max_seqlen,
-                head_dim,
-                layers_where,
-                num_attention_heads_expr,
-                mc.attention_type,
-                kv_dtype,
-            )
-        )
-        # gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at hybrid.py:41
-        for i in range(mc.num_hidden_layers):
-            gate_up_proj_n = (
-                sum((mc.intermediate_sizes[i], mc.intermediate_sizes[i])) // tp_size
-            )
-            add(
-                _matmul(
-                    "gate_up_proj",
-                    seq_len,
-                    mc.hidden_size,
-                    gate_up_proj_n,
-                    1,
-                    dtype=dense,
-                )
-            )
-        # down_proj: model.layers.mlp.down_proj, RowParallelLinear at hybrid.py:42
-        for i in range(mc.num_hidden_layers):
-            down_proj_k = mc.intermediate_sizes[i] // tp_size
-            add(
-                _matmul(
-                    "down_proj", seq_len, down_proj_k, mc.hidden_size, 1, dtype=dense
-                )
-            )
-        # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at hybrid.py:42
-        if value_expr:
-            add_transfer(
-                _transfer(
-                    "down_proj_all_reduce",
-                    "all_reduce",
-                    is_decode,
-                    seq_len,
-                    mc.hidden_size,
-                    mc.num_hidden_layers,
-                )
-            )
-        # lm_head: lm_head, ParallelLMHead at hybrid.py:72
-        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // tp_size
-        lm_head_m = sc.batch_size * sc.dp_size
-        add(_matmul("lm_head", lm_head_m, mc.hidden_size, lm_head_n, 1, dtype=dense))
-        # lm_head_all_gather: lm_head, ParallelLMHead at hybrid.py:72
-        if value_expr:
-            lm_head_all_gather_n = (mc.vocab_size + 64 - 1) // 64 * 64
-            lm_head_all_gather_k = (mc.vocab_size + 64 - 1) // 64 * 64
-            lm_head_all_gather_m = sc.batch_size * sc.dp_size
-            add_transfer(
-                _transfer(
-                    "lm_head_all_gather",
-                    "all_gather",
-                    is_decode,
-                    lm_head_all_gather_m,
-                    lm_head_all_gather_n,
-                    1,
-                )
-            )
-        self._add_attention_operator("attention", attention_ops)
+        n = (input_size_2 + input_size_2 + input_size_2) // tp_size
+        ops.matmul("in", seq_len, hidden_size, n, in_layers)  # hybrid.py:24
+        # hybrid.py:25
+        ops.matmul("out", seq_len, input_size_2 // tp_size, hidden_size, in_layers)
+        if tp_size > 1:
+            # hybrid.py:25
+            ops.all_reduce("out_all_reduce", seq_len, hidden_size, in_layers)
+        n = num_heads * head_dim + num_kv_heads * (head_dim + head_dim)
+        ops.matmul("qkv_proj", seq_len, hidden_size, n, qkv_proj_layers)  # dense.py:40
+        k = input_size // tp_size
+        ops.matmul("o_proj", seq_len, k, hidden_size, qkv_proj_layers)  # dense.py:43
+        if tp_size > 1:
+            # dense.py:43
+            ops.all_reduce("o_proj_all_reduce", seq_len, hidden_size, qkv_proj_layers)
+        n = sc.max_seqlen
+        # dense.py:44
+        ops.attention("attn_qk", seq_len, head_dim, n, qkv_proj_layers, num_heads)
+        k = sc.max_seqlen
+        # dense.py:44
+        ops.attention("qkv", seq_len, k, head_dim, qkv_proj_layers, num_heads)
+        for i in range(num_layers):
+            n = (mc.intermediate_sizes[i] + mc.intermediate_sizes[i]) // tp_size
+            ops.matmul("gate_up_proj", seq_len, hidden_size, n, 1)  # hybrid.py:41
+            k = mc.intermediate_sizes[i] // tp_size
+            ops.matmul("down_proj", seq_len, k, hidden_size, 1)  # hybrid.py:42
+        if tp_size > 1:
+            # hybrid.py:42
+            ops.all_reduce("down_proj_all_reduce", seq_len, hidden_size, num_layers)
+        ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)  # hybrid.py:72
+        if tp_size > 1:
+            ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # hybrid.py:72
+        ops.finish()
 
     def get_kv_cache(self) -> float:
-        """KV-cache bytes per token, whole model."""
-        mc = self.model_config
-        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
-        return float(
-            (
-                0
-                + sum(
-                    1
-                    for i in range(mc.num_hidden_layers)
-                    if mc.layer_types[i] != "linear_attention"
-                    and (
-                        mc.layer_types[i] == "full_attention"
-                        or mc.layer_types[i] == "attention"
-                    )
-                )
-                * (
-                    max(
-                        1,
-                        (
-                            getattr(mc, "num_key_value_heads", None)
-                            or mc.num_attention_heads
-                        )
-                        // 1,
-                    )
-                    * (
-                        (
-                            getattr(mc, "head_dim", None)
-                            or mc.hidden_size // mc.num_attention_heads
-                        )
-                        + (
-                            getattr(mc, "head_dim", None)
-                            or mc.hidden_size // mc.num_attention_heads
-                        )
-                    )
-                )
-            )
-            * kv_dtype.value
-        )
+        """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""
+        return self._kv_cache_bytes(_WholeModel)
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""
+        return self._kv_cache_bytes(self.schedule_config)
+
+    def _kv_cache_bytes(self, sc) -> float:
         mc = self.model_config
-        sc = self.schedule_config
         kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
+        num_key_value_heads = (
+            getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
+        )
+        head_dim = (
+            getattr(mc, "head_dim", None) or mc.hidden_size // mc.num_attention_heads
+        )
+        num_kv_heads = max(1, num_key_value_heads // (sc.tp_size * sc.dp_size))
         return float(
-            (
-                0
-                + sum(
-                    1
-                    for i in range(mc.num_hidden_layers)
-                    if mc.layer_types[i] != "linear_attention"
-                    and (
-                        mc.layer_types[i] == "full_attention"
-                        or mc.layer_types[i] == "attention"
-                    )
-                )
-                * (
-                    max(
-                        1,
-                        (
-                            getattr(mc, "num_key_value_heads", None)
-                            or mc.num_attention_heads
-                        )
-                        // (sc.tp_size * sc.dp_size),
-                    )
-                    * (
-                        (
-                            getattr(mc, "head_dim", None)
-                            or mc.hidden_size // mc.num_attention_heads
-                        )
-                        + (
-                            getattr(mc, "head_dim", None)
-                            or mc.hidden_size // mc.num_attention_heads
-                        )
-                    )
+            sum(
+                1
+                for i in range(mc.num_hidden_layers)
+                if mc.layer_types[i] != "linear_attention"
+                and (
+                    mc.layer_types[i] == "full_attention"
+                    or mc.layer_types[i] == "attention"
                 )
             )
+            * (num_kv_heads * (head_dim + head_dim))
             * kv_dtype.value
         )
 

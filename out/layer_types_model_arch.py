@@ -6,24 +6,13 @@
 # rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 
-Parallel sizes, as sglang names them -> LLMSim schedule fields:
-  attention TP (attn_tp_size)       -> sc.tp_size
-  attention DP replicas (--dp)      -> sc.dp_size (DP attention when > 1)
-  tensor parallel, the world (--tp) -> sc.tp_size * sc.dp_size
-  MoE expert parallel (--ep)        -> sc.ep_size
-  MoE tensor parallel               -> max(1, sc.tp_size * sc.dp_size // sc.ep_size)
-  pipeline parallel                 -> one stage holding every layer
-Runtime switches:
-  --moe-a2a-backend deepep          -> sc.deepep
-  --moe-dense-tp-size 1             -> sc.enable_moe_dense_fully_dp
-  forward mode                      -> sc.mode (EXTEND or DECODE)
-  --kv-cache-dtype                  -> auto (set when emitted)
-  every other server switch         -> sglang's default (below)
-Weights take the checkpoint's precision at run time: quantization_config
-(FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.
+sglang -> LLMSim: attention TP (attn_tp_size) -> sc.tp_size; DP attention
+replicas (--dp) -> sc.dp_size; --tp -> sc.tp_size * sc.dp_size; --ep ->
+sc.ep_size; --moe-a2a-backend deepep -> sc.deepep; --moe-dense-tp-size 1 ->
+sc.enable_moe_dense_fully_dp; the forward mode -> sc.mode; one pipeline stage;
+--kv-cache-dtype auto; other server switches at sglang's default.
+Weights take the checkpoint's precision (quantization_config, torch_dtype).
 """
-
-import re
 
 from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
@@ -32,28 +21,6 @@ from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Te
 
 # sglang --kv-cache-dtype auto: the model dtype
 KV_CACHE_DTYPE = None
-# quantization_config quant_method values whose weights LLMSim counts at 1 byte
-ONE_BYTE_METHODS = (
-    "awq",
-    "awq_marlin",
-    "blockwise_int8",
-    "compressed-tensors",
-    "fbgemm_fp8",
-    "fp8",
-    "gguf",
-    "gptq",
-    "gptq_marlin",
-    "modelopt",
-    "modelopt_fp4",
-    "modelopt_fp8",
-    "moe_wna16",
-    "mxfp4",
-    "qoq",
-    "quark",
-    "w4afp8",
-    "w8a8_fp8",
-    "w8a8_int8",
-)
 # transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
 BANDWIDTH_GB_S = {
     "all_gather": (85.0, 22.64),
@@ -65,98 +32,63 @@ BANDWIDTH_GB_S = {
 
 
 def _model_dtype(mc):
-    dtype = str(
-        getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "bfloat16"
-    )
+    dtype = str(getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "")
     return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
 
 
-def _unnumbered(path):
-    return re.sub(r"\.\d+(?=\.|$)", "", path)
+class _WholeModel:
+    """The parallel sizes of one GPU holding the whole model."""
+
+    tp_size = dp_size = ep_size = 1
 
 
-def _skipped(path, names):
-    for name in names:
-        if name.startswith("re:"):
-            if re.search(name[3:], path):
-                return True
-            continue
-        name = _unnumbered(name)
-        if path == name or path.endswith("." + name) or path.startswith(name + "."):
-            return True
-    return False
+class _Operators:
+    """Adds one forward pass's operators to an arch: matmuls (at the model
+    dtype unless given one), attention cores (gathered per attention key)
+    and collectives (at LLMSim's bandwidth for their kind and the mode)."""
+
+    def __init__(self, arch, *attention_keys):
+        self.arch, self.dense = arch, _model_dtype(arch.model_config)
+        self.attention_keys = {key: [] for key in attention_keys}
+
+    def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
+        dt = dtype or self.dense
+        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
+        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers))
+
+    def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
+        """A collective of `batch_size` x (m, n) elements per rank."""
+        io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
+        op = _new("transfer", name, io, batch_size, num_layers)
+        decode = self.arch.schedule_config.mode == ForwardMode.DECODE
+        op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
+        self.arch._add_transfer_operator(op)
+
+    def all_gather(self, *args, **kwargs):
+        self.transfer("all_gather", *args, **kwargs)
+
+    def all_reduce(self, *args, **kwargs):
+        self.transfer("all_reduce", *args, **kwargs)
+
+    def combine(self, *args, **kwargs):
+        self.transfer("combine", *args, **kwargs)
+
+    def dispatch(self, *args, **kwargs):
+        self.transfer("dispatch", *args, **kwargs)
+
+    def reduce_scatter(self, *args, **kwargs):
+        self.transfer("reduce_scatter", *args, **kwargs)
+
+    def finish(self):
+        for key, operators in self.attention_keys.items():
+            self.arch._add_attention_operator(key, operators)
 
 
-class _Sub:
-    """A nested config read by attribute, as sglang reads transformers' sub-configs."""
-
-    def __init__(self, values):
-        for key, value in values.items():
-            if isinstance(key, str):
-                self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
-
-
-def _sub(mc, name):
-    """mc.<name> (text_config ...): LLMSim keeps a nested config a dict, or
-    flattens its keys into mc (Qwen3.5-MoE) and drops it."""
-    value = getattr(mc, name, None)
-    if value is None:
-        return mc
-    return _Sub(value) if isinstance(value, dict) else value
-
-
-def _weight_dtype(mc, path):
-    """Weight dtype of the linear at sglang module `path`: 1 byte in a checkpoint
-    quantized to 8 bits or fewer, unless quantization_config leaves it out."""
-    qc = getattr(mc, "quantization_config", None)
-    if (
-        not isinstance(qc, dict)
-        or str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS
-    ):
-        return _model_dtype(mc)
-    names = list(qc.get("modules_to_not_convert") or []) + list(
-        qc.get("ignored_layers") or []
-    )
-    return _model_dtype(mc) if _skipped(path, names) else DataType.INT8
-
-
-def _matmul(name, m, k, n, num_layers, batch_size=1, dtype=DataType.BF16):
-    io = OperatorIO(
-        input_shape=Tensor(m, k),
-        output_shape=Tensor(m, n),
-        weight_shape=Tensor(k, n),
-        input_dtype=dtype,
-        output_dtype=DataType.BF16,
-        weight_dtype=dtype,
-    )
+def _new(kind, name, io, batch_size, num_layers, *args):
     meta = OperatorMetadata(
-        name, "matmul", name, io, batch_size=batch_size, num_layers=num_layers
+        name, kind, name, io, batch_size=batch_size, num_layers=num_layers
     )
-    return create_operator("matmul", meta)
-
-
-def _attention(name, m, k, n, num_layers, batch_size, attention_type, dtype):
-    io = OperatorIO(
-        Tensor(m, k), Tensor(m, n), Tensor(k, n), dtype, DataType.BF16, dtype
-    )
-    meta = OperatorMetadata(
-        name, "attention", name, io, batch_size=batch_size, num_layers=num_layers
-    )
-    return create_operator("attention", meta, attention_type)
-
-
-def _transfer(
-    name, collective, is_decode, m, n, num_layers, batch_size=1, dtype=DataType.BF16
-):
-    """A collective of `batch_size` x (m, n) elements per rank, timed at
-    LLMSim's bandwidth for that collective and mode."""
-    io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-    meta = OperatorMetadata(
-        name, "transfer", name, io, batch_size=batch_size, num_layers=num_layers
-    )
-    op = create_operator("transfer", meta)
-    op._bandwidth_gb_s = BANDWIDTH_GB_S[collective][1 if is_decode else 0]
-    return op
+    return create_operator(kind, meta, *args)
 
 
 class TypedForCausalLMArch(BaseModelArch):
@@ -168,133 +100,61 @@ class TypedForCausalLMArch(BaseModelArch):
         mc = self.model_config
         sc = self.schedule_config
         seq_len = self.get_seq_length()
-        is_decode = sc.mode == ForwardMode.DECODE
-        dense = _model_dtype(mc)
-        kv_dtype = KV_CACHE_DTYPE or dense
-        add, add_transfer = self._add_operator, self._add_transfer_operator
+        ops = _Operators(self)
+        hidden_size = mc.hidden_size
+        intermediate_size = mc.intermediate_size
+        rows = sc.batch_size * sc.dp_size
         tp_size = sc.tp_size * sc.dp_size
-        value_expr = tp_size > 1
-        intermediate_size_expr_2 = mc.intermediate_size // tp_size
-        layers_where_2 = sum(
+        mlp_gate_up_proj_layers = sum(
             1
             for layer_id in range(mc.num_hidden_layers)
             if mc.layer_types[layer_id] != "mixer"
         )
-        layers_where = sum(
+        gate_up_proj_layers = sum(
             1
             for layer_id in range(mc.num_hidden_layers)
             if mc.layer_types[layer_id] == "mixer"
         )
-        intermediate_size_expr = (
-            sum((mc.intermediate_size, mc.intermediate_size)) // tp_size
-        )
-        # gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at layer_types.py:17
-        add(
-            _matmul(
-                "gate_up_proj",
-                seq_len,
-                mc.hidden_size,
-                intermediate_size_expr,
-                layers_where,
-                dtype=dense,
-            )
-        )
-        # down_proj: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
-        add(
-            _matmul(
-                "down_proj",
-                seq_len,
-                intermediate_size_expr_2,
-                mc.hidden_size,
-                layers_where,
-                dtype=dense,
-            )
-        )
-        # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
-        if value_expr:
-            add_transfer(
-                _transfer(
-                    "down_proj_all_reduce",
-                    "all_reduce",
-                    is_decode,
-                    seq_len,
-                    mc.hidden_size,
-                    layers_where,
-                )
-            )
-        # mixer: model.layers.mixer, ReplicatedLinear at layer_types.py:32
-        mixer_n = (2 if mc.model_type == "typed_wide" else 1) * mc.hidden_size
-        add(
-            _matmul(
-                "mixer", seq_len, mc.hidden_size, mixer_n, layers_where, dtype=dense
-            )
-        )
-        # mlp_gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at layer_types.py:17
-        add(
-            _matmul(
-                "mlp_gate_up_proj",
-                seq_len,
-                mc.hidden_size,
-                intermediate_size_expr,
-                layers_where_2,
-                dtype=dense,
-            )
-        )
-        # mlp_down_proj: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
-        add(
-            _matmul(
-                "mlp_down_proj",
-                seq_len,
-                intermediate_size_expr_2,
-                mc.hidden_size,
-                layers_where_2,
-                dtype=dense,
-            )
-        )
-        # mlp_down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at layer_types.py:18
-        if value_expr:
-            add_transfer(
-                _transfer(
-                    "mlp_down_proj_all_reduce",
-                    "all_reduce",
-                    is_decode,
-                    seq_len,
-                    mc.hidden_size,
-                    layers_where_2,
-                )
-            )
-        # lm_head: lm_head, ParallelLMHead at layer_types.py:60
-        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // tp_size
-        lm_head_m = sc.batch_size * sc.dp_size
-        add(_matmul("lm_head", lm_head_m, mc.hidden_size, lm_head_n, 1, dtype=dense))
-        # lm_head_all_gather: lm_head, ParallelLMHead at layer_types.py:60
-        if value_expr:
-            lm_head_all_gather_n = (mc.vocab_size + 64 - 1) // 64 * 64
-            lm_head_all_gather_k = (mc.vocab_size + 64 - 1) // 64 * 64
-            lm_head_all_gather_m = sc.batch_size * sc.dp_size
-            add_transfer(
-                _transfer(
-                    "lm_head_all_gather",
-                    "all_gather",
-                    is_decode,
-                    lm_head_all_gather_m,
-                    lm_head_all_gather_n,
-                    1,
-                )
-            )
+        output_size = (2 if mc.model_type == "typed_wide" else 1) * hidden_size
+        vocab = (mc.vocab_size + 64 - 1) // 64 * 64
+        n = (intermediate_size + intermediate_size) // tp_size
+        # layer_types.py:17
+        ops.matmul("gate_up_proj", seq_len, hidden_size, n, gate_up_proj_layers)
+        k = intermediate_size // tp_size
+        # layer_types.py:18
+        ops.matmul("down_proj", seq_len, k, hidden_size, gate_up_proj_layers)
+        if tp_size > 1:
+            layers = gate_up_proj_layers
+            # layer_types.py:18
+            ops.all_reduce("down_proj_all_reduce", seq_len, hidden_size, layers)
+        # layer_types.py:32
+        ops.matmul("mixer", seq_len, hidden_size, output_size, gate_up_proj_layers)
+        n = (intermediate_size + intermediate_size) // tp_size
+        # layer_types.py:17
+        ops.matmul("mlp_gate_up_proj", seq_len, hidden_size, n, mlp_gate_up_proj_layers)
+        k = intermediate_size // tp_size
+        # layer_types.py:18
+        ops.matmul("mlp_down_proj", seq_len, k, hidden_size, mlp_gate_up_proj_layers)
+        if tp_size > 1:
+            layers = mlp_gate_up_proj_layers
+            # layer_types.py:18
+            ops.all_reduce("mlp_down_proj_all_reduce", seq_len, hidden_size, layers)
+        # layer_types.py:60
+        ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)
+        if tp_size > 1:
+            ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # layer_types.py:60
+        ops.finish()
 
     def get_kv_cache(self) -> float:
-        """KV-cache bytes per token, whole model."""
-        mc = self.model_config
-        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
-        return float((0) * kv_dtype.value)
+        """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""
+        return self._kv_cache_bytes(_WholeModel)
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""
-        mc = self.model_config
-        sc = self.schedule_config
-        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
-        return float((0) * kv_dtype.value)
+        return self._kv_cache_bytes(self.schedule_config)
+
+    def _kv_cache_bytes(self, sc) -> float:
+        return 0.0
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class

@@ -6,24 +6,13 @@
 # rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's mla.py: one forward pass per rank.
 
-Parallel sizes, as sglang names them -> LLMSim schedule fields:
-  attention TP (attn_tp_size)       -> sc.tp_size
-  attention DP replicas (--dp)      -> sc.dp_size (DP attention when > 1)
-  tensor parallel, the world (--tp) -> sc.tp_size * sc.dp_size
-  MoE expert parallel (--ep)        -> sc.ep_size
-  MoE tensor parallel               -> max(1, sc.tp_size * sc.dp_size // sc.ep_size)
-  pipeline parallel                 -> one stage holding every layer
-Runtime switches:
-  --moe-a2a-backend deepep          -> sc.deepep
-  --moe-dense-tp-size 1             -> sc.enable_moe_dense_fully_dp
-  forward mode                      -> sc.mode (EXTEND or DECODE)
-  --kv-cache-dtype                  -> auto (set when emitted)
-  every other server switch         -> sglang's default (below)
-Weights take the checkpoint's precision at run time: quantization_config
-(FP8 and other 8-bit methods: 1-byte weights) and torch_dtype.
+sglang -> LLMSim: attention TP (attn_tp_size) -> sc.tp_size; DP attention
+replicas (--dp) -> sc.dp_size; --tp -> sc.tp_size * sc.dp_size; --ep ->
+sc.ep_size; --moe-a2a-backend deepep -> sc.deepep; --moe-dense-tp-size 1 ->
+sc.enable_moe_dense_fully_dp; the forward mode -> sc.mode; one pipeline stage;
+--kv-cache-dtype auto; other server switches at sglang's default.
+Weights take the checkpoint's precision (quantization_config, torch_dtype).
 """
-
-import re
 
 from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
@@ -32,28 +21,6 @@ from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Te
 
 # sglang --kv-cache-dtype auto: the model dtype
 KV_CACHE_DTYPE = None
-# quantization_config quant_method values whose weights LLMSim counts at 1 byte
-ONE_BYTE_METHODS = (
-    "awq",
-    "awq_marlin",
-    "blockwise_int8",
-    "compressed-tensors",
-    "fbgemm_fp8",
-    "fp8",
-    "gguf",
-    "gptq",
-    "gptq_marlin",
-    "modelopt",
-    "modelopt_fp4",
-    "modelopt_fp8",
-    "moe_wna16",
-    "mxfp4",
-    "qoq",
-    "quark",
-    "w4afp8",
-    "w8a8_fp8",
-    "w8a8_int8",
-)
 # transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
 BANDWIDTH_GB_S = {
     "all_gather": (85.0, 22.64),
@@ -65,98 +32,70 @@ BANDWIDTH_GB_S = {
 
 
 def _model_dtype(mc):
-    dtype = str(
-        getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "bfloat16"
-    )
+    dtype = str(getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "")
     return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
 
 
-def _unnumbered(path):
-    return re.sub(r"\.\d+(?=\.|$)", "", path)
+class _WholeModel:
+    """The parallel sizes of one GPU holding the whole model."""
+
+    tp_size = dp_size = ep_size = 1
 
 
-def _skipped(path, names):
-    for name in names:
-        if name.startswith("re:"):
-            if re.search(name[3:], path):
-                return True
-            continue
-        name = _unnumbered(name)
-        if path == name or path.endswith("." + name) or path.startswith(name + "."):
-            return True
-    return False
+class _Operators:
+    """Adds one forward pass's operators to an arch: matmuls (at the model
+    dtype unless given one), attention cores (gathered per attention key)
+    and collectives (at LLMSim's bandwidth for their kind and the mode)."""
+
+    def __init__(self, arch, *attention_keys):
+        self.arch, self.dense = arch, _model_dtype(arch.model_config)
+        self.attention_keys = {key: [] for key in attention_keys}
+
+    def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
+        dt = dtype or self.dense
+        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
+        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers))
+
+    def attention(self, name, m, k, n, num_layers, batch_size, key="attention"):
+        dt = KV_CACHE_DTYPE or self.dense
+        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
+        kind = self.arch.model_config.attention_type
+        op = _new("attention", name, io, batch_size, num_layers, kind)
+        self.attention_keys[key].append(op)
+
+    def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
+        """A collective of `batch_size` x (m, n) elements per rank."""
+        io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
+        op = _new("transfer", name, io, batch_size, num_layers)
+        decode = self.arch.schedule_config.mode == ForwardMode.DECODE
+        op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
+        self.arch._add_transfer_operator(op)
+
+    def all_gather(self, *args, **kwargs):
+        self.transfer("all_gather", *args, **kwargs)
+
+    def all_reduce(self, *args, **kwargs):
+        self.transfer("all_reduce", *args, **kwargs)
+
+    def combine(self, *args, **kwargs):
+        self.transfer("combine", *args, **kwargs)
+
+    def dispatch(self, *args, **kwargs):
+        self.transfer("dispatch", *args, **kwargs)
+
+    def reduce_scatter(self, *args, **kwargs):
+        self.transfer("reduce_scatter", *args, **kwargs)
+
+    def finish(self):
+        for key, operators in self.attention_keys.items():
+            self.arch._add_attention_operator(key, operators)
 
 
-class _Sub:
-    """A nested config read by attribute, as sglang reads transformers' sub-configs."""
-
-    def __init__(self, values):
-        for key, value in values.items():
-            if isinstance(key, str):
-                self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
-
-
-def _sub(mc, name):
-    """mc.<name> (text_config ...): LLMSim keeps a nested config a dict, or
-    flattens its keys into mc (Qwen3.5-MoE) and drops it."""
-    value = getattr(mc, name, None)
-    if value is None:
-        return mc
-    return _Sub(value) if isinstance(value, dict) else value
-
-
-def _weight_dtype(mc, path):
-    """Weight dtype of the linear at sglang module `path`: 1 byte in a checkpoint
-    quantized to 8 bits or fewer, unless quantization_config leaves it out."""
-    qc = getattr(mc, "quantization_config", None)
-    if (
-        not isinstance(qc, dict)
-        or str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS
-    ):
-        return _model_dtype(mc)
-    names = list(qc.get("modules_to_not_convert") or []) + list(
-        qc.get("ignored_layers") or []
-    )
-    return _model_dtype(mc) if _skipped(path, names) else DataType.INT8
-
-
-def _matmul(name, m, k, n, num_layers, batch_size=1, dtype=DataType.BF16):
-    io = OperatorIO(
-        input_shape=Tensor(m, k),
-        output_shape=Tensor(m, n),
-        weight_shape=Tensor(k, n),
-        input_dtype=dtype,
-        output_dtype=DataType.BF16,
-        weight_dtype=dtype,
-    )
+def _new(kind, name, io, batch_size, num_layers, *args):
     meta = OperatorMetadata(
-        name, "matmul", name, io, batch_size=batch_size, num_layers=num_layers
+        name, kind, name, io, batch_size=batch_size, num_layers=num_layers
     )
-    return create_operator("matmul", meta)
-
-
-def _attention(name, m, k, n, num_layers, batch_size, attention_type, dtype):
-    io = OperatorIO(
-        Tensor(m, k), Tensor(m, n), Tensor(k, n), dtype, DataType.BF16, dtype
-    )
-    meta = OperatorMetadata(
-        name, "attention", name, io, batch_size=batch_size, num_layers=num_layers
-    )
-    return create_operator("attention", meta, attention_type)
-
-
-def _transfer(
-    name, collective, is_decode, m, n, num_layers, batch_size=1, dtype=DataType.BF16
-):
-    """A collective of `batch_size` x (m, n) elements per rank, timed at
-    LLMSim's bandwidth for that collective and mode."""
-    io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-    meta = OperatorMetadata(
-        name, "transfer", name, io, batch_size=batch_size, num_layers=num_layers
-    )
-    op = create_operator("transfer", meta)
-    op._bandwidth_gb_s = BANDWIDTH_GB_S[collective][1 if is_decode else 0]
-    return op
+    return create_operator(kind, meta, *args)
 
 
 class LatentForCausalLMArch(BaseModelArch):
@@ -169,286 +108,93 @@ class LatentForCausalLMArch(BaseModelArch):
         sc = self.schedule_config
         seq_len = self.get_seq_length()
         is_decode = sc.mode == ForwardMode.DECODE
-        dense = _model_dtype(mc)
-        kv_dtype = KV_CACHE_DTYPE or dense
-        add, add_transfer = self._add_operator, self._add_transfer_operator
-        q_lora_rank_expr = mc.q_lora_rank is not None
+        ops = _Operators(self, "attention")
+        hidden_size = mc.hidden_size
+        intermediate_size = mc.intermediate_size
+        kv_lora_rank = mc.kv_lora_rank
+        num_attention_heads = mc.num_attention_heads
+        num_layers = mc.num_hidden_layers
+        q_lora_rank = mc.q_lora_rank
+        qk_nope_head_dim = mc.qk_nope_head_dim
+        v_head_dim = mc.v_head_dim
+        head_dim_2 = qk_nope_head_dim + mc.qk_rope_head_dim
         tp_size = sc.tp_size * sc.dp_size
-        value_expr_2 = tp_size > 1
-        value_expr = sc.tp_size if sc.tp_size is not None else tp_size
-        attention_ops = []
-        # q_absorb: model.layers.self_attn, LatentAttention at mla.py:71
+        head_dim = kv_lora_rank + mc.qk_rope_head_dim
+        rows = sc.batch_size * sc.dp_size
+        output_size = num_attention_heads * (qk_nope_head_dim + v_head_dim)
+        vocab = (mc.vocab_size + 64 - 1) // 64 * 64
+        tp = sc.tp_size if sc.tp_size is not None else tp_size
+        v_dim = head_dim_2 if v_head_dim == -1 or v_head_dim is None else v_head_dim
         if is_decode:
-            q_absorb_batch = mc.num_attention_heads // sc.tp_size
-            add(
-                _matmul(
-                    "q_absorb",
-                    seq_len,
-                    mc.qk_nope_head_dim,
-                    mc.kv_lora_rank,
-                    mc.num_hidden_layers,
-                    q_absorb_batch,
-                    dtype=dense,
-                )
+            num_heads = num_attention_heads // sc.tp_size
+            k = qk_nope_head_dim
+            # mla.py:71
+            ops.matmul("q_absorb", seq_len, k, kv_lora_rank, num_layers, num_heads)
+            # mla.py:71
+            ops.matmul(
+                "o_absorb", seq_len, kv_lora_rank, v_head_dim, num_layers, num_heads
             )
-        # o_absorb: model.layers.self_attn, LatentAttention at mla.py:71
-        if is_decode:
-            o_absorb_batch = mc.num_attention_heads // sc.tp_size
-            add(
-                _matmul(
-                    "o_absorb",
-                    seq_len,
-                    mc.kv_lora_rank,
-                    mc.v_head_dim,
-                    mc.num_hidden_layers,
-                    o_absorb_batch,
-                    dtype=dense,
-                )
-            )
-        # q_a_proj: model.layers.self_attn.q_a_proj, ReplicatedLinear at mla.py:29
-        if q_lora_rank_expr:
-            add(
-                _matmul(
-                    "q_a_proj",
-                    seq_len,
-                    mc.hidden_size,
-                    mc.q_lora_rank,
-                    mc.num_hidden_layers,
-                    dtype=dense,
-                )
-            )
-        # q_b_proj: model.layers.self_attn.q_b_proj, ColumnParallelLinear at mla.py:31
-        if q_lora_rank_expr:
-            q_b_proj_n = (
-                mc.num_attention_heads
-                * (mc.qk_nope_head_dim + mc.qk_rope_head_dim)
-                // value_expr
-            )
-            add(
-                _matmul(
-                    "q_b_proj",
-                    seq_len,
-                    mc.q_lora_rank,
-                    q_b_proj_n,
-                    mc.num_hidden_layers,
-                    dtype=dense,
-                )
-            )
-        # q_proj: model.layers.self_attn.q_proj, ColumnParallelLinear at mla.py:35
-        if mc.q_lora_rank is None:
-            q_proj_n = (
-                mc.num_attention_heads
-                * (mc.qk_nope_head_dim + mc.qk_rope_head_dim)
-                // value_expr
-            )
-            add(
-                _matmul(
-                    "q_proj",
-                    seq_len,
-                    mc.hidden_size,
-                    q_proj_n,
-                    mc.num_hidden_layers,
-                    dtype=dense,
-                )
-            )
-        # kv_a_proj_with_mqa: model.layers.self_attn.kv_a_proj_with_mqa, ReplicatedLinear at mla.py:38
-        kv_a_proj_with_mqa_n = mc.kv_lora_rank + mc.qk_rope_head_dim
-        add(
-            _matmul(
-                "kv_a_proj_with_mqa",
-                seq_len,
-                mc.hidden_size,
-                kv_a_proj_with_mqa_n,
-                mc.num_hidden_layers,
-                dtype=dense,
-            )
-        )
-        # kv_b_proj: model.layers.self_attn.kv_b_proj, ColumnParallelLinear at mla.py:41
+        if q_lora_rank is not None:
+            # mla.py:29
+            ops.matmul("q_a_proj", seq_len, hidden_size, q_lora_rank, num_layers)
+            n = num_attention_heads * head_dim_2 // tp
+            ops.matmul("q_b_proj", seq_len, q_lora_rank, n, num_layers)  # mla.py:31
+        if q_lora_rank is None:
+            n = num_attention_heads * head_dim_2 // tp
+            ops.matmul("q_proj", seq_len, hidden_size, n, num_layers)  # mla.py:35
+        # mla.py:38
+        ops.matmul("kv_a_proj_with_mqa", seq_len, hidden_size, head_dim, num_layers)
         if not is_decode:
-            kv_b_proj_n = (
-                mc.num_attention_heads
-                * (mc.qk_nope_head_dim + mc.v_head_dim)
-                // value_expr
-            )
-            add(
-                _matmul(
-                    "kv_b_proj",
-                    seq_len,
-                    mc.kv_lora_rank,
-                    kv_b_proj_n,
-                    mc.num_hidden_layers,
-                    dtype=dense,
-                )
-            )
-        # o_proj: model.layers.self_attn.o_proj, RowParallelLinear at mla.py:47
-        o_proj_k = mc.num_attention_heads * mc.v_head_dim // value_expr
-        add(
-            _matmul(
-                "o_proj",
-                seq_len,
-                o_proj_k,
-                mc.hidden_size,
-                mc.num_hidden_layers,
-                dtype=dense,
-            )
-        )
-        # o_proj_all_reduce: model.layers.self_attn.o_proj, RowParallelLinear at mla.py:47
-        if value_expr > 1:
-            add_transfer(
-                _transfer(
-                    "o_proj_all_reduce",
-                    "all_reduce",
-                    is_decode,
-                    seq_len,
-                    mc.hidden_size,
-                    mc.num_hidden_layers,
-                )
-            )
-        # attn_mqa_qk: model.layers.self_attn.attn_mqa, RadixAttention at mla.py:50
+            n = output_size // tp
+            ops.matmul("kv_b_proj", seq_len, kv_lora_rank, n, num_layers)  # mla.py:41
+        k = num_attention_heads * v_head_dim // tp
+        ops.matmul("o_proj", seq_len, k, hidden_size, num_layers)  # mla.py:47
+        if tp > 1:
+            # mla.py:47
+            ops.all_reduce("o_proj_all_reduce", seq_len, hidden_size, num_layers)
         if is_decode:
-            attn_mqa_qk_k = mc.kv_lora_rank + mc.qk_rope_head_dim
-            attn_mqa_qk_batch = mc.num_attention_heads // sc.tp_size
-            attention_ops.append(
-                _attention(
-                    "attn_mqa_qk",
-                    seq_len,
-                    attn_mqa_qk_k,
-                    sc.max_seqlen,
-                    mc.num_hidden_layers,
-                    attn_mqa_qk_batch,
-                    mc.attention_type,
-                    kv_dtype,
-                )
-            )
-        # qkv: model.layers.self_attn.attn_mqa, RadixAttention at mla.py:50
-        if is_decode:
-            qkv_n = (
-                mc.kv_lora_rank + mc.qk_rope_head_dim
-                if mc.kv_lora_rank == -1 or mc.kv_lora_rank is None
-                else mc.kv_lora_rank
-            )
-            qkv_batch = mc.num_attention_heads // sc.tp_size
-            attention_ops.append(
-                _attention(
-                    "qkv",
-                    seq_len,
-                    sc.max_seqlen,
-                    qkv_n,
-                    mc.num_hidden_layers,
-                    qkv_batch,
-                    mc.attention_type,
-                    kv_dtype,
-                )
-            )
-        # attn_mha_qk: model.layers.self_attn.attn_mha, RadixAttention at mla.py:58
+            num_heads = num_attention_heads // sc.tp_size
+            n = sc.max_seqlen
+            # mla.py:50
+            ops.attention("attn_mqa_qk", seq_len, head_dim, n, num_layers, num_heads)
+            n = head_dim if kv_lora_rank == -1 or kv_lora_rank is None else kv_lora_rank
+            # mla.py:50
+            ops.attention("qkv", seq_len, sc.max_seqlen, n, num_layers, num_heads)
         if not is_decode:
-            attn_mha_qk_k = mc.qk_nope_head_dim + mc.qk_rope_head_dim
-            attn_mha_qk_batch = mc.num_attention_heads // sc.tp_size
-            attention_ops.append(
-                _attention(
-                    "attn_mha_qk",
-                    seq_len,
-                    attn_mha_qk_k,
-                    sc.max_seqlen,
-                    mc.num_hidden_layers,
-                    attn_mha_qk_batch,
-                    mc.attention_type,
-                    kv_dtype,
-                )
-            )
-        # qkv: model.layers.self_attn.attn_mha, RadixAttention at mla.py:58
-        if not is_decode:
-            qkv_n = (
-                mc.qk_nope_head_dim + mc.qk_rope_head_dim
-                if mc.v_head_dim == -1 or mc.v_head_dim is None
-                else mc.v_head_dim
-            )
-            qkv_batch = mc.num_attention_heads // sc.tp_size
-            attention_ops.append(
-                _attention(
-                    "qkv",
-                    seq_len,
-                    sc.max_seqlen,
-                    qkv_n,
-                    mc.num_hidden_layers,
-                    qkv_batch,
-                    mc.attention_type,
-                    kv_dtype,
-                )
-            )
-        # gate_up_proj: model.layers.mlp.gate_up_proj, MergedColumnParallelLinear at moe_every_k.py:20
-        gate_up_proj_n = sum((mc.intermediate_size, mc.intermediate_size)) // tp_size
-        add(
-            _matmul(
-                "gate_up_proj",
-                seq_len,
-                mc.hidden_size,
-                gate_up_proj_n,
-                mc.num_hidden_layers,
-                dtype=dense,
-            )
-        )
-        # down_proj: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21
-        down_proj_k = mc.intermediate_size // tp_size
-        add(
-            _matmul(
-                "down_proj",
-                seq_len,
-                down_proj_k,
-                mc.hidden_size,
-                mc.num_hidden_layers,
-                dtype=dense,
-            )
-        )
-        # down_proj_all_reduce: model.layers.mlp.down_proj, RowParallelLinear at moe_every_k.py:21
-        if value_expr_2:
-            add_transfer(
-                _transfer(
-                    "down_proj_all_reduce",
-                    "all_reduce",
-                    is_decode,
-                    seq_len,
-                    mc.hidden_size,
-                    mc.num_hidden_layers,
-                )
-            )
-        # lm_head: lm_head, ParallelLMHead at mla.py:87
-        lm_head_n = (mc.vocab_size + 64 - 1) // 64 * 64 // tp_size
-        lm_head_m = sc.batch_size * sc.dp_size
-        add(_matmul("lm_head", lm_head_m, mc.hidden_size, lm_head_n, 1, dtype=dense))
-        # lm_head_all_gather: lm_head, ParallelLMHead at mla.py:87
-        if value_expr_2:
-            lm_head_all_gather_n = (mc.vocab_size + 64 - 1) // 64 * 64
-            lm_head_all_gather_k = (mc.vocab_size + 64 - 1) // 64 * 64
-            lm_head_all_gather_m = sc.batch_size * sc.dp_size
-            add_transfer(
-                _transfer(
-                    "lm_head_all_gather",
-                    "all_gather",
-                    is_decode,
-                    lm_head_all_gather_m,
-                    lm_head_all_gather_n,
-                    1,
-                )
-            )
-        self._add_attention_operator("attention", attention_ops)
+            num_heads = num_attention_heads // sc.tp_size
+            n = sc.max_seqlen
+            # mla.py:58
+            ops.attention("attn_mha_qk", seq_len, head_dim_2, n, num_layers, num_heads)
+            # mla.py:58
+            ops.attention("qkv", seq_len, sc.max_seqlen, v_dim, num_layers, num_heads)
+        n = (intermediate_size + intermediate_size) // tp_size
+        # moe_every_k.py:20
+        ops.matmul("gate_up_proj", seq_len, hidden_size, n, num_layers)
+        k = intermediate_size // tp_size
+        # moe_every_k.py:21
+        ops.matmul("down_proj", seq_len, k, hidden_size, num_layers)
+        if tp_size > 1:
+            # moe_every_k.py:21
+            ops.all_reduce("down_proj_all_reduce", seq_len, hidden_size, num_layers)
+        ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)  # mla.py:87
+        if tp_size > 1:
+            ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # mla.py:87
+        ops.finish()
 
     def get_kv_cache(self) -> float:
-        """KV-cache bytes per token, whole model."""
-        mc = self.model_config
-        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
-        return float(
-            (mc.num_hidden_layers * (mc.kv_lora_rank + mc.qk_rope_head_dim))
-            * kv_dtype.value
-        )
+        """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""
+        return self._kv_cache_bytes(_WholeModel)
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""
+        return self._kv_cache_bytes(self.schedule_config)
+
+    def _kv_cache_bytes(self, sc) -> float:
         mc = self.model_config
-        sc = self.schedule_config
         kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
         return float(
-            (mc.num_hidden_layers * (mc.kv_lora_rank + mc.qk_rope_head_dim))
+            mc.num_hidden_layers
+            * (mc.kv_lora_rank + mc.qk_rope_head_dim)
             * kv_dtype.value
         )
 

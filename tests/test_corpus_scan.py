@@ -159,3 +159,18 @@ def test_every_module_runs_at_llmsim_layouts_on_transformers_default_configs(sca
         else:
             config_level.append(entry["name"])
     assert ran >= 60, (ran, config_level)
+
+
+def test_every_module_is_black_stable_and_names_its_values(scanned):
+    """The code is laid out in black's style by astgen itself (black only
+    formats what does not fit a line): black changes nothing in any module,
+    and no local is a generated `*_expr` name."""
+    _, _, tmp, _ = scanned
+    import black
+
+    modules = sorted((tmp / "out").glob("*_model_arch.py"))
+    assert modules
+    unstable = [p.name for p in modules if black.format_str(p.read_text(), mode=black.Mode()) != p.read_text()]
+    assert unstable == []
+    generated = [p.name for p in modules if re.search(r"^\s+\w*_expr(?:_\d+)? = ", p.read_text(), re.M)]
+    assert generated == []

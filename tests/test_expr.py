@@ -7,6 +7,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from astgen import expr as E
+from astgen.tidy import given as tidy_given
+from astgen.tidy import tidy, tidy_condition
 
 KEYS = ["hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size"]
 
@@ -125,3 +127,43 @@ def test_print_then_parse_is_identity(e):
 def test_simplified_expressions_also_round_trip(e):
     s = E.simplify(e)
     assert E.parse(E.to_source(s)) == s
+
+
+# -- readable forms (astgen.tidy: printing only) ------------------------------
+
+@settings(max_examples=400, deadline=None)
+@given(exprs, configs, schedules)
+def test_tidy_never_changes_a_value_on_integer_configs(e, config, sched):
+    """tidy's rewrites (x // 1, sum((a, b)), `is None` of a number, ...) keep
+    every value a config of integer sizes gives; as a condition, the truth."""
+    env = {"mc": config, "sc": sched}
+    before = _value(e, env)
+    assume(before != "error")
+    assume(not isinstance(before, int) or abs(before) < 2**60)
+    assert _value(tidy(e), env) == before
+    assert bool(_value(tidy_condition(e), env)) == bool(before)
+
+
+@settings(max_examples=200, deadline=None)
+@given(exprs, exprs, configs, schedules)
+def test_given_decides_only_what_the_fact_settles(e, fact, config, sched):
+    """Where the fact holds, ``given(e, fact)`` has e's value."""
+    env = {"mc": config, "sc": sched}
+    assume(_value(fact, env) not in ("error", None) and bool(_value(fact, env)))
+    before = _value(e, env)
+    assume(before != "error")
+    assume(not isinstance(before, int) or abs(before) < 2**60)
+    assert _value(tidy_given(e, fact), env) == before
+
+
+def test_tidy_removes_identities_and_decides_none_tests():
+    assert E.to_source(tidy(E.parse("(mc.a + 64 - 1) // 1 * 1 + 0"))) == "mc.a + 64 - 1"
+    assert E.to_source(tidy(E.parse("sum((mc.a, mc.b, mc.c))"))) == "mc.a + mc.b + mc.c"
+    assert E.to_source(tidy(E.parse("max(1, 4)"))) == "4"
+    # a number is never None; `Y if (X or Y) is None else (X or Y)` is `X or Y`
+    assert E.to_source(tidy(E.parse("mc.a if mc.b // 2 is None else 3"))) == "3"
+    text = "mc.h if (getattr(mc, 'k', None) or mc.h) is None else getattr(mc, 'k', None) or mc.h"
+    assert E.to_source(tidy(E.parse(text))) == "getattr(mc, 'k', None) or mc.h"
+    # a float divided is not floored away
+    assert E.to_source(tidy(E.parse("mc.a / 2 // 1"))) == "mc.a / 2 // 1"
+    assert E.to_source(tidy_condition(E.parse("(1 if bool(sc.deepep or None) else 2) > 1 and False"))) == "False"

@@ -1,0 +1,84 @@
+"""Python source of expressions and statements, already in black's style.
+
+The emitter lays out its code one statement per line; a line printed here
+that fits in :data:`LINE_LENGTH` is what black would print (double quotes,
+``x**2`` hugged for simple operands), so black has nothing to change in it.
+Only a statement too long for one line goes through black, and a formatted
+statement is remembered by its text: modules share most of theirs.
+"""
+
+from __future__ import annotations
+
+import black
+
+from astgen import expr as E
+
+LINE_LENGTH = 88
+_MODE = {}  # line length -> black.Mode
+
+
+def show(e: E.Expr) -> str:
+    """``e`` as black prints it on one line."""
+    return _BlackPrinter().show(e)[0]
+
+
+def _quoted(value: str) -> str:
+    text = repr(value)
+    if text.startswith("'") and '"' not in value:
+        text = '"' + text[1:-1] + '"'
+    return text
+
+
+class _BlackPrinter(E._Printer):
+    def _Const(self, e: E.Const) -> tuple[str, int]:
+        if isinstance(e.value, str):
+            return _quoted(e.value), E._PREC["atom"]
+        return super()._Const(e)
+
+    def _GetAttr(self, e: E.GetAttr) -> tuple[str, int]:
+        obj, default = self.show(e.obj)[0], self.show(e.default)[0]
+        return f"getattr({obj}, {_quoted(e.name)}, {default})", E._PREC["atom"]
+
+    def _HasAttr(self, e: E.HasAttr) -> tuple[str, int]:
+        return f"hasattr({self.show(e.obj)[0]}, {_quoted(e.name)})", E._PREC["atom"]
+
+    def _BinOp(self, e: E.BinOp) -> tuple[str, int]:
+        text, prec = super()._BinOp(e)
+        if e.op == "**" and _simple_power_operand(e.left) and _simple_power_operand(e.right):
+            text = text.replace(" ** ", "**", 1) if text.count(" ** ") == 1 else text
+        return text, prec
+
+
+def _simple_power_operand(e: E.Expr) -> bool:
+    """black's rule: a name, a number or an attribute chain, maybe negated."""
+    if isinstance(e, E.UnaryOp) and e.op == "-":
+        return _simple_power_operand(e.operand)
+    if isinstance(e, E.Const):
+        return type(e.value) in (int, float) and e.value >= 0
+    if isinstance(e, E.Attr):
+        return _simple_power_operand(e.obj) and not isinstance(e.obj, E.Const)
+    return isinstance(e, E.Name)
+
+
+_FORMATTED: dict[tuple[str, int], list[str]] = {}
+
+
+def statement(text: str, indent: int) -> list[str]:
+    """The lines of one statement at ``indent`` spaces, as black lays it out:
+    as given when it fits, else black's layout (remembered by its text)."""
+    if indent + len(text) <= LINE_LENGTH:
+        return [" " * indent + text]
+    key = (text, indent)
+    if key not in _FORMATTED:
+        width = LINE_LENGTH - indent
+        mode = _MODE.setdefault(width, black.Mode(line_length=width))
+        header = text.endswith(":")  # `if ...:` / `for ...:`: formatted with a body, then without
+        try:
+            out = black.format_str(text + ("\n    pass\n" if header else "\n"), mode=mode)
+        except black.InvalidInput as exc:  # a bug in astgen, never in the input
+            raise ValueError(f"generated code is not valid Python: {exc}") from None
+        lines = out.rstrip("\n").split("\n")
+        if header:
+            lines = lines[:-1]
+        _FORMATTED[key] = [(" " * indent + line) if line else line for line in lines]
+    return list(_FORMATTED[key])

@@ -1,0 +1,210 @@
+"""Readable forms of expressions, for printing the emitted code only.
+
+The operator table (``# astgen-op``) keeps the expressions as the pipeline
+derived them; the code above it prints the same values in the forms an
+engineer would write: ``x // 1`` and ``x * 1`` are ``x``, ``sum((a, b))`` is
+``a + b``, ``max(1, 4)`` is ``4``, a test whether a value that cannot be
+None is None is decided, ``c if t else c`` is ``c``, and a condition keeps
+only what decides its truth (``x and False`` is ``False``).
+
+Every rewrite keeps the value for configs whose sizes are integers (what a
+Hugging Face config holds): ``x // 1 == x`` needs an int, nothing else does.
+"""
+
+from __future__ import annotations
+
+from astgen import expr as E
+
+# calls whose result is never None (they return a number or raise)
+_NUMERIC_CALLS = frozenset({"max", "min", "int", "float", "abs", "len", "bool", "ceil", "sum"})
+
+
+_TIDY: dict[E.Expr, E.Expr] = {}
+_TIDY_CONDITION: dict[E.Expr, E.Expr] = {}
+_CACHE_LIMIT = 200_000  # entries; modules share most of their expressions
+
+
+def tidy(e: E.Expr) -> E.Expr:
+    """``e`` in its simplest equal form (its value where it is a value)."""
+    out = _TIDY.get(e)
+    if out is None:
+        if len(_TIDY) > _CACHE_LIMIT:
+            _TIDY.clear()
+        out = _TIDY[e] = _tidy(e)
+    return out
+
+
+def _tidy(e: E.Expr) -> E.Expr:
+    kids = [_tidy_child(e, i, c) for i, c in enumerate(e.children())]
+    node = E._rebuild(e, kids) if kids else e
+    node = E.simplify_node(node)
+    rule = _RULES.get(type(node))
+    return rule(node) if rule else node
+
+
+def tidy_condition(e: E.Expr) -> E.Expr:
+    """``e`` read as a condition: only its truth matters."""
+    out = _TIDY_CONDITION.get(e)
+    if out is None:
+        if len(_TIDY_CONDITION) > _CACHE_LIMIT:
+            _TIDY_CONDITION.clear()
+        out = _TIDY_CONDITION[e] = _tidy_condition(e)
+    return out
+
+
+def _tidy_condition(e: E.Expr) -> E.Expr:
+    e = E.simplify_condition(tidy(e), simplified=True)
+    if isinstance(e, E.Call) and e.func == "bool" and len(e.args) == 1:
+        return tidy_condition(e.args[0])
+    if isinstance(e, E.BoolOp):
+        left, right = tidy_condition(e.left), tidy_condition(e.right)
+        return E.simplify_condition(E.simplify_node(E.BoolOp(e.op, left, right)), simplified=True)
+    if isinstance(e, E.UnaryOp) and e.op == "not":
+        return E.simplify_condition(E.simplify_node(E.UnaryOp("not", tidy_condition(e.operand))), simplified=True)
+    return e
+
+
+def _tidy_child(parent: E.Expr, index: int, child: E.Expr) -> E.Expr:
+    """Children read as conditions (an if-expression's test, a count's
+    predicate) are tidied as conditions."""
+    if isinstance(parent, E.IfExp) and index == 0:
+        return tidy_condition(child)
+    if isinstance(parent, E.CountIf) and child is parent.pred:
+        return tidy_condition(child)
+    return tidy(child)
+
+
+def never_none(e: E.Expr) -> bool:
+    """``e`` evaluates to a value other than None, or raises."""
+    if isinstance(e, E.Const):
+        return e.value is not None
+    if isinstance(e, (E.BinOp, E.UnaryOp, E.Compare, E.HasAttr, E.CountIf, E.SumOver)):
+        return True
+    if isinstance(e, E.Call):
+        return e.func in _NUMERIC_CALLS
+    if isinstance(e, E.BoolOp):  # `a or b` is a (truthy) or b; `a and b` is a (falsy) or b
+        return never_none(e.right) and (e.op == "or" or never_none(e.left))
+    if isinstance(e, E.IfExp):
+        return never_none(e.body) and never_none(e.orelse)
+    return False
+
+
+def _is_one(e: E.Expr) -> bool:
+    return isinstance(e, E.Const) and type(e.value) is int and e.value == 1
+
+
+def _is_zero(e: E.Expr) -> bool:
+    return isinstance(e, E.Const) and type(e.value) is int and e.value == 0
+
+
+def _binop(e: E.BinOp) -> E.Expr:
+    if e.op == "*" and _is_one(e.right):
+        return e.left
+    if e.op == "//" and _is_one(e.right) and not _maybe_float(e.left):
+        return e.left
+    if e.op == "*" and _is_one(e.left):
+        return e.right
+    if e.op in ("+", "-") and _is_zero(e.right):
+        return e.left
+    if e.op == "+" and _is_zero(e.left):
+        return e.right
+    return e
+
+
+def _maybe_float(e: E.Expr) -> bool:
+    """``e`` may be a float: a true division, a power, a float literal or call."""
+    return any((isinstance(n, E.BinOp) and n.op in ("/", "**"))
+               or (isinstance(n, E.Const) and type(n.value) is float)
+               or (isinstance(n, E.Call) and n.func == "float") for n in E.walk(e))
+
+
+def _call(e: E.Call) -> E.Expr:
+    if e.func == "sum" and len(e.args) == 1 and isinstance(e.args[0], E.Tuple) and e.args[0].items:
+        items = e.args[0].items
+        out = items[0]
+        for item in items[1:]:
+            out = E.BinOp("+", out, item)
+        return tidy(out)
+    if e.func == "max" and len(e.args) == 2:  # max(1, c) with a constant c >= 1
+        for a, b in (e.args, e.args[::-1]):
+            if isinstance(a, E.Const) and isinstance(b, E.Const) and _number(a) and _number(b):
+                return a if a.value >= b.value else b
+    return e
+
+
+def _number(c: E.Const) -> bool:
+    return type(c.value) in (int, float)
+
+
+def _compare(e: E.Compare) -> E.Expr:
+    if e.op in ("is", "is not") and e.right == E.NONE and never_none(e.left):
+        return E.Const(e.op == "is not")
+    return e
+
+
+def _ifexp(e: E.IfExp) -> E.Expr:
+    test = e.test
+    if isinstance(test, E.Const):
+        return e.body if test.value else e.orelse
+    if e.body == e.orelse:
+        return e.body
+    if isinstance(test, E.Compare) and test.op == "is" and test.right == E.NONE:
+        value = test.left
+        # `Y if (X or Y) is None else (X or Y)`: None only when Y is None
+        if e.orelse == value and isinstance(value, E.BoolOp) and value.op == "or" and value.right == e.body:
+            return value
+        if e.body == E.NONE and e.orelse == value:  # `None if v is None else v`
+            return value
+    return e
+
+
+_RULES = {E.BinOp: _binop, E.Call: _call, E.Compare: _compare, E.IfExp: _ifexp}
+
+
+def given(e: E.Expr, fact: E.Expr) -> E.Expr:
+    """The value ``e`` where the condition ``fact`` holds: the choices
+    (``a if test else b``) and layer predicates it settles are decided. Only
+    whole conditions are rewritten: a value is never replaced by its truth
+    (``mc.n`` true does not make ``i < mc.n`` into ``i < True``)."""
+    if fact == E.TRUE or not any(isinstance(x, (E.IfExp, E.CountIf)) for x in E.walk(e)):
+        return e
+    return tidy(_given(e, _facts(fact)))
+
+
+def _facts(fact: E.Expr) -> dict[E.Expr, E.Expr]:
+    """The conditions ``fact`` makes true or false."""
+    known: dict[E.Expr, E.Expr] = {}
+
+    def learn(f: E.Expr, value: bool) -> None:
+        known[f] = E.TRUE if value else E.FALSE
+        if isinstance(f, E.UnaryOp) and f.op == "not":
+            learn(f.operand, not value)
+        elif isinstance(f, E.BoolOp) and f.op == ("and" if value else "or"):
+            learn(f.left, value)
+            learn(f.right, value)
+
+    learn(fact, True)
+    return known
+
+
+def _decided(cond: E.Expr, known: dict[E.Expr, E.Expr]) -> E.Expr:
+    """A condition with its known parts (through and, or, not) decided."""
+    if cond in known:
+        return known[cond]
+    if isinstance(cond, E.BoolOp):
+        return E.BoolOp(cond.op, _decided(cond.left, known), _decided(cond.right, known))
+    if isinstance(cond, E.UnaryOp) and cond.op == "not":
+        return E.UnaryOp("not", _decided(cond.operand, known))
+    return cond
+
+
+def _given(e: E.Expr, known: dict[E.Expr, E.Expr]) -> E.Expr:
+    if isinstance(e, E.IfExp):
+        test = tidy_condition(_decided(e.test, known))
+        if isinstance(test, E.Const):
+            return _given(e.body if test.value else e.orelse, known)
+        return E.IfExp(test, _given(e.body, known), _given(e.orelse, known))
+    if isinstance(e, E.CountIf):
+        return E.CountIf(e.var, _given(e.n, known), tidy_condition(_decided(e.pred, known)))
+    kids = [_given(c, known) for c in e.children()]
+    return E._rebuild(e, kids) if kids else e

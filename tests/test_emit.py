@@ -1,0 +1,64 @@
+"""The emitted modules read like hand-written ones: names sglang gives its
+values, one line per operator with its source, no dead or duplicated
+operators, identities removed, and black has nothing to change."""
+
+from __future__ import annotations
+
+import re
+
+import black
+import pytest
+
+from astgen.emit import OP_MARK
+from tests.helpers import FIXTURES, build, fixture_result, load_config, load_module
+
+NAMES = sorted(p.stem for p in FIXTURES.glob("*.py"))
+
+
+def code_of(source: str) -> str:
+    """The module without its operator table (comments after the code)."""
+    return "\n".join(line for line in source.splitlines() if not line.startswith(OP_MARK))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fixture_modules_are_black_stable_and_free_of_generated_names(name):
+    source = fixture_result(name).source
+    assert source is not None
+    assert black.format_str(source, mode=black.Mode()) == source
+    code = code_of(source)
+    assert re.findall(r"\b\w*_expr(?:_\d+)?\b", code) == []  # never value_expr, vocab_size_expr
+    assert re.findall(r"// 1\b|\* 1\b(?!\d)|\bsum\(\(|\bNone or\b", code) == []
+
+
+def test_dense_module_names_sglangs_values_and_merges_the_tied_head():
+    """dense.py builds QKVParallelLinear(hidden, head_dim, heads, kv_heads)
+    (dense.py:40) and a ParallelLMHead under `if tie_word_embeddings` and
+    its `else` (dense.py:78, 80): one operator in the code, two rows in the
+    operator table."""
+    source = fixture_result("dense").source
+    code = code_of(source)
+    lines = [line.strip() for line in code.splitlines()]
+    assert 'head_dim = getattr(mc, "head_dim", None) or hidden_size // num_attention_heads' in lines
+    assert "num_heads = num_attention_heads // tp_size" in lines
+    assert "num_kv_heads = max(1, num_key_value_heads // tp_size)" in lines
+    assert "n = num_heads * head_dim + num_kv_heads * (head_dim + head_dim)" in lines
+    assert 'ops.matmul("qkv_proj", seq_len, hidden_size, n, num_layers)  # dense.py:40' in lines
+    assert 'ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)  # dense.py:78, 80' in lines
+    assert code.count('"lm_head"') == 1
+    assert source.count('"name":"lm_head"') == 2  # the table keeps both, with their guards
+    assert "tie_word_embeddings" not in code
+    # the same values as the table says, at a real config
+    module = load_module(source, "dense_arch")
+    arch = build(module, "DenseForCausalLM", load_config("Qwen__Qwen3-8B"), tp=8)
+    head = [op for op in arch.operators if op.metadata.name == "lm_head"]
+    assert [(op.metadata.io_config.weight_shape.m, op.metadata.io_config.weight_shape.n) for op in head] == [
+        (4096, (151936 + 63) // 64 * 64 // 8)]
+
+
+def test_a_block_shares_its_guard_and_the_layer_count_it_repeats():
+    """moe_every_k.py: the MoE operators of the layers where
+    `layer_id % moe_every_k == 0` share one count, named once."""
+    code = code_of(fixture_result("moe_every_k").source)
+    counts = re.findall(r"^\s*(\w+) = sum\(", code, re.M)
+    assert len(counts) == len(set(counts))  # each layer count bound once per block
+    assert all(not name.endswith("_expr") for name in counts)
