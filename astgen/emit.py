@@ -58,7 +58,7 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
         raise EmitError("nothing to emit")
     first = archs[0]
     try:
-        body = "\n\n\n".join([_arch_class(a) for a in archs] + [_registry(archs, rules)]) + "\n"
+        body = "\n\n\n".join(_arch_classes(archs) + [_registry(archs, rules)]) + "\n"
     except ValueError as exc:  # black refused a statement: a bug in astgen
         raise EmitError(str(exc)) from None
     source = (_header(archs, rules, options) + "\n\n" + _shared(options, rules, _uses(body))
@@ -81,12 +81,13 @@ _FEATURES = {
     "attention": r"ops\.attention",
     "transfer": r"ops\.(?!matmul|attention|finish)\w+\(",
     "decode": r"is_decode",
-    "whole_model": r"_WholeModel",
+    "whole_model": r"SimpleNamespace",
 }
 
 
 def _uses(body: str) -> frozenset[str]:
-    return frozenset(f for f, pattern in _FEATURES.items() if re.search(rf"\b{pattern}", body))
+    features = {f for f, pattern in _FEATURES.items() if re.search(rf"\b{pattern}", body)}
+    return frozenset(features | {f"collective:{c}" for c in re.findall(r"\bops\.(\w+)\(", body)})
 
 
 _SHARED: dict[tuple[EmitOptions, str, frozenset[str]], str] = {}
@@ -98,9 +99,9 @@ def _shared(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
     key = (options, rules.digest, uses)
     if key not in _SHARED:
         helpers = "\n".join(text for feature, text in _HELPERS if feature is None or feature in uses)
-        if "transfer" in uses:  # ops.all_reduce(...): one method per collective the rules time
+        if "transfer" in uses:  # ops.all_reduce(...): one method per collective used
             methods = [f"    def {c}(self, *args, **kwargs):\n        self.transfer({c!r}, *args, **kwargs)\n"
-                       for c in sorted(rules.execution.bandwidth)]
+                       for c in sorted(rules.execution.bandwidth) if f"collective:{c}" in uses]
             helpers = helpers.replace("\n    def finish(self):", "\n" + "\n".join(methods) + "\n    def finish(self):")
         _SHARED[key] = _format(_imports(options, rules, uses) + "\n\n" + helpers).rstrip("\n")
     return _SHARED[key]
@@ -170,12 +171,13 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> str:
         f"# rules: {rules.version} ({rules.digest})",
         f'"""LLMSim model_arch for sglang\'s {Path(a.file).name}: one forward pass per rank.',
         "",
-        "sglang -> LLMSim: attention TP (attn_tp_size) -> sc.tp_size; DP attention",
-        "replicas (--dp) -> sc.dp_size; --tp -> sc.tp_size * sc.dp_size; --ep ->",
-        "sc.ep_size; --moe-a2a-backend deepep -> sc.deepep; --moe-dense-tp-size 1 ->",
-        "sc.enable_moe_dense_fully_dp; the forward mode -> sc.mode; one pipeline stage;",
-        f"--kv-cache-dtype {options.kv_cache_dtype}; other server switches at sglang's default.",
-        "Weights take the checkpoint's precision (quantization_config, torch_dtype).",
+        *textwrap.wrap(
+            "sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, "
+            "--tp -> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep, "
+            "--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage; "
+            f"--kv-cache-dtype {options.kv_cache_dtype}; other switches at sglang's default; "
+            "weights at the checkpoint's precision (quantization_config, torch_dtype).",
+            79, break_on_hyphens=False, break_long_words=False),
         *_assumed(archs),
         '"""',
     ])
@@ -187,7 +189,11 @@ def _imports(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
     kv = ex.kv_cache.get(options.kv_cache_dtype, "")
     lines = []
     if "quantized" in uses:
-        lines += ["import re", "from functools import partial", ""]
+        lines += ["import re", "from functools import partial"]
+    if "whole_model" in uses:
+        lines.append("from types import SimpleNamespace")
+    if lines:
+        lines.append("")
     if "decode" in uses or "transfer" in uses:
         lines.append(f"from {root}.config import ForwardMode")
     lines += [
@@ -201,9 +207,11 @@ def _imports(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
     if "quantized" in uses:
         methods = sorted(set(ex.one_byte) | set(ex.sub_byte))
         lines += ["# quantization_config quant_method values whose weights LLMSim counts at 1 byte",
-                  'ONE_BYTE_METHODS = frozenset("""', *textwrap.wrap(" ".join(methods), 76), '""".split())']
+                  'ONE_BYTE_METHODS = frozenset("""', *textwrap.wrap(" ".join(methods), 76, break_on_hyphens=False),
+                  '""".split())']
     if "transfer" in uses:
-        bandwidths = ", ".join(f"{k!r}: ({v[0]!r}, {v[1]!r})" for k, v in sorted(ex.bandwidth.items()))
+        bandwidths = ", ".join(f"{k!r}: ({v[0]!r}, {v[1]!r})" for k, v in sorted(ex.bandwidth.items())
+                               if f"collective:{k}" in uses)
         lines += ["# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them",
                   f"BANDWIDTH_GB_S = {{{bandwidths}}}"]
     return "\n".join(lines)
@@ -215,29 +223,24 @@ def _model_dtype(mc):
     dtype = str(getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "")
     return DataType.FP32 if dtype.endswith("float32") else DataType.BF16'''),
     ("quantized", '''
-def _skipped(path, names):
-    """`path` is one of a quantization_config's exclusions (with or without
-    layer numbers, or `re:` patterns)."""
-    for name in names:
-        if name.startswith("re:"):
-            if re.search(name[3:], path):
-                return True
-            continue
-        name = re.sub(r"\\.\\d+(?=\\.|$)", "", name)
-        if path == name or path.endswith("." + name) or path.startswith(name + "."):
-            return True
-    return False
-
-
 def _weight_dtype(mc, path):
     """The weights of sglang module `path`: 1 byte in a checkpoint quantized to
-    8 bits or fewer, unless quantization_config leaves it out."""
+    8 bits or fewer, unless its quantization_config leaves the module out."""
     qc = getattr(mc, "quantization_config", None)
-    method = str(qc.get("quant_method", "")).lower() if isinstance(qc, dict) else ""
-    if method not in ONE_BYTE_METHODS:
+    qc = qc if isinstance(qc, dict) else {}
+    if str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS:
         return _model_dtype(mc)
-    names = [*(qc.get("modules_to_not_convert") or []), *(qc.get("ignored_layers") or [])]
-    return _model_dtype(mc) if _skipped(path, names) else DataType.INT8'''),
+    left_out = [*(qc.get("modules_to_not_convert") or [])]
+    left_out += qc.get("ignored_layers") or []
+    return _model_dtype(mc) if any(_names(n, path) for n in left_out) else DataType.INT8
+
+
+def _names(name, path):
+    """`name` (with or without layer numbers, or a `re:` pattern) is `path`."""
+    if name.startswith("re:"):
+        return re.search(name[3:], path) is not None
+    name = re.sub(r"\\.\\d+(?=\\.|$)", "", name)
+    return path == name or path.endswith("." + name) or path.startswith(name + ".")'''),
     ("nested", '''
 class _Sub:
     """A nested config read by attribute, as sglang reads transformers' sub-configs."""
@@ -253,11 +256,6 @@ def _sub(mc, name):
     flattens its keys into mc (Qwen3.5-MoE) and drops it."""
     value = getattr(mc, name, None)
     return mc if value is None else _Sub(value) if isinstance(value, dict) else value'''),
-    ("whole_model", '''
-class _WholeModel:
-    """The parallel sizes of one GPU holding the whole model."""
-
-    tp_size = dp_size = ep_size = 1'''),
     (None, '''
 class _Operators:
     """Adds one forward pass's operators to an arch: matmuls (at the model
@@ -299,16 +297,34 @@ def _new(kind, name, io, batch_size, num_layers, *args):
 )
 
 
-def _arch_class(a: ArchShapes) -> str:
+def _arch_classes(archs: list[ArchShapes]) -> list[str]:
+    """One class per entry; an entry whose forward pass prints the same as an
+    earlier one's (MiniCPMForCausalLM and MiniCPMSALAForCausalLM) is that
+    class's subclass, with nothing of its own."""
+    out, seen = [], {}
+    for a in archs:
+        head, members = _arch_class(a)
+        first = seen.setdefault(members, a.entry)
+        if first == a.entry:
+            out.append(head + "\n" + members)
+        else:
+            out.append("\n".join([
+                f"class {a.entry}Arch({first}Arch):",
+                *_docstring(f"sglang's {a.entry} ({Path(a.file).name}): the same forward pass as {first}.", 4)]))
+    return out
+
+
+def _arch_class(a: ArchShapes) -> tuple[str, str]:
+    """(the class line and docstring, the members)."""
     ops = _emitted(a.operators)
     groups = sorted({op.group for op in ops if op.kind == "attention"})
     reserved = set(_PREAMBLE_NAMES) | set(BOUND_NAMES)
     namer = Namer(_tidied_names(a.names), _count_hints(ops), reserved)
     body = _build_body(ops, namer)
     kv_methods = _kv_methods(a)
+    head = "\n".join([f"class {a.entry}Arch(BaseModelArch):",
+                      *_docstring(f"sglang's {a.entry} ({a.file}): one forward pass, per rank.", 4)])
     lines = [
-        f"class {a.entry}Arch(BaseModelArch):",
-        *_docstring(f"sglang's {a.entry} ({a.file}): one forward pass, per rank.", 4),
         "",
         f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
         "",
@@ -320,7 +336,7 @@ def _arch_class(a: ArchShapes) -> str:
         "",
         *kv_methods,
     ]
-    return "\n".join(lines)
+    return head, "\n".join(lines)
 
 
 def _docstring(text: str, indent: int) -> list[str]:
@@ -441,8 +457,9 @@ def _tidied_names(names: dict[E.Expr, str]) -> dict[E.Expr, str]:
 
 
 def _count_hints(ops: list[_Op]) -> dict[E.Expr, str]:
-    """A layer count is named after the first matmul it counts (else the
-    first operator): ``gate_up_proj_layers``."""
+    """Names for values no code names: a layer count after the first matmul
+    it counts (else the first operator): ``gate_up_proj_layers``; the rows
+    several operators see after the module holding them: ``mlp_rows``."""
     users: dict[E.Expr, list[_Op]] = {}
     for op in ops:
         for e in E.walk(op.layers):
@@ -452,6 +469,15 @@ def _count_hints(ops: list[_Op]) -> dict[E.Expr, str]:
     for count, using in users.items():
         first = next((op for op in using if op.kind == "matmul"), using[0])
         hints[count] = f"{_identifier(first.name)}_layers"
+    rows: dict[E.Expr, list[str]] = {}
+    for op in ops:
+        if not isinstance(op.m, (E.Name, E.Attr, E.Const)):
+            rows.setdefault(op.m, []).append(op.path)
+    for m, paths in rows.items():
+        parts = [p.split(".") for p in paths]
+        common = [a for a, *rest in zip(*parts) if all(r == a for r in rest)] if len(parts) > 1 else parts[0][:-1]
+        owner = next((c for c in reversed(common) if c.isidentifier() and c not in ("model", "layers")), "")
+        hints.setdefault(m, f"{owner}_rows" if owner else "rows")
     return hints
 
 
@@ -672,7 +698,7 @@ def _kv_methods(a: ArchShapes) -> list[str]:
     if E.free_names(a.kv_cache_per_gpu) <= {"mc", "sc"} and sc_fields <= _PARALLEL_SIZES:
         return ["    def get_kv_cache(self) -> float:",
                 '        """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""',
-                "        return self._kv_cache_bytes(_WholeModel)",
+                "        return self._kv_cache_bytes(SimpleNamespace(tp_size=1, dp_size=1, ep_size=1))",
                 "",
                 "    def get_kv_cache_per_gpu(self) -> float:",
                 '        """KV-cache bytes per token on one GPU."""',

@@ -6,13 +6,14 @@
 # rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's mla.py: one forward pass per rank.
 
-sglang -> LLMSim: attention TP (attn_tp_size) -> sc.tp_size; DP attention
-replicas (--dp) -> sc.dp_size; --tp -> sc.tp_size * sc.dp_size; --ep ->
-sc.ep_size; --moe-a2a-backend deepep -> sc.deepep; --moe-dense-tp-size 1 ->
-sc.enable_moe_dense_fully_dp; the forward mode -> sc.mode; one pipeline stage;
---kv-cache-dtype auto; other server switches at sglang's default.
-Weights take the checkpoint's precision (quantization_config, torch_dtype).
+sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
+-> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep,
+--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage;
+--kv-cache-dtype auto; other switches at sglang's default; weights at the
+checkpoint's precision (quantization_config, torch_dtype).
 """
+
+from types import SimpleNamespace
 
 from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
@@ -22,24 +23,12 @@ from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Te
 # sglang --kv-cache-dtype auto: the model dtype
 KV_CACHE_DTYPE = None
 # transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
-BANDWIDTH_GB_S = {
-    "all_gather": (85.0, 22.64),
-    "all_reduce": (85.0, 22.64),
-    "combine": (85.0, 22.64),
-    "dispatch": (85.0, 18.58),
-    "reduce_scatter": (85.0, 22.64),
-}
+BANDWIDTH_GB_S = {"all_gather": (85.0, 22.64), "all_reduce": (85.0, 22.64)}
 
 
 def _model_dtype(mc):
     dtype = str(getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "")
     return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
-
-
-class _WholeModel:
-    """The parallel sizes of one GPU holding the whole model."""
-
-    tp_size = dp_size = ep_size = 1
 
 
 class _Operators:
@@ -76,15 +65,6 @@ class _Operators:
 
     def all_reduce(self, *args, **kwargs):
         self.transfer("all_reduce", *args, **kwargs)
-
-    def combine(self, *args, **kwargs):
-        self.transfer("combine", *args, **kwargs)
-
-    def dispatch(self, *args, **kwargs):
-        self.transfer("dispatch", *args, **kwargs)
-
-    def reduce_scatter(self, *args, **kwargs):
-        self.transfer("reduce_scatter", *args, **kwargs)
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -183,7 +163,7 @@ class LatentForCausalLMArch(BaseModelArch):
 
     def get_kv_cache(self) -> float:
         """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""
-        return self._kv_cache_bytes(_WholeModel)
+        return self._kv_cache_bytes(SimpleNamespace(tp_size=1, dp_size=1, ep_size=1))
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""

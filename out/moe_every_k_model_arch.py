@@ -6,13 +6,14 @@
 # rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's moe_every_k.py: one forward pass per rank.
 
-sglang -> LLMSim: attention TP (attn_tp_size) -> sc.tp_size; DP attention
-replicas (--dp) -> sc.dp_size; --tp -> sc.tp_size * sc.dp_size; --ep ->
-sc.ep_size; --moe-a2a-backend deepep -> sc.deepep; --moe-dense-tp-size 1 ->
-sc.enable_moe_dense_fully_dp; the forward mode -> sc.mode; one pipeline stage;
---kv-cache-dtype auto; other server switches at sglang's default.
-Weights take the checkpoint's precision (quantization_config, torch_dtype).
+sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
+-> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep,
+--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage;
+--kv-cache-dtype auto; other switches at sglang's default; weights at the
+checkpoint's precision (quantization_config, torch_dtype).
 """
+
+from types import SimpleNamespace
 
 from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
@@ -27,19 +28,12 @@ BANDWIDTH_GB_S = {
     "all_reduce": (85.0, 22.64),
     "combine": (85.0, 22.64),
     "dispatch": (85.0, 18.58),
-    "reduce_scatter": (85.0, 22.64),
 }
 
 
 def _model_dtype(mc):
     dtype = str(getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "")
     return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
-
-
-class _WholeModel:
-    """The parallel sizes of one GPU holding the whole model."""
-
-    tp_size = dp_size = ep_size = 1
 
 
 class _Operators:
@@ -83,9 +77,6 @@ class _Operators:
     def dispatch(self, *args, **kwargs):
         self.transfer("dispatch", *args, **kwargs)
 
-    def reduce_scatter(self, *args, **kwargs):
-        self.transfer("reduce_scatter", *args, **kwargs)
-
     def finish(self):
         for key, operators in self.attention_keys.items():
             self.arch._add_attention_operator(key, operators)
@@ -126,6 +117,9 @@ class KMoeForCausalLMArch(BaseModelArch):
         experts_per_rank = max(1, n_routed_experts // sc.ep_size)
         num_heads = num_attention_heads // tp_size
         vocab = (mc.vocab_size + 64 - 1) // 64 * 64
+        experts_rows = max(
+            1, seq_len * sc.dp_size * num_experts_per_tok // n_routed_experts
+        )
         input_size = num_attention_heads * head_dim
         inter = moe_intermediate_size // moe_tp_size
         num_kv_heads = max(1, num_key_value_heads // tp_size)
@@ -157,15 +151,16 @@ class KMoeForCausalLMArch(BaseModelArch):
         ops.attention("qkv", seq_len, sc.max_seqlen, head_dim, num_layers, num_heads)
         # moe_every_k.py:27
         ops.matmul("moe_gate", seq_len, hidden_size, n_routed_experts, moe_gate_layers)
-        m = max(1, seq_len * sc.dp_size * num_experts_per_tok // n_routed_experts)
         batch = experts_per_rank
         layers = moe_gate_layers
         # moe_every_k.py:37
-        ops.matmul("moe_experts_gate_up", m, hidden_size, 2 * inter, layers, batch)
-        m = max(1, seq_len * sc.dp_size * num_experts_per_tok // n_routed_experts)
+        ops.matmul(
+            "moe_experts_gate_up", experts_rows, hidden_size, 2 * inter, layers, batch
+        )
         batch = experts_per_rank
+        layers = moe_gate_layers
         # moe_every_k.py:37
-        ops.matmul("moe_experts_down", m, inter, hidden_size, moe_gate_layers, batch)
+        ops.matmul("moe_experts_down", experts_rows, inter, hidden_size, layers, batch)
         if sc.deepep:
             batch = num_experts_per_tok
             layers = moe_gate_layers
@@ -206,7 +201,7 @@ class KMoeForCausalLMArch(BaseModelArch):
 
     def get_kv_cache(self) -> float:
         """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""
-        return self._kv_cache_bytes(_WholeModel)
+        return self._kv_cache_bytes(SimpleNamespace(tp_size=1, dp_size=1, ep_size=1))
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""

@@ -6,16 +6,16 @@
 # rules: 1.1.1 (f22faa387cb6)
 """LLMSim model_arch for sglang's reexport.py: one forward pass per rank.
 
-sglang -> LLMSim: attention TP (attn_tp_size) -> sc.tp_size; DP attention
-replicas (--dp) -> sc.dp_size; --tp -> sc.tp_size * sc.dp_size; --ep ->
-sc.ep_size; --moe-a2a-backend deepep -> sc.deepep; --moe-dense-tp-size 1 ->
-sc.enable_moe_dense_fully_dp; the forward mode -> sc.mode; one pipeline stage;
---kv-cache-dtype auto; other server switches at sglang's default.
-Weights take the checkpoint's precision (quantization_config, torch_dtype).
+sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
+-> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep,
+--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage;
+--kv-cache-dtype auto; other switches at sglang's default; weights at the
+checkpoint's precision (quantization_config, torch_dtype).
 """
 
 import re
 from functools import partial
+from types import SimpleNamespace
 
 from src.arch.config import ForwardMode
 from src.arch.models_arch.base_model_arch import BaseModelArch
@@ -31,13 +31,7 @@ gptq_marlin modelopt modelopt_fp4 modelopt_fp8 moe_wna16 mxfp4 qoq quark
 w4afp8 w8a8_fp8 w8a8_int8
 """.split())
 # transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
-BANDWIDTH_GB_S = {
-    "all_gather": (85.0, 22.64),
-    "all_reduce": (85.0, 22.64),
-    "combine": (85.0, 22.64),
-    "dispatch": (85.0, 18.58),
-    "reduce_scatter": (85.0, 22.64),
-}
+BANDWIDTH_GB_S = {"all_gather": (85.0, 22.64), "all_reduce": (85.0, 22.64)}
 
 
 def _model_dtype(mc):
@@ -45,38 +39,24 @@ def _model_dtype(mc):
     return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
 
 
-def _skipped(path, names):
-    """`path` is one of a quantization_config's exclusions (with or without
-    layer numbers, or `re:` patterns)."""
-    for name in names:
-        if name.startswith("re:"):
-            if re.search(name[3:], path):
-                return True
-            continue
-        name = re.sub(r"\.\d+(?=\.|$)", "", name)
-        if path == name or path.endswith("." + name) or path.startswith(name + "."):
-            return True
-    return False
-
-
 def _weight_dtype(mc, path):
     """The weights of sglang module `path`: 1 byte in a checkpoint quantized to
-    8 bits or fewer, unless quantization_config leaves it out."""
+    8 bits or fewer, unless its quantization_config leaves the module out."""
     qc = getattr(mc, "quantization_config", None)
-    method = str(qc.get("quant_method", "")).lower() if isinstance(qc, dict) else ""
-    if method not in ONE_BYTE_METHODS:
+    qc = qc if isinstance(qc, dict) else {}
+    if str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS:
         return _model_dtype(mc)
-    names = [
-        *(qc.get("modules_to_not_convert") or []),
-        *(qc.get("ignored_layers") or []),
-    ]
-    return _model_dtype(mc) if _skipped(path, names) else DataType.INT8
+    left_out = [*(qc.get("modules_to_not_convert") or [])]
+    left_out += qc.get("ignored_layers") or []
+    return _model_dtype(mc) if any(_names(n, path) for n in left_out) else DataType.INT8
 
 
-class _WholeModel:
-    """The parallel sizes of one GPU holding the whole model."""
-
-    tp_size = dp_size = ep_size = 1
+def _names(name, path):
+    """`name` (with or without layer numbers, or a `re:` pattern) is `path`."""
+    if name.startswith("re:"):
+        return re.search(name[3:], path) is not None
+    name = re.sub(r"\.\d+(?=\.|$)", "", name)
+    return path == name or path.endswith("." + name) or path.startswith(name + ".")
 
 
 class _Operators:
@@ -113,15 +93,6 @@ class _Operators:
 
     def all_reduce(self, *args, **kwargs):
         self.transfer("all_reduce", *args, **kwargs)
-
-    def combine(self, *args, **kwargs):
-        self.transfer("combine", *args, **kwargs)
-
-    def dispatch(self, *args, **kwargs):
-        self.transfer("dispatch", *args, **kwargs)
-
-    def reduce_scatter(self, *args, **kwargs):
-        self.transfer("reduce_scatter", *args, **kwargs)
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -188,7 +159,7 @@ class ReexportForCausalLMArch(BaseModelArch):
 
     def get_kv_cache(self) -> float:
         """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""
-        return self._kv_cache_bytes(_WholeModel)
+        return self._kv_cache_bytes(SimpleNamespace(tp_size=1, dp_size=1, ep_size=1))
 
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""
