@@ -15,8 +15,6 @@ import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import black
-
 from astgen import __version__
 from astgen import expr as E
 from astgen._cse import Namer, replace_all
@@ -68,10 +66,29 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
 
 
 def _format(source: str) -> str:
+    """black's layout of a block the emitter wrote (its own lines already
+    are, when each fits)."""
+    import black  # only for what does not fit: most runs never need it
+
     try:
         return black.format_str(source + "\n", mode=black.Mode(line_length=LINE_LENGTH))
     except black.InvalidInput as exc:  # a bug in astgen, never in the input
         raise EmitError(f"generated code is not valid Python: {exc}") from None
+
+
+def _normalized(text: str) -> str:
+    """Blank lines as black puts them between top-level definitions (two) and
+    methods (one), for text whose every line fits."""
+    out: list[str] = []
+    for line in text.strip("\n").split("\n"):
+        if line and not line[0].isspace() and line.startswith(("def ", "class ")) and out and out[-1] != "":
+            while out and out[-1] == "":
+                out.pop()
+            out += ["", ""]
+        out.append(line)
+    text = "\n".join(out)
+    text = re.sub(r"\n{4,}", "\n\n\n", text)
+    return text + "\n"
 
 
 # the helpers a module may need, each with the names that call for it
@@ -103,7 +120,9 @@ def _shared(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
             methods = [f"    def {c}(self, *args, **kwargs):\n        self.transfer({c!r}, *args, **kwargs)\n"
                        for c in sorted(rules.execution.bandwidth) if f"collective:{c}" in uses]
             helpers = helpers.replace("\n    def finish(self):", "\n" + "\n".join(methods) + "\n    def finish(self):")
-        _SHARED[key] = _format(_imports(options, rules, uses) + "\n\n" + helpers).rstrip("\n")
+        text = _imports(options, rules, uses) + "\n\n" + helpers
+        fits = all(len(line) <= LINE_LENGTH for line in text.split("\n"))
+        _SHARED[key] = (_normalized(text) if fits else _format(text)).rstrip("\n")
     return _SHARED[key]
 
 

@@ -9,8 +9,6 @@ statement is remembered by its text: modules share most of theirs.
 
 from __future__ import annotations
 
-import black
-
 from astgen import expr as E
 
 LINE_LENGTH = 88
@@ -70,6 +68,8 @@ def statement(text: str, indent: int) -> list[str]:
         return [" " * indent + text]
     key = (text, indent)
     if key not in _FORMATTED:
+        import black  # only for statements too long for a line: most runs never need it
+
         width = LINE_LENGTH - indent
         mode = _MODE.setdefault(width, black.Mode(line_length=width))
         header = text.endswith(":")  # `if ...:` / `for ...:`: formatted with a body, then without
