@@ -666,7 +666,9 @@ def _op_lines(op: _Op, indent: int) -> list[str]:
     order = sorted((f for f, t in texts.items() if len(t) > MIN_HOISTED),
                    key=lambda f: (texts[f].isidentifier(), -len(texts[f]), f))  # a local's name last
     count = next((c for c in range(len(order) + 1)
-                  if indent + len(_call(op, {**texts, **{f: f for f in order[:c]}})) <= LINE_LENGTH), len(order))
+                  if indent + len(_call(op, {**texts, **{f: f for f in order[:c]}})) <= LINE_LENGTH), None)
+    if count is None:  # black lays the call out: a local then only for what is not a name
+        count = sum(1 for f in order if not texts[f].isidentifier())
     lines: list[str] = []
     for f in order[:count]:
         lines += statement(f"{f} = {texts[f]}", indent)

@@ -151,11 +151,14 @@ class KMoeForCausalLMArch(BaseModelArch):
         ops.attention("qkv", seq_len, sc.max_seqlen, head_dim, num_layers, num_heads)
         # moe_every_k.py:27
         ops.matmul("moe_gate", seq_len, hidden_size, n_routed_experts, moe_gate_layers)
-        batch = experts_per_rank
-        layers = moe_gate_layers
         # moe_every_k.py:37
         ops.matmul(
-            "moe_experts_gate_up", experts_rows, hidden_size, 2 * inter, layers, batch
+            "moe_experts_gate_up",
+            experts_rows,
+            hidden_size,
+            2 * inter,
+            moe_gate_layers,
+            experts_per_rank,
         )
         batch = experts_per_rank
         layers = moe_gate_layers
