@@ -19,10 +19,14 @@ from astgen import expr as E
 from astgen.atomic import write_atomic
 from astgen.cache import ResultCache, code_digest
 from astgen.check import check_modules
+from astgen.check import explain as explain_checks
+from astgen.check import render_json as check_json
+from astgen.check import render_text as check_text
 from astgen.diff import diff_trees
 from astgen.diff import render_json as diff_json
 from astgen.diff import render_markdown as diff_markdown
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
+from astgen.drift import ConfigIndex
 from astgen.emit import KV_CACHE_DTYPES, EmitOptions, module_name_for
 from astgen.ir import render_tree
 from astgen.progress import progress_reporter
@@ -176,20 +180,24 @@ def cmd_check(args: argparse.Namespace) -> int:
         only = {module_name_for(f.name) + ".py" for f in files}
     results = scan_files(tree, files, rules, _options(args, tree, rules, len(files), emit=True))
     against = Path(args.against)
-    checks = check_modules(results, against, f"astgen {__version__}, rules {rules.version} ({rules.digest})",
-                           only)
-    drifted = [c for c in checks if c.drifted]
-    for c in drifted:
-        for change in c.changes:
-            print(change.render())
-        if args.update:
+    generator = f"astgen {__version__}, rules {rules.version} ({rules.digest})"
+    checks = check_modules(results, against, generator, only)
+    report = explain_checks(checks, _config_index(args), str(against), generator)
+    if args.update:
+        for c in checks:
+            if not c.drifted:
+                continue
             if c.source is None:
                 (against / c.name).unlink(missing_ok=True)
             else:
                 write_atomic(against / c.name, c.source)
-    verb = "updated" if args.update else "drifted"
-    print(f"check: {len(checks)} modules against {against}: {len(drifted)} {verb}")
-    return EXIT_INCOMPLETE if drifted and not args.update else EXIT_OK
+    _output(args, check_json(report) if _format(args) == "json" else check_text(report, updated=args.update))
+    return EXIT_INCOMPLETE if any(c.drifted for c in checks) and not args.update else EXIT_OK
+
+
+def _config_index(args: argparse.Namespace) -> ConfigIndex:
+    """The configs --configs names, then the Hugging Face cache's."""
+    return ConfigIndex.load([Path(d) for d in args.configs or []], hf_cache=True)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -425,10 +433,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--import-root", default="src.arch", metavar="PKG",
                        help="LLMSim import root of the modules (default: src.arch)")
 
-    def report_options(p: argparse.ArgumentParser) -> None:
+    def report_options(p: argparse.ArgumentParser, text: str = "Markdown", schema: str = "") -> None:
+        json_help = f"JSON ({schema})" if schema else "JSON"
         p.add_argument("--format", choices=("md", "json"), default=None,
-                       help="Markdown or JSON (default: json for a --report ending in .json, else md)")
+                       help=f"md: {text}; json: {json_help} (default: json for a --report ending in .json, "
+                            "else md)")
         p.add_argument("--report", metavar="FILE", help="write it here (default: stdout)")
+
+    def configs_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--configs", metavar="DIR", action="append",
+                       help="a directory of HF config.json files (*.json, */config.json, a hub cache): "
+                            "a changed field is compared, and its values shown, at the configs whose "
+                            "`architectures` name the entry (repeatable; the HF cache is searched too)")
 
     gen = sub.add_parser("gen", help="emit LLMSim model_arch modules",
                          description="Analyze model files and write one model_arch module per file.")
@@ -461,16 +477,27 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check", help="compare committed modules with sglang's source (drift detection)",
         description="Regenerate the modules in memory and compare them with the committed ones, "
-                    "operator by operator: added, removed, shape or layer count changed, with the "
-                    "sglang line behind each. Exit 0 when clean, 1 on drift (or on modules made by "
-                    "another astgen/rules version, reported as stale), 2 on unusable input.")
+                    "operator by operator: added, removed, or a field whose value changed, with the "
+                    "sglang line behind each, the smallest subexpression that changed, and the value "
+                    "before and after at each known config of the entry's architecture (at tp 8, or "
+                    "the first sampled schedule where it differs). One change seen in several entries "
+                    "(the same line, operator, field and change) is one line naming them. A field that "
+                    "changed form only (same canonical form, or the same value at every known config "
+                    "and sampled schedule) is not drift: its module is reported stale. "
+                    "Exit 0 when every module is clean; 1 when any drifted (a value changed, an operator "
+                    "or module added or removed) or is stale (its text differs with no value changed: "
+                    "form only, operators on other lines, text outside the operator table, or made by "
+                    "another astgen/rules version), both fixed by --update; 2 on unusable input.")
     common(check)
     check.add_argument("--against", metavar="DIR", default="out",
                        help="directory of committed modules (default: out)")
     check.add_argument("--only", nargs="+", metavar="FILE",
                        help="check only these model files' modules (what the pre-commit hook uses)")
     check.add_argument("--update", action="store_true",
-                       help="rewrite (atomically) the modules that drifted, and only those")
+                       help="rewrite (atomically) the modules that drifted or are stale, and only those")
+    configs_option(check)
+    report_options(check, text="one line per change and a summary line",
+                   schema="astgen.check/1: per module its status and changes, the groups")
     import_root(check)
     speed(check)
     check.set_defaults(func=cmd_check)

@@ -38,7 +38,10 @@ def test_a_head_count_edit_is_reported_per_operator_with_its_line(tmp_path, caps
     mla.write_text(text.replace(old, "self.num_local_heads = config.num_attention_heads * 2 // attn_tp_size\n"))
     capsys.readouterr()
     assert check(tree, out) == 1
-    old, new = "mc.num_attention_heads // sc.tp_size", "mc.num_attention_heads * 2 // sc.tp_size"
+    # each line names the smallest subexpression that changed: in
+    # `mc.num_attention_heads // sc.tp_size -> mc.num_attention_heads * 2 // sc.tp_size`
+    # the head count alone
+    old, new = "mc.num_attention_heads", "mc.num_attention_heads * 2"
     # both attention cores, and the absorbed decode matmuls (batched per head)
     assert capsys.readouterr().out.splitlines() == [
         f"mla.py:58: drift: LatentForCausalLM.attn_mha_qk batch: {old} -> {new}",
