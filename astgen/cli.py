@@ -210,7 +210,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         with progress_reporter(len(files), enabled=not args.quiet) as tick:
             sides.append((tree, scan_files(tree, files, rules, options, tick)))
     (old_tree, old), (new_tree, new) = sides
-    result = diff_trees(old, new, old_tree.version, new_tree.version)
+    result = diff_trees(old, new, old_tree.version, new_tree.version, _config_index(args))
     _output(args, diff_json(result) if _format(args) == "json" else diff_markdown(result))
     return EXIT_OK
 
@@ -505,11 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
     diff = sub.add_parser(
         "diff", help="compare two sglang versions (or trees), architecture by architecture",
         description="Analyze two sglang trees and list the architectures added and removed, the "
-                    "ones whose support status changed, and the operator-level changes of each "
-                    "kept one (shapes and layer counts).")
+                    "ones whose support status changed, and the operator-level changes of value of "
+                    "each kept one (shapes and layer counts): one line per change, naming the "
+                    "smallest subexpression that changed, the entries it changed in, and the values "
+                    "before and after at each known config. A field whose two texts have the same "
+                    "canonical form, or the same value at every known config and sampled schedule, is "
+                    "counted as a change of form only and not listed. Exit 0.")
     diff.add_argument("--from", dest="old", required=True, metavar="V|DIR", help="sglang version or tree")
     diff.add_argument("--to", dest="new", required=True, metavar="V|DIR", help="sglang version or tree")
-    report_options(diff)
+    configs_option(diff)
+    report_options(diff, schema="astgen.diff/1")
     diff.add_argument("--rules", metavar="DIR", default=None, help="rules directory (default: bundled rules/)")
     diff.add_argument("-q", "--quiet", action="store_true", help="no progress")
     speed(diff)
