@@ -288,13 +288,46 @@ def render_text(v: Validation) -> str:
             mark = "" if r.ok else " **differs**"
             lines.append(f"| {r.module} | {r.cls} | {r.astgen:,} | {r.oracle:,}{mark} | "
                          f"{', '.join(r.oracle_names)} | {r.where} |")
-    lines += ["", "excluded from the comparison:"] + [f"  - {e}" for e in v.excluded]
+    lines += ["", "excluded from the comparison:"] + [f"  - {e}" for e in group_repeats(v.excluded)]
     mism = v.mismatches()
     if mism:
         lines += [""] + mism
     lines += ["", f"result: {v.status} ({len(v.layers)} layers, {ta:,} weight elements by astgen, "
                   f"{to:,} by the oracle)"]
     return "\n".join(lines) + "\n"
+
+
+_INDEX = re.compile(r"\.(\d+)(?=\.|\s|$)")
+
+
+def group_repeats(lines: list[str]) -> list[str]:
+    """Lines that differ only in one index of a dotted path (a layer number)
+    as one line: ``(x78) astgen: model.layers.{0..77}.self_attn.alt_stream
+    (Stream): ...``. The first index of each line is the one abstracted;
+    groups keep the order of their first line."""
+    groups: dict[str, list[int]] = {}
+    for line in lines:
+        m = _INDEX.search(line)
+        key = line if m is None else line[:m.start()] + ".{}" + line[m.end():]
+        groups.setdefault(key, []).append(-1 if m is None else int(m.group(1)))
+    out = []
+    for key, indices in groups.items():
+        if len(indices) == 1 or -1 in indices:
+            out += [key if i == -1 else key.replace(".{}", f".{i}", 1) for i in indices]
+        else:
+            out.append(f"(x{len(indices)}) " + key.replace(".{}", ".{" + _spans(sorted(set(indices))) + "}", 1))
+    return out
+
+
+def _spans(indices: list[int]) -> str:
+    """``0..2,5,7..9``"""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
 
 
 def _ranges(layers: list[LayerRow]):
@@ -337,7 +370,8 @@ def render_json(results: list[Validation]) -> str:
             "modules": {str(i): [{"module": r.module, "class": r.cls, "astgen": r.astgen, "oracle": r.oracle,
                                   "oracle_modules": list(r.oracle_names), "source": r.where} for r in rows]
                         for i, rows in sorted(v.modules.items())},
-            "mismatches": v.mismatches(), "excluded": v.excluded, "problems": v.problems,
+            "mismatches": v.mismatches(), "excluded": v.excluded,
+            "excluded_grouped": group_repeats(v.excluded), "problems": v.problems,
             "per_rank": {"tp": v.per_rank_tp, "layers": {str(i): n for i, n in sorted(v.per_rank.items())}},
         }
     counts = Counter(v.status for v in results)
