@@ -20,11 +20,15 @@ in one process never mix). Nothing is imported or executed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
+from astgen.atomic import write_atomic
 from astgen.source import SourceTree
 
 # where sglang keeps _CONFIG_REGISTRY, newest first
@@ -65,6 +69,8 @@ def read_registry(tree: SourceTree) -> Registry:
         return Registry({}, "")
     classes: dict[str, ConfigClass] = {}
     skipped: list[str] = []
+    global _last_root
+    _last_root = None  # read once per tree and process: from the files as they are now
     with _resolving(str(tree.root)):
         try:
             module = astroid.MANAGER.ast_from_file(str(path), dotted, source=True)
@@ -249,9 +255,45 @@ _CONSTANTS: dict[tuple[str, str, str], object] = {}
 _REGISTRIES: dict[tuple[str, str], Registry] = {}
 
 
+# where registries read before are kept (None: not kept); set by the CLI and
+# the scan workers from --cache-dir / --no-cache
+DISK_CACHE: list[Path | None] = [None]
+
+
 def registry_of(tree: SourceTree) -> Registry:
-    """:func:`read_registry`, once per tree and process."""
+    """:func:`read_registry`, once per tree and process, and kept on disk by
+    the content of the files it reads, when a cache directory is set."""
     key = (str(tree.root), tree.version)
     if key not in _REGISTRIES:
-        _REGISTRIES[key] = read_registry(tree)
+        _REGISTRIES[key] = _from_disk(tree, DISK_CACHE[0])
     return _REGISTRIES[key]
+
+
+def _from_disk(tree: SourceTree, directory: Path | None) -> Registry:
+    """The registry of ``tree`` as kept under ``directory`` (by the sha256 of
+    this module's code, the registry's file and every file of sglang's
+    configs package: what astroid reads), else read and kept there."""
+    if directory is None:
+        return read_registry(tree)
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    sources = [tree.module_file(d) for d in REGISTRY_MODULES]
+    configs = tree.module_file(CONFIGS_PACKAGE.rstrip(".") + ".__init__")
+    sources += sorted(configs.parent.rglob("*.py")) if configs is not None else []
+    for path in sources:
+        if path is not None:
+            digest.update(str(path.relative_to(tree.root)).encode() + b"\0" + path.read_bytes())
+    target = directory / f"{digest.hexdigest()[:32]}.json"
+    try:
+        data = json.loads(target.read_text("utf-8"))
+        return Registry({k: ConfigClass(*v) for k, v in data["classes"].items()}, data["source"],
+                        data["module"], tuple(data["skipped"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    registry = read_registry(tree)
+    data = {"classes": {k: [c.module, c.name] for k, c in registry.classes.items()},
+            "source": registry.source, "module": registry.module, "skipped": list(registry.skipped)}
+    try:
+        write_atomic(target, json.dumps(data, sort_keys=True))
+    except OSError:  # a read-only cache: read again next time
+        pass
+    return registry

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from astgen import registry
 from astgen.registry import ConfigClass, read_registry
 from astgen.source import SourceTree
 from tests.helpers import build, generate, load_module
@@ -187,6 +188,21 @@ def test_registry_is_read_with_astroid(tmp_path):
     assert registry.classes == {"qwen3_next": ConfigClass("sglang.srt.configs.hybrid", "HybridConfig")}
     assert registry.source == "sglang/srt/utils/hf_transformers/common.py"
     assert registry.skipped == ()
+
+
+def test_the_registry_is_kept_on_disk_by_the_content_it_was_read_from(tmp_path):
+    """A second process reads the kept registry; an edit of a config class
+    (what astroid read) is a new key, read again."""
+    tree = _tree(tmp_path / "tree")
+    kept = tmp_path / "registry"
+    first = registry._from_disk(tree, kept)
+    assert [p.suffix for p in kept.iterdir()] == [".json"]
+    assert registry._from_disk(tree, kept) == first
+    hybrid_py = tree.root / "sglang/srt/configs/hybrid.py"
+    hybrid_py.write_text(hybrid_py.read_text().replace('model_type = "qwen3_next"', 'model_type = "qwen3_next_v2"'))
+    again = registry._from_disk(tree, kept)
+    assert len(list(kept.iterdir())) == 2
+    assert again.classes == {"qwen3_next_v2": ConfigClass("sglang.srt.configs.hybrid", "HybridConfig")}
 
 
 def test_a_tree_without_a_registry_has_no_config_classes(tmp_path):
