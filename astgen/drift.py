@@ -354,8 +354,9 @@ class FieldDrift:
     verdict: str  # VALUE | FORM | SAME_VALUES
     old_sub: str  # the smallest subexpression that changed, as printed
     new_sub: str
-    key: tuple  # what makes two drifts the same change: the canonical forms (no config) of the subexpressions
+    key: tuple  # what makes two drifts the same change: the subexpressions' canonical forms (see group)
     values: tuple[Value, ...] = ()  # at known configs, where the value differs
+    paths: tuple[str, ...] = ()  # the config objects the subexpressions read keys of: mc.text_config
 
     @property
     def is_value(self) -> bool:
@@ -513,8 +514,45 @@ def compare_field(change: "Change", configs: list[KnownConfig]) -> FieldDrift:
     verdict = SAME_VALUES if same_values(Sides(a, b, *layers), configs) or same_values(whole, configs) \
         else VALUE
     shown = values(whole, configs) if verdict == VALUE else ()
-    plain = Canon()  # the key groups entries with and without configs alike
-    return FieldDrift(change, verdict, short(E.to_source(a)), short(E.to_source(b)), (plain(a), plain(b)), shown)
+    return FieldDrift(change, verdict, short(E.to_source(a)), short(E.to_source(b)), same_change_key(a, b), shown,
+                      tuple(sorted(config_objects(a) | config_objects(b))))
+
+
+def _reads(e: E.Expr) -> Iterator[E.Expr]:
+    """The outermost config reads of ``e`` (``mc.a.b``, ``getattr(mc.a, 'b', d)``)."""
+    if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and _config_key(e.obj) is not None:
+        yield e
+        if isinstance(e, E.GetAttr):
+            yield from _reads(e.default)
+        return
+    for c in e.children():
+        yield from _reads(c)
+
+
+def config_objects(e: E.Expr) -> set[str]:
+    """The config objects ``e`` reads keys of: ``mc``, ``mc.text_config``."""
+    return {E.to_source(r.obj) for r in _reads(e)}
+
+
+def _unnested(e: E.Expr) -> E.Expr:
+    """Every config read taken from ``mc`` itself: ``mc.text_config.k`` -> ``mc.k``."""
+    if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and _config_key(e.obj) is not None:
+        mc = E.Name("mc")
+        if isinstance(e, E.GetAttr):
+            return E.GetAttr(mc, e.name, _unnested(e.default))
+        return E.Attr(mc, e.name) if isinstance(e, E.Attr) else E.HasAttr(mc, e.name)
+    kids = [_unnested(c) for c in e.children()]
+    return E._rebuild(e, kids) if kids else e
+
+
+def same_change_key(a: E.Expr, b: E.Expr) -> tuple[E.Expr, E.Expr]:
+    """Two drifts at one sglang line are one change when their subexpressions
+    have the same canonical forms (no config assumed, so entries with and
+    without a known config group alike) once every config read is taken from
+    ``mc`` itself: the line reads ``config.num_key_value_heads`` whether an
+    entry passes it ``mc`` or ``mc.text_config``."""
+    plain = Canon()
+    return plain(_unnested(a)), plain(_unnested(b))
 
 
 # ----------------------------------------------------------------------------
@@ -524,7 +562,7 @@ def compare_field(change: "Change", configs: list[KnownConfig]) -> FieldDrift:
 @dataclass
 class Group:
     """Changes that are one change: same sglang line, operator, field and
-    canonical before/after (or the same operator added or removed there),
+    :func:`same_change_key` (or the same operator added or removed there),
     in one or more entries."""
 
     members: list[FieldDrift | "Change"]
@@ -572,7 +610,19 @@ class Group:
         shown = ", ".join(entries[:max_entries])
         more = f", ... (+{len(entries) - max_entries} more)" if len(entries) > max_entries else ""
         who = f"in {len(entries)} entries ({shown}{more})"
-        return f"{c.operator} " + (f"{label} {who}: {d.old_sub} -> {d.new_sub}" if d else f"{c.what} {who}")
+        return f"{c.operator} " + (f"{label} {who}: {d.old_sub} -> {d.new_sub}{self._elsewhere()}" if d
+                                   else f"{c.what} {who}")
+
+    def _elsewhere(self) -> str:
+        """`` (read from mc.text_config in 3 of them)`` when some members
+        read the keys of the change from other config objects."""
+        d = self.drift
+        other = [m for m in self.members if isinstance(m, FieldDrift) and m.paths != d.paths]
+        if not other:
+            return ""
+        paths = sorted({p for m in other for p in m.paths} - set(d.paths))
+        entries = {m.change.entry for m in other}
+        return f" (read from {', '.join(paths)} in {len(entries)} of them)"
 
     def values_text(self, max_values: int = 2) -> str:
         """``Qwen3-8B, tp 8: qkv_proj n 768 -> 1024; ...`` ("" when no
@@ -593,6 +643,7 @@ class Group:
         return {"id": n, "line": self.render(), "at": c.at, "what": c.what, "operator": c.operator,
                 "field": c.field, "from_sub": d.old_sub if d else "", "to_sub": d.new_sub if d else "",
                 "count": len(self.members), "entries": self.entries, "modules": self.modules,
+                "config_objects": sorted({p for m in self.members if isinstance(m, FieldDrift) for p in m.paths}),
                 "values": [v.to_json() for v in self.values()]}
 
 

@@ -26,7 +26,8 @@ from tests.helpers import FIXTURES
 
 # the fixture's attention reads its KV heads here (dense.py:35); its
 # QKVParallelLinear is built at dense.py:40
-KV_LINE = '        self.total_num_kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads\n'
+KV_LINE = ('        self.total_num_kv_heads = getattr(config, "num_key_value_heads", None) '
+           'or config.num_attention_heads\n')
 KV_DOUBLED = ('        self.total_num_kv_heads = (getattr(config, "num_key_value_heads", None) '
               'or config.num_attention_heads) * 2\n')
 # a made-up checkpoint of the fixture's DenseForCausalLM: 32 heads of 128, 8 KV heads
@@ -197,6 +198,23 @@ def test_a_value_that_does_not_evaluate_is_left_out_without_a_crash():
     assert (d.verdict, d.values) == (D.VALUE, ())
     d = D.compare_field(field_change("mc.a // (", "mc.a"), known({"a": 1}))  # not an expression
     assert (d.verdict, d.old_sub, d.values) == (D.VALUE, "mc.a // (", ())
+
+
+def test_one_change_read_through_another_config_object_is_one_group():
+    full = "mc.h // sc.tp_size * 128 + max(1, mc.kv // sc.tp_size) * 256"
+    nested = full.replace("mc.", "mc.text_config.")
+
+    def doubled(text: str, entry: str, at: str = "qwen3.py:196") -> D.FieldDrift:
+        change = Change("m.py", entry, "changed", "qkv_proj", "n", text, text.replace(".kv", ".kv * 2"), at)
+        return D.compare_field(change, [])
+
+    groups = D.group([doubled(full, "Qwen3ForCausalLM"), doubled(nested, "Qwen3VLForConditionalGeneration"),
+                      doubled(full, "OtherForCausalLM", at="other.py:9")])
+    assert [g.render() for g in groups] == [
+        "qwen3.py:196: drift: qkv_proj n in 2 entries (Qwen3ForCausalLM, Qwen3VLForConditionalGeneration): "
+        "mc.kv -> mc.kv * 2 (read from mc.text_config in 1 of them)",
+        "other.py:9: drift: OtherForCausalLM.qkv_proj n: mc.kv -> mc.kv * 2",
+    ]
 
 
 # ----------------------------------------------------------------------------
