@@ -367,14 +367,13 @@ _PER_LAYER = re.compile(r"^(\w+) in range\((.*)\)$", re.S)
 
 
 def _parse(text: str, what: str) -> E.Expr | None:
-    """A field's text as an expression (per_layer: its layer count)."""
+    """A field's text as an expression (per_layer: its layer count; kind:
+    none, it is compared as text)."""
     if what == "kind":
         return None
     if what == "per_layer":
-        m = _PER_LAYER.match(text)
-        if not m:
-            return None
-        text = m.group(2)
+        layers = _layers(text)
+        return layers[1] if layers else None
     try:
         return E.parse(text)
     except (E.ParseError, KeyError, RecursionError):
@@ -382,12 +381,13 @@ def _parse(text: str, what: str) -> E.Expr | None:
 
 
 def _layers(per_layer: str) -> tuple[str, E.Expr] | None:
+    """``i in range(n)`` as (``i``, n)."""
     m = _PER_LAYER.match(per_layer or "")
     if not m:
         return None
     try:
         return m.group(1), E.parse(m.group(2))
-    except (E.ParseError, KeyError):
+    except (E.ParseError, KeyError, RecursionError):
         return None
 
 
