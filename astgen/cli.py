@@ -123,7 +123,16 @@ def _options(args: argparse.Namespace, tree: SourceTree, rules: Rules, n_files: 
                           kv_cache_dtype=args.kv_cache_dtype) if emit else None
     arch = getattr(args, "arch", None)
     return ScanOptions(jobs=_jobs(args, n_files), emit=options, arch=arch,
-                       cache=None if arch else _cache(args, tree, rules, options))
+                       cache=None if arch else _cache(args, tree, rules, options),
+                       registry_cache=_registry_cache(args))
+
+
+def _registry_cache(args: argparse.Namespace) -> Path | None:
+    """Where sglang's config registry is kept once read: beside the results
+    (``--cache-dir``), nowhere with ``--no-cache``."""
+    if getattr(args, "no_cache", False):
+        return None
+    return (Path(args.cache_dir) if getattr(args, "cache_dir", None) else cache_dir()) / "registry"
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
