@@ -328,7 +328,7 @@ def _arch_classes(archs: list[ArchShapes]) -> list[str]:
             out.append(head + "\n" + members)
         else:
             out.append("\n".join([
-                f"class {a.entry}Arch({first}Arch):",
+                *statement(f"class {a.entry}Arch({first}Arch):", 0),
                 *_docstring(f"sglang's {a.entry} ({Path(a.file).name}): the same forward pass as {first}.", 4)]))
     return out
 
@@ -341,7 +341,7 @@ def _arch_class(a: ArchShapes) -> tuple[str, str]:
     namer = Namer(_tidied_names(a.names), _count_hints(ops), reserved)
     body = _build_body(ops, namer)
     kv_methods = _kv_methods(a)
-    head = "\n".join([f"class {a.entry}Arch(BaseModelArch):",
+    head = "\n".join([*statement(f"class {a.entry}Arch(BaseModelArch):", 0),
                       *_docstring(f"sglang's {a.entry} ({a.file}): one forward pass, per rank.", 4)])
     lines = [
         "",
