@@ -26,11 +26,15 @@ _CACHE_LIMIT = 200_000  # entries; modules share most of their expressions
 
 def tidy(e: E.Expr) -> E.Expr:
     """``e`` in its simplest equal form (its value where it is a value)."""
-    out = _TIDY.get(e)
+    return _memo(_TIDY, _tidy, e)
+
+
+def _memo(cache: dict[E.Expr, E.Expr], compute, e: E.Expr) -> E.Expr:
+    out = cache.get(e)
     if out is None:
-        if len(_TIDY) > _CACHE_LIMIT:
-            _TIDY.clear()
-        out = _TIDY[e] = _tidy(e)
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        out = cache[e] = compute(e)
     return out
 
 
@@ -44,12 +48,7 @@ def _tidy(e: E.Expr) -> E.Expr:
 
 def tidy_condition(e: E.Expr) -> E.Expr:
     """``e`` read as a condition: only its truth matters."""
-    out = _TIDY_CONDITION.get(e)
-    if out is None:
-        if len(_TIDY_CONDITION) > _CACHE_LIMIT:
-            _TIDY_CONDITION.clear()
-        out = _TIDY_CONDITION[e] = _tidy_condition(e)
-    return out
+    return _memo(_TIDY_CONDITION, _tidy_condition, e)
 
 
 def _tidy_condition(e: E.Expr) -> E.Expr:
