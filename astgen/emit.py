@@ -229,10 +229,14 @@ def _imports(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
                   'ONE_BYTE_METHODS = frozenset("""', *textwrap.wrap(" ".join(methods), 76, break_on_hyphens=False),
                   '""".split())']
     if "transfer" in uses:
-        bandwidths = ", ".join(f"{k!r}: ({v[0]!r}, {v[1]!r})" for k, v in sorted(ex.bandwidth.items())
-                               if f"collective:{k}" in uses)
-        lines += ["# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them",
-                  f"BANDWIDTH_GB_S = {{{bandwidths}}}"]
+        items = [f"{show(E.Const(k))}: ({v[0]!r}, {v[1]!r})" for k, v in sorted(ex.bandwidth.items())
+                 if f"collective:{k}" in uses]
+        lines.append("# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them")
+        one_line = f"BANDWIDTH_GB_S = {{{', '.join(items)}}}"
+        if len(one_line) <= LINE_LENGTH:
+            lines.append(one_line)
+        else:  # as black lays out a dict too long for a line
+            lines += ["BANDWIDTH_GB_S = {", *(f"    {item}," for item in items), "}"]
     return "\n".join(lines)
 
 

@@ -292,6 +292,8 @@ def _work(path: Path) -> FileResult:
     except Exception as exc:  # noqa: BLE001 - one file's crash must not stop the scan
         return crashed(tree, path, exc)
     result.irs = []  # the IR is for `explain`; reports, emit and check need the rest
+    for shapes in result.shapes:
+        shapes.names = {}  # sglang's names of values, for emit only (done by now)
     return result
 
 
