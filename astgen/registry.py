@@ -69,8 +69,7 @@ def read_registry(tree: SourceTree) -> Registry:
         return Registry({}, "")
     classes: dict[str, ConfigClass] = {}
     skipped: list[str] = []
-    global _last_root
-    _last_root = None  # read once per tree and process: from the files as they are now
+    _forget_sglang()  # read once per tree and process: from the files as they are now
     with _resolving(str(tree.root)):
         try:
             module = astroid.MANAGER.ast_from_file(str(path), dotted, source=True)
@@ -195,9 +194,9 @@ def _resolving(root: str) -> Iterator[None]:
     import astroid
 
     global _last_root
-    if _last_root != root:
-        astroid.MANAGER.clear_cache()
-        _last_root = root
+    if _last_root is not None and _last_root != root:  # (a first use has nothing to drop:
+        astroid.MANAGER.clear_cache()  # clearing rebuilds astroid's builtins, 0.45 s)
+    _last_root = root
     brain = astroid.manager.AstroidManager.brain  # shared by every AstroidManager() (a borg)
     denylist = brain["module_denylist"]
     brain["module_denylist"] = astroid.MANAGER.module_denylist = _OutsideSglang(denylist)
@@ -210,6 +209,15 @@ def _resolving(root: str) -> Iterator[None]:
 
 
 _last_root: str | None = None
+
+
+def _forget_sglang() -> None:
+    """Drop the sglang modules astroid has built (cheap, unlike clear_cache)."""
+    import astroid
+
+    cache = astroid.MANAGER.astroid_cache
+    for name in [n for n in cache if n == "sglang" or n.startswith("sglang.")]:
+        del cache[name]
 
 
 class _OutsideSglang(set):
@@ -227,27 +235,61 @@ def module_constant(tree: SourceTree, dotted: str, name: str) -> int | float | s
     """The value of ``name`` in a module astgen does not trace
     (``DEFAULT_VOCAB_PADDING_SIZE = 64`` in layers/vocab_parallel_embedding.py),
     inferred by astroid (through its own imports too); NOT_CONSTANT when it
-    is not one constant."""
+    is not one constant. Kept on disk, with the files astroid read and their
+    hashes, when a cache directory is set: astroid's first use in a process
+    costs 0.45 s (it builds its model of the builtins)."""
+    key = (str(tree.root), dotted, name)
+    if key not in _CONSTANTS:
+        path = tree.module_file(dotted)
+        _CONSTANTS[key] = NOT_CONSTANT if path is None else _constant_from_disk(tree, path, dotted, name)
+    return _CONSTANTS[key]
+
+
+def _constant_from_disk(tree: SourceTree, path: Path, dotted: str, name: str) -> object:
+    directory = DISK_CACHE[0]
+    if directory is None:
+        return _infer_constant(tree, path, dotted, name)[0]
+    digest = hashlib.sha256(Path(__file__).read_bytes() + f"\0{dotted}\0{name}\0".encode() + path.read_bytes())
+    target = directory / f"constant-{digest.hexdigest()[:32]}.json"
+    try:
+        data = json.loads(target.read_text("utf-8"))
+        if all(_sha(tree.root / rel) == sha for rel, sha in data["read"].items()):
+            return NOT_CONSTANT if data.get("not_constant") else data["value"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    value, read = _infer_constant(tree, path, dotted, name)
+    data = {"read": {str(p.relative_to(tree.root)): _sha(p) for p in sorted(read)}}
+    data.update({"not_constant": True} if value is NOT_CONSTANT else {"value": value})
+    try:
+        write_atomic(target, json.dumps(data, sort_keys=True))
+    except OSError:
+        pass
+    return value
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _infer_constant(tree: SourceTree, path: Path, dotted: str, name: str) -> tuple[object, set[Path]]:
+    """(the value or NOT_CONSTANT, the tree's files astroid had built)."""
     import astroid
     from astroid import nodes
 
-    key = (str(tree.root), dotted, name)
-    if key in _CONSTANTS:
-        return _CONSTANTS[key]
-    path = tree.module_file(dotted)
     value: object = NOT_CONSTANT
-    if path is not None:
-        with _resolving(str(tree.root)):
-            try:
-                module = astroid.MANAGER.ast_from_file(str(path), dotted, source=True)
-                found = [v for v in module.igetattr(name) if v is not astroid.Uninferable]
-            except Exception:  # noqa: BLE001 - astroid's own failures (its brain plugins assert) mean "unknown"
-                found = []
-            if len(found) == 1 and isinstance(found[0], nodes.Const) \
-                    and isinstance(found[0].value, (int, float, str, bool, type(None))):
-                value = found[0].value
-    _CONSTANTS[key] = value
-    return value
+    with _resolving(str(tree.root)):
+        try:
+            module = astroid.MANAGER.ast_from_file(str(path), dotted, source=True)
+            found = [v for v in module.igetattr(name) if v is not astroid.Uninferable]
+        except Exception:  # noqa: BLE001 - astroid's own failures (its brain plugins assert) mean "unknown"
+            found = []
+        if len(found) == 1 and isinstance(found[0], nodes.Const) \
+                and isinstance(found[0].value, (int, float, str, bool, type(None))):
+            value = found[0].value
+        root = tree.root.resolve()
+        read = {Path(m.file).resolve() for n, m in astroid.MANAGER.astroid_cache.items()
+                if (n == "sglang" or n.startswith("sglang.")) and getattr(m, "file", None)}
+    return value, {p for p in read if p.is_relative_to(root) and p.is_file()} | {path.resolve()}
 
 
 NOT_CONSTANT = object()
