@@ -23,7 +23,6 @@ from astgen.pysource import show
 _KNOWN = {
     "sc.tp_size * sc.dp_size": "tp_size",  # sglang's --tp: the world
     "max(1, sc.tp_size * sc.dp_size // sc.ep_size)": "moe_tp_size",
-    "max(1, tp_size // sc.ep_size)": "moe_tp_size",
 }
 MIN_SIZE = 4  # nodes: smaller subexpressions read as well written out
 MIN_PREFERRED = 6  # nodes: a value sglang names is named even when used once

@@ -68,7 +68,7 @@ def _tidy_child(parent: E.Expr, index: int, child: E.Expr) -> E.Expr:
     predicate) are tidied as conditions."""
     if isinstance(parent, E.IfExp) and index == 0:
         return tidy_condition(child)
-    if isinstance(parent, E.CountIf) and child is parent.pred:
+    if isinstance(parent, E.CountIf) and index == 1:  # children: (n, pred)
         return tidy_condition(child)
     return tidy(child)
 
