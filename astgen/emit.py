@@ -77,18 +77,17 @@ def _format(source: str) -> str:
 
 
 def _normalized(text: str) -> str:
-    """Blank lines as black puts them between top-level definitions (two) and
+    """Blank lines as black puts them before top-level definitions (two) and
     methods (one), for text whose every line fits."""
     out: list[str] = []
     for line in text.strip("\n").split("\n"):
-        if line and not line[0].isspace() and line.startswith(("def ", "class ")) and out and out[-1] != "":
+        blanks = 2 if line.startswith(("def ", "class ")) else 1 if line.startswith("    def ") else 0
+        if blanks and out:
             while out and out[-1] == "":
                 out.pop()
-            out += ["", ""]
+            out += [""] * blanks
         out.append(line)
-    text = "\n".join(out)
-    text = re.sub(r"\n{4,}", "\n\n\n", text)
-    return text + "\n"
+    return "\n".join(out) + "\n"
 
 
 # the helpers a module may need, each with the names that call for it
@@ -117,7 +116,7 @@ def _shared(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
     if key not in _SHARED:
         helpers = "\n".join(text for feature, text in _HELPERS if feature is None or feature in uses)
         if "transfer" in uses:  # ops.all_reduce(...): one method per collective used
-            methods = [f"    def {c}(self, *args, **kwargs):\n        self.transfer({c!r}, *args, **kwargs)\n"
+            methods = [f"    def {c}(self, *args, **kwargs):\n        self.transfer({show(E.Const(c))}, *args, **kwargs)\n"
                        for c in sorted(rules.execution.bandwidth) if f"collective:{c}" in uses]
             helpers = helpers.replace("\n    def finish(self):", "\n" + "\n".join(methods) + "\n    def finish(self):")
         text = _imports(options, rules, uses) + "\n\n" + helpers
@@ -315,8 +314,8 @@ class _Operators:
 
 
 def _new(kind, name, io, batch_size, num_layers, *args):
-    meta = OperatorMetadata(name, kind, name, io, batch_size=batch_size, num_layers=num_layers)
-    return create_operator(kind, meta, *args)'''),
+    sizes = dict(batch_size=batch_size, num_layers=num_layers)
+    return create_operator(kind, OperatorMetadata(name, kind, name, io, **sizes), *args)'''),
 )
 
 

@@ -83,10 +83,8 @@ class _Operators:
 
 
 def _new(kind, name, io, batch_size, num_layers, *args):
-    meta = OperatorMetadata(
-        name, kind, name, io, batch_size=batch_size, num_layers=num_layers
-    )
-    return create_operator(kind, meta, *args)
+    sizes = dict(batch_size=batch_size, num_layers=num_layers)
+    return create_operator(kind, OperatorMetadata(name, kind, name, io, **sizes), *args)
 
 
 class KMoeForCausalLMArch(BaseModelArch):
