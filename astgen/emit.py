@@ -341,9 +341,10 @@ def _arch_class(a: ArchShapes) -> tuple[str, str]:
     ops = _emitted(a.operators)
     groups = sorted({op.group for op in ops if op.kind == "attention"})
     reserved = set(_PREAMBLE_NAMES) | set(BOUND_NAMES)
-    namer = Namer(_tidied_names(a.names), _count_hints(ops), reserved)
+    preferred = _tidied_names(a.names)
+    namer = Namer(preferred, _count_hints(ops), reserved)
     body = _build_body(ops, namer)
-    kv_methods = _kv_methods(a)
+    kv_methods = _kv_methods(a, preferred)
     head = "\n".join([*statement(f"class {a.entry}Arch(BaseModelArch):", 0),
                       *_docstring(f"sglang's {a.entry} ({a.file}): one forward pass, per rank.", 4)])
     lines = [
@@ -712,7 +713,7 @@ def _call(op: _Op, texts: dict[str, str]) -> str:
 _PARALLEL_SIZES = frozenset({"tp_size", "dp_size", "ep_size"})
 
 
-def _kv_methods(a: ArchShapes) -> list[str]:
+def _kv_methods(a: ArchShapes, preferred: dict[E.Expr, str]) -> list[str]:
     """get_kv_cache and get_kv_cache_per_gpu. The whole model's KV cache is
     one GPU's with every parallel size 1 (how :mod:`astgen.shapes` derives
     it), so both read one method when the per-GPU size reads no other
@@ -729,22 +730,22 @@ def _kv_methods(a: ArchShapes) -> list[str]:
                 "        return self._kv_cache_bytes(self.schedule_config)",
                 "",
                 "    def _kv_cache_bytes(self, sc) -> float:",
-                *_kv_body(a.kv_cache_per_gpu, a.names, "sc" in E.free_names(a.kv_cache_per_gpu), own_sc=False)]
+                *_kv_body(a.kv_cache_per_gpu, preferred, "sc" in E.free_names(a.kv_cache_per_gpu), own_sc=False)]
     return ["    def get_kv_cache(self) -> float:",
             '        """KV-cache bytes per token, whole model."""',
-            *_kv_body(a.kv_cache, a.names, False),
+            *_kv_body(a.kv_cache, preferred, False),
             "",
             "    def get_kv_cache_per_gpu(self) -> float:",
             '        """KV-cache bytes per token on one GPU."""',
-            *_kv_body(a.kv_cache_per_gpu, a.names, True)]
+            *_kv_body(a.kv_cache_per_gpu, preferred, True)]
 
 
-def _kv_body(total: E.Expr, names: dict[E.Expr, str], per_gpu: bool, own_sc: bool = True) -> list[str]:
+def _kv_body(total: E.Expr, preferred: dict[E.Expr, str], per_gpu: bool, own_sc: bool = True) -> list[str]:
     """Elements per token times the KV dtype's bytes, with repeated parts named."""
     value = tidy(_nested(total))
     if value == E.Const(0):
         return ["        return 0.0"]
-    namer = Namer(_tidied_names(names), {}, {"mc", "sc", "kv_dtype", "self"})
+    namer = Namer(preferred, {}, {"mc", "sc", "kv_dtype", "self"})
     bound = {"mc", "sc"} if per_gpu else {"mc"}
     definitions, (value,) = namer.name_common([value], bound)
     lines = ["        mc = self.model_config"]

@@ -232,11 +232,23 @@ CMP_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
-    "is": operator.is_,
-    "is not": operator.is_not,
+    "is": lambda a, b: _same(a, b),
+    "is not": lambda a, b: not _same(a, b),
     "in": lambda a, b: a in b,
     "not in": lambda a, b: a not in b,
 }
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a is b`` as analyzed code means it (``x is None``, ``flag is True``):
+    identity for None and the bools; for numbers and strings, whose identity
+    Python leaves to the implementation (``-6 is -6`` is True when folded
+    from one constant and False when computed twice), equal value and type."""
+    if a is None or b is None or isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float, str)) and isinstance(b, (int, float, str)):
+        return type(a) is type(b) and a == b
+    return a is b
 
 
 def _cache_hash(cls: type) -> None:
