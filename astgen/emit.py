@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from astgen import __version__
 from astgen import expr as E
 from astgen._cse import Namer, replace_all
-from astgen.pysource import LINE_LENGTH, show, statement
+from astgen.parse import Location
+from astgen.pysource import LINE_LENGTH, block, show, statement
 from astgen.rules import Rules, model_types_of
 from astgen.shapes import BOUND_NAMES, ArchShapes, Operator
 from astgen.tidy import given, tidy, tidy_condition
@@ -57,37 +58,12 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     first = archs[0]
     try:
         body = "\n\n\n".join(_arch_classes(archs) + [_registry(archs, rules)]) + "\n"
+        shared = _shared(options, rules, _uses(body))
     except ValueError as exc:  # black refused a statement: a bug in astgen
         raise EmitError(str(exc)) from None
-    source = (_header(archs, rules, options) + "\n\n" + _shared(options, rules, _uses(body))
-              + "\n\n\n" + body)
+    source = _header(archs, rules, options) + "\n\n" + shared + "\n\n\n" + body
     compile(source, module_name_for(first.file) + ".py", "exec")
     return source + _trailer(archs)
-
-
-def _format(source: str) -> str:
-    """black's layout of a block the emitter wrote (its own lines already
-    are, when each fits)."""
-    import black  # only for what does not fit: most runs never need it
-
-    try:
-        return black.format_str(source + "\n", mode=black.Mode(line_length=LINE_LENGTH))
-    except black.InvalidInput as exc:  # a bug in astgen, never in the input
-        raise EmitError(f"generated code is not valid Python: {exc}") from None
-
-
-def _normalized(text: str) -> str:
-    """Blank lines as black puts them before top-level definitions (two) and
-    methods (one), for text whose every line fits."""
-    out: list[str] = []
-    for line in text.strip("\n").split("\n"):
-        blanks = 2 if line.startswith(("def ", "class ")) else 1 if line.startswith("    def ") else 0
-        if blanks and out:
-            while out and out[-1] == "":
-                out.pop()
-            out += [""] * blanks
-        out.append(line)
-    return "\n".join(out) + "\n"
 
 
 # the helpers a module may need, each with the names that call for it
@@ -119,9 +95,7 @@ def _shared(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
             methods = [f"    def {c}(self, *args, **kwargs):\n        self.transfer({show(E.Const(c))}, *args, **kwargs)\n"
                        for c in sorted(rules.execution.bandwidth) if f"collective:{c}" in uses]
             helpers = helpers.replace("\n    def finish(self):", "\n" + "\n".join(methods) + "\n    def finish(self):")
-        text = _imports(options, rules, uses) + "\n\n" + helpers
-        fits = all(len(line) <= LINE_LENGTH for line in text.split("\n"))
-        _SHARED[key] = (_normalized(text) if fits else _format(text)).rstrip("\n")
+        _SHARED[key] = block(_imports(options, rules, uses) + "\n\n" + helpers).rstrip("\n")
     return _SHARED[key]
 
 
@@ -394,23 +368,14 @@ def _preamble(body: list[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Op:
-    """An operator as printed: readable forms, one source line or more."""
+class _Op(Operator):
+    """An operator as printed: its values in readable forms, and every sglang
+    line it stands for (two when complementary guards are merged)."""
 
-    name: str
-    kind: str
-    group: str
-    cls: str
-    path: str
-    quantized: bool
-    m: E.Expr
-    k: E.Expr
-    n: E.Expr
-    batch: E.Expr
-    layers: E.Expr
-    guard: E.Expr
-    per_layer: tuple[str, E.Expr] | None
-    at: tuple[str, ...]  # file:line, the file without its directory
+    at: tuple[str, ...] = ()  # file:line, the file without its directory
+
+
+_NOWHERE = Location("", 0)
 
 
 _VALUES = ("m", "k", "n", "batch", "layers")
@@ -427,9 +392,10 @@ def _emitted(operators: list[Operator]) -> list[_Op]:
             continue
         guard = _schedule_last(guard)
         per_layer = (op.per_layer[0], tidy(_nested(op.per_layer[1]))) if op.per_layer is not None else None
-        values = (given(tidy(_nested(getattr(op, f))), guard) for f in _VALUES)  # computed where guard holds
-        ops.append(_Op(op.name, op.kind, op.group, op.cls, op.path, op.quantized, *values, guard, per_layer,
-                       (f"{Path(op.loc.file).name}:{op.loc.line}",)))
+        values = {f: given(tidy(_nested(getattr(op, f))), guard) for f in _VALUES}  # computed where guard holds
+        printed = _Op(**{f.name: getattr(op, f.name) for f in fields(Operator)},
+                      at=(f"{Path(op.loc.file).name}:{op.loc.line}",))
+        ops.append(replace(printed, guard=guard, per_layer=per_layer, **values))
     return _merge_complements(ops)
 
 
@@ -437,7 +403,7 @@ def _merge_complements(ops: list[_Op]) -> list[_Op]:
     merged = True
     while merged:
         merged = False
-        keys = [replace(op, guard=E.TRUE, at=()) for op in ops]
+        keys = [replace(op, guard=E.TRUE, at=(), loc=_NOWHERE) for op in ops]
         for i, a in enumerate(ops):
             for j in range(i + 1, len(ops)):
                 if keys[i] != keys[j]:

@@ -424,23 +424,27 @@ def _dotted(e: Expr) -> str | None:
     return None
 
 
-def given(e: Expr, fact: Expr) -> Expr:
-    """``e`` where ``fact`` holds: its occurrences (and, for a conjunction,
-    its conjuncts) are True, those of its negation False (no simplification)."""
+def facts(fact: Expr) -> dict[Expr, Expr]:
+    """The conditions ``fact`` decides: itself True, and through ``not``,
+    ``and`` (when true) and ``or`` (when false) its parts True or False."""
     known: dict[Expr, Expr] = {}
 
     def learn(f: Expr, value: bool) -> None:
         known[f] = TRUE if value else FALSE
         if isinstance(f, UnaryOp) and f.op == "not":
             learn(f.operand, not value)
-        elif isinstance(f, BoolOp) and f.op == "and" and value:
-            learn(f.left, True)
-            learn(f.right, True)
-        elif isinstance(f, BoolOp) and f.op == "or" and not value:
-            learn(f.left, False)
-            learn(f.right, False)
+        elif isinstance(f, BoolOp) and f.op == ("and" if value else "or"):
+            learn(f.left, value)
+            learn(f.right, value)
 
     learn(fact, True)
+    return known
+
+
+def given(e: Expr, fact: Expr) -> Expr:
+    """``e`` where ``fact`` holds: the occurrences of what :func:`facts`
+    decides are True or False (no simplification)."""
+    known = facts(fact)
 
     def go(x: Expr) -> Expr:
         if x in known:

@@ -68,17 +68,37 @@ def statement(text: str, indent: int) -> list[str]:
         return [" " * indent + text]
     key = (text, indent)
     if key not in _FORMATTED:
-        import black  # only for statements too long for a line: most runs never need it
-
-        width = LINE_LENGTH - indent
-        mode = _MODE.setdefault(width, black.Mode(line_length=width))
         header = text.endswith(":")  # `if ...:` / `for ...:`: formatted with a body, then without
-        try:
-            out = black.format_str(text + ("\n    pass\n" if header else "\n"), mode=mode)
-        except black.InvalidInput as exc:  # a bug in astgen, never in the input
-            raise ValueError(f"generated code is not valid Python: {exc}") from None
+        out = _black(text + ("\n    pass" if header else ""), LINE_LENGTH - indent)
         lines = out.rstrip("\n").split("\n")
         if header:
             lines = lines[:-1]
         _FORMATTED[key] = [(" " * indent + line) if line else line for line in lines]
     return list(_FORMATTED[key])
+
+
+def block(text: str) -> str:
+    """Top-level code: as given when every line fits (blank lines put as
+    black puts them: two before a top-level definition, one before a
+    method), else black's layout."""
+    if any(len(line) > LINE_LENGTH for line in text.split("\n")):
+        return _black(text, LINE_LENGTH)
+    out: list[str] = []
+    for line in text.strip("\n").split("\n"):
+        blanks = 2 if line.startswith(("def ", "class ")) else 1 if line.startswith("    def ") else 0
+        if blanks and out:
+            while out and out[-1] == "":
+                out.pop()
+            out += [""] * blanks
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _black(text: str, width: int) -> str:
+    import black  # only for what does not fit a line: most runs never need it
+
+    mode = _MODE.setdefault(width, black.Mode(line_length=width))
+    try:
+        return black.format_str(text + "\n", mode=mode)
+    except black.InvalidInput as exc:  # a bug in astgen, never in the input
+        raise ValueError(f"generated code is not valid Python: {exc}") from None

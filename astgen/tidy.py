@@ -167,23 +167,7 @@ def given(e: E.Expr, fact: E.Expr) -> E.Expr:
     (``mc.n`` true does not make ``i < mc.n`` into ``i < True``)."""
     if fact == E.TRUE or not any(isinstance(x, (E.IfExp, E.CountIf)) for x in E.walk(e)):
         return e
-    return tidy(_given(e, _facts(fact)))
-
-
-def _facts(fact: E.Expr) -> dict[E.Expr, E.Expr]:
-    """The conditions ``fact`` makes true or false."""
-    known: dict[E.Expr, E.Expr] = {}
-
-    def learn(f: E.Expr, value: bool) -> None:
-        known[f] = E.TRUE if value else E.FALSE
-        if isinstance(f, E.UnaryOp) and f.op == "not":
-            learn(f.operand, not value)
-        elif isinstance(f, E.BoolOp) and f.op == ("and" if value else "or"):
-            learn(f.left, value)
-            learn(f.right, value)
-
-    learn(fact, True)
-    return known
+    return tidy(_given(e, E.facts(fact)))
 
 
 def _decided(cond: E.Expr, known: dict[E.Expr, E.Expr]) -> E.Expr:
