@@ -249,7 +249,7 @@ def _constant_from_disk(tree: SourceTree, path: Path, dotted: str, name: str) ->
     directory = DISK_CACHE[0]
     if directory is None:
         return _infer_constant(tree, path, dotted, name)[0]
-    digest = hashlib.sha256(Path(__file__).read_bytes() + f"\0{dotted}\0{name}\0".encode() + path.read_bytes())
+    digest = hashlib.sha256(f"{_CODE}\0{dotted}\0{name}\0{_sha(path)}".encode())
     target = directory / f"constant-{digest.hexdigest()[:32]}.json"
     try:
         data = json.loads(target.read_text("utf-8"))
@@ -268,7 +268,17 @@ def _constant_from_disk(tree: SourceTree, path: Path, dotted: str, name: str) ->
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """sha256 of a file, once per (path, size, mtime) in a process: a kept
+    constant checks the same configs package files as the registry."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHAS:
+        _SHAS[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _SHAS[key]
+
+
+_SHAS: dict[tuple[str, int, int], str] = {}
+_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()  # what reads the registry and constants
 
 
 def _infer_constant(tree: SourceTree, path: Path, dotted: str, name: str) -> tuple[object, set[Path]]:
@@ -317,13 +327,13 @@ def _from_disk(tree: SourceTree, directory: Path | None) -> Registry:
     configs package: what astroid reads), else read and kept there."""
     if directory is None:
         return read_registry(tree)
-    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest = hashlib.sha256(_CODE.encode())
     sources = [tree.module_file(d) for d in REGISTRY_MODULES]
     configs = tree.module_file(CONFIGS_PACKAGE.rstrip(".") + ".__init__")
     sources += sorted(configs.parent.rglob("*.py")) if configs is not None else []
     for path in sources:
         if path is not None:
-            digest.update(str(path.relative_to(tree.root)).encode() + b"\0" + path.read_bytes())
+            digest.update(f"{path.relative_to(tree.root)}\0{_sha(path)}\0".encode())
     target = directory / f"{digest.hexdigest()[:32]}.json"
     try:
         data = json.loads(target.read_text("utf-8"))
