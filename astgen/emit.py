@@ -92,9 +92,9 @@ def _shared(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
     if key not in _SHARED:
         helpers = "\n".join(text for feature, text in _HELPERS if feature is None or feature in uses)
         if "transfer" in uses:  # ops.all_reduce(...): one method per collective used
-            methods = [f"    def {c}(self, *args, **kwargs):\n        self.transfer({show(E.Const(c))}, *args, **kwargs)\n"
+            methods = [f"    {c} = partialmethod(transfer, {show(E.Const(c))})"
                        for c in sorted(rules.execution.bandwidth) if f"collective:{c}" in uses]
-            helpers = helpers.replace("\n    def finish(self):", "\n" + "\n".join(methods) + "\n    def finish(self):")
+            helpers = helpers.replace("\n    def finish(self):", "\n" + "\n".join(methods) + "\n\n    def finish(self):")
         _SHARED[key] = block(_imports(options, rules, uses) + "\n\n" + helpers).rstrip("\n")
     return _SHARED[key]
 
@@ -181,7 +181,11 @@ def _imports(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
     kv = ex.kv_cache.get(options.kv_cache_dtype, "")
     lines = []
     if "quantized" in uses:
-        lines += ["import re", "from functools import partial"]
+        lines.append("import re")
+    functools = [name for name, feature in (("partial", "quantized"), ("partialmethod", "transfer"))
+                 if feature in uses]
+    if functools:
+        lines.append(f"from functools import {', '.join(functools)}")
     if "whole_model" in uses:
         lines.append("from types import SimpleNamespace")
     if lines:
@@ -753,9 +757,19 @@ def _registry(archs: list[ArchShapes], rules: Rules) -> str:
     type_lines = [f"    {show(E.Const(mt))}: {entry}Arch," for mt, entry in sorted(types.items())]
     return "\n".join(
         ["# sglang EntryClass / Hugging Face `architectures` name -> arch class",
-         "ARCHITECTURES = {", *arch_lines, "}", "",
+         *_mapping("ARCHITECTURES", arch_lines), "",
          "# Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)",
-         "MODEL_TYPES = {", *type_lines, "}"])
+         *_mapping("MODEL_TYPES", type_lines)])
+
+
+def _mapping(name: str, items: list[str]) -> list[str]:
+    """``NAME = {...}``: on one line when it holds one item and fits (as
+    black leaves it without a trailing comma), else one item a line."""
+    if len(items) == 1:
+        line = f"{name} = {{{items[0].strip().rstrip(',')}}}"
+        if len(line) <= 88:
+            return [line]
+    return [f"{name} = {{", *items, "}"]
 
 
 

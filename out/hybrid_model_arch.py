@@ -13,6 +13,7 @@ sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
 checkpoint's precision (quantization_config, torch_dtype).
 """
 
+from functools import partialmethod
 from types import SimpleNamespace
 
 from src.arch.config import ForwardMode
@@ -60,11 +61,8 @@ class _Operators:
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)
 
-    def all_gather(self, *args, **kwargs):
-        self.transfer("all_gather", *args, **kwargs)
-
-    def all_reduce(self, *args, **kwargs):
-        self.transfer("all_reduce", *args, **kwargs)
+    all_gather = partialmethod(transfer, "all_gather")
+    all_reduce = partialmethod(transfer, "all_reduce")
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -177,14 +175,10 @@ class HybridForCausalLMArch(BaseModelArch):
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class
-ARCHITECTURES = {
-    "HybridForCausalLM": HybridForCausalLMArch,
-}
+ARCHITECTURES = {"HybridForCausalLM": HybridForCausalLMArch}
 
 # Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)
-MODEL_TYPES = {
-    "hybrid": HybridForCausalLMArch,
-}
+MODEL_TYPES = {"hybrid": HybridForCausalLMArch}
 
 # Operators as astgen traced them (read by `astgen check`; not code).
 # astgen-op: {"at":"hybrid.py:24","batch":"1","entry":"HybridForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for i in range(mc.num_hidden_layers) if mc.layer_types[i] == 'linear_attention')","m":"seq_len","n":"sum((mc.linear_num_heads * mc.linear_head_dim, mc.linear_num_heads * mc.linear_head_dim, mc.linear_num_heads * mc.linear_head_dim)) // (sc.tp_size * sc.dp_size)","name":"in"}

@@ -13,6 +13,7 @@ sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
 checkpoint's precision (quantization_config, torch_dtype).
 """
 
+from functools import partialmethod
 from types import SimpleNamespace
 
 from src.arch.config import ForwardMode
@@ -53,11 +54,8 @@ class _Operators:
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)
 
-    def all_gather(self, *args, **kwargs):
-        self.transfer("all_gather", *args, **kwargs)
-
-    def all_reduce(self, *args, **kwargs):
-        self.transfer("all_reduce", *args, **kwargs)
+    all_gather = partialmethod(transfer, "all_gather")
+    all_reduce = partialmethod(transfer, "all_reduce")
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -136,14 +134,10 @@ class TypedForCausalLMArch(BaseModelArch):
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class
-ARCHITECTURES = {
-    "TypedForCausalLM": TypedForCausalLMArch,
-}
+ARCHITECTURES = {"TypedForCausalLM": TypedForCausalLMArch}
 
 # Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)
-MODEL_TYPES = {
-    "layer_types": TypedForCausalLMArch,
-}
+MODEL_TYPES = {"layer_types": TypedForCausalLMArch}
 
 # Operators as astgen traced them (read by `astgen check`; not code).
 # astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}

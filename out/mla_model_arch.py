@@ -13,6 +13,7 @@ sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
 checkpoint's precision (quantization_config, torch_dtype).
 """
 
+from functools import partialmethod
 from types import SimpleNamespace
 
 from src.arch.config import ForwardMode
@@ -60,11 +61,8 @@ class _Operators:
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)
 
-    def all_gather(self, *args, **kwargs):
-        self.transfer("all_gather", *args, **kwargs)
-
-    def all_reduce(self, *args, **kwargs):
-        self.transfer("all_reduce", *args, **kwargs)
+    all_gather = partialmethod(transfer, "all_gather")
+    all_reduce = partialmethod(transfer, "all_reduce")
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -178,14 +176,10 @@ class LatentForCausalLMArch(BaseModelArch):
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class
-ARCHITECTURES = {
-    "LatentForCausalLM": LatentForCausalLMArch,
-}
+ARCHITECTURES = {"LatentForCausalLM": LatentForCausalLMArch}
 
 # Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)
-MODEL_TYPES = {
-    "mla": LatentForCausalLMArch,
-}
+MODEL_TYPES = {"mla": LatentForCausalLMArch}
 
 # Operators as astgen traced them (read by `astgen check`; not code).
 # astgen-op: {"at":"mla.py:71","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"is_decode","k":"mc.qk_nope_head_dim","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.kv_lora_rank","name":"q_absorb"}

@@ -13,6 +13,7 @@ sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
 checkpoint's precision (quantization_config, torch_dtype).
 """
 
+from functools import partialmethod
 from types import SimpleNamespace
 
 from src.arch.config import ForwardMode
@@ -65,17 +66,10 @@ class _Operators:
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)
 
-    def all_gather(self, *args, **kwargs):
-        self.transfer("all_gather", *args, **kwargs)
-
-    def all_reduce(self, *args, **kwargs):
-        self.transfer("all_reduce", *args, **kwargs)
-
-    def combine(self, *args, **kwargs):
-        self.transfer("combine", *args, **kwargs)
-
-    def dispatch(self, *args, **kwargs):
-        self.transfer("dispatch", *args, **kwargs)
+    all_gather = partialmethod(transfer, "all_gather")
+    all_reduce = partialmethod(transfer, "all_reduce")
+    combine = partialmethod(transfer, "combine")
+    dispatch = partialmethod(transfer, "dispatch")
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -226,14 +220,10 @@ class KMoeForCausalLMArch(BaseModelArch):
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class
-ARCHITECTURES = {
-    "KMoeForCausalLM": KMoeForCausalLMArch,
-}
+ARCHITECTURES = {"KMoeForCausalLM": KMoeForCausalLMArch}
 
 # Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)
-MODEL_TYPES = {
-    "moe_every_k": KMoeForCausalLMArch,
-}
+MODEL_TYPES = {"moe_every_k": KMoeForCausalLMArch}
 
 # Operators as astgen traced them (read by `astgen check`; not code).
 # astgen-op: {"at":"dense.py:40","batch":"1","entry":"KMoeForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // (sc.tp_size * sc.dp_size) * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // (sc.tp_size * sc.dp_size)) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}

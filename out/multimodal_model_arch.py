@@ -14,7 +14,7 @@ checkpoint's precision (quantization_config, torch_dtype).
 """
 
 import re
-from functools import partial
+from functools import partial, partialmethod
 from types import SimpleNamespace
 
 from src.arch.config import ForwardMode
@@ -88,11 +88,8 @@ class _Operators:
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)
 
-    def all_gather(self, *args, **kwargs):
-        self.transfer("all_gather", *args, **kwargs)
-
-    def all_reduce(self, *args, **kwargs):
-        self.transfer("all_reduce", *args, **kwargs)
+    all_gather = partialmethod(transfer, "all_gather")
+    all_reduce = partialmethod(transfer, "all_reduce")
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -181,14 +178,10 @@ class PatchVLForConditionalGenerationArch(BaseModelArch):
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class
-ARCHITECTURES = {
-    "PatchVLForConditionalGeneration": PatchVLForConditionalGenerationArch,
-}
+ARCHITECTURES = {"PatchVLForConditionalGeneration": PatchVLForConditionalGenerationArch}
 
 # Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)
-MODEL_TYPES = {
-    "multimodal": PatchVLForConditionalGenerationArch,
-}
+MODEL_TYPES = {"multimodal": PatchVLForConditionalGenerationArch}
 
 # Operators as astgen traced them (read by `astgen check`; not code).
 # astgen-op: {"at":"dense.py:40","batch":"1","entry":"PatchVLForConditionalGeneration","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // (sc.tp_size * sc.dp_size) * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // (sc.tp_size * sc.dp_size)) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
