@@ -13,20 +13,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from astgen import __version__
 from astgen import expr as E
 from astgen.atomic import write_atomic
 from astgen.cache import ResultCache, code_digest
-from astgen.check import check_modules
-from astgen.check import explain as explain_checks
-from astgen.check import render_json as check_json
-from astgen.check import render_text as check_text
-from astgen.diff import diff_trees
-from astgen.diff import render_json as diff_json
-from astgen.diff import render_markdown as diff_markdown
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
-from astgen.drift import ConfigIndex
 from astgen.emit import KV_CACHE_DTYPES, EmitOptions, module_name_for
 from astgen.ir import render_tree
 from astgen.progress import progress_reporter
@@ -37,9 +30,13 @@ from astgen.scan import (EXIT_INCOMPLETE, EXIT_OK, EXIT_UNUSABLE, FileResult, Sc
 from astgen.shapes import ArchShapes
 from astgen.source import SourceError, SourceTree, cache_dir, fetch_version, tree_at, tree_of_dir, tree_of_file
 from astgen.trace import Loader
-from astgen.validate import (AGREE, DISAGREE, INCOMPLETE, UNUSABLE, OracleSpec, Validation, describe,
-                             render_sweep, render_text, sweep_defaults, unusable, validate_entry)
-from astgen.validate import render_json as validate_json
+
+if TYPE_CHECKING:
+    from astgen.drift import ConfigIndex
+    from astgen.validate import Validation
+
+# check, diff and validate are imported by their commands: `gen` and `scan`,
+# the commands a pre-commit hook runs, do not pay for them at start-up.
 
 SAMPLE_TREE = Path(__file__).resolve().parent.parent / "fixtures" / "sglang_models"
 
@@ -181,6 +178,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from astgen.check import check_modules
+    from astgen.check import explain as explain_checks
+    from astgen.check import render_json as check_json
+    from astgen.check import render_text as check_text
     rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
     only = None
@@ -206,10 +207,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _config_index(args: argparse.Namespace) -> ConfigIndex:
     """The configs --configs names, then the Hugging Face cache's."""
+    from astgen.drift import ConfigIndex
     return ConfigIndex.load([Path(d) for d in args.configs or []], hf_cache=True)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from astgen.diff import diff_trees
+    from astgen.diff import render_json as diff_json
+    from astgen.diff import render_markdown as diff_markdown
     rules = load_rules(args.rules)
     sides = []
     for spec in (args.old, args.new):
@@ -303,6 +308,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from astgen.validate import render_json as validate_json
+    from astgen.validate import render_sweep, render_text
     rules = load_rules(args.rules)
     tree = resolve_tree(args)
     names = load_name_map(args.rules)
@@ -325,6 +332,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _validate_one(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> Validation:
+    from astgen.validate import OracleSpec, validate_entry
     config = _read_config(Path(args.config)) if args.config else None
     arch = args.arch or ((config or {}).get("architectures") or [None])[0]
     if not arch:
@@ -342,6 +350,7 @@ def _config_paths(dirs: list[str]) -> list[Path]:
 
 
 def _validate_configs(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> list[Validation]:
+    from astgen.validate import OracleSpec, describe, unusable, validate_entry
     loader, out = Loader(tree), []
     paths = _config_paths(args.configs)
     with progress_reporter(len(paths), not args.quiet, verb="validate", describe=describe) as tick:
@@ -358,6 +367,7 @@ def _validate_configs(args: argparse.Namespace, tree: SourceTree, rules: Rules, 
 
 
 def _validate_sweep(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> list[Validation]:
+    from astgen.validate import describe, sweep_defaults
     files = tree.model_files()
     options = _options(args, tree, rules, len(files), emit=False)
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
@@ -386,6 +396,7 @@ def _read_config(path: Path) -> dict:
 def _validate_status(results: list[Validation], sweep: bool) -> int:
     """1 when any disagrees (or, alone, is incomplete in astgen); 2 when
     nothing could be compared, or a single validation was unusable."""
+    from astgen.validate import AGREE, DISAGREE, INCOMPLETE, UNUSABLE
     statuses = {v.status for v in results}
     if DISAGREE in statuses or (not sweep and INCOMPLETE in statuses):
         return EXIT_INCOMPLETE
