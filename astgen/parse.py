@@ -16,7 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import libcst as cst
 
@@ -46,20 +46,20 @@ class ImportRef:
     name: str | None
 
 
-@dataclass
+@dataclass(eq=False)  # a class is itself: identity, not a field-by-field walk of its tree
 class ClassInfo:
     name: str
     module: "ParsedModule"
     node: cst.ClassDef
     bases: list[cst.BaseExpression]
-    methods: dict[str, cst.FunctionDef]
+    methods: Mapping[str, cst.FunctionDef]  # bodies parsed when first looked up
 
     @property
     def qualname(self) -> str:
         return f"{self.module.name}.{self.name}"
 
 
-@dataclass
+@dataclass(eq=False)
 class ParsedModule:
     name: str
     path: Path
@@ -68,7 +68,7 @@ class ParsedModule:
     tree: cst.Module
     text_lines: list[str]
     classes: dict[str, ClassInfo] = field(default_factory=dict)
-    functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    functions: "Functions" = field(default=None)  # type: ignore[assignment]
     assigns: dict[str, cst.BaseExpression] = field(default_factory=dict)
     imports: dict[str, ImportRef] = field(default_factory=dict)
     entry_classes: list[str] = field(default_factory=list)
@@ -77,6 +77,12 @@ class ParsedModule:
     text: str = field(default="", repr=False)
     _full: dict[tuple[str, str], "cst.FunctionDef | None"] = field(default_factory=dict, repr=False)
     _spans: "dict[tuple[str, str], tuple[int, int]] | None" = field(default=None, repr=False)  # method lines
+    _deferred: "dict[str, list[tuple[int, int] | None]]" = field(default_factory=dict, repr=False)  # skip_bodies
+    _snippets: "dict[tuple[int, int], cst.FunctionDef | None]" = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.functions is None:
+            self.functions = Functions(self)
 
     # -- forward code, parsed on demand ----------------------------------
     def full_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
@@ -97,19 +103,39 @@ class ParsedModule:
         return self._snippet(*span) if span else None
 
     def _snippet(self, first: int, last: int) -> "cst.FunctionDef | None":
-        text = textwrap.dedent("".join(self.text.splitlines(keepends=True)[first - 1:last]))
+        """The function on lines ``first``..``last``, parsed alone (once),
+        with the line of every statement in it."""
+        if (first, last) not in self._snippets:
+            self._snippets[(first, last)] = self._parse_snippet(first, last)
+        return self._snippets[(first, last)]
+
+    def _parse_snippet(self, first: int, last: int) -> "cst.FunctionDef | None":
+        lines = self.text.splitlines(keepends=True)[first - 1:last]
+        indented = bool(lines) and lines[0][:1] in (" ", "\t")
+        # a method is parsed inside a class of its own: dedenting could not
+        # cope with a string whose lines start left of the def
+        text = ("class _:\n" if indented else "") + "".join(lines)
         try:
             module = cst.parse_module(text)
             tree = ast.parse(text)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             return None
-        body = module.body[0] if module.body else None
-        fn = tree.body[0] if tree.body else None
+        body, fn = (module.body, tree.body) if not indented else (
+            (module.body[0].body.body, tree.body[0].body) if module.body and tree.body else ((), ()))
+        body, fn = (body[0] if body else None), (fn[0] if fn else None)
         if not isinstance(body, cst.FunctionDef) or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return None
-        self._lines[id(body)] = fn.lineno + first - 1
-        self._pair_lines(_suite(body.body), fn.body, first - 1)
+        offset = first - 1 - indented
+        self._lines[id(body)] = fn.lineno + offset
+        self._pair_lines(_suite(body.body), fn.body, offset)
         return body
+
+    def deferred_spans(self, owner: str, count: int) -> "list[tuple[int, int] | None]":
+        """Where the ``count`` functions defined directly in ``owner`` (a
+        top-level class, or "" for the module) are, when parsing deferred
+        their bodies (:func:`skip_bodies`); None for each otherwise."""
+        spans = self._deferred.get(owner)
+        return spans if spans is not None and len(spans) == count else [None] * count
 
     def _pair_lines(self, stmts: list, nodes: list, offset: int) -> None:
         """Lines of libcst statements from Python's tree of the same code
@@ -144,8 +170,9 @@ class ParsedModule:
         self._lines[id(node)] = line
         cursor = line
         for stmt in _statements(node.body):
-            cursor = self._find(_first_line(self.tree, stmt), cursor)
-            self._lines.setdefault(id(stmt), cursor)
+            known = self._lines.get(id(stmt))  # a function parsed alone knows its lines
+            cursor = known or self._find(_first_line(self.tree, stmt), cursor)
+            self._lines[id(stmt)] = cursor
         return line
 
     def _find(self, prefixes: tuple[str, ...], start: int) -> int:
@@ -252,8 +279,9 @@ def read_source(path: Path, display: str | None = None) -> str:
 def parse_source(text: str, name: str, path: Path, display: str | None = None) -> ParsedModule:
     display = display or str(path)
     methods: dict[tuple[str, str], tuple[int, int]] = {}
+    deferred: dict[str, list[tuple[int, int] | None]] = {}
     try:
-        tree = cst.parse_module(skip_bodies(text, methods))
+        tree = cst.parse_module(skip_bodies(text, methods, deferred))
     except cst.ParserSyntaxError as exc:
         line, message = _syntax_position(exc)
         raise ParseFailure(display, line, f"syntax error: {message}") from None
@@ -269,7 +297,8 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
         text=text,
     )
     pm._spans = methods
-    _Indexer(pm).index(tree.body)
+    pm._deferred = deferred
+    _Indexer(pm).index(tree.body, top=True)
     return pm
 
 
@@ -279,17 +308,27 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
 _NEVER_TRACED = re.compile(r"^_?(forward\w*|load_weights\w*|post_load_weights|\w+_forward\w*)$")
 
 
-def skip_bodies(text: str, methods: dict | None = None) -> str:
+def skip_bodies(text: str, methods: dict | None = None, deferred: dict | None = None) -> str:
     """``text`` with the bodies of ``forward``/``load_weights``-like functions
     replaced by ``pass`` and blank lines (line numbers are kept). Found with
     Python's own parser (``ast``, fast, never executes anything); text it
     cannot parse is returned unchanged, so libcst reports the error.
     ``methods`` receives where each method of each top-level class is
-    ((class, method) -> first and last line), for reading them later."""
+    ((class, method) -> first and last line), for reading them later.
+
+    With ``deferred``, the bodies of every top-level function and of every
+    method of a top-level class are blanked too, to be parsed when the
+    tracer first calls them (most never are): ``deferred`` receives, per
+    class name ("" for the module), the lines of each function defined
+    directly in it, in order (None where the body is kept: a one-line def).
+    A class name defined twice at top level keeps its bodies."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return text
+    later: list[tuple[int, int, int]] = []
+    if deferred is not None:
+        later = _defer(tree, deferred)
     if methods is not None:
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
@@ -297,10 +336,9 @@ def skip_bodies(text: str, methods: dict | None = None) -> str:
                     if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         first = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
                         methods[(node.name, fn.name)] = (first, fn.end_lineno or fn.lineno)
-    spans = sorted((node.body[0].lineno, node.end_lineno, node.body[0].col_offset)
-                   for node in ast.walk(tree)
-                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                   and _NEVER_TRACED.match(node.name) and node.body[0].lineno > node.lineno)
+    spans = sorted({(node.body[0].lineno, node.end_lineno, node.body[0].col_offset)
+                    for node in _functions(tree.body)
+                    if _NEVER_TRACED.match(node.name) and node.body[0].lineno > node.lineno} | set(later))
     if not spans:
         return text
     lines = text.splitlines(keepends=True)
@@ -313,6 +351,45 @@ def skip_bodies(text: str, methods: dict | None = None) -> str:
             lines[i] = "\n"
         covered = last
     return "".join(lines)
+
+
+def _defer(tree: ast.Module, deferred: dict) -> list[tuple[int, int, int]]:
+    """The bodies :func:`skip_bodies` defers, recording their functions'
+    lines in ``deferred``."""
+    names = [n.name for n in _definitions(tree.body) if isinstance(n, ast.ClassDef)]
+    owners = [("", tree.body)] + [(n.name, n.body) for n in tree.body
+                                  if isinstance(n, ast.ClassDef) and names.count(n.name) == 1]
+    bodies = []
+    for owner, body in owners:
+        spans: list[tuple[int, int] | None] = []
+        for fn in body:
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if fn.body[0].lineno > fn.lineno:
+                first = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
+                spans.append((first, fn.end_lineno or fn.lineno))
+                bodies.append((fn.body[0].lineno, fn.end_lineno, fn.body[0].col_offset))
+            else:
+                spans.append(None)
+        deferred[owner] = spans
+    return bodies
+
+
+def _functions(body: list) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function defined in a statement list, at any depth."""
+    return (n for n in _definitions(body) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+
+def _definitions(body: list) -> Iterator[ast.stmt]:
+    """Every statement in a statement list, at any depth. Only statements
+    are visited (a def is a statement), not every expression node as
+    ``ast.walk`` would: that costs a fifth of parsing the file."""
+    for node in body:
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list) and inner and not isinstance(inner[0], ast.expr):
+                yield from _definitions(inner)
 
 
 def _syntax_position(exc: cst.ParserSyntaxError) -> tuple[int, str]:
@@ -332,12 +409,16 @@ class _Indexer:
     def __init__(self, pm: ParsedModule) -> None:
         self.pm = pm
 
-    def index(self, body: "list[cst.CSTNode] | tuple") -> None:
+    def index(self, body: "list[cst.CSTNode] | tuple", top: bool = False) -> None:
+        functions = self.pm.functions
+        spans = iter(self.pm.deferred_spans("", sum(isinstance(stmt, cst.FunctionDef) for stmt in body))
+                     if top else ())
         for stmt in body:
             if isinstance(stmt, cst.ClassDef):
-                self._class(stmt)
+                self._class(stmt, top)
             elif isinstance(stmt, cst.FunctionDef):
-                self.pm.functions[stmt.name.value] = stmt
+                assert isinstance(functions, Functions)
+                functions.add(stmt, next(spans, None))
             elif isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
                     self._small(small)
@@ -347,8 +428,8 @@ class _Indexer:
                 for clause in _clauses(stmt):
                     self.index(clause.body.body if isinstance(clause.body, cst.BaseSuite) else ())
 
-    def _class(self, node: cst.ClassDef) -> None:
-        self.pm.classes[node.name.value] = class_info(node, self.pm)
+    def _class(self, node: cst.ClassDef, top: bool) -> None:
+        self.pm.classes[node.name.value] = class_info(node, self.pm, top)
 
     def _small(self, small: cst.BaseSmallStatement) -> None:
         if isinstance(small, (cst.Import, cst.ImportFrom)):
@@ -418,11 +499,49 @@ def _is_accessor(fn: cst.FunctionDef) -> bool:
                for d in fn.decorators)
 
 
-def class_info(node: cst.ClassDef, pm: "ParsedModule") -> ClassInfo:
-    """A class's bases and methods (a module's, or one nested in a class body)."""
-    methods: dict[str, cst.FunctionDef] = {}
-    for stmt in node.body.body:
-        if isinstance(stmt, cst.FunctionDef) and not (_is_accessor(stmt) and stmt.name.value in methods):
-            methods[stmt.name.value] = stmt  # a property's setter does not replace its getter
+def class_info(node: cst.ClassDef, pm: "ParsedModule", top: bool = False) -> ClassInfo:
+    """A class's bases and methods (a module's, or one nested in a class
+    body). ``top``: a class of the module's own body, whose method bodies
+    parsing may have deferred."""
+    stubs = [stmt for stmt in node.body.body if isinstance(stmt, cst.FunctionDef)]
+    spans = pm.deferred_spans(node.name.value, len(stubs)) if top else [None] * len(stubs)
+    methods = Functions(pm)
+    for stub, span in zip(stubs, spans):
+        methods.add(stub, span)
     bases = [a.value for a in node.bases if a.keyword is None]
     return ClassInfo(node.name.value, pm, node, bases, methods)
+
+
+class Functions(Mapping):
+    """Functions by name, as Python binds them: a later def of a name
+    replaces an earlier one, but a property's setter does not replace its
+    getter. A function whose body parsing deferred is parsed when first
+    looked up (most never are: sglang's classes hold many methods building
+    a model never calls)."""
+
+    def __init__(self, pm: "ParsedModule") -> None:
+        self._pm = pm
+        self._defs: dict[str, tuple[cst.FunctionDef, tuple[int, int] | None]] = {}
+
+    def add(self, stub: cst.FunctionDef, span: "tuple[int, int] | None") -> None:
+        name = stub.name.value
+        if not (_is_accessor(stub) and name in self._defs):
+            self._defs[name] = (stub, span)
+
+    def __getitem__(self, name: str) -> cst.FunctionDef:
+        stub, span = self._defs[name]
+        if span is None:
+            return stub
+        full = self._pm._snippet(*span)
+        if full is None:
+            raise ParseFailure(self._pm.display, span[0], f"cannot parse function {name!r} alone")
+        return full
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._defs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._defs)
+
+    def __len__(self) -> int:
+        return len(self._defs)

@@ -197,6 +197,77 @@ def test_skip_bodies_keeps_every_line_outside_skipped_bodies(name, data):
         assert after in (before, "") or after.strip() == "pass"
 
 
+DEFERRED_SOURCE = '''import torch
+
+
+def helper(config):
+    return config.a * 2
+
+
+class M(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.x = Linear(helper(config), config.b)
+
+    @property
+    def size(self):
+        return 1
+
+    @size.setter
+    def size(self, value):
+        raise ValueError(value)
+
+    def never_called(self):
+        text = """
+a string whose lines start
+left of the def"""
+        return text
+
+    def one_line(self): return 2
+'''
+
+
+def test_deferred_bodies_are_parsed_when_looked_up_with_their_lines(tmp_path):
+    """Parsing defers the bodies of top-level functions and of top-level
+    classes' methods; a lookup parses one alone, with the line of each of
+    its statements, and a method never looked up is never parsed."""
+    import libcst as cst
+
+    from astgen.parse import parse_file
+
+    path = tmp_path / "deferred.py"
+    path.write_text(DEFERRED_SOURCE)
+    pm = parse_file(path, "pkg.deferred")
+    methods = pm.classes["M"].methods
+    assert list(methods) == ["__init__", "size", "never_called", "one_line"]
+    assert pm._snippets == {}  # nothing parsed yet
+    init = methods["__init__"]
+    assert [pm.loc(stmt).line for stmt in init.body.body] == [10, 11]
+    assert list(pm._snippets) == [(9, 11)]
+    assert methods["__init__"] is init  # parsed once
+    getter = methods["size"]  # the setter does not replace its getter
+    assert cst.Module([]).code_for_node(getter.body.body[0]).strip() == "return 1"
+    assert pm.loc(getter.body.body[0]).line == 15
+    body = methods["never_called"].body.body  # a string left of the def
+    assert [pm.loc(stmt).line for stmt in body] == [22, 25]
+    assert isinstance(methods["one_line"].body, cst.SimpleStatementSuite)  # a one-line def stays in place
+    assert pm.functions["helper"].body.body and pm.loc(pm.functions["helper"].body.body[0]).line == 5
+    assert set(pm._snippets) == {(9, 11), (13, 15), (21, 25), (4, 5)}
+
+
+def test_a_class_defined_twice_keeps_its_bodies_in_place(tmp_path):
+    """Deferred bodies are found again by class name and order: a name two
+    top-level classes share is parsed in place (the later one binds)."""
+    from astgen.parse import parse_file
+
+    path = tmp_path / "twice.py"
+    path.write_text("class A:\n    def f(self):\n        return 1\n\n\n"
+                    "class A:\n    def f(self):\n        return 2\n")
+    pm = parse_file(path, "pkg.twice")
+    body = pm.classes["A"].methods["f"].body.body
+    assert pm._snippets == {} and pm.tree.code_for_node(body[0]).strip() == "return 2"
+
+
 def test_layer_class_picked_by_a_config_list_and_reassigned_module():
     arch = tree_of("layer_types")
     rows = outline(arch)
