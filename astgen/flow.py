@@ -146,9 +146,7 @@ class _Reader:
         """Every call in ``node``, innermost (argument) first, as Python runs them."""
         if guard == E.FALSE:
             return
-        calls = _Calls()
-        node.visit(calls)
-        for call in calls.found:
+        for call in _calls_in(node):
             self._call(module, call, guard, line)
 
     def _call(self, module: ParsedModule, call: cst.Call, guard: E.Expr, line: int) -> None:
@@ -177,6 +175,25 @@ class _Reader:
     # -- tests of if statements -------------------------------------
     def _test(self, module: ParsedModule, info: ClassInfo, node: cst.BaseExpression) -> E.Expr:
         return E.simplify_condition(self.condition(node, module, self.node, info, FORWARD_OBJECTS))
+
+
+# The calls in a statement, by the statement's identity: the same forward
+# code is read for every entry that uses its class (and libcst's visitor is
+# slow). Bounded: a long process (validate --all) starts afresh.
+_CALLS: dict[int, tuple[cst.CSTNode, list[cst.Call]]] = {}
+_CALLS_KEPT = 50_000
+
+
+def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    known = _CALLS.get(id(node))
+    if known is not None and known[0] is node:
+        return known[1]
+    if len(_CALLS) >= _CALLS_KEPT:
+        _CALLS.clear()
+    calls = _Calls()
+    node.visit(calls)
+    _CALLS[id(node)] = (node, calls.found)
+    return calls.found
 
 
 class _Calls(cst.CSTVisitor):

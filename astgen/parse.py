@@ -79,6 +79,7 @@ class ParsedModule:
     _spans: "dict[tuple[str, str], tuple[int, int]] | None" = field(default=None, repr=False)  # method lines
     _deferred: "dict[str, list[tuple[int, int] | None]]" = field(default_factory=dict, repr=False)  # skip_bodies
     _snippets: "dict[tuple[int, int], cst.FunctionDef | None]" = field(default_factory=dict, repr=False)
+    _source_lines: "list[str] | None" = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.functions is None:
@@ -110,7 +111,9 @@ class ParsedModule:
         return self._snippets[(first, last)]
 
     def _parse_snippet(self, first: int, last: int) -> "cst.FunctionDef | None":
-        lines = self.text.splitlines(keepends=True)[first - 1:last]
+        if self._source_lines is None:
+            self._source_lines = self.text.splitlines(keepends=True)
+        lines = self._source_lines[first - 1:last]
         indented = bool(lines) and lines[0][:1] in (" ", "\t")
         # a method is parsed inside a class of its own: dedenting could not
         # cope with a string whose lines start left of the def
@@ -281,10 +284,14 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
     methods: dict[tuple[str, str], tuple[int, int]] = {}
     deferred: dict[str, list[tuple[int, int] | None]] = {}
     try:
-        tree = cst.parse_module(skip_bodies(text, methods, deferred))
-    except cst.ParserSyntaxError as exc:
-        line, message = _syntax_position(exc)
-        raise ParseFailure(display, line, f"syntax error: {message}") from None
+        tree = cst.parse_module(skip_bodies(text, methods, deferred, keep_lines=False))
+    except cst.ParserSyntaxError:
+        try:  # where the error is in the file itself (the skipped text has fewer lines)
+            cst.parse_module(text)
+        except cst.ParserSyntaxError as exc:
+            line, message = _syntax_position(exc)
+            raise ParseFailure(display, line, f"syntax error: {message}") from None
+        raise ParseFailure(display, 0, "syntax error once function bodies are skipped") from None
     except RecursionError:
         raise ParseFailure(display, 0, "syntax error: nesting too deep") from None
     pm = ParsedModule(
@@ -308,7 +315,8 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
 _NEVER_TRACED = re.compile(r"^_?(forward\w*|load_weights\w*|post_load_weights|\w+_forward\w*)$")
 
 
-def skip_bodies(text: str, methods: dict | None = None, deferred: dict | None = None) -> str:
+def skip_bodies(text: str, methods: dict | None = None, deferred: dict | None = None,
+                keep_lines: bool = True) -> str:
     """``text`` with the bodies of ``forward``/``load_weights``-like functions
     replaced by ``pass`` and blank lines (line numbers are kept). Found with
     Python's own parser (``ast``, fast, never executes anything); text it
@@ -321,7 +329,11 @@ def skip_bodies(text: str, methods: dict | None = None, deferred: dict | None = 
     tracer first calls them (most never are): ``deferred`` receives, per
     class name ("" for the module), the lines of each function defined
     directly in it, in order (None where the body is kept: a one-line def).
-    A class name defined twice at top level keeps its bodies."""
+    A class name defined twice at top level keeps its bodies.
+
+    ``keep_lines=False`` drops a skipped body's other lines instead of
+    blanking them: libcst makes a node of every blank line, and the tree is
+    located by text, not by its own positions."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -348,7 +360,7 @@ def skip_bodies(text: str, methods: dict | None = None, deferred: dict | None = 
             continue
         lines[first - 1] = " " * indent + "pass\n"
         for i in range(first, last):
-            lines[i] = "\n"
+            lines[i] = "\n" if keep_lines else ""
         covered = last
     return "".join(lines)
 
