@@ -121,15 +121,16 @@ def _options(args: argparse.Namespace, tree: SourceTree, rules: Rules, n_files: 
     arch = getattr(args, "arch", None)
     return ScanOptions(jobs=_jobs(args, n_files), emit=options, arch=arch,
                        cache=None if arch else _cache(args, tree, rules, options),
-                       registry_cache=_registry_cache(args))
+                       kept=_kept(args))
 
 
-def _registry_cache(args: argparse.Namespace) -> Path | None:
-    """Where sglang's config registry is kept once read: beside the results
-    (``--cache-dir``), nowhere with ``--no-cache``."""
+def _kept(args: argparse.Namespace) -> Path | None:
+    """Where sglang's config registry (once read) and black's output (once
+    made) are kept: beside the results (``--cache-dir``), nowhere with
+    ``--no-cache``."""
     if getattr(args, "no_cache", False):
         return None
-    return (Path(args.cache_dir) if getattr(args, "cache_dir", None) else cache_dir()) / "registry"
+    return Path(args.cache_dir) if getattr(args, "cache_dir", None) else cache_dir()
 
 
 def cmd_gen(args: argparse.Namespace) -> int:

@@ -4,15 +4,24 @@ The emitter lays out its code one statement per line; a line printed here
 that fits in :data:`LINE_LENGTH` is what black would print (double quotes,
 ``x**2`` hugged for simple operands), so black has nothing to change in it.
 Only a statement too long for one line goes through black, and a formatted
-statement is remembered by its text: modules share most of theirs.
+statement is remembered by its text: modules share most of theirs. Where
+the command line keeps a cache, black's output is kept there too, by the
+hash of black's version, the width and the text (a `gen` run again, as a
+pre-commit hook does, then never imports black).
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from astgen import expr as E
+from astgen.atomic import write_atomic
 
 LINE_LENGTH = 88
 _MODE = {}  # line length -> black.Mode
+DISK_CACHE: list[Path | None] = [None]  # directory for black's output; None: nothing kept
+_BLACK_VERSION: list[str] = []
 
 
 def show(e: E.Expr) -> str:
@@ -95,6 +104,28 @@ def block(text: str) -> str:
 
 
 def _black(text: str, width: int) -> str:
+    directory = DISK_CACHE[0]
+    if directory is None:
+        return _run_black(text, width)
+    if not _BLACK_VERSION:
+        from importlib.metadata import version
+
+        _BLACK_VERSION.append(version("black"))
+    key = hashlib.sha256(f"{_BLACK_VERSION[0]}\0{width}\0{text}".encode()).hexdigest()
+    path = directory / key[:2] / key
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+    formatted = _run_black(text, width)
+    try:
+        write_atomic(path, formatted)
+    except OSError:  # a cache that cannot be written is no cache, not an error
+        pass
+    return formatted
+
+
+def _run_black(text: str, width: int) -> str:
     import black  # only for what does not fit a line: most runs never need it
 
     mode = _MODE.setdefault(width, black.Mode(line_length=width))

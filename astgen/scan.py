@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from astgen import expr as E
-from astgen import registry
+from astgen import pysource, registry
 from astgen.cache import ResultCache
 from astgen.classify import FULLY, NOT_SUPPORTED, Classification, Reason, classify
 from astgen.emit import EmitError, EmitOptions, emit_module
@@ -180,7 +180,7 @@ class ScanOptions:
     emit: EmitOptions | None = None
     cache: ResultCache | None = None  # must be None when `arch` is set
     arch: str | None = None  # only this EntryClass
-    registry_cache: Path | None = None  # where sglang's config registry is kept once read
+    kept: Path | None = None  # where sglang's config registry and black's output are kept once made
 
 
 
@@ -207,12 +207,12 @@ def scan_files(tree: SourceTree, files: list[Path], rules: Rules, options: ScanO
 def _run(tree: SourceTree, files: list[Path], rules: Rules, options: ScanOptions) -> Iterator[FileResult]:
     jobs = max(1, min(options.jobs, len(files)))
     if jobs == 1:
-        _init_worker(tree, rules, options.emit, options.arch, options.registry_cache)
+        _init_worker(tree, rules, options.emit, options.arch, options.kept)
         yield from map(_work, sorted(files, key=lambda p: (-_size(p), str(p))))
         return
     # one single-process pool per share, so that each worker parses the
     # model files its share imports once, and results still come per file
-    init = (tree, rules, options.emit, options.arch, options.registry_cache)
+    init = (tree, rules, options.emit, options.arch, options.kept)
     pools = [ProcessPoolExecutor(1, initializer=_init_worker, initargs=init) for _ in range(jobs)]
     try:
         futures = [pool.submit(_work, path) for pool, share in zip(pools, partition(files, jobs))
@@ -276,13 +276,14 @@ _WORKER: dict = {}
 
 
 def _init_worker(tree: SourceTree, rules: Rules, emit: EmitOptions | None, arch: str | None,
-                 registry_cache: Path | None = None) -> None:
+                 kept: Path | None = None) -> None:
     # libcst trees are many small objects that live as long as the worker:
     # collecting young objects less often makes parsing about 25% faster
     # (measured on sglang 0.5.23) and reclaims the same garbage later
     gc.set_threshold(50_000, 20, 100)
     _WORKER.update(tree=tree, rules=rules, emit=emit, arch=arch, loader=Loader(tree))
-    registry.DISK_CACHE[0] = registry_cache
+    registry.DISK_CACHE[0] = kept / "registry" if kept is not None else None
+    pysource.DISK_CACHE[0] = kept / "format" if kept is not None else None
 
 
 def _work(path: Path) -> FileResult:

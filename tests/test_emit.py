@@ -62,3 +62,27 @@ def test_a_block_shares_its_guard_and_the_layer_count_it_repeats():
     counts = re.findall(r"^\s*(\w+) = sum\(", code, re.M)
     assert len(counts) == len(set(counts))  # each layer count bound once per block
     assert all(not name.endswith("_expr") for name in counts)
+
+
+def test_black_output_is_kept_by_text_and_read_back_without_black(tmp_path, monkeypatch):
+    """A statement too long for a line is formatted by black once: with a
+    cache directory the layout is kept there (keyed by black's version,
+    the width and the text) and a later process reads it back."""
+    from astgen import pysource
+
+    monkeypatch.setattr(pysource, "DISK_CACHE", [tmp_path / "format"])
+    monkeypatch.setattr(pysource, "_FORMATTED", {})
+    text = "x = " + " + ".join(f"mc.key_{i}" for i in range(12))
+    expected = black.format_str(text + "\n", mode=black.Mode(line_length=80)).rstrip("\n").split("\n")
+    assert pysource.statement(text, 8) == ["        " + line for line in expected]
+    kept = list((tmp_path / "format").rglob("*"))
+    assert len([p for p in kept if p.is_file()]) == 1
+
+    def no_black(text, width):
+        raise AssertionError("black ran again")
+
+    monkeypatch.setattr(pysource, "_FORMATTED", {})  # a new process: nothing in memory
+    monkeypatch.setattr(pysource, "_run_black", no_black)
+    assert pysource.statement(text, 8) == ["        " + line for line in expected]
+    with pytest.raises(AssertionError, match="black ran again"):
+        pysource.statement(text, 4)  # another width is another key
