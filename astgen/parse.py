@@ -68,22 +68,20 @@ class ParsedModule:
     tree: cst.Module
     text_lines: list[str]
     classes: dict[str, ClassInfo] = field(default_factory=dict)
-    functions: "Functions" = field(default=None)  # type: ignore[assignment]
+    functions: "Functions" = field(init=False, repr=False)
     assigns: dict[str, cst.BaseExpression] = field(default_factory=dict)
     imports: dict[str, ImportRef] = field(default_factory=dict)
     entry_classes: list[str] = field(default_factory=list)
     _lines: dict[int, int] = field(default_factory=dict, repr=False)
     _located: set[int] = field(default_factory=set, repr=False)
     text: str = field(default="", repr=False)
-    _full: dict[tuple[str, str], "cst.FunctionDef | None"] = field(default_factory=dict, repr=False)
     _spans: "dict[tuple[str, str], tuple[int, int]] | None" = field(default=None, repr=False)  # method lines
     _deferred: "dict[str, list[tuple[int, int] | None]]" = field(default_factory=dict, repr=False)  # skip_bodies
     _snippets: "dict[tuple[int, int], cst.FunctionDef | None]" = field(default_factory=dict, repr=False)
     _source_lines: "list[str] | None" = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.functions is None:
-            self.functions = Functions(self)
+        self.functions = Functions(self)
 
     # -- forward code, parsed on demand ----------------------------------
     def full_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
@@ -91,12 +89,6 @@ class ParsedModule:
         skips the bodies of forward-like methods (:func:`skip_bodies`); the
         flow stage reads the few it needs, parsed here once, with the line
         of every statement (``loc`` works on them as on the rest)."""
-        key = (cls, name)
-        if key not in self._full:
-            self._full[key] = self._parse_method(cls, name)
-        return self._full[key]
-
-    def _parse_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
         if self._spans is None:  # a module not made by parse_source
             self._spans = {}
             skip_bodies(self.text, self._spans)
