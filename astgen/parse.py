@@ -3,15 +3,17 @@
 The index of a module records its classes (bases, methods, ``__init__``),
 top-level functions, top-level assignments, imports with their aliases
 (``from sglang.srt.models.qwen2 import Qwen2MLP as Qwen3MLP``) and its
-``EntryClass``. Line numbers are found lazily: only the statements the tracer
-visits are located, by matching their first line against the source text,
-which is far cheaper than libcst's position metadata for a whole file.
+``EntryClass``. The bodies of functions are parsed when the tracer first
+looks one up (Python's own parser finds where each is; most are never
+called while a model is built). Line numbers are found lazily: only the
+statements the tracer visits are located, from Python's tree of a function
+parsed alone or by matching their first line against the source text, which
+is far cheaper than libcst's position metadata for a whole file.
 """
 
 from __future__ import annotations
 
 import ast
-import textwrap
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -414,15 +416,13 @@ class _Indexer:
         self.pm = pm
 
     def index(self, body: "list[cst.CSTNode] | tuple", top: bool = False) -> None:
-        functions = self.pm.functions
         spans = iter(self.pm.deferred_spans("", sum(isinstance(stmt, cst.FunctionDef) for stmt in body))
                      if top else ())
         for stmt in body:
             if isinstance(stmt, cst.ClassDef):
                 self._class(stmt, top)
             elif isinstance(stmt, cst.FunctionDef):
-                assert isinstance(functions, Functions)
-                functions.add(stmt, next(spans, None))
+                self.pm.functions.add(stmt, next(spans, None))
             elif isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
                     self._small(small)
