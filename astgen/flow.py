@@ -180,20 +180,18 @@ class _Reader:
 # The calls in a statement, by the statement's identity: the same forward
 # code is read for every entry that uses its class (and libcst's visitor is
 # slow). Bounded: a long process (validate --all) starts afresh.
-_CALLS: dict[int, tuple[cst.CSTNode, list[cst.Call]]] = {}
+_CALLS: dict[cst.CSTNode, list[cst.Call]] = {}  # libcst nodes hash and compare by identity
 _CALLS_KEPT = 50_000
 
 
 def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
-    known = _CALLS.get(id(node))
-    if known is not None and known[0] is node:
-        return known[1]
-    if len(_CALLS) >= _CALLS_KEPT:
-        _CALLS.clear()
-    calls = _Calls()
-    node.visit(calls)
-    _CALLS[id(node)] = (node, calls.found)
-    return calls.found
+    if node not in _CALLS:
+        if len(_CALLS) >= _CALLS_KEPT:
+            _CALLS.clear()
+        calls = _Calls()
+        node.visit(calls)
+        _CALLS[node] = calls.found
+    return _CALLS[node]
 
 
 class _Calls(cst.CSTVisitor):

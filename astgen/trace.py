@@ -205,7 +205,7 @@ class Tracer:
         self._config_obj: Instance | None = None  # that class's __init__, traced over mc
         self._enum_values: dict[str, Any] = {}  # "Cls.MEMBER" -> the member's value
         self._plain: dict[int, bool] = {}  # class node -> _plain_object's answer
-        self._mros: dict[int, tuple[ClassInfo, list[ClassInfo]]] = {}  # id -> (class, its MRO)
+        self._mros: dict[ClassInfo, list[ClassInfo]] = {}  # class -> its MRO (classes hash by identity)
         self._config_fallbacks: list[E.Expr] = []  # config attributes read as raw keys (_config_value)
 
     # -- public -------------------------------------------------------
@@ -275,9 +275,8 @@ class Tracer:
     def _mro(self, info: ClassInfo) -> list[ClassInfo]:
         """The class and its traced bases, depth first (asked at every method
         lookup: answered once per class)."""
-        known = self._mros.get(id(info))
-        if known is not None and known[0] is info:
-            return known[1]
+        if info in self._mros:
+            return self._mros[info]
         out: list[ClassInfo] = []
 
         def visit(c: ClassInfo, depth: int) -> None:
@@ -290,7 +289,7 @@ class Tracer:
                     visit(ref.info, depth + 1)
 
         visit(info, 0)
-        self._mros[id(info)] = (info, out)
+        self._mros[info] = out
         return out
 
     def _plain_object(self, info: ClassInfo) -> bool:
