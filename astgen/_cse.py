@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 import keyword
 from collections import Counter
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from astgen import expr as E
 from astgen.pysource import show
@@ -33,10 +33,17 @@ def _size(e: E.Expr) -> int:
     return sum(1 for _ in E.walk(e))
 
 
-def _candidates(exprs: list[E.Expr], allowed: set[str], whole: list[E.Expr] = ()) -> Counter:
-    """How often each subexpression big enough to name occurs (``whole``:
-    expressions counted for their parts only); one pass that computes sizes
-    and free names bottom-up."""
+def _discount(counts: Counter, whole: Iterable[E.Expr]) -> None:
+    """``whole`` counted for its parts only: one occurrence of each less."""
+    for e in whole:
+        counts[e] -= 1
+        if counts[e] <= 0:
+            del counts[e]
+
+
+def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
+    """How often each subexpression big enough to name occurs in ``exprs``;
+    one pass that computes sizes and free names bottom-up."""
     counts: Counter = Counter()
 
     def visit(e: E.Expr) -> tuple[int, frozenset[str]]:
@@ -55,10 +62,6 @@ def _candidates(exprs: list[E.Expr], allowed: set[str], whole: list[E.Expr] = ()
 
     for e in exprs:
         visit(e)
-    for e in whole:
-        counts[e] -= 1
-        if counts[e] <= 0:
-            del counts[e]
     return counts
 
 
@@ -136,8 +139,12 @@ class Namer:
         skip: set[E.Expr] = set()
         while True:
             values = [d for _, d in definitions]  # the parts of a definition, not itself
-            always = _candidates(exprs[:counted] + values + list(computable), allowed, whole=values)
-            counts = _candidates(exprs + values, allowed, whole=values)
+            # counted once, shared: what runs on every forward, and all uses
+            first = _occurrences(exprs[:counted] + values, allowed)
+            always = first + _occurrences(computable, allowed)
+            counts = first + _occurrences(exprs[counted:], allowed)
+            _discount(always, values)
+            _discount(counts, values)
             # named where it repeats, or where sglang names it; computed on
             # every forward (one use outside guards at least)
             repeated = [e for e in always if e not in skip
