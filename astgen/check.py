@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from astgen.drift import FORM, ConfigIndex, FieldDrift, Group, compare_field, group
+from astgen.drift import ConfigIndex, FieldDrift, Group, change_of, changes_value, explained, form_counts, group
 from astgen.emit import OP_MARK, module_name_for, operator_records
 from astgen.scan import FileResult
 
@@ -53,9 +53,6 @@ class Change:
 
     def render(self) -> str:
         where = f"{self.at}: " if self.at else f"{self.module}: "
-        if self.what == "changed":
-            label = "layer count" if self.field == "layers" else self.field
-            return f"{where}drift: {self.entry}.{self.operator} {label}: {self.old} -> {self.new}"
         if self.what in ("added", "removed"):
             return f"{where}drift: {self.entry}.{self.operator} {self.what}"
         if self.what == "generator":
@@ -201,7 +198,7 @@ class ModuleReport:
     @property
     def value_items(self) -> list[Change | FieldDrift]:
         """What changes a value: value drifts, operators and modules added or removed."""
-        return [i for i in self.items if (i.is_value if isinstance(i, FieldDrift) else not i.stale_only)]
+        return [i for i in self.items if changes_value(i)]
 
     @property
     def form_only(self) -> list[FieldDrift]:
@@ -226,8 +223,7 @@ class CheckReport:
 def explain(checks: list[ModuleCheck], index: ConfigIndex, against: str, generator: str) -> CheckReport:
     """Each changed field compared at the configs known for its entry's
     architecture; value changes and operators added or removed grouped."""
-    modules = [ModuleReport(c.name, [compare_field(x, index.of(x.entry)) if x.what == "changed" else x
-                                     for x in c.changes]) for c in checks]
+    modules = [ModuleReport(c.name, explained(c.changes, index.of)) for c in checks]
     groups = group(i for m in modules for i in m.value_items
                    if isinstance(i, FieldDrift) or i.what in ("added", "removed"))
     return CheckReport(against, generator, modules, groups)
@@ -263,8 +259,8 @@ def render_text(report: CheckReport, updated: bool = False) -> str:
 
 
 def _form_line(m: ModuleReport) -> str:
-    by_form = sum(1 for d in m.form_only if d.verdict == FORM)
-    by_values = len(m.form_only) - by_form
+    counts = form_counts(m.form_only)
+    by_form, by_values = counts["by_form"], counts["by_values"]
     how = [f"{by_form} of the same canonical form"] if by_form else []
     how += [f"{by_values} of the same value at every known config and sampled schedule"] if by_values else []
     return (f"{m.name}: stale: {len(m.form_only)} operator field(s) changed form only, no value "
@@ -272,7 +268,7 @@ def _form_line(m: ModuleReport) -> str:
 
 
 def _change_json(item: Change | FieldDrift, groups: dict[int, int]) -> dict:
-    c = item.change if isinstance(item, FieldDrift) else item
+    c = change_of(item)
     out = {"what": c.what, "entry": c.entry, "operator": c.operator, "field": c.field, "from": c.old,
            "to": c.new, "at": c.at}
     if isinstance(item, FieldDrift):

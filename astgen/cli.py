@@ -209,7 +209,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _config_index(args: argparse.Namespace) -> ConfigIndex:
     """The configs --configs names, then the Hugging Face cache's."""
     from astgen.drift import ConfigIndex
-    return ConfigIndex.load([Path(d) for d in args.configs or []], hf_cache=True)
+    return ConfigIndex([Path(d) for d in args.configs or []], hf_cache=True)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

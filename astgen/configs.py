@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from astgen.atomic import write_atomic
 
@@ -65,11 +65,7 @@ class ConfigFinder:
 
     # -- local sources ---------------------------------------------------
     def _hf_cache(self) -> Path:
-        if self.hf_cache is not None:
-            return self.hf_cache
-        env = os.environ.get("HF_HUB_CACHE") or (
-            os.path.join(os.environ["HF_HOME"], "hub") if "HF_HOME" in os.environ else None)
-        return Path(env) if env else Path.home() / ".cache" / "huggingface" / "hub"
+        return self.hf_cache if self.hf_cache is not None else hf_cache_dir()
 
     def _search(self, source: str, dirs: Iterable[Path], name: str, is_id: bool,
                 attempts: list[tuple[str, str]]) -> Found | None:
@@ -138,6 +134,22 @@ class ConfigFinder:
         except OSError:
             return None
         return target
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache: $HF_HUB_CACHE, $HF_HOME/hub, else ~/.cache/huggingface/hub."""
+    env = os.environ.get("HF_HUB_CACHE") or (
+        os.path.join(os.environ["HF_HOME"], "hub") if "HF_HOME" in os.environ else None)
+    return Path(env) if env else Path.home() / ".cache" / "huggingface" / "hub"
+
+
+def local_configs(directory: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every config in ``directory`` (``*.json``, ``*/config.json``, Hugging
+    Face cache snapshots), in path order, with its JSON object."""
+    for path in sorted(_candidates(directory, "", is_id=False)):
+        config = _read_json(path)
+        if config is not None:
+            yield path, config
 
 
 def _flat_name(model_id: str) -> str:

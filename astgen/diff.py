@@ -12,14 +12,13 @@ change in several entries is one line) under the sglang file behind them.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from astgen.check import Change, operator_changes
 from astgen.classify import FULLY
-from astgen.drift import FORM, ConfigIndex, FieldDrift, Group, compare_field, group
+from astgen.drift import ConfigIndex, FieldDrift, Group, change_of, changes_value, explained, form_counts, group
 from astgen.emit import operator_records
 from astgen.scan import FileResult
 
@@ -47,16 +46,14 @@ class TreeDiff:
 
     def form_counts(self) -> dict[str, int]:
         """Field changes of form only: all, by canonical form, by values."""
-        drifts = [d for ds in self.form_only.values() for d in ds]
-        by_form = sum(1 for d in drifts if d.verdict == FORM)
-        return {"fields": len(drifts), "by_form": by_form, "by_values": len(drifts) - by_form}
+        return form_counts([d for ds in self.form_only.values() for d in ds])
 
 
 def diff_trees(old: list[FileResult], new: list[FileResult], old_name: str, new_name: str,
                configs: ConfigIndex | None = None) -> TreeDiff:
     """The entries of both trees compared; a changed field is compared at
     the configs ``configs`` knows for its entry."""
-    configs = configs or ConfigIndex()
+    configs = configs if configs is not None else ConfigIndex()
     a, b = _entries(old), _entries(new)
     out = TreeDiff(old_name, new_name, added=sorted(set(b) - set(a)), removed=sorted(set(a) - set(b)))
     value_items: list[Change | FieldDrift] = []
@@ -64,14 +61,13 @@ def diff_trees(old: list[FileResult], new: list[FileResult], old_name: str, new_
         (status_a, ops_a), (status_b, ops_b) = a[entry], b[entry]
         if status_a != status_b:
             out.status[entry] = (status_a, status_b)
-        items = [compare_field(c, configs.of(entry)) if c.what == "changed" else c
-                 for c in operator_changes("", ops_a, ops_b)]
-        values = [i for i in items if not isinstance(i, FieldDrift) or i.is_value]
-        forms = [i for i in items if isinstance(i, FieldDrift) and not i.is_value]
+        items = explained(operator_changes("", ops_a, ops_b), configs.of)
+        values = [i for i in items if changes_value(i)]
+        forms = [i for i in items if not changes_value(i)]
         if forms:
             out.form_only[entry] = forms
         if values:
-            out.changed[entry] = [i.change if isinstance(i, FieldDrift) else i for i in values]
+            out.changed[entry] = [change_of(i) for i in values]
             value_items += values
         else:
             out.unchanged.append(entry)
@@ -138,7 +134,7 @@ def render_markdown(d: TreeDiff) -> str:
         lines += ["## Changed", ""]
         heading = None
         for g in d.groups:
-            path = re.sub(r":\d+$", "", g.where)
+            path = _place(g)[0]
             if path != heading:
                 heading = path
                 lines += ([""] if lines[-1] else []) + [f"### {path}", ""]

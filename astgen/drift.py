@@ -53,12 +53,12 @@ texts are read with :func:`astgen.expr.parse` and evaluated with
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from astgen import expr as E
-from astgen.configs import ConfigFinder, _candidates, _read_json
+from astgen.configs import hf_cache_dir, local_configs, missing_keys
 
 if TYPE_CHECKING:
     from astgen.check import Change
@@ -129,57 +129,46 @@ def config_name(path: Path) -> str:
     return path.stem.split("__")[-1]
 
 
-@dataclass
 class ConfigIndex:
     """The configs known for each architecture (a config's
-    ``architectures``), in the order their directories were given."""
+    ``architectures``), in the order their directories were given: every
+    ``*.json``, ``*/config.json`` and Hugging Face cache snapshot config in
+    ``dirs``, then (``hf_cache``) in the Hugging Face cache, as ``scan
+    --configs`` finds them; a config name seen twice is kept once. Read
+    when first asked for: a check that finds no changed value reads none."""
 
-    by_arch: dict[str, list[KnownConfig]] = field(default_factory=dict)
+    def __init__(self, dirs: Iterable[Path] = (), hf_cache: bool = False) -> None:
+        self._roots = [Path(d) for d in dirs] + ([hf_cache_dir()] if hf_cache else [])
+        self._by_arch: dict[str, list[KnownConfig]] | None = None
 
-    @classmethod
-    def load(cls, dirs: Iterable[Path], hf_cache: bool = True) -> "ConfigIndex":
-        """Every ``*.json``, ``*/config.json`` and Hugging Face cache snapshot
-        config in ``dirs``, then (``hf_cache``) in the Hugging Face cache, as
-        ``scan --configs`` finds them. A config name seen twice is kept once."""
-        roots = [Path(d) for d in dirs]
-        if hf_cache:
-            roots.append(ConfigFinder()._hf_cache())
-        index, seen = cls(), set()
-        for root in roots:
+    def of(self, arch: str) -> list[KnownConfig]:
+        if self._by_arch is None:
+            self._by_arch = self._read()
+        return self._by_arch.get(arch, [])
+
+    def _read(self) -> dict[str, list[KnownConfig]]:
+        by_arch: dict[str, list[KnownConfig]] = {}
+        seen: set[str] = set()
+        for root in self._roots:
             if not root.is_dir():
                 continue
-            for path in sorted(_candidates(root, "", is_id=False)):
-                config = _read_json(path)
+            for path, config in local_configs(root):
                 name = config_name(path)
-                archs = config.get("architectures") if config else None
+                archs = config.get("architectures")
                 if not isinstance(archs, list) or name in seen:
                     continue
                 seen.add(name)
                 for arch in archs:
                     if isinstance(arch, str):
-                        index.by_arch.setdefault(arch, []).append(KnownConfig(name, path, config))
-        return index
-
-    def of(self, arch: str) -> list[KnownConfig]:
-        return self.by_arch.get(arch, [])
-
-    def __len__(self) -> int:
-        return len({c.name for cs in self.by_arch.values() for c in cs})
-
-
-def _has_key(config: Any, dotted: str) -> bool:
-    for part in dotted.split("."):
-        if not isinstance(config, dict) or part not in config:
-            return False
-        config = config[part]
-    return True
+                        by_arch.setdefault(arch, []).append(KnownConfig(name, path, config))
+        return by_arch
 
 
 def presence(configs: list[KnownConfig]) -> Callable[[str], bool | None]:
     """key -> True when every config has it, False when none does, None when
     they disagree or no config is known."""
     def has(key: str) -> bool | None:
-        found = {_has_key(c.config, key) for c in configs}
+        found = {not missing_keys(c.config, [key]) for c in configs}
         return found.pop() if len(found) == 1 else None
     return has
 
@@ -225,13 +214,9 @@ def _local(e: E.Expr, has: Callable[[str], bool | None], truth: bool) -> E.Expr:
             return E.Const(found)
         if isinstance(e, E.GetAttr) and found is not None:
             return E.Attr(e.obj, e.name) if found else e.default
-    if isinstance(e, E.Call) and e.func == "sum" and len(e.args) == 1 and isinstance(e.args[0], E.Tuple) \
-            and e.args[0].items:
-        items = e.args[0].items
-        out = items[0]
-        for item in items[1:]:
-            out = E.BinOp("+", out, item)
-        return out
+    added = E.sum_as_add(e)
+    if added is not None:
+        return added
     if isinstance(e, E.Compare) and e.op in ("is", "is not") and e.right == E.NONE \
             and isinstance(e.left, E.Attr) and e.left.obj == E.Name("sc"):
         return E.Const(e.op == "is not")
@@ -569,16 +554,15 @@ class Group:
 
     @property
     def first(self) -> "Change":
-        m = self.members[0]
-        return m.change if isinstance(m, FieldDrift) else m
+        return change_of(self.members[0])
 
     @property
     def entries(self) -> list[str]:
-        return sorted({_change(m).entry for m in self.members})
+        return sorted({change_of(m).entry for m in self.members})
 
     @property
     def modules(self) -> list[str]:
-        return sorted({_change(m).module for m in self.members if _change(m).module})
+        return sorted({change_of(m).module for m in self.members if change_of(m).module})
 
     @property
     def drift(self) -> FieldDrift | None:
@@ -647,8 +631,27 @@ class Group:
                 "values": [v.to_json() for v in self.values()]}
 
 
-def _change(m: FieldDrift | "Change") -> "Change":
+def change_of(m: FieldDrift | "Change") -> "Change":
+    """The operator change behind an item of a report."""
     return m.change if isinstance(m, FieldDrift) else m
+
+
+def explained(changes: Iterable["Change"], configs_of: Callable[[str], list[KnownConfig]]) -> list:
+    """Each changed field compared at the configs known for its entry
+    (:func:`compare_field`); the other changes as they are."""
+    return [compare_field(c, configs_of(c.entry)) if c.what == "changed" else c for c in changes]
+
+
+def changes_value(m: FieldDrift | "Change") -> bool:
+    """A value drift, or an operator or module added or removed (not text
+    that changed with no value: form only, moved lines, another generator)."""
+    return m.is_value if isinstance(m, FieldDrift) else not m.stale_only
+
+
+def form_counts(drifts: list[FieldDrift]) -> dict[str, int]:
+    """Field changes of form only: all, by canonical form, by values."""
+    by_form = sum(1 for d in drifts if d.verdict == FORM)
+    return {"fields": len(drifts), "by_form": by_form, "by_values": len(drifts) - by_form}
 
 
 def group(items: Iterable[FieldDrift | "Change"]) -> list[Group]:
@@ -656,7 +659,7 @@ def group(items: Iterable[FieldDrift | "Change"]) -> list[Group]:
     each group's first member."""
     groups: dict[tuple, Group] = {}
     for m in items:
-        c = _change(m)
+        c = change_of(m)
         key = (c.at or c.module, c.what, c.operator, c.field, m.key if isinstance(m, FieldDrift) else ())
         if key in groups:
             groups[key].members.append(m)

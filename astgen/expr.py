@@ -455,6 +455,18 @@ def given(e: Expr, fact: Expr) -> Expr:
     return go(e)
 
 
+def sum_as_add(e: Expr) -> Expr | None:
+    """``sum((a, b, c))`` as ``a + b + c``; None for anything else."""
+    if not (isinstance(e, Call) and e.func == "sum" and len(e.args) == 1 and isinstance(e.args[0], Tuple)
+            and e.args[0].items):
+        return None
+    items = e.args[0].items
+    out = items[0]
+    for item in items[1:]:
+        out = BinOp("+", out, item)
+    return out
+
+
 def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
     """Replace free names by expressions."""
     if isinstance(e, Name):

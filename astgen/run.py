@@ -267,12 +267,9 @@ def _assume(e: E.Expr, fact: E.Expr, condition: bool = True) -> E.Expr:
     """``e`` where ``fact`` holds: its occurrences (and, for a conjunction,
     its conjuncts) are True, those of its negation False. ``e`` is a
     condition, or (``condition=False``) a value whose choices are decided."""
-    def go(x: E.Expr) -> E.Expr:
-        return E.given(x, fact)
-
     if condition:
-        return E.simplify_condition(go(e))
-    return _decide(e, go)
+        return E.simplify_condition(E.given(e, fact))
+    return _decide(e, lambda x: E.given(x, fact))
 
 
 def _decide(e: E.Expr, go) -> E.Expr:

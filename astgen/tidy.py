@@ -118,12 +118,9 @@ def _maybe_float(e: E.Expr) -> bool:
 
 
 def _call(e: E.Call) -> E.Expr:
-    if e.func == "sum" and len(e.args) == 1 and isinstance(e.args[0], E.Tuple) and e.args[0].items:
-        items = e.args[0].items
-        out = items[0]
-        for item in items[1:]:
-            out = E.BinOp("+", out, item)
-        return tidy(out)
+    added = E.sum_as_add(e)
+    if added is not None:
+        return tidy(added)
     if e.func == "max" and len(e.args) == 2:  # max(1, c) with a constant c >= 1
         for a, b in (e.args, e.args[::-1]):
             if isinstance(a, E.Const) and isinstance(b, E.Const) and _number(a) and _number(b):

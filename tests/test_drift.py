@@ -240,6 +240,22 @@ def _check(tree, out, *extra):
     return main(["check", str(tree), "--against", str(out), "--no-cache", "-j", "1", *extra])
 
 
+def test_config_index_reads_its_directories_when_first_asked(tmp_path):
+    """A check with no changed value reads no config: the index reads its
+    directories at the first lookup, a name seen twice kept once."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "Org__Small.json").write_text(json.dumps({"architectures": ["XForCausalLM"], "n": 1}))
+    (second / "Small").mkdir()
+    (second / "Small" / "config.json").write_text(json.dumps({"architectures": ["XForCausalLM"], "n": 2}))
+    (second / "Other.json").write_text(json.dumps({"architectures": ["XForCausalLM", "YModel"], "n": 3}))
+    index = D.ConfigIndex([first, second])
+    (second / "Other.json").write_text(json.dumps({"architectures": ["YModel"], "n": 4}))  # before any lookup
+    assert [(c.name, c.config["n"]) for c in index.of("XForCausalLM")] == [("Small", 1)]
+    assert [(c.name, c.config["n"]) for c in index.of("YModel")] == [("Other", 4)]
+
+
 def test_doubled_kv_heads_are_one_line_for_every_user_of_the_attention(tmp_path, capsys):
     tree, out, configs = _tree(tmp_path)
     _edit(tree / "dense.py", KV_LINE, KV_DOUBLED)
