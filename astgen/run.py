@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from packaging.version import InvalidVersion, Version
+
 from astgen import expr as E
 from astgen import ir
 from astgen.flow import Event, Flow
@@ -101,11 +103,13 @@ def _absorbed(rules: Rules, version: str) -> E.Expr:
 
 
 def _at_least(version: str, since: str) -> bool:
-    def key(v: str) -> tuple[int, ...] | None:
-        parts = v.split(".")
-        return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
-    a, b = key(version), key(since)
-    return a is not None and b is not None and a >= b
+    """PEP 440 order (``packaging``, which black already needs): a
+    development build after a release (``0.5.24.dev12+gabc``) is at least
+    that release; an unknown version is at least nothing."""
+    try:
+        return Version(version) >= Version(since)
+    except InvalidVersion:
+        return False
 
 
 def _plan_mla(node: ir.Node, rules: Rules, plan: ForwardPlan, version: str) -> None:

@@ -8,6 +8,7 @@ user cache (:func:`fetch_version`), whose ``.py`` members are unpacked there.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -98,17 +99,92 @@ def _mentions(path: Path, entry: str) -> bool:
     return "EntryClass" in text and entry in text
 
 
-def _read_version(root: Path) -> str:
-    version_py = root / "sglang" / "version.py"
-    if version_py.is_file():
-        m = re.search(r"""__version__\s*=\s*["']([^"']+)["']""", version_py.read_text("utf-8-sig"))
-        if m:
-            return m.group(1)
-    for meta in sorted(root.glob("sglang-*.dist-info/METADATA")):
-        m = re.search(r"^Version:\s*(\S+)", meta.read_text("utf-8"), re.M)
-        if m:
-            return m.group(1)
-    return "unknown"
+UNKNOWN_VERSION = "unknown"
+
+
+def read_version(root: Path) -> str:
+    """The version of the sglang tree at ``root``, resolved as sglang's own
+    ``sglang/version.py`` resolves it, without importing anything:
+
+    1. a literal ``__version__`` at the top of ``sglang/version.py`` (0.4.x);
+    2. ``sglang/_version.py``, written by the build (wheels, site-packages, a
+       built checkout): its literal ``__version__``;
+    3. the package metadata beside the package (``sglang-V.dist-info/METADATA``
+       of a wheel or site-packages, ``sglang.egg-info/PKG-INFO`` of an
+       editable checkout): what ``importlib.metadata.version`` reads;
+    4. a git checkout's tags, as setuptools_scm's default scheme reads them
+       (``v0.5.23`` at HEAD is ``0.5.23``; 12 commits later ``0.5.24.dev12+gSHA``).
+
+    sglang's last fallback, ``0.0.0.dev0``, says nothing about the tree: it is
+    reported as ``unknown``.
+    """
+    root = Path(root)
+    for source in (root / "sglang" / "version.py", root / "sglang" / "_version.py"):
+        found = _literal_version(source)
+        if found:
+            return found
+    for meta in [*sorted(root.glob("sglang-*.dist-info/METADATA")), root / "sglang.egg-info" / "PKG-INFO"]:
+        found = _metadata_version(meta)
+        if found:
+            return found
+    return _git_version(root) or UNKNOWN_VERSION
+
+
+_FALLBACK_VERSION = "0.0.0.dev0"
+
+
+def _literal_version(path: Path) -> str | None:
+    """A string assigned to ``__version__`` by a top-level statement (not
+    one inside ``try``: that is a fallback, taken only when imports fail)."""
+    try:
+        tree = ast.parse(path.read_text("utf-8-sig"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Constant) \
+                and isinstance(stmt.value.value, str):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(isinstance(t, ast.Name) and t.id == "__version__" for t in targets) \
+                    and stmt.value.value != _FALLBACK_VERSION:
+                return stmt.value.value
+    return None
+
+
+def _metadata_version(path: Path) -> str | None:
+    try:
+        text = path.read_text("utf-8", errors="replace")
+    except OSError:
+        return None
+    name = re.search(r"^Name:\s*(\S+)", text, re.M)
+    version = re.search(r"^Version:\s*(\S+)", text, re.M)
+    if version and (name is None or re.sub(r"[-_.]+", "-", name.group(1)).lower() == "sglang"):
+        return version.group(1)
+    return None
+
+
+_DESCRIBE = re.compile(r"^v?(\d+(?:\.\d+)*)-(\d+)-g([0-9a-f]+)$")
+
+
+def _git_version(root: Path) -> str | None:
+    """setuptools_scm's ``guess-next-dev`` reading of ``git describe``; None
+    outside a git checkout, or where git is missing or finds no tag."""
+    checkout = next((p for p in (root, *root.parents) if (p / ".git").exists()), None)
+    if checkout is None:
+        return None
+    try:
+        proc = subprocess.run(["git", "-C", str(checkout), "describe", "--tags", "--long", "--match", "v*"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = _DESCRIBE.match(proc.stdout.strip()) if proc.returncode == 0 else None
+    if m is None:
+        return None
+    tag, distance, sha = m.group(1), int(m.group(2)), m.group(3)
+    if distance == 0:
+        return tag
+    parts = tag.split(".")
+    parts[-1] = str(int(parts[-1]) + 1)
+    return f"{'.'.join(parts)}.dev{distance}+g{sha}"
 
 
 def tree_at(root: Path) -> SourceTree:
@@ -116,7 +192,7 @@ def tree_at(root: Path) -> SourceTree:
     root = Path(root)
     for cand in (root, root / "python"):
         if (cand / "sglang" / "srt" / "models").is_dir():
-            return SourceTree(cand.resolve(), _read_version(cand))
+            return SourceTree(cand.resolve(), read_version(cand))
     raise SourceError(
         f"{root}: not an sglang package root (no sglang/srt/models/ under it or under python/)"
     )
@@ -131,8 +207,8 @@ def tree_of_file(path: Path) -> SourceTree:
     path = Path(path).resolve()
     for parent in path.parents:
         if parent.name == "sglang" and (parent / "srt").is_dir():
-            return SourceTree(parent.parent, _read_version(parent.parent))
-    return SourceTree(path.parent, "unknown", flat=True)
+            return SourceTree(parent.parent, read_version(parent.parent))
+    return SourceTree(path.parent, UNKNOWN_VERSION, flat=True)
 
 
 def tree_of_dir(path: Path) -> SourceTree:
@@ -141,7 +217,7 @@ def tree_of_dir(path: Path) -> SourceTree:
         return tree_at(path)
     except SourceError:
         if Path(path).is_dir() and any(Path(path).glob("*.py")):
-            return SourceTree(Path(path).resolve(), "unknown", flat=True)
+            return SourceTree(Path(path).resolve(), UNKNOWN_VERSION, flat=True)
         raise
 
 
