@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from astgen import expr as E
 from astgen import ir
+from astgen.layout import Layout
 from astgen.parse import Location
 from astgen.rules import Rules
 from astgen.shapes import node_operators
@@ -91,14 +92,15 @@ class WeightTable:
 
 def schedule(tp: int = 1) -> dict[str, Any]:
     """The schedule config (``sc``) a validation evaluates at: TP only."""
-    return {"tp_size": tp, "dp_size": 1, "ep_size": 1, "world_size": tp, "num_nodes": 1,
-            "deepep": False, "is_mtp": False, "enable_moe_dense_fully_dp": False,
-            "max_seqlen": 4096, "batch_size": 1, "mode": 0}
+    return Layout(tp=tp).schedule()
 
 
-def evaluate_weights(arch: ir.ArchIR, rules: Rules, mc: Mapping[str, Any], tp: int = 1) -> WeightTable:
+def evaluate_weights(arch: ir.ArchIR, rules: Rules, mc: Mapping[str, Any], tp: int = 1,
+                     layout: Layout | None = None) -> WeightTable:
+    """The weights one rank holds: at ``layout`` when given, else at TP ``tp``."""
     table = WeightTable(arch.entry)
-    _Walker(rules, table).node(arch.root, "", {"mc": mc, "sc": schedule(tp), "seq_len": 1}, ())
+    sc = (layout or Layout(tp=tp)).schedule()
+    _Walker(rules, table).node(arch.root, "", {"mc": mc, "sc": sc, "seq_len": 1}, ())
     return table
 
 
