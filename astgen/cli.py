@@ -314,7 +314,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     tree = resolve_tree(args)
     names = load_name_map(args.rules)
-    if args.all:
+    if args.oracle == "sglang":
+        results, title = _validate_runtime(args, tree, rules)
+    elif args.all:
         results = _validate_sweep(args, tree, rules, names)
         where = " or the configs of " + ", ".join(args.configs) if args.configs else ""
         title = f"astgen validate --all: sglang {tree.version}, transformers' default configs{where}"
@@ -341,6 +343,57 @@ def _validate_one(args: argparse.Namespace, tree: SourceTree, rules: Rules, name
     label = Path(args.config).name if args.config else "transformers default"
     oracle = OracleSpec(args.oracle_arch, Path(args.recorded) if args.recorded else None)
     return validate_entry(tree, rules, Loader(tree), arch, config, label, oracle, names, args.tp)
+
+
+def _layouts(args: argparse.Namespace) -> tuple:
+    from astgen.layout import SWEEP_LAYOUTS, Layout, LayoutError, parse_layout
+    if not args.layout:
+        return SWEEP_LAYOUTS if args.all else (Layout(tp=args.tp),)
+    try:
+        return tuple(parse_layout(text) for text in args.layout)
+    except LayoutError as exc:
+        raise UsageError(f"--layout: {exc}") from None
+
+
+def _validate_runtime(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> tuple[list[Validation], str]:
+    """``--oracle sglang``: the entries (one, every config of --configs, or
+    --all) at each layout, against sglang's own model classes."""
+    from astgen.rules import model_types_of
+    from astgen.validate import RuntimeCase, describe, validate_runtime
+    if args.recorded:
+        raise UsageError("--recorded compares with a recording; --oracle sglang builds the runtime itself")
+    layouts = _layouts(args)
+    checkpoints: dict[str, tuple[str, dict]] = {}  # architecture -> (file name, config)
+    for path in _config_paths(args.configs) if args.configs else ():
+        config = _read_config(path)
+        for arch in config.get("architectures") or ():
+            checkpoints.setdefault(arch, (path.name, config))
+    if args.all:
+        files = tree.model_files()
+        options = _options(args, tree, rules, len(files), emit=False)
+        with progress_reporter(len(files), enabled=not args.quiet) as tick:
+            entries = sorted({c.entry for r in scan_files(tree, files, rules, options, tick)
+                              for c in r.classes if c.status == "FULLY"})
+        title = f"astgen validate --oracle sglang --all: sglang {tree.version}"
+    elif args.configs and not args.arch:
+        entries = sorted(checkpoints)
+        title = f"astgen validate --oracle sglang --configs: sglang {tree.version}"
+    else:
+        config = _read_config(Path(args.config)) if args.config else None
+        arch = args.arch or ((config or {}).get("architectures") or [None])[0]
+        if not arch:
+            raise UsageError("name the architecture: --arch NAME, or a --config whose `architectures` lists it")
+        if config is not None:
+            checkpoints[arch] = (Path(args.config).name, config)
+        entries, title = [arch], ""
+    cases = []
+    for entry in entries:
+        label, config = checkpoints.get(entry, ("default config", None))
+        cases.append(RuntimeCase(entry, config, label, (model_types_of(entry) or ("",))[0]))
+    if len(cases) * len(layouts) > 1 and not title:
+        title = f"astgen validate --oracle sglang: sglang {tree.version}"
+    with progress_reporter(len(cases) * len(layouts), not args.quiet, verb="validate", describe=describe) as tick:
+        return validate_runtime(tree, rules, Loader(tree), cases, layouts, tick), title
 
 
 def _config_paths(dirs: list[str]) -> list[Path]:
@@ -566,6 +619,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the transformers class to build (default: the sglang architecture's name)")
     validate.add_argument("--recorded", metavar="JSON",
                           help="compare with this recording of the sglang runtime instead of transformers")
+    validate.add_argument("--oracle", choices=("transformers", "sglang"), default="transformers",
+                          help="transformers (default): the Hugging Face model on the meta device, whole; "
+                               "sglang: sglang's own model class, imported from the tree in a process of its "
+                               "own and built on the meta device at one rank of each --layout (needs the "
+                               "`runtime` extra)")
+    validate.add_argument("--layout", metavar="LAYOUT", action="append",
+                          help="with --oracle sglang: a layout in LLMSim's terms, e.g. tp8, "
+                               "tp1,dp8,ep8 or tp4,dp2,ep8,deepep,rank3 (repeatable; default tp1, "
+                               "or with --all: tp1, tp8 and tp1,dp8,ep8)")
     validate.add_argument("--all", action="store_true",
                           help="every *ForCausalLM entry of the tree that transformers implements, at "
                                "transformers' default config, or at the checkpoint config --configs "

@@ -8,12 +8,20 @@
 * ``runtime``: a JSON recording of the real sglang model's modules, made on
   a GPU machine by ``tests/oracle/record_sglang.py`` (schema
   ``astgen.runtime/1``).
+* ``sglang``: the real sglang package of the tree, imported on CPU in a
+  process of its own (``python -m astgen.sglang_runtime``), each model class
+  built on torch's meta device at one rank of a layout (schema
+  ``astgen.runtime/2``: parameters with their dtypes, the layout, the
+  stand-ins that let GPU-only imports run).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +29,7 @@ from typing import Any
 from astgen.weights import BIAS, is_bias, join_path
 
 RUNTIME_SCHEMA = "astgen.runtime/1"
+RUNTIME_SCHEMA_2 = "astgen.runtime/2"
 
 
 class OracleUnavailable(Exception):
@@ -34,6 +43,7 @@ class OracleParam:
     shape: tuple[int, ...]
     module_cls: str
     excluded: str = ""  # why it is left out of the comparison ("" when compared)
+    dtype: str = ""  # torch's name ("bfloat16", "float8_e4m3fn"); "" when the oracle does not say
 
     @property
     def numel(self) -> int:
@@ -51,11 +61,13 @@ class OracleModel:
     params: list[OracleParam] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # the config the oracle was built with
     tp: int = 1
+    layout: Any = None  # astgen.layout.Layout of a per-rank oracle (the sglang runtime)
+    standins: list[str] = field(default_factory=list)  # modules stood in for GPU-only ones
 
 
-def _param(name: str, shape, module_cls: str, in_embedding: bool) -> OracleParam:
+def _param(name: str, shape, module_cls: str, in_embedding: bool, dtype: str = "") -> OracleParam:
     dims = tuple(int(d) for d in shape)
-    return OracleParam(name, dims, module_cls, _why_excluded(name, dims, in_embedding))
+    return OracleParam(name, dims, module_cls, _why_excluded(name, dims, in_embedding), dtype)
 
 
 def _why_excluded(name: str, shape: tuple[int, ...], in_embedding: bool) -> str:
@@ -199,3 +211,81 @@ def runtime_recording(path: Path) -> OracleModel:
         return OracleModel(name, doc["arch"], params, doc.get("config", {}), int(doc["tp_size"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise OracleUnavailable(f"{path}: malformed recording ({type(exc).__name__}: {exc})") from None
+
+
+# ----------------------------------------------------------------------------
+# the sglang runtime on CPU, in a process of its own
+
+
+def sglang_runtime(tree_root: Path, requests: list[dict[str, Any]], timeout: float = 3600.0):
+    """Build each requested model (``{"arch", "config", "model_type",
+    "layout"}``) with the real sglang package under ``tree_root``, in a child
+    process (``python -m astgen.sglang_runtime``). Yields one
+    :class:`OracleModel` or :class:`OracleUnavailable` per request, in order,
+    as each is built. A child that dies loses only the request it was on;
+    the rest are asked of a new one."""
+    done = 0
+    while done < len(requests):
+        failure = None
+        for answer in _run_child(tree_root, requests[done:], timeout):
+            if isinstance(answer, str):
+                failure = answer
+                break
+            done += 1
+            yield answer
+        if failure is not None:
+            done += 1
+            yield OracleUnavailable(failure)
+
+
+def _run_child(tree_root: Path, requests: list[dict[str, Any]], timeout: float):
+    """Answers of one child, then a string saying why it stopped early (if it did)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tree_root), *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    cmd = [sys.executable, "-m", "astgen.sglang_runtime"]
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+    except OSError as exc:
+        yield f"cannot start {' '.join(cmd)}: {exc}"
+        return
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps({"requests": requests}) + "\n")
+    proc.stdin.close()
+    answered = 0
+    for line in proc.stdout:
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the child's own prints (sglang logs to stdout at times): not an answer
+        if isinstance(doc, dict) and doc.get("schema") == RUNTIME_SCHEMA_2:
+            answered += 1
+            yield _runtime_answer(doc)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    if answered < len(requests):
+        lines = [line for line in (err or "").strip().splitlines() if line.strip()]
+        tail = lines[-1] if lines else f"exit status {proc.returncode}"
+        yield f"the sglang runtime process stopped while building {requests[answered]['arch']}: {tail}"
+
+
+def _runtime_answer(doc: dict[str, Any]) -> OracleModel | OracleUnavailable:
+    from astgen.layout import Layout
+
+    if doc.get("error"):
+        return OracleUnavailable(f"sglang {doc.get('sglang_version', '?')} could not build {doc.get('arch')}: "
+                                 f"{doc['error']}")
+    try:
+        params = [_param(join_path(m["path"], pname), p["shape"], m["class"], m.get("embedding", False),
+                         p.get("dtype", ""))
+                  for m in doc["modules"] for pname, p in sorted(m["params"].items())]
+        layout = Layout(**doc["layout"])
+        name = f"sglang {doc['sglang_version']} runtime {doc['arch']} (CPU, meta device, {layout.label})"
+        return OracleModel(name, doc["arch"], params, doc.get("config", {}), layout.tp, layout,
+                           list(doc.get("standins", [])))
+    except (KeyError, TypeError, ValueError) as exc:
+        return OracleUnavailable(f"malformed answer of the sglang runtime ({type(exc).__name__}: {exc})")

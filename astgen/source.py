@@ -238,6 +238,26 @@ def fetch_version(version: str, cache: Path | None = None) -> SourceTree:
     return SourceTree(dest.resolve(), version)
 
 
+def runtime_root(tree: SourceTree, cache: Path | None = None) -> Path:
+    """Where the sglang of ``tree`` can be imported from: the tree itself,
+    except a wheel :func:`fetch_version` fetched, whose sources alone were
+    unpacked; that wheel is unpacked whole (its kernel sources and
+    extensions, as pip would install them) beside them, once."""
+    cache = cache or cache_dir()
+    src = cache / "src"
+    if tree.root.parent != src.resolve() if src.exists() else True:
+        return tree.root
+    dest = cache / "runtime" / tree.root.name
+    if not dest.exists():
+        wheel = _download_wheel(tree.root.name, cache / "wheels")
+        tmp = dest.with_name(dest.name + ".partial")
+        with zipfile.ZipFile(wheel) as zf:
+            zf.extractall(tmp)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(dest)
+    return dest.resolve()
+
+
 def _download_wheel(version: str, wheels: Path) -> Path:
     found = sorted(wheels.glob(f"sglang-{version}-*.whl"))
     if found:

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from astgen.classify import FULLY, Classification
 from astgen.ir import ArchIR
+from astgen.layout import Layout
 from astgen.oracles import (OracleModel, OracleParam, OracleUnavailable, default_config, has_architecture,
-                            runtime_recording, transformers_model)
+                            runtime_recording, sglang_runtime, transformers_model)
 from astgen.rules import NameMap, Rules
 from astgen.scan import analyze_file
-from astgen.source import SourceTree
+from astgen.source import SourceTree, runtime_root
 from astgen.trace import Loader
 from astgen.weights import TOWER, Weight, WeightTable, evaluate_weights
 
@@ -74,6 +75,8 @@ class Validation:
     per_rank: dict[int, int] = field(default_factory=dict)  # astgen per layer and rank at per_rank_tp
     per_rank_tp: int = 0
     problems: list[str] = field(default_factory=list)  # what astgen could not evaluate at this config
+    layout: str = ""  # the per-rank layout both sides were evaluated at (the sglang runtime)
+    standins: list[str] = field(default_factory=list)  # modules the runtime stood in for GPU-only ones
 
     @property
     def totals(self) -> tuple[int, int]:
@@ -264,7 +267,8 @@ def _excluded(table: WeightTable, oracle: OracleModel) -> list[str]:
 
 
 def render_text(v: Validation) -> str:
-    head = f"validate {v.arch} at {v.config}, tp {v.tp}\n  oracle: {v.oracle}\n"
+    at = f"layout {v.layout}" if v.layout else f"tp {v.tp}"
+    head = f"validate {v.arch} at {v.config}, {at}\n  oracle: {v.oracle}\n"
     if v.status in (UNUSABLE, INCOMPLETE):
         rest = "".join(f"  {p}\n" for p in v.problems[1:])
         return head + f"  {v.status}: {v.message}\n" + rest
@@ -289,6 +293,9 @@ def render_text(v: Validation) -> str:
             lines.append(f"| {r.module} | {r.cls} | {r.astgen:,} | {r.oracle:,}{mark} | "
                          f"{', '.join(r.oracle_names)} | {r.where} |")
     lines += ["", "excluded from the comparison:"] + [f"  - {e}" for e in group_repeats(v.excluded)]
+    if v.standins:
+        lines += ["", "stood in for GPU-only modules (imports and __init__ only; no shape comes from them):",
+                  "  " + ", ".join(v.standins)]
     mism = v.mismatches()
     if mism:
         lines += [""] + mism
@@ -353,8 +360,13 @@ def render_sweep(results: list[Validation], title: str) -> str:
     for v in results:
         ta, to = v.totals
         first = (v.mismatches() or [""])[0] if v.status == DISAGREE else v.message
-        lines.append(f"| {v.arch} | {v.config} | {len(v.layers)} | {ta:,} | {to:,} | {v.status} | "
+        where = f"{v.config} at {v.layout}" if v.layout else v.config
+        lines.append(f"| {v.arch} | {where} | {len(v.layers)} | {ta:,} | {to:,} | {v.status} | "
                      f"{first.replace('|', '/')} |")
+    standins = sorted({m for v in results for m in v.standins})
+    if standins:
+        lines += ["", "The sglang runtime stood in for these GPU-only modules (imports and `__init__` only; "
+                      "no shape comes from them): " + ", ".join(standins)]
     return "\n".join(lines) + "\n"
 
 
@@ -373,6 +385,7 @@ def render_json(results: list[Validation]) -> str:
             "mismatches": v.mismatches(), "excluded": v.excluded,
             "excluded_grouped": group_repeats(v.excluded), "problems": v.problems,
             "per_rank": {"tp": v.per_rank_tp, "layers": {str(i): n for i, n in sorted(v.per_rank.items())}},
+            "layout": v.layout, "standins": v.standins,
         }
     counts = Counter(v.status for v in results)
     doc = {"schema": SCHEMA, "summary": {k: counts[k] for k in (AGREE, DISAGREE, INCOMPLETE, UNUSABLE)},
@@ -386,11 +399,14 @@ def render_json(results: list[Validation]) -> str:
 
 @dataclass(frozen=True)
 class OracleSpec:
-    """Which oracle: transformers (``arch`` defaults to the entry's name) or
-    a recorded runtime JSON."""
+    """Which oracle: transformers (``arch`` defaults to the entry's name), a
+    recorded runtime JSON, or the sglang runtime itself (``sglang``) built at
+    each of ``layouts``."""
 
     arch: str | None = None
     recorded: Path | None = None
+    sglang: bool = False
+    layouts: tuple[Layout, ...] = (Layout(),)
 
 
 def validate_entry(tree: SourceTree, rules: Rules, loader: Loader, entry: str, config: dict | None,
@@ -470,3 +486,74 @@ def sweep_defaults(tree: SourceTree, rules: Rules, entries: list[str], names: Na
         out.append(validate_entry(tree, rules, loader, entry, config, label, OracleSpec(), names))
         tick(out[-1])
     return out
+
+
+# ----------------------------------------------------------------------------
+# the sglang runtime as the oracle: per rank, at each layout
+
+
+@dataclass(frozen=True)
+class RuntimeCase:
+    """One entry to check against sglang's runtime: ``config`` None builds
+    it at the default config of its ``model_type`` (sglang's config class,
+    else transformers')."""
+
+    entry: str
+    config: dict | None
+    label: str
+    model_type: str = ""
+
+
+def validate_runtime(tree: SourceTree, rules: Rules, loader: Loader, cases: list[RuntimeCase],
+                     layouts: tuple[Layout, ...], tick=lambda v: None) -> list[Validation]:
+    """Every case at every layout: astgen's per-rank weights against the
+    parameters sglang itself allocates at that rank. The astgen side is
+    traced first (entries it cannot analyze are not built); the models are
+    built in one child process."""
+    out: list[Validation | None] = []
+    traced: list[tuple[int, RuntimeCase, Layout, tuple[ArchIR, str]]] = []
+    requests: list[dict] = []
+    for case in cases:
+        found = _trace(tree, rules, loader, case.entry)
+        for layout in layouts:
+            label = f"sglang runtime {layout.label}"
+            if isinstance(found, str):
+                out.append(unusable(case.entry, label, case.label, found))
+            elif found[2].status != FULLY:
+                first = found[2].reasons[0] if found[2].reasons else None
+                why = f"{first.location}: {first.message}" if first else found[2].status
+                out.append(Validation(case.entry, label, case.label, layout.tp, status=INCOMPLETE,
+                                      source=found[1], message=f"astgen's analysis is {found[2].status}: {why}"))
+            else:
+                traced.append((len(out), case, layout, (found[0], found[1])))
+                requests.append({"arch": case.entry, "config": case.config, "model_type": case.model_type,
+                                 "layout": _layout_request(layout)})
+                out.append(None)
+            if out[-1] is not None:
+                tick(out[-1])
+
+    answers = sglang_runtime(runtime_root(tree), requests) if requests else iter(())
+    for (slot, case, layout, (arch_ir, source)), answer in zip(traced, answers):
+        out[slot] = _runtime_result(rules, case, layout, arch_ir, source, answer)
+        tick(out[slot])
+    return [v for v in out if v is not None]
+
+
+def _layout_request(layout: Layout) -> dict:
+    return {"fields": {"tp": layout.tp, "dp": layout.dp, "ep": layout.ep, "deepep": layout.deepep,
+                       "fully_dp": layout.fully_dp, "rank": layout.rank},
+            "server_args": layout.server_args(), "ranks": layout.ranks()}
+
+
+def _runtime_result(rules: Rules, case: RuntimeCase, layout: Layout, arch_ir: ArchIR, source: str,
+                    answer: OracleModel | OracleUnavailable) -> Validation:
+    label = f"sglang runtime {layout.label}"
+    if isinstance(answer, OracleUnavailable):
+        return unusable(case.entry, label, case.label, str(answer))
+    mc = {**answer.config, **(case.config or {})}
+    table = evaluate_weights(arch_ir, rules, mc, layout=layout)
+    v = compare(table, answer, None, case.label, source)
+    v.tp = layout.tp
+    v.layout = layout.label
+    v.standins = list(answer.standins)
+    return v

@@ -1,0 +1,125 @@
+"""Build one sglang model on the meta device at one rank and list its
+parameters (schema ``astgen.runtime/2``).
+
+The model is made as sglang's loader makes it (model_loader/loader.py):
+``ModelConfig.from_server_args`` over a directory holding only the
+config.json (sglang's own config classes and rewrites apply),
+``_get_quantization_config`` (``Fp8Config.from_config`` for a block-FP8
+checkpoint), ``torch.set_default_dtype(model_config.dtype)``, then
+``_initialize_model`` under ``torch.device("meta")``: every parameter has the
+shape and dtype sglang allocates at that rank, and no memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import traceback
+from typing import Any
+
+from astgen.sglang_runtime import parallel, standins
+
+SCHEMA = "astgen.runtime/2"
+EMBEDDING_CLASSES = ("VocabParallelEmbedding", "ParallelLMHead")
+
+
+def prepare() -> list[str]:
+    """Once per process, before any sglang import: the stand-ins."""
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    return standins.install()
+
+
+def default_config(model_type: str) -> dict[str, Any]:
+    """The default config of a model_type: sglang's own config class where
+    its registry has one, else transformers'."""
+    from sglang.srt.utils.hf_transformers import common
+    from transformers import AutoConfig
+
+    registry = getattr(common, "_CONFIG_REGISTRY", {})
+    cls = registry.get(model_type)
+    config = cls() if cls is not None else AutoConfig.for_model(model_type)
+    return config.to_dict()
+
+
+def build(request: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    from sglang.srt.configs.load_config import LoadConfig
+    from sglang.srt.configs.model_config import ModelConfig
+    from sglang.srt.model_loader.loader import _get_quantization_config, _initialize_model
+    from sglang.srt.server_args import ServerArgs
+
+    answered = standins.answer_device()
+    config = request.get("config")
+    if config is None:
+        if not request.get("model_type"):
+            raise LookupError("no config given and no model_type to take a default config from")
+        config = default_config(request["model_type"])
+    config = {k: v for k, v in config.items() if k != "auto_map"}  # remote code: never run
+    config["architectures"] = [request["arch"]]
+    layout = request["layout"]
+    with tempfile.TemporaryDirectory(prefix="astgen-sglang-") as model_dir:
+        with open(os.path.join(model_dir, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(config, f)
+        server_args = ServerArgs(model_path=model_dir, device="cuda", skip_tokenizer_init=True,
+                                 load_format="dummy", **layout["server_args"])
+        context = parallel.set_rank(server_args, layout["fields"]["rank"])
+        model_config = ModelConfig.from_server_args(server_args)
+        load_config = LoadConfig(load_format="dummy")
+        quant_config = _get_quantization_config(model_config, load_config)
+        torch.set_default_dtype(model_config.dtype)
+        with torch.device("meta"):
+            model = _initialize_model(model_config, load_config, quant_config)
+    expected = {"tp_size": "tp", "attn_tp_size": "attn_tp", "attn_dp_size": "attn_dp", "moe_ep_size": "moe_ep",
+                "moe_tp_size": "moe_tp"}
+    differ = [f"{field} {context[field]} (astgen: {layout['ranks'][group][0]})"
+              for field, group in expected.items() if context[field] != layout["ranks"][group][0]]
+    if differ:
+        raise ValueError("sglang reads this layout differently: " + ", ".join(differ))
+    return {"modules": _modules(model), "context": context, "answered": answered,
+            "config": _as_read(model_config.hf_config), "model_class": type(model).__name__,
+            "quant_config": type(quant_config).__name__ if quant_config is not None else None,
+            "dtype": str(model_config.dtype).removeprefix("torch.")}
+
+
+def _modules(model) -> list[dict[str, Any]]:
+    out = []
+    for path, module in model.named_modules():
+        params = {name: {"shape": [int(d) for d in p.shape], "dtype": str(p.dtype).removeprefix("torch.")}
+                  for name, p in module.named_parameters(recurse=False)}
+        if params:
+            bases = {c.__name__ for c in type(module).__mro__}
+            out.append({"path": path, "class": type(module).__name__, "params": params,
+                        "embedding": bool(bases & set(EMBEDDING_CLASSES))})
+    return out
+
+
+def _as_read(hf_config) -> dict[str, Any]:
+    """The config as the model read it (JSON values only)."""
+    values = hf_config.to_dict()
+    return json.loads(json.dumps(values, default=lambda o: None))
+
+
+def answer(request: dict[str, Any], stood_in: list[str]) -> dict[str, Any]:
+    """One request's answer; a failure is an ``error`` with its last frame in sglang."""
+    import sglang
+
+    head = {"schema": SCHEMA, "arch": request["arch"], "layout": request["layout"]["fields"],
+            "sglang_version": getattr(sglang, "__version__", "unknown")}
+    try:
+        doc = build(request)
+    except Exception as exc:  # noqa: BLE001 - sglang's own failure is the answer
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/sglang/" in f.filename]
+        where = f" ({_short(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return {**head, "error": f"{type(exc).__name__}: {message}{where}"}
+    stood = sorted(set(stood_in) | set(standins.STOOD_IN)) + doc.pop("answered")
+    return {**head, **doc, "standins": stood}
+
+
+def _short(filename: str) -> str:
+    return "sglang/" + filename.split("/sglang/", 1)[1] if "/sglang/" in filename else filename
