@@ -73,12 +73,14 @@ class Layout:
 
     def ranks(self) -> dict[str, tuple[int, int]]:
         """(size, rank in group) of each of sglang's groups at this rank: the
-        world TP group, attention TP and DP, MoE EP and MoE TP (sglang lays
-        attention TP and MoE EP innermost: parallel_state.initialize_model_parallel)."""
+        world TP group, attention TP and DP, MoE EP and MoE TP. Attention TP
+        is innermost (dp_attention.compute_dp_attention_world_info), and so
+        is MoE TP: an EP group's ranks stride by the MoE TP size
+        (parallel_state.initialize_model_parallel, ``range(st, en, moe_tp_size)``)."""
         moe_tp = self.world // self.ep
         return {"tp": (self.world, self.rank), "attn_tp": (self.tp, self.rank % self.tp),
-                "attn_dp": (self.dp, self.rank // self.tp), "moe_ep": (self.ep, self.rank % self.ep),
-                "moe_tp": (moe_tp, self.rank // self.ep)}
+                "attn_dp": (self.dp, self.rank // self.tp), "moe_ep": (self.ep, self.rank // moe_tp),
+                "moe_tp": (moe_tp, self.rank % moe_tp)}
 
 
 _PART = re.compile(r"(tp|dp|ep|rank)=?(\d+)|(deepep|fully-dp|fully_dp)")

@@ -22,6 +22,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,22 @@ def _param(name: str, shape, module_cls: str, in_embedding: bool, dtype: str = "
     return OracleParam(name, dims, module_cls, _why_excluded(name, dims, in_embedding), dtype)
 
 
+SCALE = "quantization scale (per block, channel or tensor: not a weight)"
+
+
+def is_scale(name: str) -> bool:
+    """``weight_scale_inv``, ``w13_weight_scale_inv``, ``input_scale``, ``k_scale``."""
+    last = name.rpartition(".")[2]
+    return last.endswith(("_scale", "_scale_inv")) or last in ("scale", "weight_scale_2")
+
+
 def _why_excluded(name: str, shape: tuple[int, ...], in_embedding: bool) -> str:
     if in_embedding:
         return "embedding or LM head"
     if is_bias(name):
         return BIAS
+    if is_scale(name):
+        return SCALE
     if len(shape) < 2:
         return "1-D (norm scale, bias, gate vector)"
     return ""
@@ -239,38 +251,45 @@ def sglang_runtime(tree_root: Path, requests: list[dict[str, Any]], timeout: flo
 
 
 def _run_child(tree_root: Path, requests: list[dict[str, Any]], timeout: float):
-    """Answers of one child, then a string saying why it stopped early (if it did)."""
+    """Answers of one child, then a string saying why it stopped early (if it
+    did). What the child prints besides its answers goes to a temporary file
+    (a pipe nobody reads would fill and stop it); its last line explains a
+    death."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(tree_root), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
     cmd = [sys.executable, "-m", "astgen.sglang_runtime"]
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env)
-    except OSError as exc:
-        yield f"cannot start {' '.join(cmd)}: {exc}"
-        return
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps({"requests": requests}) + "\n")
-    proc.stdin.close()
-    answered = 0
-    for line in proc.stdout:
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
         try:
-            doc = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the child's own prints (sglang logs to stdout at times): not an answer
-        if isinstance(doc, dict) and doc.get("schema") == RUNTIME_SCHEMA_2:
-            answered += 1
-            yield _runtime_answer(doc)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    if answered < len(requests):
-        lines = [line for line in (err or "").strip().splitlines() if line.strip()]
-        tail = lines[-1] if lines else f"exit status {proc.returncode}"
-        yield f"the sglang runtime process stopped while building {requests[answered]['arch']}: {tail}"
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                                    env=env)
+        except OSError as exc:
+            yield f"cannot start {' '.join(cmd)}: {exc}"
+            return
+        assert proc.stdin is not None and proc.stdout is not None
+        answered = 0
+        try:
+            proc.stdin.write(json.dumps({"requests": requests}) + "\n")
+            proc.stdin.close()
+            for line in proc.stdout:
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(doc, dict) and doc.get("schema") == RUNTIME_SCHEMA_2:
+                    answered += 1
+                    yield _runtime_answer(doc)
+            proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:  # the caller stopped early, or the child hangs
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        if answered < len(requests):
+            log.seek(0)
+            lines = [line.strip() for line in log.read().splitlines() if line.strip()]
+            tail = lines[-1] if lines else f"exit status {proc.returncode}"
+            yield f"the sglang runtime process stopped while building {requests[answered]['arch']}: {tail}"
 
 
 def _runtime_answer(doc: dict[str, Any]) -> OracleModel | OracleUnavailable:

@@ -26,7 +26,7 @@ from astgen.rules import NameMap, Rules
 from astgen.scan import analyze_file
 from astgen.source import SourceTree, runtime_root
 from astgen.trace import Loader
-from astgen.weights import TOWER, Weight, WeightTable, evaluate_weights
+from astgen.weights import TOWER, Weight, WeightTable, evaluate_weights, one_byte
 
 AGREE, DISAGREE, INCOMPLETE, UNUSABLE = "agree", "disagree", "incomplete", "unusable"
 SCHEMA = "astgen.validate/1"
@@ -76,6 +76,7 @@ class Validation:
     per_rank_tp: int = 0
     problems: list[str] = field(default_factory=list)  # what astgen could not evaluate at this config
     layout: str = ""  # the per-rank layout both sides were evaluated at (the sglang runtime)
+    dtypes: list[str] = field(default_factory=list)  # weight widths and experts per rank that differ (runtime)
     standins: list[str] = field(default_factory=list)  # modules the runtime stood in for GPU-only ones
 
     @property
@@ -98,7 +99,7 @@ class Validation:
         if self.outside[0] != self.outside[1]:
             lines.append(f"{self.source}: mismatch: outside the decoder stack: astgen {self.outside[0]:,}, "
                          f"oracle {self.outside[1]:,}")
-        return lines
+        return lines + self.dtypes
 
 
 def describe(v: "Validation") -> tuple[str, str]:
@@ -527,7 +528,7 @@ def validate_runtime(tree: SourceTree, rules: Rules, loader: Loader, cases: list
             else:
                 traced.append((len(out), case, layout, (found[0], found[1])))
                 requests.append({"arch": case.entry, "config": case.config, "model_type": case.model_type,
-                                 "layout": _layout_request(layout)})
+                                 "layout": layout_request(layout)})
                 out.append(None)
             if out[-1] is not None:
                 tick(out[-1])
@@ -539,7 +540,10 @@ def validate_runtime(tree: SourceTree, rules: Rules, loader: Loader, cases: list
     return [v for v in out if v is not None]
 
 
-def _layout_request(layout: Layout) -> dict:
+def layout_request(layout: Layout) -> dict:
+    """A layout as the sglang runtime process reads it: LLMSim's fields, the
+    server arguments that deploy it, and the group sizes and ranks astgen
+    expects sglang to derive (the process checks them)."""
     return {"fields": {"tp": layout.tp, "dp": layout.dp, "ep": layout.ep, "deepep": layout.deepep,
                        "fully_dp": layout.fully_dp, "rank": layout.rank},
             "server_args": layout.server_args(), "ranks": layout.ranks()}
@@ -556,4 +560,45 @@ def _runtime_result(rules: Rules, case: RuntimeCase, layout: Layout, arch_ir: Ar
     v.tp = layout.tp
     v.layout = layout.label
     v.standins = list(answer.standins)
+    if v.status == AGREE or v.status == DISAGREE:
+        v.dtypes = runtime_mismatches(table, answer, mc, rules)
+        if v.dtypes:
+            v.status = DISAGREE
     return v
+
+
+ONE_BYTE_DTYPES = {"float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "int8", "uint8",
+                   "int32", "float4_e2m1fn_x2"}  # int32 and uint8: sub-byte weights packed
+
+
+def runtime_mismatches(table: WeightTable, oracle: OracleModel, mc: dict, rules: Rules) -> list[str]:
+    """What a per-rank oracle shows beyond element counts, one line per
+    module (the first layer it differs in): the weight width (quantized, one
+    byte or less, on one side; the model dtype on the other), and the
+    experts a rank holds (the leading dim of sglang's stacked 3-D weights
+    against the batch of astgen's matmuls)."""
+    dtypes: dict[str, set[str]] = {}
+    leading: dict[str, set[int]] = {}
+    for p in oracle.params:
+        if p.excluded:
+            continue
+        if p.dtype:
+            dtypes.setdefault(p.module, set()).add(p.dtype)
+        if len(p.shape) == 3:
+            leading.setdefault(p.module, set()).add(p.shape[0])
+    out, seen = [], set()
+    for w in table.weights:
+        bare = re.sub(r"\.\d+(?=\.|$)", "", w.path)
+        theirs_d = dtypes.get(w.path)
+        if theirs_d:
+            theirs, ours = all(d in ONE_BYTE_DTYPES for d in theirs_d), w.quantized and one_byte(mc, w.path, rules)
+            if ours != theirs and (bare, "dtype") not in seen:
+                seen.add((bare, "dtype"))
+                out.append(f"{w.loc}: mismatch: {w.path} ({w.cls}) weights: astgen "
+                           f"{'quantized, 1 byte' if ours else 'the model dtype'}, sglang {'/'.join(sorted(theirs_d))}")
+        theirs_l = leading.get(w.path)
+        if theirs_l and set(w.batches) != theirs_l and (bare, "batch") not in seen:
+            seen.add((bare, "batch"))
+            out.append(f"{w.loc}: mismatch: {w.path} ({w.cls}) experts on this rank: astgen "
+                       f"{'/'.join(map(str, sorted(set(w.batches))))}, sglang {'/'.join(map(str, sorted(theirs_l)))}")
+    return out

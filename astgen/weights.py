@@ -12,6 +12,7 @@ oracle.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -53,6 +54,8 @@ class Weight:
     numel: int
     loc: Location
     repeats: tuple[tuple[str, int], ...] = ()  # (list path, index), outermost first
+    quantized: bool = False  # built with sglang's quant_config: the checkpoint's quantized dtype
+    batches: tuple[int, ...] = ()  # each matmul's batch (experts on this rank; 1 for a linear)
 
 
 @dataclass(frozen=True)
@@ -151,22 +154,19 @@ class _Walker:
         if node.kind == ir.PARAM and is_bias(node.attr):
             self.table.excluded.append(Excluded(path, node.cls, BIAS, node.loc))
             return
-        numel = self.param_numel(node, env, path) if node.kind == ir.PARAM else self.layer_numel(node, env, path)
+        if node.kind == ir.PARAM:
+            numel, quantized, batches = self.param_numel(node, env, path), False, ()
+        else:
+            matmuls = [op for op in node_operators(node, self.rules) if op.kind == "matmul"]
+            sizes = [[self.value(getattr(op, f), env, node, path) for f in ("batch", "k", "n")] for op in matmuls]
+            if not all(isinstance(d, int) for dims in sizes for d in dims):
+                return
+            numel, quantized = sum(math.prod(dims) for dims in sizes), any(op.quantized for op in matmuls)
+            batches = tuple(dims[0] for dims in sizes)
         if numel:
             # a parameter is named by the module that holds it, as in named_modules()
             where = path.rpartition(".")[0] if node.kind == ir.PARAM else path
-            self.table.weights.append(Weight(where, node.cls, numel, node.loc, repeats))
-
-    def layer_numel(self, node: ir.Node, env: dict, path: str) -> int | None:
-        total = 0
-        for op in node_operators(node, self.rules):
-            if op.kind != "matmul":
-                continue
-            sizes = [self.value(getattr(op, f), env, node, path) for f in ("batch", "k", "n")]
-            if not all(isinstance(s, int) for s in sizes):
-                return None
-            total += math.prod(sizes)
-        return total
+            self.table.weights.append(Weight(where, node.cls, numel, node.loc, repeats, quantized, batches))
 
     def param_numel(self, node: ir.Node, env: dict, path: str) -> int | None:
         """An nn.Parameter of two or more dims (1-D ones are biases and norm
@@ -192,3 +192,25 @@ class _Walker:
         diag = ir.Diagnostic("error", code, node.loc, message, subject=subject)
         if diag not in self.table.problems:
             self.table.problems.append(diag)
+
+
+def one_byte(mc: Mapping[str, Any], path: str, rules: Rules) -> bool:
+    """A quantized module at ``path`` stores weights of one byte or less
+    under this config: what an emitted module's ``_weight_dtype`` decides
+    (its quantization_config's method is 8-bit or narrower, and
+    ``modules_to_not_convert`` / ``ignored_layers`` do not name the module)."""
+    qc = mc.get("quantization_config") if isinstance(mc, Mapping) else None
+    qc = qc if isinstance(qc, dict) else {}
+    methods = set(rules.execution.one_byte) | set(rules.execution.sub_byte)
+    if str(qc.get("quant_method", "")).lower() not in methods:
+        return False
+    bare = re.sub(r"\.\d+(?=\.|$)", "", path)
+    for name in [*(qc.get("modules_to_not_convert") or []), *(qc.get("ignored_layers") or [])]:
+        if name.startswith("re:"):
+            if re.search(name[3:], path) or re.search(name[3:], bare):
+                return False
+            continue
+        name = re.sub(r"\.\d+(?=\.|$)", "", name)
+        if bare == name or bare.endswith("." + name) or bare.startswith(name + "."):
+            return False
+    return True

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+
+BUILD_SECONDS = 600
 
 
 def main() -> int:
@@ -27,6 +30,7 @@ def main() -> int:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
+            signal.alarm(BUILD_SECONDS)  # a build that hangs dies, and is reported as such
             os.close(read)
             with os.fdopen(write, "w") as pipe:
                 pipe.write(json.dumps(record.answer(request, stood_in), sort_keys=True))

@@ -74,10 +74,9 @@ def build(request: dict[str, Any]) -> dict[str, Any]:
         torch.set_default_dtype(model_config.dtype)
         with torch.device("meta"):
             model = _initialize_model(model_config, load_config, quant_config)
-    expected = {"tp_size": "tp", "attn_tp_size": "attn_tp", "attn_dp_size": "attn_dp", "moe_ep_size": "moe_ep",
-                "moe_tp_size": "moe_tp"}
-    differ = [f"{field} {context[field]} (astgen: {layout['ranks'][group][0]})"
-              for field, group in expected.items() if context[field] != layout["ranks"][group][0]]
+    differ = [f"{group} {context[group + '_size']}/{context[group + '_rank']} (astgen: {size}/{rank})"
+              for group, (size, rank) in layout["ranks"].items()
+              if (context[group + "_size"], context[group + "_rank"]) != (size, rank)]
     if differ:
         raise ValueError("sglang reads this layout differently: " + ", ".join(differ))
     return {"modules": _modules(model), "context": context, "answered": answered,
