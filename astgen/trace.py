@@ -220,6 +220,11 @@ class Tracer:
         self._entry = class_name
         self._config_cls = config_class or (self._annotated_config_class(info) if info else None)
         self._config_obj = None
+        # sglang loads a config no registry class claims with AutoConfig, then copies
+        # every key of its text sub-config the top level lacks onto the top level
+        # (utils/hf_transformers/config.py:258-268, get_hf_text_config: common.py:547-613)
+        self._text_sub = None if config_class is not None or self._config_cls is None else \
+            self._text_sub_config(self._config_cls)
         line = info.module.class_line(info) if info else 0
         root = ir.Node(ir.MODULE, class_name, Location(info.module.display if info else pm.display, line))
         result = ir.ArchIR(class_name, pm.name, pm.display, pm.sha256, root)
@@ -383,6 +388,7 @@ class Tracer:
                     sub = name.endswith("_config")  # a sub-config: its keys are read through it
                     raw[name] = E.GetAttr(root, name, default) if isinstance(default, E.Const) and not sub \
                         else E.Attr(root, name)
+        obj.defaults = {name: value for name, value in raw.items() if isinstance(value, E.GetAttr)}
         saved = list(self.diagnostics), set(self._seen_diag)
         try:
             self._call_function(FuncRef(init, owner.module, bound=obj, owner=owner), [], {**raw, **kwargs},
@@ -449,12 +455,35 @@ class Tracer:
         if isinstance(value, E.Const) and attr in ("model_type", "base_config_key"):
             return value  # the class's own, whatever the JSON says (PretrainedConfig)
         if isinstance(value, E.Const):
-            return E.GetAttr(obj.root, attr, value)  # a class-level default the JSON may override
+            return self._read_through(obj, attr, value)  # a class-level default the JSON may override
         if value is not MISSING and not isinstance(value, E.Expr):
             return value  # sub_configs = {"text_config": Qwen3_5MoeTextConfig, ...}
         if default is not MISSING:
-            return E.GetAttr(obj.root, attr, self._as_expr(default))
-        return E.Attr(obj.root, attr)
+            return self._read_through(obj, attr, self._as_expr(default))
+        if self._text_sub is not None and obj.defaults and attr in obj.defaults:
+            # Qwen3VLConfig(tie_word_embeddings=False) hands it to PretrainedConfig: the top
+            # level always has it, and sglang copies nothing over it
+            return obj.defaults[attr]
+        return self._read_through(obj, attr)
+
+    def _text_sub_config(self, info: ClassInfo) -> str | None:
+        """The sub-config sglang's ``get_hf_text_config`` picks from a config
+        class's ``sub_configs`` (llm_config, language_config, then text_config)."""
+        subs = self._class_attr(info, "sub_configs")
+        if not isinstance(subs, DictVal) or "thinker_config" in subs.items:
+            return None  # Qwen-Omni's thinker_config.text_config: not followed (read as before)
+        return next((name for name in ("llm_config", "language_config", "text_config") if name in subs.items), None)
+
+    def _read_through(self, obj: ConfigObject, attr: str, default: E.Expr | None = None) -> E.Expr:
+        """A raw key of the entry's config (``default`` when the JSON may
+        leave it out): where sglang copies the text sub-config's keys up
+        (:meth:`trace_entry`), the top level's key if the checkpoint has one,
+        else the sub-config's."""
+        def read(config: E.Expr) -> E.Expr:
+            return E.Attr(config, attr) if default is None else E.GetAttr(config, attr, default)
+        if self._text_sub is None or obj.root != MC or obj.cls is not self._config_cls or attr.endswith("_config"):
+            return read(obj.root)
+        return E.IfExp(E.HasAttr(MC, attr), E.Attr(MC, attr), read(E.Attr(MC, self._text_sub)))
 
     def _config_value(self, obj: ConfigObject, attr: str, value: Any) -> Any:
         """A computed config attribute, or the raw key where the config

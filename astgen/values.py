@@ -42,6 +42,10 @@ class ConfigObject(Instance):
     # a JSON object whose keys replace the object's attributes (NemotronHPuzzleConfig's
     # per-layer block_configs[i], applied by setattr in a loop over its items)
     overrides: E.Expr | None = None
+    # the __init__ chain's parameters with a default, as the JSON gives them
+    # (``getattr(mc, "tie_word_embeddings", False)``): what transformers'
+    # PretrainedConfig.__init__ stores when the class passes them on
+    defaults: dict[str, E.Expr] | None = None
 
 
 @dataclass(eq=False)

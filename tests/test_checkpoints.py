@@ -38,6 +38,9 @@ MODELS = {
     "Qwen__Qwen3.5-27B": ("qwen3_5", "Qwen3_5ForConditionalGeneration"),
     "XiaomiMiMo__MiMo-V2-Flash": ("mimo_v2", "MiMoV2FlashForCausalLM"),
     "google__gemma-4-26B-A4B": ("gemma4_mm", "Gemma4ForConditionalGeneration"),
+    # every size in text_config, read through the top level as sglang's loader copies it
+    # (utils/hf_transformers/config.py:258-268)
+    "Qwen__Qwen3-VL-32B-Instruct": ("qwen3_vl", "Qwen3VLForConditionalGeneration"),
 }
 # Gemma 4 with attention_k_eq_v: sglang allocates V in its fused QKV of each
 # full-attention layer and loads K into it (gemma4_causal.py:1337-1345);
