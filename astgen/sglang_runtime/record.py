@@ -21,7 +21,9 @@ from typing import Any
 from astgen.sglang_runtime import parallel, standins
 
 SCHEMA = "astgen.runtime/2"
-EMBEDDING_CLASSES = ("VocabParallelEmbedding", "ParallelLMHead")
+# a lookup table, left out as transformers' torch.nn.Embedding is (Gemma3's scaled embedding, OPT's
+# and Whisper's learned positions subclass it)
+EMBEDDING_CLASSES = ("VocabParallelEmbedding", "ParallelLMHead", "Embedding")
 
 
 def prepare() -> list[str]:
@@ -34,16 +36,33 @@ def prepare() -> list[str]:
     return standins.install()
 
 
-def default_config(model_type: str) -> dict[str, Any]:
-    """The default config of a model_type: sglang's own config class where
-    its registry has one, else transformers'."""
-    from sglang.srt.utils.hf_transformers import common
-    from transformers import AutoConfig
+def default_config(arch: str, model_type: str) -> dict[str, Any]:
+    """A default config for an entry no checkpoint config was given for:
+    of its model_type, sglang's own config class where its registry has one,
+    else transformers'; else the class the entry's ``__init__`` annotates
+    its ``config`` with; else transformers' config class of the same
+    architecture name."""
+    import inspect
 
-    registry = getattr(common, "_CONFIG_REGISTRY", {})
-    cls = registry.get(model_type)
-    config = cls() if cls is not None else AutoConfig.for_model(model_type)
-    return config.to_dict()
+    import transformers
+    from sglang.srt.models.registry import ModelRegistry
+    from sglang.srt.utils.hf_transformers import common
+
+    if model_type:
+        registry = getattr(common, "_CONFIG_REGISTRY", {})
+        cls = registry.get(model_type)
+        return (cls() if cls is not None else transformers.AutoConfig.for_model(model_type)).to_dict()
+    model_cls = ModelRegistry._try_load_model_cls(arch)
+    if model_cls is not None:
+        param = inspect.signature(model_cls.__init__).parameters.get("config")
+        annotation = getattr(param, "annotation", None)
+        if isinstance(annotation, type) and hasattr(annotation, "to_dict"):
+            return annotation().to_dict()
+    hf_cls = getattr(transformers, arch, None)
+    if hf_cls is not None and hasattr(hf_cls, "config_class"):
+        return hf_cls.config_class().to_dict()
+    raise LookupError(f"no config given, and none of a model_type, a `config` annotation of {arch}.__init__ "
+                      "or a transformers class of that name gives a default")
 
 
 def build(request: dict[str, Any]) -> dict[str, Any]:
@@ -56,9 +75,7 @@ def build(request: dict[str, Any]) -> dict[str, Any]:
     answered = standins.answer_device()
     config = request.get("config")
     if config is None:
-        if not request.get("model_type"):
-            raise LookupError("no config given and no model_type to take a default config from")
-        config = default_config(request["model_type"])
+        config = default_config(request["arch"], request.get("model_type", ""))
     config = {k: v for k, v in config.items() if k != "auto_map"}  # remote code: never run
     config["architectures"] = [request["arch"]]
     layout = request["layout"]

@@ -110,9 +110,19 @@ def answer_device() -> list[str]:
     answer is the CPU: buffers only, never a parameter. Returns what was
     answered, for the report."""
     import sglang.srt.platforms as platforms
+    import torch
     from sglang.srt.platforms.interface import SRTPlatform
 
-    if type(platforms.current_platform) is not SRTPlatform:
-        return []
-    SRTPlatform.get_device = lambda self, device_id=None: "cpu"
-    return ["SRTPlatform.get_device (-> cpu, for rotary buffers)"]
+    answered = []
+    if type(platforms.current_platform) is SRTPlatform:
+        SRTPlatform.get_device = lambda self, device_id=None: "cpu"
+        answered.append("SRTPlatform.get_device (-> cpu, for rotary buffers)")
+    if not torch.cuda.is_available():
+        # DSA models' server-argument defaults ask the GPU's generation
+        # (arg_groups/model_hook.py:341): a Hopper's, the GPUs LLMSim's scripts model
+        torch.cuda.get_device_capability = lambda device=None: HOPPER
+        answered.append(f"torch.cuda.get_device_capability (-> {HOPPER}, a Hopper GPU)")
+    return answered
+
+
+HOPPER = (9, 0)
