@@ -416,14 +416,10 @@ def validate_entry(tree: SourceTree, rules: Rules, loader: Loader, entry: str, c
     transformers' default config), evaluate both, and compare."""
     label = str(oracle.recorded) if oracle.recorded else f"transformers {oracle.arch or entry}"
     found = _trace(tree, rules, loader, entry)
-    if isinstance(found, str):
-        return unusable(entry, label, config_label, found)
+    refused = _not_comparable(found, entry, label, config_label)
+    if refused is not None:
+        return refused
     ir, source, classification = found
-    if classification.status != FULLY:  # astgen itself says its IR lacks something
-        first = classification.reasons[0] if classification.reasons else None
-        why = f"{first.location}: {first.message}" if first else classification.status
-        return Validation(entry, label, config_label, status=INCOMPLETE, source=source,
-                          message=f"astgen's analysis is {classification.status}: {why}")
     try:
         model, mc = _oracle(oracle, entry, config)
     except OracleUnavailable as exc:
@@ -436,6 +432,20 @@ def validate_entry(tree: SourceTree, rules: Rules, loader: Loader, entry: str, c
     if tp > 1 and not oracle.recorded and result.status != UNUSABLE:
         _add_per_rank(result, evaluate_weights(ir, rules, mc, tp), tp)
     return result
+
+
+def _not_comparable(found, entry: str, label: str, config_label: str, tp: int = 1) -> Validation | None:
+    """Unusable (the sglang side fails) or incomplete (astgen itself says
+    its IR lacks something): nothing trustworthy to compare."""
+    if isinstance(found, str):
+        return Validation(entry, label, config_label, tp, status=UNUSABLE, message=found)
+    _, source, classification = found
+    if classification.status == FULLY:
+        return None
+    first = classification.reasons[0] if classification.reasons else None
+    why = f"{first.location}: {first.message}" if first else classification.status
+    return Validation(entry, label, config_label, tp, status=INCOMPLETE, source=source,
+                      message=f"astgen's analysis is {classification.status}: {why}")
 
 
 def _trace(tree: SourceTree, rules: Rules, loader: Loader, entry: str) -> tuple[ArchIR, str, Classification] | str:
@@ -517,21 +527,14 @@ def validate_runtime(tree: SourceTree, rules: Rules, loader: Loader, cases: list
     for case in cases:
         found = _trace(tree, rules, loader, case.entry)
         for layout in layouts:
-            label = f"sglang runtime {layout.label}"
-            if isinstance(found, str):
-                out.append(unusable(case.entry, label, case.label, found))
-            elif found[2].status != FULLY:
-                first = found[2].reasons[0] if found[2].reasons else None
-                why = f"{first.location}: {first.message}" if first else found[2].status
-                out.append(Validation(case.entry, label, case.label, layout.tp, status=INCOMPLETE,
-                                      source=found[1], message=f"astgen's analysis is {found[2].status}: {why}"))
-            else:
-                traced.append((len(out), case, layout, (found[0], found[1])))
-                requests.append({"arch": case.entry, "config": case.config, "model_type": case.model_type,
-                                 "layout": layout_request(layout)})
-                out.append(None)
-            if out[-1] is not None:
-                tick(out[-1])
+            refused = _not_comparable(found, case.entry, f"sglang runtime {layout.label}", case.label, layout.tp)
+            out.append(refused)
+            if refused is not None:
+                tick(refused)
+                continue
+            traced.append((len(out) - 1, case, layout, (found[0], found[1])))
+            requests.append({"arch": case.entry, "config": case.config, "model_type": case.model_type,
+                             "layout": layout_request(layout)})
 
     answers = sglang_runtime(runtime_root(tree), requests) if requests else iter(())
     for (slot, case, layout, (arch_ir, source)), answer in zip(traced, answers):
