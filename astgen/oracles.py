@@ -23,7 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,12 @@ class OracleParam:
     module_cls: str
     excluded: str = ""  # why it is left out of the comparison ("" when compared)
     dtype: str = ""  # torch's name ("bfloat16", "float8_e4m3fn"); "" when the oracle does not say
+    pack: int = 1  # weights per stored element (8 int4 in an int32 of a packed format)
 
     @property
     def numel(self) -> int:
-        return math.prod(self.shape)
+        """The weights it holds (a packed tensor's elements times its pack)."""
+        return math.prod(self.shape) * self.pack
 
     @property
     def module(self) -> str:
@@ -72,12 +74,45 @@ def _param(name: str, shape, module_cls: str, in_embedding: bool, dtype: str = "
 
 
 SCALE = "quantization scale (per block, channel or tensor: not a weight)"
+QUANT_METADATA = "quantization metadata (act-order indices, zero points, packed shapes: not a weight)"
 
 
 def is_scale(name: str) -> bool:
     """``weight_scale_inv``, ``w13_weight_scale_inv``, ``input_scale``, ``k_scale``."""
     last = name.rpartition(".")[2]
     return last.endswith(("_scale", "_scale_inv")) or last in ("scale", "weight_scale_2")
+
+
+def is_quant_metadata(name: str) -> bool:
+    """``w13_weight_g_idx``, ``w13_g_idx_sort_indices``, ``w2_weight_shape``,
+    ``qzeros``, ``weight_zero_point``."""
+    last = name.rpartition(".")[2]
+    return last.endswith(("g_idx", "g_idx_sort_indices", "_weight_shape", "zero_point", "qzeros")) \
+        or last == "weight_shape"
+
+
+def packed_bits(config: dict[str, Any]) -> int | None:
+    """Bits per weight of a sub-byte checkpoint whose kernels pack weights
+    into int32 (GPTQ/AWQ ``bits``, compressed-tensors' ``num_bits``), from
+    its quantization_config (a multimodal checkpoint's text_config's)."""
+    qc = config.get("quantization_config")
+    if not isinstance(qc, dict) and isinstance(config.get("text_config"), dict):
+        qc = config["text_config"].get("quantization_config")
+    if not isinstance(qc, dict):
+        return None
+    bits = qc.get("bits", qc.get("w_bit", qc.get("weight_bits")))
+    for group in (qc.get("config_groups") or {}).values():
+        weights = group.get("weights") if isinstance(group, dict) else None
+        if isinstance(weights, dict) and isinstance(weights.get("num_bits"), int):
+            bits = weights["num_bits"]
+    return bits if isinstance(bits, int) and 0 < bits < 8 else None
+
+
+def is_packed(name: str, dtype: str) -> bool:
+    """A packed sub-byte weight: compressed-tensors' ``weight_packed``,
+    GPTQ/AWQ's ``qweight``, stored as int32."""
+    last = name.rpartition(".")[2]
+    return dtype == "int32" and (last.endswith("_packed") or last == "qweight")
 
 
 def _why_excluded(name: str, shape: tuple[int, ...], in_embedding: bool) -> str:
@@ -87,6 +122,8 @@ def _why_excluded(name: str, shape: tuple[int, ...], in_embedding: bool) -> str:
         return BIAS
     if is_scale(name):
         return SCALE
+    if is_quant_metadata(name):
+        return QUANT_METADATA
     if len(shape) < 2:
         return "1-D (norm scale, bias, gate vector)"
     return ""
@@ -299,9 +336,12 @@ def _runtime_answer(doc: dict[str, Any]) -> OracleModel | OracleUnavailable:
         return OracleUnavailable(f"sglang {doc.get('sglang_version', '?')} could not build {doc.get('arch')}: "
                                  f"{doc['error']}")
     try:
+        bits = packed_bits(doc.get("config", {}))
         params = [_param(join_path(m["path"], pname), p["shape"], m["class"], m.get("embedding", False),
                          p.get("dtype", ""))
                   for m in doc["modules"] for pname, p in sorted(m["params"].items())]
+        if bits:
+            params = [replace(p, pack=32 // bits) if is_packed(p.name, p.dtype) else p for p in params]
         layout = Layout(**doc["layout"])
         name = f"sglang {doc['sglang_version']} runtime {doc['arch']} (CPU, meta device, {layout.label})"
         return OracleModel(name, doc["arch"], params, doc.get("config", {}), layout.tp, layout,

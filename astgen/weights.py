@@ -198,14 +198,20 @@ def one_byte(mc: Mapping[str, Any], path: str, rules: Rules) -> bool:
     """A quantized module at ``path`` stores weights of one byte or less
     under this config: what an emitted module's ``_weight_dtype`` decides
     (its quantization_config's method is 8-bit or narrower, and
-    ``modules_to_not_convert`` / ``ignored_layers`` do not name the module)."""
+    ``modules_to_not_convert`` / ``ignored_layers`` / ``ignore`` do not name
+    the module)."""
     qc = mc.get("quantization_config") if isinstance(mc, Mapping) else None
+    text = mc.get("text_config") if isinstance(mc, Mapping) else None
+    if qc is None and isinstance(text, Mapping):  # a multimodal checkpoint's: sglang copies it up
+        qc = text.get("quantization_config")
     qc = qc if isinstance(qc, dict) else {}
     methods = set(rules.execution.one_byte) | set(rules.execution.sub_byte)
     if str(qc.get("quant_method", "")).lower() not in methods:
         return False
     bare = re.sub(r"\.\d+(?=\.|$)", "", path)
-    for name in [*(qc.get("modules_to_not_convert") or []), *(qc.get("ignored_layers") or [])]:
+    # modules_to_not_convert (transformers), ignored_layers (fp8), ignore (compressed-tensors)
+    for name in [*(qc.get("modules_to_not_convert") or []), *(qc.get("ignored_layers") or []),
+                 *(qc.get("ignore") or [])]:
         if name.startswith("re:"):
             if re.search(name[3:], path) or re.search(name[3:], bare):
                 return False

@@ -3,7 +3,7 @@
 # sha256: 3031dc2e13fdaba873c1616f6e0781df76c67a5539d1352123e41b3b797f3fe1
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (f22faa387cb6)
+# rules: 1.1.1 (8d37a1e19dc3)
 """LLMSim model_arch for sglang's multimodal.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
@@ -43,11 +43,16 @@ def _weight_dtype(mc, path):
     """The weights of sglang module `path`: 1 byte in a checkpoint quantized to
     8 bits or fewer, unless its quantization_config leaves the module out."""
     qc = getattr(mc, "quantization_config", None)
+    if qc is None:  # a multimodal checkpoint's, in its text_config: sglang copies it up
+        text = getattr(mc, "text_config", None)
+        qc = (text if isinstance(text, dict) else vars(text) if text else {}).get(
+            "quantization_config"
+        )
     qc = qc if isinstance(qc, dict) else {}
     if str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS:
         return _model_dtype(mc)
     left_out = [*(qc.get("modules_to_not_convert") or [])]
-    left_out += qc.get("ignored_layers") or []
+    left_out += [*(qc.get("ignored_layers") or []), *(qc.get("ignore") or [])]
     return _model_dtype(mc) if any(_names(n, path) for n in left_out) else DataType.INT8
 
 

@@ -202,3 +202,33 @@ def test_cli_rejects_a_layout_it_cannot_deploy():
                "--layout", "tp4,ep3")
     assert proc.returncode == 2
     assert "--layout: ep 3 does not divide the world of 4 ranks" in proc.stderr
+
+
+CHECKPOINTS = HF_CONFIGS.parent / "checkpoints"
+
+
+def test_checkpoints_transformers_cannot_check(tree):
+    """Kimi-K2.5 (no transformers class) and Qwen3-VL-32B (whose sizes live in
+    text_config, copied to the top level by sglang's loader:
+    utils/hf_transformers/config.py:258-268) at tp8."""
+    kimi = _config(CHECKPOINTS / "moonshotai__Kimi-K2.5.json")
+    vl = _config(CHECKPOINTS / "Qwen__Qwen3-VL-32B-Instruct.json")
+    results = validate_runtime(tree, RULES, Loader(tree), [
+        RuntimeCase("KimiK25ForConditionalGeneration", kimi, "Kimi-K2.5"),
+        RuntimeCase("Qwen3VLForConditionalGeneration", vl, "Qwen3-VL-32B")], (TP8,))
+    assert [(v.arch, v.status) for v in results] == [("KimiK25ForConditionalGeneration", AGREE),
+                                                     ("Qwen3VLForConditionalGeneration", AGREE)]
+    k, q = results
+    assert k.stack == "language_model.model.layers x 61" and q.stack == "model.layers x 64"
+    # int4 experts, packed 8 to an int32 by sglang's compressed-tensors MoE method: 384
+    # experts of 2,048, a TP-8 slice of each (w13_weight_packed [384, 7168/8, 512]); layer 0 is
+    # dense (first_k_dense_replace 1), layer 1 adds the experts, the router and a shared expert
+    text = kimi["text_config"]
+    h, moe, dense = text["hidden_size"], text["moe_intermediate_size"], text["intermediate_size"]
+    routed = text["n_routed_experts"] * 3 * moe * h // 8
+    assert (text["n_routed_experts"], h, moe, dense) == (384, 7168, 2048, 18432)
+    assert k.layers[1].oracle - k.layers[0].oracle == routed + 384 * h + 3 * moe * h // 8 - 3 * dense * h // 8
+    # the `ignore` list keeps attention in bf16 on both sides (no width mismatch reported)
+    assert k.dtypes == [] and any("quantization metadata" in e for e in k.excluded)
+    # Qwen3-VL-32B: 64 heads of 128 (not hidden / heads = 80), 8 KV heads, at tp8
+    assert layer0(q)["self_attn.qkv_proj"] == (5120 * (64 + 2 * 8) * 128 // 8,) * 2
