@@ -227,9 +227,10 @@ def _weight_dtype(mc, path):
     """The weights of sglang module `path`: 1 byte in a checkpoint quantized to
     8 bits or fewer, unless its quantization_config leaves the module out."""
     qc = getattr(mc, "quantization_config", None)
-    if qc is None:  # a multimodal checkpoint's, in its text_config: sglang copies it up
-        text = getattr(mc, "text_config", None)
-        qc = (text if isinstance(text, dict) else vars(text) if text else {}).get("quantization_config")
+    if qc is None:  # a multimodal checkpoint's is in text_config: sglang copies it up
+        text = getattr(mc, "text_config", None) or {}
+        text = text if isinstance(text, dict) else vars(text)
+        qc = text.get("quantization_config")
     qc = qc if isinstance(qc, dict) else {}
     if str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS:
         return _model_dtype(mc)
