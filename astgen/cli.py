@@ -314,6 +314,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     tree = resolve_tree(args)
     names = load_name_map(args.rules)
+    if args.forward:
+        return _validate_forward(args, tree, rules)
     if args.oracle == "sglang":
         results, title = _validate_runtime(args, tree, rules)
     elif args.all:
@@ -355,14 +357,13 @@ def _layouts(args: argparse.Namespace) -> tuple:
         raise UsageError(f"--layout: {exc}") from None
 
 
-def _validate_runtime(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> tuple[list[Validation], str]:
-    """``--oracle sglang``: the entries (one, every config of --configs, or
-    --all) at each layout, against sglang's own model classes."""
+def _runtime_cases(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> tuple[list, str]:
+    """The entries ``--oracle sglang`` checks (one, every config of
+    --configs, or --all), each at its checkpoint config or a default one."""
     from astgen.rules import model_types_of
-    from astgen.validate import RuntimeCase, describe, validate_runtime
+    from astgen.validate import RuntimeCase
     if args.recorded:
         raise UsageError("--recorded compares with a recording; --oracle sglang builds the runtime itself")
-    layouts = _layouts(args)
     checkpoints: dict[str, tuple[str, dict]] = {}  # architecture -> (file name, config)
     for path in _config_paths(args.configs) if args.configs else ():
         config = _read_config(path)
@@ -390,10 +391,37 @@ def _validate_runtime(args: argparse.Namespace, tree: SourceTree, rules: Rules) 
     for entry in entries:
         label, config = checkpoints.get(entry, ("default config", None))
         cases.append(RuntimeCase(entry, config, label, (model_types_of(entry) or ("",))[0]))
+    return cases, title
+
+
+def _validate_runtime(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> tuple[list[Validation], str]:
+    """``--oracle sglang``: the entries at each layout, against sglang's own model classes."""
+    from astgen.validate import describe, validate_runtime
+    cases, title = _runtime_cases(args, tree, rules)
+    layouts = _layouts(args)
     if len(cases) * len(layouts) > 1 and not title:
         title = f"astgen validate --oracle sglang: sglang {tree.version}"
     with progress_reporter(len(cases) * len(layouts), not args.quiet, verb="validate", describe=describe) as tick:
         return validate_runtime(tree, rules, Loader(tree), cases, layouts, tick), title
+
+
+def _validate_forward(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> int:
+    """``--oracle sglang --forward``: sglang's forward pass, per layout and
+    mode, against the operators. Exit 0 when every run agrees, 1 when any
+    differs, 2 when none could be compared."""
+    from astgen.validate import AGREE, DISAGREE, render_forward, render_forward_json, validate_forward
+    if args.oracle != "sglang":
+        raise UsageError("--forward records sglang's own forward pass: use it with --oracle sglang")
+    cases, _ = _runtime_cases(args, tree, rules)
+    layouts = _layouts(args)
+    modes = tuple(args.mode) if args.mode else ("extend", "decode")
+    with progress_reporter(len(cases) * len(layouts) * len(modes), not args.quiet, verb="validate",
+                           describe=lambda v: (f"{v.arch} {v.layout} {v.mode}", v.status)) as tick:
+        results = validate_forward(tree, rules, Loader(tree), cases, layouts, modes, tick)
+    title = f"astgen validate --oracle sglang --forward: sglang {tree.version}"
+    _output(args, render_forward_json(results) if _format(args) == "json" else render_forward(results, title))
+    statuses = {v.status for v in results}
+    return EXIT_INCOMPLETE if DISAGREE in statuses else EXIT_OK if AGREE in statuses else EXIT_UNUSABLE
 
 
 def _config_paths(dirs: list[str]) -> list[Path]:
@@ -628,6 +656,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --oracle sglang: a layout in LLMSim's terms, e.g. tp8, "
                                "tp1,dp8,ep8 or tp4,dp2,ep8,deepep,rank3 (repeatable; default tp1, "
                                "or with --all: tp1, tp8 and tp1,dp8,ep8)")
+    validate.add_argument("--forward", action="store_true",
+                          help="with --oracle sglang: run sglang's forward pass on the meta device (EXTEND: one "
+                               "request of 4,096 tokens; DECODE: 8 requests at 4,096 tokens of context) and "
+                               "compare every weight matmul, attention core and collective with astgen's "
+                               "operators at the same config and schedule")
+    validate.add_argument("--mode", choices=("extend", "decode"), action="append",
+                          help="with --forward: the mode(s) to run (default both)")
     validate.add_argument("--all", action="store_true",
                           help="every *ForCausalLM entry of the tree that transformers implements, at "
                                "transformers' default config, or at the checkpoint config --configs "

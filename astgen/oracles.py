@@ -66,6 +66,7 @@ class OracleModel:
     tp: int = 1
     layout: Any = None  # astgen.layout.Layout of a per-rank oracle (the sglang runtime)
     standins: list[str] = field(default_factory=list)  # modules stood in for GPU-only ones
+    forward: dict[str, Any] | None = None  # the sglang runtime's recorded forward pass, when asked for
 
 
 def _param(name: str, shape, module_cls: str, in_embedding: bool, dtype: str = "") -> OracleParam:
@@ -345,6 +346,6 @@ def _runtime_answer(doc: dict[str, Any]) -> OracleModel | OracleUnavailable:
         layout = Layout(**doc["layout"])
         name = f"sglang {doc['sglang_version']} runtime {doc['arch']} (CPU, meta device, {layout.label})"
         return OracleModel(name, doc["arch"], params, doc.get("config", {}), layout.tp, layout,
-                           list(doc.get("standins", [])))
+                           list(doc.get("standins", [])), doc.get("forward"))
     except (KeyError, TypeError, ValueError) as exc:
         return OracleUnavailable(f"malformed answer of the sglang runtime ({type(exc).__name__}: {exc})")

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from astgen.classify import FULLY, Classification
+from astgen.forward_check import DECODE, EXTEND, ForwardCheck, Row, astgen_rows, check, sglang_rows
 from astgen.ir import ArchIR
 from astgen.layout import Layout
 from astgen.oracles import (OracleModel, OracleParam, OracleUnavailable, default_config, has_architecture,
                             runtime_recording, sglang_runtime, transformers_model)
 from astgen.rules import NameMap, Rules
 from astgen.scan import analyze_file
+from astgen.shapes import ArchShapes
 from astgen.source import SourceTree, runtime_root
 from astgen.trace import Loader
 from astgen.weights import TOWER, Weight, WeightTable, evaluate_weights, one_byte
@@ -605,3 +607,116 @@ def runtime_mismatches(table: WeightTable, oracle: OracleModel, mc: dict, rules:
             out.append(f"{w.loc}: mismatch: {w.path} ({w.cls}) experts on this rank: astgen "
                        f"{'/'.join(map(str, sorted(set(w.batches))))}, sglang {'/'.join(map(str, sorted(theirs_l)))}")
     return out
+
+# ----------------------------------------------------------------------------
+# the forward tier: sglang's recorded forward pass against the operators
+
+
+FORWARD_MODES = {"extend": (EXTEND, {"tokens": 4096, "batch": 1}),
+                 "decode": (DECODE, {"tokens": 8, "batch": 8, "context": 4096})}
+
+
+@dataclass
+class ForwardValidation:
+    arch: str
+    config: str
+    layout: str
+    mode: str
+    status: str = UNUSABLE
+    message: str = ""
+    source: str = ""
+    check: ForwardCheck | None = None
+    standins: list[str] = field(default_factory=list)
+
+
+def validate_forward(tree: SourceTree, rules: Rules, loader: Loader, cases: list[RuntimeCase],
+                     layouts: tuple[Layout, ...], modes: tuple[str, ...] = ("extend", "decode"),
+                     tick=lambda v: None) -> list[ForwardValidation]:
+    """Each case at each layout and mode: what sglang's ``forward`` runs on
+    the meta device (EXTEND: one request of 4,096 tokens; DECODE: 8 requests
+    at 4,096 tokens of context) against astgen's operators evaluated at the
+    same config and schedule (``sc.max_seqlen`` 4,096; ``sc.batch_size`` 1
+    and 8)."""
+    out: list[ForwardValidation | None] = []
+    asked: list[tuple[int, RuntimeCase, Layout, str, ArchShapes, str]] = []
+    requests: list[dict] = []
+    for case in cases:
+        found = _shapes_of(tree, rules, loader, case.entry)
+        for layout in layouts:
+            for mode in modes:
+                if isinstance(found, str):
+                    out.append(ForwardValidation(case.entry, case.label, layout.label, mode, UNUSABLE, found))
+                    tick(out[-1])
+                    continue
+                asked.append((len(out), case, layout, mode, found[0], found[1]))
+                requests.append({"arch": case.entry, "config": case.config, "model_type": case.model_type,
+                                 "layout": layout_request(layout), "forward": {"mode": mode, **FORWARD_MODES[mode][1]}})
+                out.append(None)
+    answers = sglang_runtime(runtime_root(tree), requests) if requests else iter(())
+    for (slot, case, layout, mode, shapes, source), answer in zip(asked, answers):
+        out[slot] = _forward_result(case, layout, mode, shapes, source, answer)
+        tick(out[slot])
+    return [v for v in out if v is not None]
+
+
+def _shapes_of(tree: SourceTree, rules: Rules, loader: Loader, entry: str) -> tuple[ArchShapes, str] | str:
+    for path in tree.files_naming(entry):
+        result = analyze_file(tree, path, rules, entry, loader)
+        if result.shapes and result.classes and result.classes[0].status == FULLY:
+            return result.shapes[0], result.display
+        if result.classes:
+            return f"astgen's analysis of {entry} is {result.classes[0].status}: nothing to compare"
+    return f"sglang {tree.version} has no EntryClass {entry} (unknown to the sglang side)"
+
+
+def _forward_result(case: RuntimeCase, layout: Layout, mode: str, shapes: ArchShapes, source: str,
+                    answer: OracleModel | OracleUnavailable) -> ForwardValidation:
+    v = ForwardValidation(case.entry, case.label, layout.label, mode, source=source)
+    if isinstance(answer, OracleUnavailable) or not answer.forward:
+        v.message = str(answer) if isinstance(answer, OracleUnavailable) else "the runtime recorded no forward pass"
+        return v
+    code, run = FORWARD_MODES[mode]
+    sc = layout.schedule(mode=code, max_seqlen=4096, batch_size=run["batch"])
+    mc = {**answer.config, **(case.config or {})}
+    ours, problems = astgen_rows(shapes, mc, sc)
+    v.check = check(mode, ours, sglang_rows(answer.forward.get("table", [])), problems)
+    v.status = AGREE if v.check.agrees else DISAGREE
+    v.standins = list(answer.standins)
+    return v
+
+
+def render_forward(results: list[ForwardValidation], title: str) -> str:
+    counts = Counter(v.status for v in results)
+    lines = [f"# {title}", "", f"{len(results)} runs: " + ", ".join(f"{counts[s]} {s}" for s in
+                                                                      (AGREE, DISAGREE, UNUSABLE)), ""]
+    for v in results:
+        head = f"{v.arch} at {v.config}, {v.layout}, {v.mode}: {v.status}"
+        if v.check is None:
+            lines.append(f"{head}: {v.message}")
+            continue
+        lines.append(f"{head} ({len(v.check.pairs)} operators equal)")
+        lines += [f"  {line}" for line in v.check.lines()]
+    standins = sorted({m for v in results for m in v.standins})
+    if standins:
+        lines += ["", "Stood in (imports, __init__ and answers only; no shape comes from them): " + ", ".join(standins)]
+    return "\n".join(lines) + "\n"
+
+
+def render_forward_json(results: list[ForwardValidation]) -> str:
+    def row(r: Row) -> dict:
+        return {"kind": r.kind, "key": r.key, "m": r.m, "k": r.k, "n": r.n, "batch": r.batch, "count": r.count,
+                "where": r.where}
+
+    def one(v: ForwardValidation) -> dict:
+        c = v.check
+        return {"arch": v.arch, "config": v.config, "layout": v.layout, "mode": v.mode, "status": v.status,
+                "message": v.message, "source": v.source, "standins": v.standins,
+                "equal": [row(a) for a, _ in c.pairs] if c else [],
+                "differ": [{"astgen": row(a), "sglang": row(b)} for a, b in c.differ] if c else [],
+                "astgen_only": [row(a) for a in c.astgen_only] if c else [],
+                "sglang_only": [row(b) for b in c.sglang_only] if c else [],
+                "problems": c.problems if c else [], "lines": c.lines() if c else []}
+    counts = Counter(v.status for v in results)
+    return json.dumps({"schema": "astgen.validate-forward/1",
+                       "summary": {k: counts[k] for k in (AGREE, DISAGREE, UNUSABLE)},
+                       "results": [one(v) for v in results]}, indent=1, sort_keys=True) + "\n"

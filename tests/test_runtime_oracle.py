@@ -232,3 +232,34 @@ def test_checkpoints_transformers_cannot_check(tree):
     assert k.dtypes == [] and any("quantization metadata" in e for e in k.excluded)
     # Qwen3-VL-32B: 64 heads of 128 (not hidden / heads = 80), 8 KV heads, at tp8
     assert layer0(q)["self_attn.qkv_proj"] == (5120 * (64 + 2 * 8) * 128 // 8,) * 2
+
+
+def test_forward_tier_qwen3_tp8_both_modes(tree):
+    """sglang's own forward pass at tp8 (EXTEND one request of 4,096 tokens,
+    DECODE 8 requests): every weight matmul, the attention core and the LM
+    head agree with astgen's operators; the one difference is the
+    embedding's all-reduce over attention TP (vocab_parallel_embedding.py:
+    514-533), which the emitted modules lack (an execution fix filed with the
+    next issue)."""
+    from astgen.validate import validate_forward
+
+    results = validate_forward(tree, RULES, Loader(tree), [RuntimeCase("Qwen3ForCausalLM", QWEN3, "Qwen3-8B")],
+                               (TP8,))
+    assert [(v.mode, v.status) for v in results] == [("extend", DISAGREE), ("decode", DISAGREE)]
+    for v, rows in zip(results, (4096, 8)):
+        equal = {a.key: (a.m, a.k, a.n, a.batch, a.count) for a, _ in v.check.pairs}
+        h, layers = 4096, 36
+        assert equal["model.layers.self_attn.qkv_proj"] == (rows, h, (32 + 2 * 8) * 128 // 8, 1, layers)
+        assert equal["model.layers.self_attn.o_proj"] == (rows, 32 * 128 // 8, h, 1, layers)
+        assert equal["model.layers.mlp.gate_up_proj"] == (rows, h, 2 * 12288 // 8, 1, layers)
+        assert equal["model.layers.mlp.down_proj"] == (rows, 12288 // 8, h, 1, layers)
+        # 4 query heads of 128 on the rank; the KV length is the whole 4,096-token context
+        assert equal["model.layers.self_attn.attn qk"] == (rows, 128, 4096, 4, layers)
+        assert equal["model.layers.self_attn.attn pv"] == (rows, 4096, 128, 4, layers)
+        # logits of the last token of each request: 1 at EXTEND, 8 at DECODE; vocab / 8
+        last = 1 if v.mode == "extend" else 8
+        assert equal["lm_head"] == (last, h, 151936 // 8, 1, 1)
+        assert equal["all_gather"] == (last, 0, 151936, 1, 1)
+        assert v.check.astgen_only == [] and v.check.sglang_only == []
+        assert [(a.key, a.count, s.count, s.where) for a, s in v.check.differ] == [
+            ("all_reduce", 2 * layers, 2 * layers + 1, "srt/layers/vocab_parallel_embedding.py:533 forward")]

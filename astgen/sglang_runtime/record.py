@@ -65,7 +65,9 @@ def default_config(arch: str, model_type: str) -> dict[str, Any]:
                       "or a transformers class of that name gives a default")
 
 
-def build(request: dict[str, Any]) -> dict[str, Any]:
+def build_model(request: dict[str, Any]):
+    """The model at the request's rank: (model, its ModelConfig, the quant
+    config, sglang's parallel context, what the machine answered)."""
     import torch
     from sglang.srt.configs.load_config import LoadConfig
     from sglang.srt.configs.model_config import ModelConfig
@@ -96,10 +98,23 @@ def build(request: dict[str, Any]) -> dict[str, Any]:
               if (context[group + "_size"], context[group + "_rank"]) != (size, rank)]
     if differ:
         raise ValueError("sglang reads this layout differently: " + ", ".join(differ))
-    return {"modules": _modules(model), "context": context, "answered": answered,
-            "config": _as_read(model_config.hf_config), "model_class": type(model).__name__,
-            "quant_config": type(quant_config).__name__ if quant_config is not None else None,
-            "dtype": str(model_config.dtype).removeprefix("torch.")}
+    return model, model_config, quant_config, context, answered
+
+
+def build(request: dict[str, Any]) -> dict[str, Any]:
+    model, model_config, quant_config, context, answered = build_model(request)
+    doc = {"modules": _modules(model), "context": context, "answered": answered,
+           "config": _as_read(model_config.hf_config), "model_class": type(model).__name__,
+           "quant_config": type(quant_config).__name__ if quant_config is not None else None,
+           "dtype": str(model_config.dtype).removeprefix("torch.")}
+    run = request.get("forward")
+    if run:  # {"mode": "extend" | "decode", "tokens": N, "batch": B, "context": L}
+        from astgen.sglang_runtime import forward
+
+        recorded = forward.record_forward(model, run["mode"], run["tokens"], batch=run.get("batch", 1),
+                                          context_len=run.get("context", 4096))
+        doc["forward"] = forward.summarize(recorded)
+    return doc
 
 
 def _modules(model) -> list[dict[str, Any]]:
