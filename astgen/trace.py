@@ -289,13 +289,23 @@ class Tracer:
                 return
             out.append(c)
             for base in c.bases:
-                ref = self._eval_in_module(base, c.module)
+                ref = self._base(c, base)
                 if isinstance(ref, ClassRef) and ref.info is not None:
                     visit(ref.info, depth + 1)
 
         visit(info, 0)
         self._mros[info] = out
         return out
+
+    def _base(self, c: ClassInfo, base: cst.BaseExpression) -> Any:
+        """A base of class ``c``, as bound when the class statement runs:
+        ``class LlamaDecoderLayer(LlamaDecoderLayer)`` (llama_eagle.py)
+        derives from the imported class its own name then shadows."""
+        ref = self._eval_in_module(base, c.module)
+        if isinstance(ref, ClassRef) and ref.info is c and isinstance(base, cst.Name) \
+                and base.value in c.module.imports:
+            return self._import_value(c.module.imports[base.value])
+        return ref
 
     def _plain_object(self, info: ClassInfo) -> bool:
         """A class whose hierarchy never leaves sglang's traced code: not an
@@ -305,7 +315,7 @@ class Tracer:
         if key not in self._plain:
             self._plain[key] = all(
                 isinstance(ref, ClassRef) and ref.info is not None
-                for c in self._mro(info) for ref in (self._eval_in_module(b, c.module) for b in c.bases))
+                for c in self._mro(info) for ref in (self._base(c, b) for b in c.bases))
         return self._plain[key]
 
     def _find_method(self, info: ClassInfo, name: str, after: ClassInfo | None = None):
@@ -1449,7 +1459,7 @@ class Tracer:
         instance is that layer (a model-local subclass of, say, a linear)."""
         for c in self._mro(sup.inst.cls):
             for base in c.bases:
-                ref = self._eval_in_module(base, c.module)
+                ref = self._base(c, base)
                 if isinstance(ref, ClassRef) and ref.info is None and self.rules.layer(ref.name):
                     return _BecomeLayer(sup.inst, ref.name)
         return Builtin("noop")

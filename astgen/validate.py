@@ -144,8 +144,9 @@ def compare(table: WeightTable, oracle: OracleModel, names: NameMap | None, conf
         v.modules[i] = _module_rows(ours.get(i, []), theirs.get(i, []), _prefix(stack, i), _prefix(ostack, i),
                                     names)
     v.excluded = _excluded(table, oracle)
+    # with no decoder stack on either side (an MTP layer alone), the weights outside it decide
     v.status = AGREE if all(r.ok for r in v.layers) and v.outside[0] == v.outside[1] and \
-        (stack or ostack) else DISAGREE
+        (stack or ostack or v.outside[0] > 0) else DISAGREE
     return v
 
 
@@ -581,7 +582,8 @@ def runtime_mismatches(table: WeightTable, oracle: OracleModel, mc: dict, rules:
     module (the first layer it differs in): the weight width (quantized, one
     byte or less, on one side; the model dtype on the other), and the
     experts a rank holds (the leading dim of sglang's stacked 3-D weights
-    against the batch of astgen's matmuls)."""
+    against the batch of astgen's matmuls; a 3-D convolution weight is no
+    stack of experts)."""
     dtypes: dict[str, set[str]] = {}
     leading: dict[str, set[int]] = {}
     for p in oracle.params:
@@ -601,8 +603,8 @@ def runtime_mismatches(table: WeightTable, oracle: OracleModel, mc: dict, rules:
                 seen.add((bare, "dtype"))
                 out.append(f"{w.loc}: mismatch: {w.path} ({w.cls}) weights: astgen "
                            f"{'quantized, 1 byte' if ours else 'the model dtype'}, sglang {'/'.join(sorted(theirs_d))}")
-        theirs_l = leading.get(w.path)
-        if theirs_l and set(w.batches) != theirs_l and (bare, "batch") not in seen:
+        theirs_l = leading.get(w.path) if max(w.batches, default=1) > 1 or w.path.endswith("experts") else None
+        if theirs_l and set(w.batches) != theirs_l and (bare, "batch") not in seen:  # stacked experts only
             seen.add((bare, "batch"))
             out.append(f"{w.loc}: mismatch: {w.path} ({w.cls}) experts on this rank: astgen "
                        f"{'/'.join(map(str, sorted(set(w.batches))))}, sglang {'/'.join(map(str, sorted(theirs_l)))}")
