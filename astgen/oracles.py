@@ -67,6 +67,7 @@ class OracleModel:
     layout: Any = None  # astgen.layout.Layout of a per-rank oracle (the sglang runtime)
     standins: list[str] = field(default_factory=list)  # modules stood in for GPU-only ones
     forward: dict[str, Any] | None = None  # the sglang runtime's recorded forward pass, when asked for
+    built: str = ""  # the class the sglang runtime built, "module.Class"
 
 
 def _param(name: str, shape, module_cls: str, in_embedding: bool, dtype: str = "") -> OracleParam:
@@ -345,7 +346,8 @@ def _runtime_answer(doc: dict[str, Any]) -> OracleModel | OracleUnavailable:
             params = [replace(p, pack=32 // bits) if is_packed(p.name, p.dtype) else p for p in params]
         layout = Layout(**doc["layout"])
         name = f"sglang {doc['sglang_version']} runtime {doc['arch']} (CPU, meta device, {layout.label})"
+        built = f"{doc.get('model_module', '')}.{doc.get('model_class', '')}".strip(".")
         return OracleModel(name, doc["arch"], params, doc.get("config", {}), layout.tp, layout,
-                           list(doc.get("standins", [])), doc.get("forward"))
+                           list(doc.get("standins", [])), doc.get("forward"), built)
     except (KeyError, TypeError, ValueError) as exc:
         return OracleUnavailable(f"malformed answer of the sglang runtime ({type(exc).__name__}: {exc})")

@@ -537,7 +537,7 @@ def validate_runtime(tree: SourceTree, rules: Rules, loader: Loader, cases: list
                 continue
             traced.append((len(out) - 1, case, layout, (found[0], found[1])))
             requests.append({"arch": case.entry, "config": case.config, "model_type": case.model_type,
-                             "layout": layout_request(layout)})
+                             "layout": layout_request(layout), "module": found[0].module})
 
     answers = sglang_runtime(runtime_root(tree), requests) if requests else iter(())
     for (slot, case, layout, (arch_ir, source)), answer in zip(traced, answers):
@@ -555,11 +555,24 @@ def layout_request(layout: Layout) -> dict:
             "server_args": layout.server_args(), "ranks": layout.ranks()}
 
 
+def _built_elsewhere(answer: OracleModel, entry: str) -> str:
+    """Why the runtime's model is not the entry astgen read: sglang's loader
+    resolved the architecture to another class (its transformers fallback,
+    models/transformers.py, when the config asks for it)."""
+    if not answer.built or answer.built.rsplit(".", 1)[-1] == entry:
+        return ""
+    return (f"sglang's loader built {answer.built} for {entry}, not the EntryClass astgen read "
+            "(model_loader/utils.py resolves the architecture; nothing to compare)")
+
+
 def _runtime_result(rules: Rules, case: RuntimeCase, layout: Layout, arch_ir: ArchIR, source: str,
                     answer: OracleModel | OracleUnavailable) -> Validation:
     label = f"sglang runtime {layout.label}"
     if isinstance(answer, OracleUnavailable):
         return unusable(case.entry, label, case.label, str(answer))
+    other = _built_elsewhere(answer, case.entry)
+    if other:
+        return unusable(case.entry, answer.name, case.label, other)
     mc = {**answer.config, **(case.config or {})}
     table = evaluate_weights(arch_ir, rules, mc, layout=layout)
     v = compare(table, answer, None, case.label, source)
@@ -652,13 +665,19 @@ def validate_forward(tree: SourceTree, rules: Rules, loader: Loader, cases: list
                     continue
                 asked.append((len(out), case, layout, mode, found[0], found[1]))
                 requests.append({"arch": case.entry, "config": case.config, "model_type": case.model_type,
-                                 "layout": layout_request(layout), "forward": {"mode": mode, **FORWARD_MODES[mode][1]}})
+                                 "layout": layout_request(layout), "module": shapes_module(found[1]),
+                                 "forward": {"mode": mode, **FORWARD_MODES[mode][1]}})
                 out.append(None)
     answers = sglang_runtime(runtime_root(tree), requests) if requests else iter(())
     for (slot, case, layout, mode, shapes, source), answer in zip(asked, answers):
         out[slot] = _forward_result(case, layout, mode, shapes, source, answer)
         tick(out[slot])
     return [v for v in out if v is not None]
+
+
+def shapes_module(display: str) -> str:
+    """``sglang/srt/models/qwen3.py`` -> ``sglang.srt.models.qwen3``."""
+    return display.removesuffix(".py").replace("/", ".")
 
 
 def _shapes_of(tree: SourceTree, rules: Rules, loader: Loader, entry: str) -> tuple[ArchShapes, str] | str:
@@ -674,8 +693,9 @@ def _shapes_of(tree: SourceTree, rules: Rules, loader: Loader, entry: str) -> tu
 def _forward_result(case: RuntimeCase, layout: Layout, mode: str, shapes: ArchShapes, source: str,
                     answer: OracleModel | OracleUnavailable) -> ForwardValidation:
     v = ForwardValidation(case.entry, case.label, layout.label, mode, source=source)
-    if isinstance(answer, OracleUnavailable) or not answer.forward:
-        v.message = str(answer) if isinstance(answer, OracleUnavailable) else "the runtime recorded no forward pass"
+    if isinstance(answer, OracleUnavailable) or not answer.forward or _built_elsewhere(answer, case.entry):
+        v.message = str(answer) if isinstance(answer, OracleUnavailable) else \
+            _built_elsewhere(answer, case.entry) or "the runtime recorded no forward pass"
         return v
     code, run = FORWARD_MODES[mode]
     sc = layout.schedule(mode=code, max_seqlen=4096, batch_size=run["batch"])

@@ -12,6 +12,7 @@ shape and dtype sglang allocates at that rank, and no memory.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import tempfile
@@ -75,6 +76,10 @@ def build_model(request: dict[str, Any]):
     from sglang.srt.server_args import ServerArgs
 
     answered = standins.answer_device()
+    if request.get("module"):
+        # sglang's registry skips a model file that fails to import, and the loader then builds
+        # its transformers fallback: say why instead (the package it misses)
+        importlib.import_module(request["module"])
     config = request.get("config")
     if config is None:
         config = default_config(request["arch"], request.get("model_type", ""))
@@ -105,6 +110,7 @@ def build(request: dict[str, Any]) -> dict[str, Any]:
     model, model_config, quant_config, context, answered = build_model(request)
     doc = {"modules": _modules(model), "context": context, "answered": answered,
            "config": _as_read(model_config.hf_config), "model_class": type(model).__name__,
+           "model_module": type(model).__module__,
            "quant_config": type(quant_config).__name__ if quant_config is not None else None,
            "dtype": str(model_config.dtype).removeprefix("torch.")}
     run = request.get("forward")
