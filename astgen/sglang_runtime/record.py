@@ -57,7 +57,8 @@ def default_config(arch: str, model_type: str) -> dict[str, Any]:
     if model_cls is not None:
         param = inspect.signature(model_cls.__init__).parameters.get("config")
         annotation = getattr(param, "annotation", None)
-        if isinstance(annotation, type) and hasattr(annotation, "to_dict"):
+        # transformers' PretrainedConfig itself says nothing of the model (its model_type is "")
+        if isinstance(annotation, type) and hasattr(annotation, "to_dict") and getattr(annotation, "model_type", ""):
             return annotation().to_dict()
     hf_cls = getattr(transformers, arch, None)
     if hf_cls is not None and hasattr(hf_cls, "config_class"):
