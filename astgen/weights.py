@@ -93,11 +93,6 @@ class WeightTable:
         return w.repeats[0][1] if w.repeats and w.repeats[0][0] == stack else None
 
 
-def schedule(tp: int = 1) -> dict[str, Any]:
-    """The schedule config (``sc``) a validation evaluates at: TP only."""
-    return Layout(tp=tp).schedule()
-
-
 def evaluate_weights(arch: ir.ArchIR, rules: Rules, mc: Mapping[str, Any], tp: int = 1,
                      layout: Layout | None = None) -> WeightTable:
     """The weights one rank holds: at ``layout`` when given, else at TP ``tp``."""
