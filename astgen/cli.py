@@ -364,11 +364,7 @@ def _runtime_cases(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> 
     from astgen.validate import RuntimeCase
     if args.recorded:
         raise UsageError("--recorded compares with a recording; --oracle sglang builds the runtime itself")
-    checkpoints: dict[str, tuple[str, dict]] = {}  # architecture -> (file name, config)
-    for path in _config_paths(args.configs) if args.configs else ():
-        config = _read_config(path)
-        for arch in config.get("architectures") or ():
-            checkpoints.setdefault(arch, (path.name, config))
+    checkpoints = _checkpoints(args)
     if args.all:
         files = tree.model_files()
         options = _options(args, tree, rules, len(files), emit=False)
@@ -454,13 +450,19 @@ def _validate_sweep(args: argparse.Namespace, tree: SourceTree, rules: Rules, na
     options = _options(args, tree, rules, len(files), emit=False)
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
         entries = [c.entry for r in scan_files(tree, files, rules, options, tick) for c in r.classes]
-    checkpoints: dict[str, tuple[str, dict]] = {}  # architecture -> (file name, config)
+    checkpoints = _checkpoints(args)
+    with progress_reporter(len(entries), not args.quiet, verb="validate", describe=describe) as tick:
+        return sweep_defaults(tree, rules, entries, names, tick, checkpoints)
+
+
+def _checkpoints(args: argparse.Namespace) -> dict[str, tuple[str, dict]]:
+    """architecture -> (file name, config) of every config in --configs (the first naming it)."""
+    out: dict[str, tuple[str, dict]] = {}
     for path in _config_paths(args.configs) if args.configs else ():
         config = _read_config(path)
         for arch in config.get("architectures") or ():
-            checkpoints.setdefault(arch, (path.name, config))
-    with progress_reporter(len(entries), not args.quiet, verb="validate", describe=describe) as tick:
-        return sweep_defaults(tree, rules, entries, names, tick, checkpoints)
+            out.setdefault(arch, (path.name, config))
+    return out
 
 
 def _read_config(path: Path) -> dict:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from astgen.weights import BIAS, is_bias, join_path
+from astgen.weights import BIAS, is_bias, join_path, quantization_config
 
 RUNTIME_SCHEMA = "astgen.runtime/1"
 RUNTIME_SCHEMA_2 = "astgen.runtime/2"
@@ -97,11 +97,7 @@ def packed_bits(config: dict[str, Any]) -> int | None:
     """Bits per weight of a sub-byte checkpoint whose kernels pack weights
     into int32 (GPTQ/AWQ ``bits``, compressed-tensors' ``num_bits``), from
     its quantization_config (a multimodal checkpoint's text_config's)."""
-    qc = config.get("quantization_config")
-    if not isinstance(qc, dict) and isinstance(config.get("text_config"), dict):
-        qc = config["text_config"].get("quantization_config")
-    if not isinstance(qc, dict):
-        return None
+    qc = quantization_config(config)
     bits = qc.get("bits", qc.get("w_bit", qc.get("weight_bits")))
     for group in (qc.get("config_groups") or {}).values():
         weights = group.get("weights") if isinstance(group, dict) else None

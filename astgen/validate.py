@@ -451,15 +451,21 @@ def _not_comparable(found, entry: str, label: str, config_label: str, tp: int = 
                       message=f"astgen's analysis is {classification.status}: {why}")
 
 
-def _trace(tree: SourceTree, rules: Rules, loader: Loader, entry: str) -> tuple[ArchIR, str, Classification] | str:
+def _analyzed(tree: SourceTree, rules: Rules, loader: Loader, entry: str):
+    """The file result that traced ``entry``, or why there is none."""
     for path in tree.files_naming(entry):
         result = analyze_file(tree, path, rules, entry, loader)
         if result.irs:
-            return result.irs[0], result.display, result.classes[0]
+            return result
         errors = [d.render() for d in result.diagnostics if d.severity == "error" and d.code != "no-entry"]
         if errors:
             return f"sglang side: {errors[0]}"
     return f"sglang {tree.version} has no EntryClass {entry} (unknown to the sglang side)"
+
+
+def _trace(tree: SourceTree, rules: Rules, loader: Loader, entry: str) -> tuple[ArchIR, str, Classification] | str:
+    result = _analyzed(tree, rules, loader, entry)
+    return result if isinstance(result, str) else (result.irs[0], result.display, result.classes[0])
 
 
 def _oracle(spec: OracleSpec, entry: str, config: dict | None) -> tuple[OracleModel, dict]:
@@ -579,7 +585,7 @@ def _runtime_result(rules: Rules, case: RuntimeCase, layout: Layout, arch_ir: Ar
     v.tp = layout.tp
     v.layout = layout.label
     v.standins = list(answer.standins)
-    if v.status == AGREE or v.status == DISAGREE:
+    if v.status in (AGREE, DISAGREE):
         v.dtypes = runtime_mismatches(table, answer, mc, rules)
         if v.dtypes:
             v.status = DISAGREE
@@ -681,13 +687,12 @@ def shapes_module(display: str) -> str:
 
 
 def _shapes_of(tree: SourceTree, rules: Rules, loader: Loader, entry: str) -> tuple[ArchShapes, str] | str:
-    for path in tree.files_naming(entry):
-        result = analyze_file(tree, path, rules, entry, loader)
-        if result.shapes and result.classes and result.classes[0].status == FULLY:
-            return result.shapes[0], result.display
-        if result.classes:
-            return f"astgen's analysis of {entry} is {result.classes[0].status}: nothing to compare"
-    return f"sglang {tree.version} has no EntryClass {entry} (unknown to the sglang side)"
+    result = _analyzed(tree, rules, loader, entry)
+    if isinstance(result, str):
+        return result
+    if result.classes[0].status != FULLY or not result.shapes:
+        return f"astgen's analysis of {entry} is {result.classes[0].status}: nothing to compare"
+    return result.shapes[0], result.display
 
 
 def _forward_result(case: RuntimeCase, layout: Layout, mode: str, shapes: ArchShapes, source: str,

@@ -189,17 +189,23 @@ class _Walker:
             self.table.problems.append(diag)
 
 
+def quantization_config(mc: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's quantization_config ({} when none): a multimodal
+    checkpoint's is in its text_config, which sglang copies up."""
+    qc = mc.get("quantization_config") if isinstance(mc, Mapping) else None
+    text = mc.get("text_config") if isinstance(mc, Mapping) else None
+    if qc is None and isinstance(text, Mapping):
+        qc = text.get("quantization_config")
+    return qc if isinstance(qc, dict) else {}
+
+
 def one_byte(mc: Mapping[str, Any], path: str, rules: Rules) -> bool:
     """A quantized module at ``path`` stores weights of one byte or less
     under this config: what an emitted module's ``_weight_dtype`` decides
     (its quantization_config's method is 8-bit or narrower, and
     ``modules_to_not_convert`` / ``ignored_layers`` / ``ignore`` do not name
     the module)."""
-    qc = mc.get("quantization_config") if isinstance(mc, Mapping) else None
-    text = mc.get("text_config") if isinstance(mc, Mapping) else None
-    if qc is None and isinstance(text, Mapping):  # a multimodal checkpoint's: sglang copies it up
-        qc = text.get("quantization_config")
-    qc = qc if isinstance(qc, dict) else {}
+    qc = quantization_config(mc)
     methods = set(rules.execution.one_byte) | set(rules.execution.sub_byte)
     if str(qc.get("quant_method", "")).lower() not in methods:
         return False

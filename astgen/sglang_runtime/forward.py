@@ -197,7 +197,7 @@ def make_fake_attn_backend(name=None):
         def forward(self, q, k, v, layer, forward_batch, save_kv_cache=True, **kwargs):
             mode = forward_batch.forward_mode
             vdim = layer.v_head_dim
-            nq = q.shape[0] if q.dim() >= 2 else q.shape[0]
+            nq = q.shape[0]
             REC.add("attention", layer=layer.layer_id, where=current_module(),
                     mode=mode.name, q=_shape(q), k=_shape(k), v=_shape(v),
                     extra={kk: _shape(vv) for kk, vv in kwargs.items() if _shape(vv) is not None},
@@ -355,6 +355,8 @@ def patch_quant_linears(model) -> list[str]:
     fp8_utils.triton_w8a8_block_fp8_linear: triton per-token-group quant +
     triton/deep_gemm GEMM): no driver here. Replace the instance attribute with
     a shape-only GEMM that records like a matmul."""
+    import torch
+
     patched = collections.Counter()
     for _, m in model.named_modules():
         qm = getattr(m, "quant_method", None)
@@ -362,7 +364,7 @@ def patch_quant_linears(model) -> list[str]:
                 and not getattr(qm, "_fwd_faked", False):
             def fake(input, weight, block_size, weight_scale, input_scale=None, bias=None, **kw):
                 out_shape = [*input.shape[:-1], weight.shape[0]]
-                dtype = input.dtype if input_scale is None else torch_bf16()
+                dtype = input.dtype if input_scale is None else torch.bfloat16
                 out = input.new_empty(out_shape, dtype=dtype)
                 REC.add("matmul", op="w8a8_block_fp8", param=param_name(weight), x=_shape(input), w=_shape(weight),
                         out=_shape(out), x_dtype=_dt(input), w_dtype=_dt(weight),
@@ -372,12 +374,6 @@ def patch_quant_linears(model) -> list[str]:
             qm._fwd_faked = True
             patched[type(qm).__name__] += 1
     return [f"{k}.w8a8_block_fp8_linear x{v}" for k, v in patched.items()]
-
-
-def torch_bf16():
-    import torch
-
-    return torch.bfloat16
 
 
 # ---- after-load state ---------------------------------------------------------
@@ -480,20 +476,18 @@ def force_native(model) -> list[str]:
 
     forced = collections.Counter()
     for _, m in model.named_modules():
-        if isinstance(m, BaseFusedOp) and type(m).__name__ not in SKIP_NATIVE:
+        if isinstance(m, BaseFusedOp):
             m._forward_method = m.forward_native
             forced[type(m).__name__] += 1
     return [f"{k} x{v}" for k, v in sorted(forced.items())]
 
-
-SKIP_NATIVE: set[str] = set()
 
 # --------------------------------------------------------------------------
 # forward batch
 # --------------------------------------------------------------------------
 
 
-def make_forward_batch(mode: str, tokens: int, batch: int, context_len: int, vocab: int):
+def make_forward_batch(mode: str, tokens: int, batch: int, context_len: int):
     import torch
     from sglang.srt.model_executor.forward_batch_info import ForwardBatch, ForwardMode
 
@@ -584,7 +578,7 @@ def setup_dp(fb, n: int, fm) -> None:
 
 
 def record_forward(model, mode: str, tokens: int, batch: int = 1, context_len: int = 4096,
-                   vocab: int = 0, attention_backend: str | None = None) -> dict[str, Any]:
+                   attention_backend: str | None = None) -> dict[str, Any]:
     import torch
     from sglang.srt.model_executor.forward_context import ForwardContext, forward_context
     from sglang.srt.model_executor.runner_utils.forward_batch import set_forward_batch
@@ -599,7 +593,7 @@ def record_forward(model, mode: str, tokens: int, batch: int = 1, context_len: i
     install_module_hooks(model)
     FORWARD_INFO["hidden"] = int(model.config.hidden_size)
     FORWARD_INFO["dtype"] = next(p.dtype for p in model.parameters() if p.is_floating_point() and p.element_size() > 1)
-    fb = make_forward_batch(mode, tokens, batch, context_len, vocab)
+    fb = make_forward_batch(mode, tokens, batch, context_len)
     patched += patch_attn_dispatch(model)
     backend = make_fake_attn_backend(attention_backend)
     ctx = ForwardContext(attn_backend=backend)
