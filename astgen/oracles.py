@@ -118,6 +118,8 @@ def _why_excluded(name: str, shape: tuple[int, ...], in_embedding: bool) -> str:
         return "embedding or LM head"
     if is_bias(name):
         return BIAS
+    if not shape:  # CLIP's logit_scale, a learned temperature
+        return "0-D (a scalar parameter)"
     if is_scale(name):
         return SCALE
     if is_quant_metadata(name):

@@ -207,6 +207,7 @@ class Tracer:
         self._plain: dict[int, bool] = {}  # class node -> _plain_object's answer
         self._mros: dict[ClassInfo, list[ClassInfo]] = {}  # class -> its MRO (classes hash by identity)
         self._config_fallbacks: list[E.Expr] = []  # config attributes read as raw keys (_config_value)
+        self._building: list[ir.Node] = []  # modules whose __init__ is running, outermost first
 
     # -- public -------------------------------------------------------
     def trace_entry(self, pm: ParsedModule, class_name: str, config_class: ClassInfo | None = None) -> ir.ArchIR:
@@ -263,7 +264,11 @@ class Tracer:
             self._bind_fields(inst, info, args, kwargs)
             return
         fn = FuncRef(init, owner.module, bound=inst, owner=owner)
-        self._call_function(fn, args, kwargs, new_guard=True)
+        self._building.append(inst.node)
+        try:
+            self._call_function(fn, args, kwargs, new_guard=True)
+        finally:
+            self._building.pop()
 
     def _bind_fields(self, inst: Instance, info: ClassInfo, args: list, kwargs: dict) -> None:
         """A dataclass/NamedTuple-like class: annotated fields in order."""
@@ -1221,6 +1226,11 @@ class Tracer:
             node = value.node
             if node.parent is None and node is not parent and node is not _root_of(parent):
                 parent.add(node, attr, guard)
+            elif node.parent is not None and node is not parent and self._discarded(node):
+                # ``self.text_model = CLIPTextModel(...).text_model`` (clip.py:549-555): the
+                # local wrapper is garbage once __init__ returns, so its child moves here
+                node.parent.children.remove(node)
+                parent.add(node, attr, guard)
             elif node.parent is not None and node is not parent:
                 alias = ir.Node(ir.ALIAS, node.cls, self._here(), target=node)
                 parent.add(alias, attr, guard)
@@ -1248,6 +1258,12 @@ class Tracer:
             for i, item in enumerate(value.items):
                 self._attach(holder, str(i), item, E.TRUE)
             return
+
+    def _discarded(self, node: ir.Node) -> bool:
+        """``node`` hangs in a tree no module under construction holds: a
+        wrapper a constructor built in a local and never attached."""
+        root = _root_of(node)
+        return root.kind == ir.MODULE and all(root is not b for b in self._building)
 
     def _report_unknown(self, root: ir.Node) -> None:
         """Unknown classes of the text model are incomplete; a multimodal

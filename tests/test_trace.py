@@ -65,3 +65,62 @@ def test_a_class_named_after_its_imported_base_derives_from_the_import(tmp_path)
     attention = next(c for c in layer.children if c.attr == "self_attn")
     assert [(c.attr, c.cls) for c in attention.children] == [
         ("qkv_proj", "QKVParallelLinear"), ("o_proj", "RowParallelLinear"), ("attn", "RadixAttention")]
+
+
+# sglang 0.5.23 clip.py:549-556: CLIPModel builds CLIPTextModel in a local and keeps only
+# its inner transformer (`self.text_model = text_model.text_model`); a module that stays
+# held elsewhere (the tied head below) is an alias, not a second copy
+UNWRAPPED = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import ColumnParallelLinear, RowParallelLinear
+
+
+class Encoder(nn.Module):
+    def __init__(self, config, prefix=""):
+        super().__init__()
+        self.layers = nn.ModuleList([RowParallelLinear(config.hidden_size, config.hidden_size)
+                                     for _ in range(config.num_hidden_layers)])
+
+
+class EncoderWrapper(nn.Module):
+    def __init__(self, config, prefix=""):
+        super().__init__()
+        self.encoder = Encoder(config)
+
+
+class Head(nn.Module):
+    def __init__(self, config, shared):
+        super().__init__()
+        self.shared = shared
+
+
+class TwoTowerModel(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        wrapper = EncoderWrapper(config, prefix="text_model")
+        self.text_model = wrapper.encoder
+        self.proj = ColumnParallelLinear(config.hidden_size, 8)
+        self.head = Head(config, self.proj)
+
+
+EntryClass = TwoTowerModel
+'''
+
+
+def test_a_module_kept_from_a_local_wrapper_moves_into_the_model(tmp_path):
+    """The runtime oracle found CLIPModel's text encoder missing (655,360
+    weights against sglang's 38.4M at the default config): astgen aliased
+    ``text_model`` to a node under the discarded wrapper, so no layer was
+    counted. A module still held by the model (``Head.shared``) stays an
+    alias."""
+    path = tmp_path / "two_tower.py"
+    path.write_text(UNWRAPPED)
+    root = generate(tree_of_file(path), path).irs[0].root
+    assert _classes(root) == [
+        (0, "", "TwoTowerModel"),
+        (1, "text_model", "Encoder"), (2, "layers", "ModuleList"), (3, "", "RowParallelLinear"),
+        (1, "proj", "ColumnParallelLinear"),
+        (1, "head", "Head"), (2, "shared", "ColumnParallelLinear")]
+    shared = next(n for n in root.walk() if n.attr == "shared")
+    assert shared.kind == ir.ALIAS and shared.target.attr == "proj"
