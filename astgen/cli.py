@@ -24,9 +24,10 @@ from astgen.emit import KV_CACHE_DTYPES, EmitOptions, module_name_for
 from astgen.ir import render_tree
 from astgen.progress import progress_reporter
 from astgen.report import ConfigCheck, ScanReport, render_json, render_markdown
-from astgen.rules import NameMap, Rules, RulesError, load_name_map, load_rules
+from astgen.rules import NameMap, Rules, RulesError, bind_switches, load_name_map, load_rules
 from astgen.scan import (EXIT_INCOMPLETE, EXIT_OK, EXIT_UNUSABLE, FileResult, ScanOptions, analyze_file,
                          default_jobs, scan_files)
+from astgen.server_args import ServerArgsError, ServerArgSpec, parse_flags, read_server_args
 from astgen.shapes import ArchShapes
 from astgen.source import SourceError, SourceTree, cache_dir, fetch_version, tree_at, tree_of_dir, tree_of_file
 from astgen.trace import Loader
@@ -90,6 +91,18 @@ def _select(tree: SourceTree, arch: str | None) -> list[Path]:
     return hits
 
 
+def tree_rules(args: argparse.Namespace, tree: SourceTree) -> Rules:
+    """The rules with the tree's server arguments bound as switches, set
+    by --server-args (sglang's launch flags) where the user gave them."""
+    spec = read_server_args(tree.root) if not tree.flat else ServerArgSpec()
+    text = getattr(args, "server_args", None)
+    try:
+        given = parse_flags(spec, text) if text else {}
+    except ServerArgsError as exc:
+        raise UsageError(str(exc)) from None
+    return bind_switches(load_rules(args.rules), spec, given)
+
+
 # ----------------------------------------------------------------------------
 # output
 
@@ -134,8 +147,8 @@ def _kept(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
-    rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
+    rules = tree_rules(args, tree)
     out_dir = Path(args.output)
     options = _options(args, tree, rules, len(files), emit=True)
     worst = EXIT_OK
@@ -161,8 +174,8 @@ def cmd_gen(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
+    rules = tree_rules(args, tree)
     options = _options(args, tree, rules, len(files), emit=bool(args.output))
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
         results = scan_files(tree, files, rules, options, tick)
@@ -183,8 +196,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from astgen.check import explain as explain_checks
     from astgen.check import render_json as check_json
     from astgen.check import render_text as check_text
-    rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
+    rules = tree_rules(args, tree)
     only = None
     if args.only:
         files = [Path(f).resolve() for f in args.only]
@@ -216,10 +229,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from astgen.diff import diff_trees
     from astgen.diff import render_json as diff_json
     from astgen.diff import render_markdown as diff_markdown
-    rules = load_rules(args.rules)
     sides = []
     for spec in (args.old, args.new):
         tree = _tree_of_spec(spec)
+        rules = tree_rules(args, tree)
         files = tree.model_files()
         options = _options(args, tree, rules, len(files), emit=False)
         with progress_reporter(len(files), enabled=not args.quiet) as tick:
@@ -288,8 +301,8 @@ def _jobs(args: argparse.Namespace, n_files: int) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    rules = load_rules(args.rules)
     tree, files = resolve_inputs(args)
+    rules = tree_rules(args, tree)
     worst = EXIT_OK
     loader = Loader(tree)
     for path in files:
@@ -311,8 +324,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from astgen.validate import render_json as validate_json
     from astgen.validate import render_sweep, render_text
-    rules = load_rules(args.rules)
     tree = resolve_tree(args)
+    rules = tree_rules(args, tree)
     names = load_name_map(args.rules)
     if args.forward:
         return _validate_forward(args, tree, rules)
@@ -522,6 +535,15 @@ def build_parser() -> argparse.ArgumentParser:
         src.add_argument("--sglang-version", metavar="V",
                          help="fetch sglang==V with pip download into the cache and read it")
         p.add_argument("--rules", metavar="DIR", default=None, help="rules directory (default: bundled rules/)")
+        server_args_option(p)
+
+    def server_args_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--server-args", metavar="FLAGS", default=None,
+                       help="the sglang deployment, as sglang's launch flags in one string, e.g. "
+                            "--server-args=\"--enable-dp-lm-head --disaggregation-mode decode\": every "
+                            "server argument the model code tests is a switch at sglang's default unless "
+                            "set here; the module reads each as getattr(sc, NAME, VALUE), so an LLMSim "
+                            "schedule field of that name wins")
 
     def speed(p: argparse.ArgumentParser) -> None:
         p.add_argument("-j", "--jobs", type=int, metavar="N", default=None,
@@ -620,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     configs_option(diff)
     report_options(diff, schema="astgen.diff/1")
     diff.add_argument("--rules", metavar="DIR", default=None, help="rules directory (default: bundled rules/)")
+    server_args_option(diff)
     diff.add_argument("-q", "--quiet", action="store_true", help="no progress")
     speed(diff)
     diff.set_defaults(func=cmd_diff)

@@ -56,14 +56,108 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     if not archs:
         raise EmitError("nothing to emit")
     first = archs[0]
+    named, switches = _named_switches(archs, rules)
     try:
-        body = "\n\n\n".join(_arch_classes(archs) + [_registry(archs, rules)]) + "\n"
+        body = "\n\n\n".join(_arch_classes(named, switches) + [_registry(named, rules)]) + "\n"
         shared = _shared(options, rules, _uses(body))
     except ValueError as exc:  # black refused a statement: a bug in astgen
         raise EmitError(str(exc)) from None
-    source = _header(archs, rules, options) + "\n\n" + shared + "\n\n\n" + body
+    source = _header(archs, rules, options, switches) + "\n\n" + shared + _switch_block(switches, frozenset(rules.derived)) \
+        + "\n\n\n" + body
     compile(source, module_name_for(first.file) + ".py", "exec")
     return source + _trailer(archs)
+
+
+# ----------------------------------------------------------------------------
+# server arguments: one named constant each
+
+
+@dataclass(frozen=True)
+class _Switch:
+    field: str  # sglang's name, also the schedule field that overrides it
+    constant: str  # the module's name for its value
+    value: E.Expr
+    flag: str  # sglang's launch flag
+    given: bool  # set by --server-args
+
+
+def _named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShapes], list[_Switch]]:
+    """The entries with each server argument they read at a fixed value
+    (``getattr(sc, "enable_dp_lm_head", False)``) reading a module constant
+    instead (``ENABLE_DP_LM_HEAD``), and those constants."""
+    known = set(rules.server_args.args) | set(rules.derived) | set(rules.given)
+    found: dict[E.Expr, E.Expr] = {}
+    switches: dict[str, _Switch] = {}
+
+    def visit(e: E.Expr) -> None:
+        for x in E.walk(e):
+            if isinstance(x, E.GetAttr) and x.obj == E.Name("sc") and x.name in known and x not in found:
+                found[x] = E.Name(x.name)  # bound once: build_operators' preamble
+                arg = rules.server_args.args.get(x.name)
+                flag = arg.flags[0] if arg is not None else "--" + x.name.replace("_", "-")
+                switches[x.name] = _Switch(x.name, x.name.upper(), x.default, flag, x.name in rules.given)
+                visit(x.default)  # a default sglang derives from other switches
+
+    visit(rules.execution.prefill_chunk)  # every module runs its prefill in chunks
+    for a in archs:
+        for op in a.operators:
+            for e in (op.m, op.k, op.n, op.batch, op.layers, op.guard, a.kv_cache, a.kv_cache_per_gpu):
+                visit(e)
+    if not found:
+        return archs, []
+    # a derived default reads the other switches' locals
+    switches = {k: replace(v, value=replace_all(v.value, found)) for k, v in switches.items()}
+
+    chunk_value = replace_all(rules.execution.prefill_chunk, found)
+    found[rules.execution.prefill_chunk] = E.Name("chunk")  # the preamble's local
+
+    def named(e: E.Expr) -> E.Expr:
+        return replace_all(e, found)
+
+    def read(e: E.Expr) -> E.Expr:  # in a method of its own: getattr(sc, NAME, CONSTANT)
+        return replace_all(e, {x: E.GetAttr(x.obj, x.name, E.Name(x.name.upper())) for x in found
+                               if isinstance(x, E.GetAttr)})
+
+    out = []
+    for a in archs:
+        ops = [replace(op, **{f: named(getattr(op, f)) for f in ("m", "k", "n", "batch", "layers", "guard")},
+                       per_layer=(op.per_layer[0], named(op.per_layer[1])) if op.per_layer else None)
+               for op in a.operators]
+        out.append(replace(a, operators=ops, kv_cache=read(a.kv_cache), kv_cache_per_gpu=read(a.kv_cache_per_gpu),
+                           names={named(k): v for k, v in a.names.items()}))
+    chunk = _Switch("chunk", "", chunk_value, "", False)
+    fixed = [switches[k] for k in sorted(switches) if isinstance(switches[k].value, E.Const)]
+    return out, fixed + [switches[k] for k in sorted(switches) if not isinstance(switches[k].value, E.Const)] \
+        + [chunk]
+
+
+def _switch_block(switches: list[_Switch], derived_by_rules: frozenset[str] = frozenset()) -> str:
+    if not switches:
+        return ""
+    lines = ["", "", "", "# sglang's server arguments the code tests (astgen gen --server-args), each read as",
+             "# getattr(sc, NAME, CONSTANT): an LLMSim schedule field of that name wins"]
+    for s in switches:
+        if isinstance(s.value, E.Const):
+            origin = "" if s.given else " (sglang's derived default)" if s.field in derived_by_rules \
+                else " (sglang's default)"
+            line = f"{s.constant} = {show(s.value)}  # {s.flag}{origin}"
+            if len(line) > LINE_LENGTH:  # the comment above the line, as black would not wrap it
+                lines += [f"# {s.flag}{origin}", f"{s.constant} = {show(s.value)}"]
+            else:
+                lines.append(line)
+    derived = [s.flag for s in switches if not isinstance(s.value, E.Const) and s.flag]
+    if derived:
+        lines += textwrap.wrap(f"derived by sglang when not given (rules/parallel.toml [switches]): "
+                               f"{', '.join(derived)}", LINE_LENGTH - 2, initial_indent="# ", subsequent_indent="# ",
+                               break_on_hyphens=False, break_long_words=False)
+    return "\n".join(lines)
+
+
+def _switch_line(s: _Switch) -> str:
+    if not s.flag:  # a value the preamble computes from the switches (the prefill chunk)
+        return f"{s.field} = {show(s.value)}"
+    default = s.constant if isinstance(s.value, E.Const) else show(s.value)
+    return f"{s.field} = getattr(sc, {show(E.Const(s.field))}, {default})"
 
 
 # the helpers a module may need, each with the names that call for it
@@ -152,8 +246,11 @@ def _switch_name(why: str) -> str:
     return why[len("call of "):] + "()" if why.startswith("call of ") else why
 
 
-def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> str:
+def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switches: list[_Switch]) -> str:
     a = archs[0]
+    given = [f"{s.flag} {show(s.value)}" for s in switches if s.given]
+    deployment = ("server arguments " + ", ".join(given) + "; others at sglang's default") if given \
+        else "other switches at sglang's default"
     return "\n".join([
         f"{HEADER_MARK} {__version__}; do not edit. Regenerate with `astgen gen`.",
         f"# source: {a.file}",
@@ -167,7 +264,7 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> str:
             "sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, "
             "--tp -> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep, "
             "--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage; "
-            f"--kv-cache-dtype {options.kv_cache_dtype}; other switches at sglang's default; "
+            f"--kv-cache-dtype {options.kv_cache_dtype}; {deployment}; "
             "weights at the checkpoint's precision (quantization_config, torch_dtype).",
             79, break_on_hyphens=False, break_long_words=False),
         *_assumed(archs),
@@ -208,7 +305,9 @@ def _imports(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
     if "transfer" in uses:
         items = [f"{show(E.Const(k))}: ({v[0]!r}, {v[1]!r})" for k, v in sorted(ex.bandwidth.items())
                  if f"collective:{k}" in uses]
-        lines.append("# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them")
+        lines.append("# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them for an")
+        lines.append("# all-reduce; a reduce-scatter, an all-gather or an all-to-all sends half of what an")
+        lines.append("# all-reduce of the same tensor sends, so it is charged at twice the bandwidth")
         one_line = f"BANDWIDTH_GB_S = {{{', '.join(items)}}}"
         if len(one_line) <= LINE_LENGTH:
             lines.append(one_line)
@@ -266,26 +365,27 @@ class _Operators:
     dtype unless given one), attention cores (gathered per attention key)
     and collectives (at LLMSim's bandwidth for their kind and the mode)."""
 
-    def __init__(self, arch, *attention_keys):
+    def __init__(self, arch, *attention_keys, repeat=1):
         self.arch, self.dense = arch, _model_dtype(arch.model_config)
         self.attention_keys = {key: [] for key in attention_keys}
+        self.repeat = repeat  # every operator runs this many times (prefill chunks)
 
     def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
         dt = dtype or self.dense
         io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
-        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers))'''),
+        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers * self.repeat))'''),
     ("attention", '''
     def attention(self, name, m, k, n, num_layers, batch_size, key="attention"):
         dt = KV_CACHE_DTYPE or self.dense
         io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
         kind = self.arch.model_config.attention_type
-        op = _new("attention", name, io, batch_size, num_layers, kind)
+        op = _new("attention", name, io, batch_size, num_layers * self.repeat, kind)
         self.attention_keys[key].append(op)'''),
     ("transfer", '''
     def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
         """A collective of `batch_size` x (m, n) elements per rank."""
         io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-        op = _new("transfer", name, io, batch_size, num_layers)
+        op = _new("transfer", name, io, batch_size, num_layers * self.repeat)
         decode = self.arch.schedule_config.mode == ForwardMode.DECODE
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)'''),
@@ -301,13 +401,13 @@ def _new(kind, name, io, batch_size, num_layers, *args):
 )
 
 
-def _arch_classes(archs: list[ArchShapes]) -> list[str]:
+def _arch_classes(archs: list[ArchShapes], switches: list[_Switch] = ()) -> list[str]:
     """One class per entry; an entry whose forward pass prints the same as an
     earlier one's (MiniCPMForCausalLM and MiniCPMSALAForCausalLM) is that
     class's subclass, with nothing of its own."""
     out, seen = [], {}
     for a in archs:
-        head, members = _arch_class(a)
+        head, members = _arch_class(a, switches)
         first = seen.setdefault(members, a.entry)
         if first == a.entry:
             out.append(head + "\n" + members)
@@ -318,15 +418,17 @@ def _arch_classes(archs: list[ArchShapes]) -> list[str]:
     return out
 
 
-def _arch_class(a: ArchShapes) -> tuple[str, str]:
+def _arch_class(a: ArchShapes, switches: list[_Switch] = ()) -> tuple[str, str]:
     """(the class line and docstring, the members)."""
     ops = _emitted(a.operators)
     groups = sorted({op.group for op in ops if op.kind == "attention"})
-    reserved = set(_PREAMBLE_NAMES) | set(BOUND_NAMES)
+    reserved = set(_PREAMBLE_NAMES) | set(BOUND_NAMES) | {s.field for s in switches}
     preferred = _tidied_names(a.names)
     namer = Namer(preferred, _count_hints(ops), reserved)
     body = _build_body(ops, namer)
     kv_methods = _kv_methods(a, preferred)
+    chunked = ["repeat=chunks"] if any(s.field == "chunk" for s in switches) else []
+    ops_line = f"        ops = _Operators({', '.join(['self'] + [show(E.Const(g)) for g in groups] + chunked)})"
     head = "\n".join([*statement(f"class {a.entry}Arch(BaseModelArch):", 0),
                       *_docstring(f"sglang's {a.entry} ({a.file}): one forward pass, per rank.", 4)])
     lines = [
@@ -334,8 +436,8 @@ def _arch_class(a: ArchShapes) -> tuple[str, str]:
         f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
         "",
         "    def build_operators(self) -> None:",
-        *_preamble(body),
-        f"        ops = _Operators({', '.join(['self'] + [show(E.Const(g)) for g in groups])})",
+        *_preamble([ops_line] + body, [(s.field, _switch_line(s)) for s in switches]),
+        ops_line,
         *body,
         "        ops.finish()",
         "",
@@ -349,26 +451,33 @@ def _docstring(text: str, indent: int) -> list[str]:
 
 
 # what build_operators binds before its operators, and when each is needed
+# (the server arguments come right after sc: see _preamble). In EXTEND the
+# prompt runs in chunks (rules/execution.toml [prefill]): the operators are
+# one chunk's, on seq_len tokens, run `chunks` times.
 _PREAMBLE = (
     ("mc", "mc = self.model_config"),
     ("sc", "sc = self.schedule_config"),
-    ("seq_len", "seq_len = self.get_seq_length()"),
     ("is_decode", "is_decode = sc.mode == ForwardMode.DECODE"),
+    ("tokens", "tokens = self.get_seq_length()"),
+    ("chunks", "chunks = 1 if is_decode or not chunk else -(-tokens // chunk)"),
+    ("seq_len", "seq_len = -(-tokens // chunks)"),
     ("weight_dtype", "weight_dtype = partial(_weight_dtype, mc)"),
 )
 _ARGUMENTS = ("m", "k", "n", "batch", "layers", "dtype")  # an operator's own locals
-_PREAMBLE_NAMES = tuple(name for name, _ in _PREAMBLE) + ("self", "ops") + _ARGUMENTS
+_PREAMBLE_NAMES = tuple(name for name, _ in _PREAMBLE) + ("self", "ops", "chunk") + _ARGUMENTS
 
 
-def _preamble(body: list[str]) -> list[str]:
-    """The bindings the body (or a later binding) reads, in order."""
+def _preamble(body: list[str], switches: list[tuple[str, str]] = ()) -> list[str]:
+    """The bindings the body (or a later binding) reads, in order: the
+    server arguments (``switches``) right after ``sc``."""
     text = "\n".join(body)
     needed = []
-    for name, line in reversed(_PREAMBLE):
+    at = [name for name, _ in _PREAMBLE].index("sc") + 1
+    for name, line in reversed(_PREAMBLE[:at] + tuple(switches) + _PREAMBLE[at:]):
         if re.search(rf"\b{name}\b", text):
-            needed.append("        " + line)
+            needed.append(statement(line, 8))
             text += "\n" + line.split(" = ", 1)[1]
-    return needed[::-1]
+    return [line for lines in reversed(needed) for line in lines]
 
 
 # ----------------------------------------------------------------------------
@@ -592,7 +701,7 @@ def _schedule_last(guard: E.Expr) -> E.Expr:
     of layer (``n_routed_experts is not None``) share a block; a schedule
     test never guards a config read (it cannot make one computable)."""
     conds = E.conjuncts(guard)
-    ordered = sorted(conds, key=lambda c: E.free_names(c) <= _SCHEDULE)
+    ordered = sorted(conds, key=lambda c: {n for n in E.free_names(c) if not n.isupper()} <= _SCHEDULE)
     return guard if ordered == conds else _and_all(ordered)
 
 

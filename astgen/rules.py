@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from astgen import expr as E
+from astgen._cse import replace_all
+from astgen.server_args import NOT_LITERAL, ServerArgSpec
 
 def _default_rules_dir() -> Path:
     """rules/ beside the package in a checkout (editable install); in an
@@ -56,7 +58,7 @@ class LayerRule:
     defaults: dict[str, E.Expr]
     lets: tuple[tuple[str, E.Expr], ...]
     ops: tuple[OpRule, ...]
-    transfer: dict[str, Any] | None
+    transfers: tuple[dict[str, Any], ...]  # the layer's own collectives, in order
     attention: dict[str, E.Expr] | None
     tied_as: str | None
     attrs: dict[str, E.Expr] = field(default_factory=dict)  # what model code may read off an instance
@@ -131,6 +133,13 @@ class CommStep:
 
 
 @dataclass(frozen=True)
+class AbsorbedExtend:
+    since: str
+    max_tokens: E.Expr
+    graph: E.Expr
+
+
+@dataclass(frozen=True)
 class Execution:
     """rules/execution.toml: per-mode behaviour, precision, bandwidths."""
 
@@ -142,13 +151,15 @@ class Execution:
     mla_decode_only: tuple[str, ...] = ()
     mla_decode_ops: tuple[ModeOp, ...] = ()
     mla_cite: str = ""
-    # EXTEND batches up to this many tokens run MLA's absorbed path, from this sglang version on
-    mla_absorbed_extend: tuple[str, int] | None = None
+    # EXTEND chunks up to max_tokens tokens run MLA's absorbed path, from version `since`
+    # on, where sglang keeps its prefill CUDA graph (`graph`)
+    mla_absorbed_extend: AbsorbedExtend | None = None
     collectives: dict[str, CommStep] = field(default_factory=dict)  # function name -> step
     boundary: dict[str, str] = field(default_factory=dict)  # "holder.method" -> role
     local: dict[str, E.Expr] = field(default_factory=dict)  # "moe" / "dense" -> FFN on own rows
     roles: dict[str, tuple[CommStep, ...]] = field(default_factory=dict)
     mtp: dict[str, tuple[str, str]] = field(default_factory=dict)  # target -> (models file, draft entry)
+    prefill_chunk: E.Expr = E.Const(0)  # tokens per prefill chunk ([prefill]; 0: one piece)
 
 
 def _draft(target: str, value: Any) -> tuple[str, str]:
@@ -160,6 +171,11 @@ def _draft(target: str, value: Any) -> tuple[str, str]:
 
 def _load_execution(doc: dict[str, Any]) -> Execution:
     where = "execution"
+
+    def _chunked(text: Any, at: str) -> E.Expr:  # `chunk` is [prefill] chunk
+        chunk = _expr(doc.get("prefill", {}).get("chunk", "0"), f"{where}.prefill.chunk")
+        return E.substitute(_expr(text, at), {"chunk": chunk})
+
     bandwidth = {}
     for name, pair in doc.get("bandwidth", {}).items():
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)):
@@ -194,10 +210,13 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
     return Execution(bandwidth, tuple(precision.get("one_byte", ())), tuple(precision.get("sub_byte", ())),
                      dict(precision.get("kv_cache", {})), tuple(mla.get("extend_only", ())),
                      tuple(mla.get("decode_only", ())), ops, mla.get("cite", ""),
-                     (str(absorbed["since"]), int(absorbed["max_tokens"])) if absorbed else None,
+                     AbsorbedExtend(str(absorbed["since"]), _chunked(absorbed["max_tokens"], f"{where}.mla.absorbed_extend"),
+                                    _chunked(absorbed.get("graph", "True"), f"{where}.mla.absorbed_extend"))
+                     if absorbed else None,
                      collectives, boundary,
                      {k: _expr(v, f"{where}.forward.local.{k}") for k, v in forward.get("local", {}).items()},
-                     roles, {k: _draft(k, v) for k, v in doc.get("mtp", {}).items()})
+                     roles, {k: _draft(k, v) for k, v in doc.get("mtp", {}).items()},
+                     _expr(doc.get("prefill", {}).get("chunk", "0"), f"{where}.prefill.chunk"))
 
 
 @dataclass
@@ -217,12 +236,58 @@ class Rules:
     text_markers: frozenset[str] = frozenset()
     tower_markers: frozenset[str] = frozenset()
     features: dict[str, frozenset[str]] = field(default_factory=dict)
-    traced: frozenset[str] = frozenset()  # layer classes whose __init__ is traced like model code
+    traced: frozenset[str] = frozenset()  # layer classes and helpers traced like model code ([trace])
     trace_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # [trace] containers, namespaces
     execution: Execution = field(default_factory=Execution)
     config_attrs: dict[str, E.Expr] = field(default_factory=dict)  # set on every config by sglang ([config_attrs])
     # model_type -> (sub-config, attribute -> expression over `cfg`) ([config_rewrites])
     config_rewrites: dict[str, tuple[str, dict[str, E.Expr]]] = field(default_factory=dict)
+    # sglang's server arguments as switches (see bind_switches): the tree's
+    # declarations, the values the user gave, the defaults sglang derives
+    # ([switches]) and the namespace each rules object reads ([switch_objects])
+    server_args: ServerArgSpec = field(default_factory=ServerArgSpec)
+    given: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, E.Expr] = field(default_factory=dict)
+    switch_objects: dict[str, str] = field(default_factory=dict)
+    _switch_cache: dict[str, E.Expr] = field(default_factory=dict, repr=False, compare=False)
+    unbound: "Rules | None" = field(default=None, repr=False, compare=False)  # as read, `switch.X` kept
+
+    def switch(self, name: str) -> E.Expr:
+        """How the analysis reads server argument ``name``: ``getattr(sc,
+        name, V)``, an LLMSim schedule field of that name winning over V, the
+        value the user gave, else the default sglang derives ([switches]),
+        else the declared one; None for a field this sglang does not have."""
+        if name not in self._switch_cache:
+            self._switch_cache[name] = E.GetAttr(E.Name("sc"), name, E.NONE)  # a cycle reads None
+            if name in self.given:
+                value: E.Expr = _const(self.given[name])
+            elif name in self.derived:
+                value = self.bind(self.derived[name])
+            else:
+                arg = self.server_args.args.get(name)
+                value = _const(arg.default) if arg is not None else E.NONE
+            self._switch_cache[name] = E.GetAttr(E.Name("sc"), name, value)
+        return self._switch_cache[name]
+
+    def switch_of(self, obj: str, attr: str) -> E.Expr | None:
+        """Attribute ``attr`` of rules object ``obj`` (``get_parallel()``,
+        ``get_global_server_args()``) when it is a server argument of the
+        namespace the object reads, with a scalar default: a switch."""
+        namespace = self.switch_objects.get(obj)
+        arg = self.server_args.args.get(attr)
+        if namespace is None or arg is None or arg.kind not in ("bool", "int", "float", "str"):
+            return None
+        if namespace != "*" and arg.namespace not in ("", namespace):
+            return None
+        if attr not in self.given and attr not in self.derived and arg.default is NOT_LITERAL:
+            return None
+        return self.switch(attr)
+
+    def bind(self, e: E.Expr) -> E.Expr:
+        """``e`` with each ``switch.NAME`` of rules text read as :meth:`switch` does."""
+        found = {x: self.switch(x.name) for x in E.walk(e)
+                 if isinstance(x, E.Attr) and x.obj == E.Name(SWITCH)}
+        return replace_all(e, found) if found else e
 
     def is_kind(self, cls: str, kind: str) -> bool:
         """``cls`` matches a name or glob of ``[trace] kind`` and has no layer rule."""
@@ -245,6 +310,48 @@ class Rules:
         vision towers use them for positions."""
         rule = self.layers.get(cls)
         return cls in self.text_markers or (rule is not None and rule.category == "lm_head")
+
+
+SWITCH = "switch"  # rules text names server argument X as `switch.X`
+
+
+def _const(value: Any) -> E.Expr:
+    return E.Const(value) if value is None or isinstance(value, (bool, int, float, str)) else E.NONE
+
+
+def _bound(obj: Any, rules: "Rules") -> Any:
+    """``obj`` (a rule, a table of them) with its expressions' switches bound."""
+    if isinstance(obj, E.Expr):
+        return rules.bind(obj)
+    if isinstance(obj, dict):
+        return {k: _bound(v, rules) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_bound(v, rules) for v in obj)
+    if hasattr(obj, "__dataclass_fields__") and not isinstance(obj, type):
+        changes = {f: _bound(getattr(obj, f), rules) for f in obj.__dataclass_fields__}
+        return replace(obj, **changes)
+    return obj
+
+
+def bind_switches(rules: "Rules", server_args: ServerArgSpec, given: dict[str, Any] | None = None) -> "Rules":
+    """The rules with sglang's server arguments bound: ``server_args`` read
+    from the tree (``astgen.server_args.read_server_args``), ``given`` the
+    values of the user's launch flags. Every ``switch.X`` of rules text, and
+    every server argument model code reads through a rules object, becomes
+    ``getattr(sc, "X", value)``. The digest covers the values."""
+    given = dict(given or {})
+    rules = rules.unbound or rules
+    digest = hashlib.sha256(rules.digest.encode())
+    digest.update(repr(sorted(given.items())).encode())
+    digest.update(repr(sorted((a.name, a.namespace, repr(a.default)) for a in server_args.args.values())).encode())
+    fresh = replace(rules, server_args=server_args, given=given, digest=digest.hexdigest()[:12], _switch_cache={})
+    return _bind_all(fresh)
+
+
+def _bind_all(rules: "Rules") -> "Rules":
+    keep = ("server_args", "given", "derived", "switch_objects", "_switch_cache", "digest", "version", "unbound")
+    changes = {f: _bound(getattr(rules, f), rules) for f in rules.__dataclass_fields__ if f not in keep}
+    return replace(rules, unbound=rules, **changes)
 
 
 def _expr(text: Any, where: str) -> E.Expr:
@@ -292,14 +399,18 @@ def load_rules(directory: Path | None = None) -> Rules:
     version = f"{layers_doc.get('version', 1)}.{par_doc.get('version', 1)}.{exec_doc.get('version', 1)}"
     values = {n: _load_function(n, {"value": v}) for n, v in par_doc.get("values", {}).items()}
     mla = layers_doc.get("mla", {})
-    return Rules(layers, ignored, functions, objects, entry, digest.hexdigest()[:12], version,
+    rules = Rules(layers, ignored, functions, objects, entry, digest.hexdigest()[:12], version,
                  tuple(mla.get("markers", ())), mla.get("kv_attention", ""),
                  dict(layers_doc.get("naming", {}).get("prefixes", {})), values, patterns,
                  frozenset(towers.get("text", ())), frozenset(towers.get("encoder", ())),
                  {k: frozenset(v) for k, v in layers_doc.get("features", {}).items()},
-                 frozenset(layers_doc.get("trace", {}).get("classes", ())),
-                 {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k != "classes"},
-                 _load_execution(exec_doc), config_attrs, rewrites)
+                 frozenset(layers_doc.get("trace", {}).get("classes", ()))
+                 | frozenset(layers_doc.get("trace", {}).get("functions", ())),
+                 {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k not in ("classes", "functions")},
+                 _load_execution(exec_doc), config_attrs, rewrites,
+                 derived={k: _expr(v, f"switches.{k}") for k, v in par_doc.get("switches", {}).items()},
+                 switch_objects=dict(par_doc.get("switch_objects", {})))
+    return _bind_all(rules)
 
 
 @dataclass(frozen=True)
@@ -359,9 +470,9 @@ def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
         )
         for op in spec.get("ops", [])
     )
-    transfer = spec.get("transfer")
-    if transfer is not None:
-        transfer = {k: (_expr(v, f"{where}.transfer.{k}") if k != "kind" else v) for k, v in transfer.items()}
+    transfer = spec.get("transfer", [])
+    transfers = tuple({k: (_expr(v, f"{where}.transfer.{k}") if k not in ("kind", "name") else v)
+                       for k, v in t.items()} for t in (transfer if isinstance(transfer, list) else [transfer]))
     attention = spec.get("attention")
     if attention is not None:
         attention = {k: _expr(v, f"{where}.attention.{k}") for k, v in attention.items()}
@@ -373,7 +484,7 @@ def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
         defaults={k: _expr(v, f"{where}.defaults.{k}") for k, v in spec.get("defaults", {}).items()},
         lets=tuple((k, _expr(v, f"{where}.let.{k}")) for k, v in spec.get("let", {}).items()),
         ops=ops,
-        transfer=transfer,
+        transfers=transfers,
         attention=attention,
         tied_as=spec.get("tied_as"),
         attrs={k: _expr(v, f"{where}.attrs.{k}") for k, v in spec.get("attrs", {}).items()},

@@ -96,10 +96,10 @@ def _is_mla(node: ir.Node, rules: Rules) -> bool:
 def _absorbed(rules: Rules, version: str) -> E.Expr:
     """When MLA runs its absorbed path: DECODE, and in versions whose prefill
     CUDA graph pins it, EXTEND batches the graph captures."""
-    since = rules.execution.mla_absorbed_extend
-    if since is None or not _at_least(version, since[0]):
+    absorbed = rules.execution.mla_absorbed_extend
+    if absorbed is None or not _at_least(version, absorbed.since):
         return IS_DECODE
-    return E.or_(IS_DECODE, E.Compare("<=", SEQ_LEN, E.Const(since[1])))
+    return E.or_(IS_DECODE, E.simplify(E.and_(absorbed.graph, E.Compare("<=", SEQ_LEN, absorbed.max_tokens))))
 
 
 def _at_least(version: str, since: str) -> bool:

@@ -23,8 +23,9 @@ from astgen.emit import EmitError, EmitOptions, emit_module
 from astgen.ir import ArchIR, Diagnostic
 from astgen.parse import Location, ParseFailure
 from astgen.flow import read_flow
-from astgen.rules import Rules
+from astgen.rules import Rules, bind_switches
 from astgen.run import plan_forward
+from astgen.server_args import read_server_args
 from astgen.shapes import ArchShapes, build_shapes
 from astgen.source import MODELS_PACKAGE, SourceError, SourceTree, imported_modules
 from astgen.trace import Loader, Tracer, config_class
@@ -61,8 +62,11 @@ class FileResult:
 
 def analyze_file(tree: SourceTree, path: Path, rules: Rules, arch: str | None = None,
                  loader: Loader | None = None, emit: EmitOptions | None = None) -> FileResult:
-    """source -> parse -> trace -> shapes -> classify -> emit for one file."""
+    """source -> parse -> trace -> shapes -> classify -> emit for one file.
+    Rules not yet bound to a tree's server arguments are bound to ``tree``'s,
+    at sglang's defaults."""
     loader = loader or Loader(tree)
+    rules = tree_switches(rules, tree)
     result = FileResult(path, tree.display(path))
     loader.start_tracking()
     try:
@@ -70,6 +74,20 @@ def analyze_file(tree: SourceTree, path: Path, rules: Rules, arch: str | None = 
     finally:
         result.files_read = loader.tracked()
     return result
+
+
+_BOUND: dict[tuple[str, str], Rules] = {}
+
+
+def tree_switches(rules: Rules, tree: SourceTree) -> Rules:
+    """``rules`` with ``tree``'s server arguments as switches at their
+    defaults, unless already bound (``astgen.rules.bind_switches``)."""
+    if rules.server_args.source or tree.flat:
+        return rules
+    key = (rules.digest, str(tree.root))
+    if key not in _BOUND:
+        _BOUND[key] = bind_switches(rules, read_server_args(tree.root))
+    return _BOUND[key]
 
 
 def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loader: Loader,

@@ -267,8 +267,8 @@ def _leaf_operators(leaf: _Leaf, rules: Rules):
                        quantized=rule.quantized and not node.unquantized, **common)
     if rule.attention is not None:
         yield from _attention_ops(base, rule, env, common)
-    if rule.transfer is not None:
-        yield from _transfer_ops(base, rule, env, common, rule.quantized and not node.unquantized)
+    for spec in rule.transfers:
+        yield from _transfer_ops(base, spec, env, common, rule.quantized and not node.unquantized)
 
 
 def _alias_ops(leaf: _Leaf, rules: Rules):
@@ -286,9 +286,9 @@ def _alias_ops(leaf: _Leaf, rules: Rules):
         yield Operator(leaf.prefix + leaf.node.attr + op.suffix, "matmul", m,
                        _subst(op.k, env), _subst(op.n, env), _subst(op.batch, env),
                        count, guard, leaf.node.loc, leaf.node.path(), rule.tied_as)
-    if tied.transfer is not None:  # the tied head gathers its logits as an untied one does
-        common = dict(layers=count, guard=guard, loc=leaf.node.loc, path=leaf.node.path(), cls=rule.tied_as)
-        yield from _transfer_ops(leaf.prefix + leaf.node.attr, tied, env, common, False)
+    common = dict(layers=count, guard=guard, loc=leaf.node.loc, path=leaf.node.path(), cls=rule.tied_as)
+    for spec in tied.transfers:  # the tied head gathers its logits as an untied one does
+        yield from _transfer_ops(leaf.prefix + leaf.node.attr, spec, env, common, False)
 
 
 def _param_ops(leaf: _Leaf):
@@ -314,15 +314,14 @@ def _attention_ops(base: str, rule: LayerRule, env: dict, common: dict):
     yield Operator("qkv", "attention", SEQ_LEN, MAX_SEQLEN, v, heads, group=group, **common)
 
 
-def _transfer_ops(base: str, rule: LayerRule, env: dict, common: dict, quantized: bool):
-    spec = rule.transfer
+def _transfer_ops(base: str, spec: dict, env: dict, common: dict, quantized: bool):
     cols = _subst(spec["cols"], env)
     guard = common["guard"]
     rest = {k: v for k, v in common.items() if k != "guard"}
     if spec["kind"] != "moe":  # a layer's own collective: a row-parallel linear's all-reduce ...
         when = _subst(spec.get("when", E.TRUE), env)
         rows = _subst(spec["rows"], env) if "rows" in spec else SEQ_LEN
-        yield Operator(f"{base}_{spec['kind']}", "transfer", rows, cols, cols, E.Const(1),
+        yield Operator(f"{base}_{spec.get('name', spec['kind'])}", "transfer", rows, cols, cols, E.Const(1),
                        guard=E.and_(guard, when), group=spec["kind"], **rest)
         return
     # MoE: DeepEP sends each token to its top-k experts' ranks and back

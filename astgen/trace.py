@@ -35,7 +35,7 @@ from astgen.parse import (
 )
 from astgen.registry import NOT_CONSTANT, module_constant, registry_of
 from astgen.rules import FunctionRule, RuleMethod, Rules, model_types_of
-from astgen.source import SourceTree
+from astgen.source import MODELS_PACKAGE, SourceTree
 from astgen.values import (
     BASE,
     MAX_UNROLL,
@@ -1360,20 +1360,24 @@ class Tracer:
     def _import_value(self, ref: ImportRef) -> Any:
         return self._resolve_import(ref.module, ref.name) if ref.name else ModuleRef(ref.module)
 
-    def _traced_layer(self, module: str, name: str) -> ClassRef | None:
-        """A layer class that rules/ asks to trace like model code ([trace])."""
+    def _traced_layer(self, module: str, name: str) -> "ClassRef | FuncRef | None":
+        """A layer class or helper function that rules/ asks to trace like
+        model code ([trace] classes, functions)."""
         try:
             pm = self.loader.load(module)
         except ParseFailure:
             return None
         ref = self._module_global(pm, name)
-        return ref if isinstance(ref, ClassRef) and ref.info is not None else None
+        return ref if isinstance(ref, ClassRef) and ref.info is not None or isinstance(ref, FuncRef) else None
 
     def _resolve_import(self, module: str, name: str) -> Any:
         if name in self.rules.values:
             return self._call_rule(self.rules.values[name], [], {})
         if name in self.rules.functions:
             return RuleFunc(self.rules.functions[name])
+        if not module.startswith(MODELS_PACKAGE + ".") and name not in self.rules.traced \
+                and (self.rules.layer(name) is not None or self.rules.is_ignored(name)):
+            return self._external(module, name)  # a layer the rules know, even from a module traced for a helper
         target = self.loader.get(module)
         if target is not None:
             return self._module_global(target, name)
@@ -1455,6 +1459,8 @@ class Tracer:
             spec = self.rules.objects.get(obj.name, {}).get(attr)
             if isinstance(spec, str) and spec.startswith("object:"):
                 return RuleObject(spec.split(":", 1)[1])
+            if spec is None:  # a server argument this object carries: a switch
+                spec = self.rules.switch_of(obj.name, attr)
             return spec if spec is not None else E.Unknown(f"{obj.name}.{attr}")
         if isinstance(obj, ModuleRef):
             return self._resolve_import(obj.dotted, attr)
@@ -1500,7 +1506,14 @@ class Tracer:
             if arg.star == "*":
                 args.extend(value.items if isinstance(value, (ListVal, TupleVal)) else [])
             elif arg.star == "**":
-                kwargs.update(_splat(value))
+                splat = _splat(value)
+                if not splat and not isinstance(value, DictVal):
+                    self._diag("note", "assumed", self._here(),
+                               f"keyword arguments **{_callee_name(arg.value) or 'a value'} not resolved: "
+                               "the callee's defaults are taken",
+                               "trace the function ([trace] functions in rules/layers.toml)",
+                               _callee_name(arg.value) or "a ** argument")
+                kwargs.update(splat)
             elif arg.keyword is not None:
                 kwargs[arg.keyword.value] = value
             else:

@@ -3,7 +3,7 @@
 # sha256: 7c1f9a99393a57b1116fe3243a9abc3e9a8e058d68cab0cba54784ba2cf3c9b6
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (8d37a1e19dc3)
+# rules: 1.1.1 (a3db8e353dc7)
 """LLMSim model_arch for sglang's bom.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
@@ -30,7 +30,9 @@ awq awq_marlin blockwise_int8 compressed-tensors fbgemm_fp8 fp8 gguf gptq
 gptq_marlin modelopt modelopt_fp4 modelopt_fp8 moe_wna16 mxfp4 qoq quark
 w4afp8 w8a8_fp8 w8a8_int8
 """.split())
-# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
+# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them for an
+# all-reduce; a reduce-scatter, an all-gather or an all-to-all sends half of what an
+# all-reduce of the same tensor sends, so it is charged at twice the bandwidth
 BANDWIDTH_GB_S = {"all_reduce": (85.0, 22.64)}
 
 
@@ -68,26 +70,29 @@ class _Operators:
     dtype unless given one), attention cores (gathered per attention key)
     and collectives (at LLMSim's bandwidth for their kind and the mode)."""
 
-    def __init__(self, arch, *attention_keys):
+    def __init__(self, arch, *attention_keys, repeat=1):
         self.arch, self.dense = arch, _model_dtype(arch.model_config)
         self.attention_keys = {key: [] for key in attention_keys}
+        self.repeat = repeat  # every operator runs this many times (prefill chunks)
 
     def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
         dt = dtype or self.dense
         io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
-        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers))
+        self.arch._add_operator(
+            _new("matmul", name, io, batch_size, num_layers * self.repeat)
+        )
 
     def attention(self, name, m, k, n, num_layers, batch_size, key="attention"):
         dt = KV_CACHE_DTYPE or self.dense
         io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
         kind = self.arch.model_config.attention_type
-        op = _new("attention", name, io, batch_size, num_layers, kind)
+        op = _new("attention", name, io, batch_size, num_layers * self.repeat, kind)
         self.attention_keys[key].append(op)
 
     def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
         """A collective of `batch_size` x (m, n) elements per rank."""
         io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-        op = _new("transfer", name, io, batch_size, num_layers)
+        op = _new("transfer", name, io, batch_size, num_layers * self.repeat)
         decode = self.arch.schedule_config.mode == ForwardMode.DECODE
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)
@@ -104,6 +109,11 @@ def _new(kind, name, io, batch_size, num_layers, *args):
     return create_operator(kind, OperatorMetadata(name, kind, name, io, **sizes), *args)
 
 
+# sglang's server arguments the code tests (astgen gen --server-args), each read as
+# getattr(sc, NAME, CONSTANT): an LLMSim schedule field of that name wins
+CHUNKED_PREFILL_SIZE = 8192  # --chunked-prefill-size (sglang's derived default)
+
+
 class BomForSequenceClassificationArch(BaseModelArch):
     """sglang's BomForSequenceClassification (bom.py): one forward pass, per rank."""
 
@@ -112,9 +122,18 @@ class BomForSequenceClassificationArch(BaseModelArch):
     def build_operators(self) -> None:
         mc = self.model_config
         sc = self.schedule_config
-        seq_len = self.get_seq_length()
+        chunked_prefill_size = getattr(sc, "chunked_prefill_size", CHUNKED_PREFILL_SIZE)
+        chunk = (
+            chunked_prefill_size // sc.dp_size
+            if chunked_prefill_size is not None and chunked_prefill_size > 0
+            else 0
+        )
+        is_decode = sc.mode == ForwardMode.DECODE
+        tokens = self.get_seq_length()
+        chunks = 1 if is_decode or not chunk else -(-tokens // chunk)
+        seq_len = -(-tokens // chunks)
         weight_dtype = partial(_weight_dtype, mc)
-        ops = _Operators(self, "attention")
+        ops = _Operators(self, "attention", repeat=chunks)
         hidden_size = mc.hidden_size
         intermediate_size = mc.intermediate_size
         num_attention_heads = mc.num_attention_heads
@@ -127,6 +146,9 @@ class BomForSequenceClassificationArch(BaseModelArch):
         num_heads = num_attention_heads // tp_size
         input_size = num_attention_heads * head_dim
         num_kv_heads = max(1, num_key_value_heads // tp_size)
+        if tp_size > 1:
+            # dense.py:62
+            ops.all_reduce("embed_tokens_all_reduce", seq_len, hidden_size, 1)
         n = num_heads * head_dim + num_kv_heads * (head_dim + head_dim)
         ops.matmul("qkv_proj", seq_len, hidden_size, n, num_layers)  # dense.py:40
         # dense.py:43
@@ -183,6 +205,7 @@ ARCHITECTURES = {"BomForSequenceClassification": BomForSequenceClassificationArc
 MODEL_TYPES = {"bom": BomForSequenceClassificationArch}
 
 # Operators as astgen traced them (read by `astgen check`; not code).
+# astgen-op: {"at":"dense.py:62","batch":"1","entry":"BomForSequenceClassification","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"seq_len","n":"mc.hidden_size","name":"embed_tokens_all_reduce"}
 # astgen-op: {"at":"dense.py:40","batch":"1","entry":"BomForSequenceClassification","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // (sc.tp_size * sc.dp_size) * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // (sc.tp_size * sc.dp_size)) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"BomForSequenceClassification","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"BomForSequenceClassification","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}

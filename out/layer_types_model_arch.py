@@ -3,7 +3,7 @@
 # sha256: d3c50338e0ebd6c67300df59829cf22593c634c398d0403c37a20776f0528ab0
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (8d37a1e19dc3)
+# rules: 1.1.1 (a3db8e353dc7)
 """LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
@@ -23,8 +23,14 @@ from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Te
 
 # sglang --kv-cache-dtype auto: the model dtype
 KV_CACHE_DTYPE = None
-# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
-BANDWIDTH_GB_S = {"all_gather": (85.0, 22.64), "all_reduce": (85.0, 22.64)}
+# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them for an
+# all-reduce; a reduce-scatter, an all-gather or an all-to-all sends half of what an
+# all-reduce of the same tensor sends, so it is charged at twice the bandwidth
+BANDWIDTH_GB_S = {
+    "all_gather": (170.0, 45.28),
+    "all_reduce": (85.0, 22.64),
+    "all_to_all": (170.0, 45.28),
+}
 
 
 def _model_dtype(mc):
@@ -37,25 +43,29 @@ class _Operators:
     dtype unless given one), attention cores (gathered per attention key)
     and collectives (at LLMSim's bandwidth for their kind and the mode)."""
 
-    def __init__(self, arch, *attention_keys):
+    def __init__(self, arch, *attention_keys, repeat=1):
         self.arch, self.dense = arch, _model_dtype(arch.model_config)
         self.attention_keys = {key: [] for key in attention_keys}
+        self.repeat = repeat  # every operator runs this many times (prefill chunks)
 
     def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
         dt = dtype or self.dense
         io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
-        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers))
+        self.arch._add_operator(
+            _new("matmul", name, io, batch_size, num_layers * self.repeat)
+        )
 
     def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
         """A collective of `batch_size` x (m, n) elements per rank."""
         io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-        op = _new("transfer", name, io, batch_size, num_layers)
+        op = _new("transfer", name, io, batch_size, num_layers * self.repeat)
         decode = self.arch.schedule_config.mode == ForwardMode.DECODE
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)
 
     all_gather = partialmethod(transfer, "all_gather")
     all_reduce = partialmethod(transfer, "all_reduce")
+    all_to_all = partialmethod(transfer, "all_to_all")
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -67,6 +77,13 @@ def _new(kind, name, io, batch_size, num_layers, *args):
     return create_operator(kind, OperatorMetadata(name, kind, name, io, **sizes), *args)
 
 
+# sglang's server arguments the code tests (astgen gen --server-args), each read as
+# getattr(sc, NAME, CONSTANT): an LLMSim schedule field of that name wins
+CHUNKED_PREFILL_SIZE = 8192  # --chunked-prefill-size (sglang's derived default)
+# derived by sglang when not given (rules/parallel.toml [switches]):
+# --enable-tp-lm-head-all-to-all
+
+
 class TypedForCausalLMArch(BaseModelArch):
     """sglang's TypedForCausalLM (layer_types.py): one forward pass, per rank."""
 
@@ -75,11 +92,27 @@ class TypedForCausalLMArch(BaseModelArch):
     def build_operators(self) -> None:
         mc = self.model_config
         sc = self.schedule_config
-        seq_len = self.get_seq_length()
-        ops = _Operators(self)
+        chunked_prefill_size = getattr(sc, "chunked_prefill_size", CHUNKED_PREFILL_SIZE)
+        enable_tp_lm_head_all_to_all = getattr(
+            sc,
+            "enable_tp_lm_head_all_to_all",
+            getattr(sc, "disaggregation_mode", None) == "decode"
+            and sc.dp_size > 1
+            and sc.tp_size == 1
+            and not getattr(sc, "enable_dp_lm_head", None),
+        )
+        chunk = (
+            chunked_prefill_size // sc.dp_size
+            if chunked_prefill_size is not None and chunked_prefill_size > 0
+            else 0
+        )
+        is_decode = sc.mode == ForwardMode.DECODE
+        tokens = self.get_seq_length()
+        chunks = 1 if is_decode or not chunk else -(-tokens // chunk)
+        seq_len = -(-tokens // chunks)
+        ops = _Operators(self, repeat=chunks)
         hidden_size = mc.hidden_size
         intermediate_size = mc.intermediate_size
-        rows = sc.batch_size * sc.dp_size
         tp_size = sc.tp_size * sc.dp_size
         mlp_gate_up_proj_layers = sum(
             1
@@ -93,6 +126,12 @@ class TypedForCausalLMArch(BaseModelArch):
         )
         output_size = (2 if mc.model_type == "typed_wide" else 1) * hidden_size
         vocab = (mc.vocab_size + 64 - 1) // 64 * 64
+        rows = sc.batch_size * (
+            1 if getattr(sc, "enable_dp_lm_head", None) else sc.dp_size
+        )
+        if tp_size > 1:
+            # layer_types.py:47
+            ops.all_reduce("embed_tokens_all_reduce", seq_len, hidden_size, 1)
         n = (intermediate_size + intermediate_size) // tp_size
         # layer_types.py:17
         ops.matmul("gate_up_proj", seq_len, hidden_size, n, gate_up_proj_layers)
@@ -117,8 +156,28 @@ class TypedForCausalLMArch(BaseModelArch):
             ops.all_reduce("mlp_down_proj_all_reduce", seq_len, hidden_size, layers)
         # layer_types.py:60
         ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)
-        if tp_size > 1:
+        if not getattr(sc, "enable_dp_lm_head", None) and sc.dp_size > 1:
+            m = sc.batch_size * sc.dp_size
+            ops.all_reduce("lm_head_dp_gather", m, hidden_size, 1)  # layer_types.py:60
+        if (
+            not (
+                enable_tp_lm_head_all_to_all
+                and not getattr(sc, "enable_dp_lm_head", None)
+                and tp_size == tp_size
+                and tp_size > 1
+            )
+            and (sc.tp_size if getattr(sc, "enable_dp_lm_head", None) else tp_size) > 1
+        ):
             ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # layer_types.py:60
+        if (
+            enable_tp_lm_head_all_to_all
+            and not getattr(sc, "enable_dp_lm_head", None)
+            and tp_size == tp_size
+            and tp_size > 1
+        ):
+            m = sc.batch_size * sc.dp_size
+            # layer_types.py:60
+            ops.all_to_all("lm_head_all_to_all", m, vocab // tp_size, 1)
         ops.finish()
 
     def get_kv_cache(self) -> float:
@@ -140,6 +199,7 @@ ARCHITECTURES = {"TypedForCausalLM": TypedForCausalLMArch}
 MODEL_TYPES = {"layer_types": TypedForCausalLMArch}
 
 # Operators as astgen traced them (read by `astgen check`; not code).
+# astgen-op: {"at":"layer_types.py:47","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"seq_len","n":"mc.hidden_size","name":"embed_tokens_all_reduce"}
 # astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
 # astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
 # astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
@@ -147,5 +207,7 @@ MODEL_TYPES = {"layer_types": TypedForCausalLMArch}
 # astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"mlp_gate_up_proj"}
 # astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"mlp_down_proj"}
 # astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"mlp_down_proj_all_reduce"}
-# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
-# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}
+# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
+# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"not getattr(sc, 'enable_dp_lm_head', None) and sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"mc.hidden_size","name":"lm_head_dp_gather"}
+# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"(sc.tp_size if getattr(sc, 'enable_dp_lm_head', None) else sc.tp_size * sc.dp_size) > 1 and not (getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1)","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}
+# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head_all_to_all"}

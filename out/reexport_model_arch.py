@@ -3,7 +3,7 @@
 # sha256: a79b8b2400d4f7c686e68c58a105d982c398f89bf09ee466525418b3068647a3
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (8d37a1e19dc3)
+# rules: 1.1.1 (a3db8e353dc7)
 """LLMSim model_arch for sglang's reexport.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
@@ -30,8 +30,14 @@ awq awq_marlin blockwise_int8 compressed-tensors fbgemm_fp8 fp8 gguf gptq
 gptq_marlin modelopt modelopt_fp4 modelopt_fp8 moe_wna16 mxfp4 qoq quark
 w4afp8 w8a8_fp8 w8a8_int8
 """.split())
-# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them
-BANDWIDTH_GB_S = {"all_gather": (85.0, 22.64), "all_reduce": (85.0, 22.64)}
+# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them for an
+# all-reduce; a reduce-scatter, an all-gather or an all-to-all sends half of what an
+# all-reduce of the same tensor sends, so it is charged at twice the bandwidth
+BANDWIDTH_GB_S = {
+    "all_gather": (170.0, 45.28),
+    "all_reduce": (85.0, 22.64),
+    "all_to_all": (170.0, 45.28),
+}
 
 
 def _model_dtype(mc):
@@ -68,32 +74,36 @@ class _Operators:
     dtype unless given one), attention cores (gathered per attention key)
     and collectives (at LLMSim's bandwidth for their kind and the mode)."""
 
-    def __init__(self, arch, *attention_keys):
+    def __init__(self, arch, *attention_keys, repeat=1):
         self.arch, self.dense = arch, _model_dtype(arch.model_config)
         self.attention_keys = {key: [] for key in attention_keys}
+        self.repeat = repeat  # every operator runs this many times (prefill chunks)
 
     def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
         dt = dtype or self.dense
         io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
-        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers))
+        self.arch._add_operator(
+            _new("matmul", name, io, batch_size, num_layers * self.repeat)
+        )
 
     def attention(self, name, m, k, n, num_layers, batch_size, key="attention"):
         dt = KV_CACHE_DTYPE or self.dense
         io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
         kind = self.arch.model_config.attention_type
-        op = _new("attention", name, io, batch_size, num_layers, kind)
+        op = _new("attention", name, io, batch_size, num_layers * self.repeat, kind)
         self.attention_keys[key].append(op)
 
     def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
         """A collective of `batch_size` x (m, n) elements per rank."""
         io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-        op = _new("transfer", name, io, batch_size, num_layers)
+        op = _new("transfer", name, io, batch_size, num_layers * self.repeat)
         decode = self.arch.schedule_config.mode == ForwardMode.DECODE
         op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
         self.arch._add_transfer_operator(op)
 
     all_gather = partialmethod(transfer, "all_gather")
     all_reduce = partialmethod(transfer, "all_reduce")
+    all_to_all = partialmethod(transfer, "all_to_all")
 
     def finish(self):
         for key, operators in self.attention_keys.items():
@@ -105,6 +115,13 @@ def _new(kind, name, io, batch_size, num_layers, *args):
     return create_operator(kind, OperatorMetadata(name, kind, name, io, **sizes), *args)
 
 
+# sglang's server arguments the code tests (astgen gen --server-args), each read as
+# getattr(sc, NAME, CONSTANT): an LLMSim schedule field of that name wins
+CHUNKED_PREFILL_SIZE = 8192  # --chunked-prefill-size (sglang's derived default)
+# derived by sglang when not given (rules/parallel.toml [switches]):
+# --enable-tp-lm-head-all-to-all
+
+
 class ReexportForCausalLMArch(BaseModelArch):
     """sglang's ReexportForCausalLM (reexport.py): one forward pass, per rank."""
 
@@ -113,9 +130,26 @@ class ReexportForCausalLMArch(BaseModelArch):
     def build_operators(self) -> None:
         mc = self.model_config
         sc = self.schedule_config
-        seq_len = self.get_seq_length()
+        chunked_prefill_size = getattr(sc, "chunked_prefill_size", CHUNKED_PREFILL_SIZE)
+        enable_tp_lm_head_all_to_all = getattr(
+            sc,
+            "enable_tp_lm_head_all_to_all",
+            getattr(sc, "disaggregation_mode", None) == "decode"
+            and sc.dp_size > 1
+            and sc.tp_size == 1
+            and not getattr(sc, "enable_dp_lm_head", None),
+        )
+        chunk = (
+            chunked_prefill_size // sc.dp_size
+            if chunked_prefill_size is not None and chunked_prefill_size > 0
+            else 0
+        )
+        is_decode = sc.mode == ForwardMode.DECODE
+        tokens = self.get_seq_length()
+        chunks = 1 if is_decode or not chunk else -(-tokens // chunk)
+        seq_len = -(-tokens // chunks)
         weight_dtype = partial(_weight_dtype, mc)
-        ops = _Operators(self, "attention")
+        ops = _Operators(self, "attention", repeat=chunks)
         hidden_size = mc.hidden_size
         intermediate_size = mc.intermediate_size
         num_attention_heads = mc.num_attention_heads
@@ -125,11 +159,16 @@ class ReexportForCausalLMArch(BaseModelArch):
             getattr(mc, "num_key_value_heads", None) or num_attention_heads
         )
         head_dim = getattr(mc, "head_dim", None) or hidden_size // num_attention_heads
-        rows = sc.batch_size * sc.dp_size
         num_heads = num_attention_heads // tp_size
         vocab = (mc.vocab_size + 64 - 1) // 64 * 64
+        rows = sc.batch_size * (
+            1 if getattr(sc, "enable_dp_lm_head", None) else sc.dp_size
+        )
         input_size = num_attention_heads * head_dim
         num_kv_heads = max(1, num_key_value_heads // tp_size)
+        if tp_size > 1:
+            # dense.py:62
+            ops.all_reduce("embed_tokens_all_reduce", seq_len, hidden_size, 1)
         n = num_heads * head_dim + num_kv_heads * (head_dim + head_dim)
         ops.matmul("qkv_proj", seq_len, hidden_size, n, num_layers)  # dense.py:40
         # dense.py:43
@@ -152,8 +191,28 @@ class ReexportForCausalLMArch(BaseModelArch):
             # dense.py:27
             ops.all_reduce("down_proj_all_reduce", seq_len, hidden_size, num_layers)
         ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)  # inherit.py:35
-        if tp_size > 1:
+        if not getattr(sc, "enable_dp_lm_head", None) and sc.dp_size > 1:
+            m = sc.batch_size * sc.dp_size
+            ops.all_reduce("lm_head_dp_gather", m, hidden_size, 1)  # inherit.py:35
+        if (
+            not (
+                enable_tp_lm_head_all_to_all
+                and not getattr(sc, "enable_dp_lm_head", None)
+                and tp_size == tp_size
+                and tp_size > 1
+            )
+            and (sc.tp_size if getattr(sc, "enable_dp_lm_head", None) else tp_size) > 1
+        ):
             ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # inherit.py:35
+        if (
+            enable_tp_lm_head_all_to_all
+            and not getattr(sc, "enable_dp_lm_head", None)
+            and tp_size == tp_size
+            and tp_size > 1
+        ):
+            m = sc.batch_size * sc.dp_size
+            # inherit.py:35
+            ops.all_to_all("lm_head_all_to_all", m, vocab // tp_size, 1)
         ops.finish()
 
     def get_kv_cache(self) -> float:
@@ -188,6 +247,7 @@ ARCHITECTURES = {"ReexportForCausalLM": ReexportForCausalLMArch}
 MODEL_TYPES = {"reexport": ReexportForCausalLMArch}
 
 # Operators as astgen traced them (read by `astgen check`; not code).
+# astgen-op: {"at":"dense.py:62","batch":"1","entry":"ReexportForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"seq_len","n":"mc.hidden_size","name":"embed_tokens_all_reduce"}
 # astgen-op: {"at":"dense.py:40","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // (sc.tp_size * sc.dp_size) * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // (sc.tp_size * sc.dp_size)) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
 # astgen-op: {"at":"dense.py:43","batch":"1","entry":"ReexportForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
@@ -196,5 +256,7 @@ MODEL_TYPES = {"reexport": ReexportForCausalLMArch}
 # astgen-op: {"at":"dense.py:24","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
 # astgen-op: {"at":"dense.py:27","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
 # astgen-op: {"at":"dense.py:27","batch":"1","entry":"ReexportForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
-# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
-# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"ReexportForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * sc.dp_size","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}
+# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"ReexportForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
+# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"ReexportForCausalLM","guard":"not getattr(sc, 'enable_dp_lm_head', None) and sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"mc.hidden_size","name":"lm_head_dp_gather"}
+# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"ReexportForCausalLM","guard":"(sc.tp_size if getattr(sc, 'enable_dp_lm_head', None) else sc.tp_size * sc.dp_size) > 1 and not (getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1)","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}
+# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"ReexportForCausalLM","guard":"getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head_all_to_all"}

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from astgen.cli import analyze_file
 from astgen.emit import EmitOptions
-from astgen.rules import load_rules
+from astgen.rules import bind_switches, load_rules
+from astgen.server_args import parse_flags, read_server_args
 from astgen.source import SourceTree, tree_of_file
 from tests.llmsim_stub.config import ForwardMode, model_config_from_dict
 from tests.llmsim_stub.model_type import AttentionType
@@ -24,9 +25,14 @@ STUB_ROOT = "tests.llmsim_stub"
 RULES = load_rules()
 
 
-def generate(tree: SourceTree, path: Path, arch: str | None = None):
-    """Run the pipeline on one file; returns the FileResult."""
-    return analyze_file(tree, path, RULES, arch, emit=EmitOptions(import_root=STUB_ROOT,
+def generate(tree: SourceTree, path: Path, arch: str | None = None, server_args: str = ""):
+    """Run the pipeline on one file; returns the FileResult. ``server_args``:
+    sglang launch flags, as `astgen gen --server-args` takes them."""
+    rules = RULES
+    if server_args:
+        spec = read_server_args(tree.root)
+        rules = bind_switches(RULES, spec, parse_flags(spec, server_args))
+    return analyze_file(tree, path, rules, arch, emit=EmitOptions(import_root=STUB_ROOT,
                                                                   sglang_version=tree.version))
 
 
@@ -50,12 +56,14 @@ def model_config(config: dict) -> types.SimpleNamespace:
 
 
 def schedule(tp=1, dp=1, ep=1, mode=ForwardMode.EXTEND, deepep=False, max_seqlen=4096, batch=8,
-             fully_dp=False):
-    """LLMSim's ScheduleConfig: tp is the attention TP inside one of dp replicas."""
+             fully_dp=False, **switches):
+    """LLMSim's ScheduleConfig: tp is the attention TP inside one of dp
+    replicas; ``switches``: fields named after sglang server arguments, which
+    override an emitted module's constants."""
     return types.SimpleNamespace(
         batch_size=batch, max_seqlen=max_seqlen, mode=mode, num_nodes=1, world_size=tp * dp,
         tp_size=tp, dp_size=dp, ep_size=ep, is_mtp=False, deepep=deepep,
-        enable_moe_dense_fully_dp=fully_dp)
+        enable_moe_dense_fully_dp=fully_dp, **switches)
 
 
 def load_config(name: str) -> dict:

@@ -151,9 +151,11 @@ def test_deepseek_dense_and_moe_layers_counted_separately(sglang_tree):
     assert ops["q_b_proj"].io_config.weight_shape.size() == q_lora * heads * (nope + rope)
     assert ops["o_proj"].io_config.weight_shape.size() == heads * v * h
     # 0.5.23 runs a 4,096-token prefill under its prefill CUDA graph: the
-    # absorbed path (no kv_b_proj); past 8,192 tokens, eagerly, the MHA path
+    # absorbed path (no kv_b_proj); a chunk past 8,192 tokens (one chunk of
+    # 16,384 here), eagerly, the MHA path
     assert "kv_b_proj" not in ops and ops["q_absorb"].batch_size == heads
-    long = ops_by_name(build(module, "DeepseekV3ForCausalLM", config, tp=1, max_seqlen=16384))
+    long = ops_by_name(build(module, "DeepseekV3ForCausalLM", config, tp=1, max_seqlen=16384,
+                             chunked_prefill_size=16384))
     assert long["kv_b_proj"].io_config.weight_shape.size() == kv_lora * heads * (nope + v)
     assert "q_absorb" not in long
 
@@ -163,8 +165,10 @@ def test_operator_names_come_from_sglang_attributes(sglang_tree):
     arch = build(module, "Qwen3ForCausalLM", load_config("Qwen__Qwen3-8B"), tp=2)
     names = [op.metadata.name for op in arch.operators]
     assert names == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj", "lm_head"]
-    # o_proj and down_proj are built with reduce_results=False: the layer
-    # boundaries reduce once after attention and once after the MLP
+    # the vocab-parallel embedding sums its shards' lookups (qwen2.py:370,
+    # vocab_parallel_embedding.py:514-533); o_proj and down_proj are built with
+    # reduce_results=False: the layer boundaries reduce once after attention
+    # and once after the MLP
     assert [op.metadata.name for op in arch.transfer_operators] == [
-        "attn_all_reduce", "ffn_all_reduce", "lm_head_all_gather"]
+        "embed_tokens_all_reduce", "attn_all_reduce", "ffn_all_reduce", "lm_head_all_gather"]
     assert [op.metadata.name for op in arch.attention_operators["attention"]] == ["attn_qk", "qkv"]  # LLMSim's name for P.V

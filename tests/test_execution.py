@@ -12,6 +12,15 @@ replicas; sglang's --tp is their product):
 
 Each table row is (kind, m, k, n, batch, layers, weight bytes, GB/s):
 every field of every operator the module registers, nothing more.
+
+A prefill runs in chunks: sglang's chunked prefill size for an 80 GB GPU is
+8192 tokens (arg_groups/memory_hook.py:132-139; 0.4.6 server_args.py:241-245),
+divided by the DP size under DP attention (arg_groups/parallel_hook.py:327-336;
+0.4.6 server_args.py:296). The 4,096-token prompt is one chunk at L3, two of
+2,048 at L2 and eight of 512 at L1: each operator is one chunk's, its layers
+counted once per chunk. Collectives are priced once (rules/execution.toml
+[bandwidth]): a reduce-scatter, all-gather or all-to-all at twice the
+all-reduce bandwidth.
 """
 
 from __future__ import annotations
@@ -32,10 +41,46 @@ LAYOUTS = {  # name: (tp, dp, ep, deepep, fully_dp)
     "L3": (8, 1, 1, False, False),
 }
 EXTEND_TOKENS, DECODE_BATCH = 4096, 64
+CHUNKED_PREFILL_SIZE = 8192
 BF16, FP8 = 2, 1
-# LLMSim's transfer bandwidths (its hand-written modules): (EXTEND, DECODE)
-BW = {"all_reduce": (85.0, 22.64), "reduce_scatter": (85.0, 22.64), "all_gather": (85.0, 22.64),
-      "dispatch": (85.0, 18.58), "combine": (85.0, 22.64)}
+# LLMSim's transfer bandwidths (its hand-written modules' all-reduce, dispatch
+# and combine): (EXTEND, DECODE); the half-traffic collectives at twice the all-reduce's
+BW = {"all_reduce": (85.0, 22.64), "reduce_scatter": (170.0, 45.28), "all_gather": (170.0, 45.28),
+      "all_to_all": (170.0, 45.28), "dispatch": (85.0, 18.58), "combine": (85.0, 22.64)}
+
+
+def chunking(layout: str, decode: bool, tokens: int = EXTEND_TOKENS) -> tuple[int, int]:
+    """(tokens per forward, forwards): a DECODE step is one; a prefill runs
+    in chunks of the DP-divided chunked prefill size."""
+    if decode:
+        return DECODE_BATCH, 1
+    chunk = CHUNKED_PREFILL_SIZE // LAYOUTS[layout][1]
+    chunks = -(-tokens // chunk)
+    return -(-tokens // chunks), chunks
+
+
+def per_chunk(t: dict, chunks: int) -> dict:
+    """Every operator runs once per chunk."""
+    return {k: v[:5] + (v[5] * chunks,) + v[6:] for k, v in t.items()}
+
+
+def embedding_and_head(t: dict, layout: str, decode: bool, hidden: int, vocab: int) -> None:
+    """The embedding's shard sum over attention TP under DP attention, else
+    the TP group (vocab_parallel_embedding.py:166-185, 514-533: TP size tp
+    either way at these layouts). The LM head: without --enable-dp-lm-head,
+    every replica's rows gathered first (an all-reduce of the zero-filled
+    buffer, logits_processor.py:1219-1239, dp_attention.py:661-713), the vocab
+    over the whole TP group, the logits all-gathered (logits_processor.py:1024-1046)."""
+    tp, dp = LAYOUTS[layout][:2]
+    S, _ = chunking(layout, decode)
+    B = DECODE_BATCH if decode else 1
+    if tp > 1:
+        t["embed_tokens_all_reduce"] = transfer(S, hidden, "all_reduce", 1, decode)
+    t["lm_head"] = ("matmul", B * dp, hidden, vocab // (tp * dp), 1, 1, BF16, None)
+    if dp > 1:
+        t["lm_head_dp_gather"] = transfer(B * dp, hidden, "all_reduce", 1, decode)
+    if tp * dp > 1:
+        t["lm_head_all_gather"] = transfer(B * dp, vocab, "all_gather", 1, decode)
 
 _modules: dict = {}
 
@@ -57,12 +102,15 @@ def config_of(name: str) -> dict:
     return json.loads((path if path.is_file() else HF_CONFIGS / f"{name}.json").read_text())
 
 
-def built(module, entry: str, config: str, layout: str, decode: bool, max_seqlen: int = 4096):
+def built(module, entry: str, config: str, layout: str, decode: bool, max_seqlen: int = 4096, **fields):
+    """The arch at a layout; ``fields``: schedule fields named after sglang's
+    server arguments, which override the module's switches."""
     tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
     mode = ForwardMode.DECODE if decode else ForwardMode.EXTEND
     cfg = config_of(config)
     sc = schedule(tp=tp, dp=dp, ep=ep, mode=mode, deepep=deepep, fully_dp=fully_dp,
                   max_seqlen=max_seqlen, batch=DECODE_BATCH if decode else 1)
+    vars(sc).update(fields)
     arch = module.ARCHITECTURES[entry](model_config(cfg), sc)
     arch.build_operators()
     return arch
@@ -98,8 +146,7 @@ def transfer(rows: int, cols: int, collective: str, layers: int, decode: bool, b
 def deepseek_v3(layout: str, decode: bool, version: str = "0.5.23") -> dict:
     tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
     world = tp * dp
-    S = DECODE_BATCH if decode else EXTEND_TOKENS
-    B = DECODE_BATCH if decode else 1
+    S, chunks = chunking(layout, decode)
     H, heads = 7168, 128 // tp  # num_local_heads = num_heads // attn_tp_size (:2058)
     t = {
         # fused q_a + kv_a, replicated (:2070-2076); every LinearBase is FP8 (quantization/fp8.py:396-407)
@@ -107,10 +154,11 @@ def deepseek_v3(layout: str, decode: bool, version: str = "0.5.23") -> dict:
         "q_b_proj": ("matmul", S, 1536, 128 * 192 // tp, 1, 61, FP8, None),  # attn TP (:2078-2085)
         "o_proj": ("matmul", S, 128 * 128 // tp, H, 1, 61, FP8, None),  # attn TP (:2154-2162)
     }
-    # 0.5.23: DECODE, and EXTEND inside the prefill CUDA graph (<= 8192 tokens),
+    # 0.5.23: DECODE, and EXTEND inside the prefill CUDA graph (chunks of at
+    # most min(8192, chunk) tokens, memory_hook.py:233-238, parallel_hook.py:338-360),
     # run the absorbed path (attention_backend_handler.py:108-113); 0.4.6 has
     # no prefill graph: EXTEND is MHA (0.4.6 deepseek_v2.py:570-612)
-    absorbed = decode or (version == "0.5.23" and S <= 8192)
+    absorbed = decode or (version == "0.5.23" and S <= min(8192, CHUNKED_PREFILL_SIZE // dp))
     if absorbed:  # bf16 torch.bmm with w_kc / w_vc (forward_mla.py:586, :916-931; deepseek_weight_loader.py:688-708)
         t["q_absorb"] = ("matmul", S, 128, 512, heads, 61, BF16, None)
         t["o_absorb"] = ("matmul", S, 512, 128, heads, 61, BF16, None)
@@ -139,12 +187,9 @@ def deepseek_v3(layout: str, decode: bool, version: str = "0.5.23") -> dict:
         # dense MLP: "replicated" under --moe-dense-tp-size 1, else "tp" (:2665)
         "dense_gate_up_proj": ("matmul", dense_rows, H, 2 * 18432 // (1 if fully_dp else world), 1, 3, FP8, None),
         "dense_down_proj": ("matmul", dense_rows, 18432 // (1 if fully_dp else world), H, 1, 3, FP8, None),
-        # logits of each sequence's last token (EXTEND) or every token (DECODE),
-        # every replica's, vocab over the whole TP group (logits_processor.py:678-697, 1216-1242)
-        "lm_head": ("matmul", B * dp, H, 129280 // world, 1, 1, BF16, None),
     })
-    if world > 1:
-        t["lm_head_all_gather"] = transfer(B * dp, 129280, "all_gather", 1, decode)
+    # logits of each sequence's last token (EXTEND) or every token (DECODE) (logits_processor.py:678-697)
+    embedding_and_head(t, layout, decode, H, 129280)
     if deepep:  # DeepEP: FP8 dispatch (layers/moe/utils.py:344-406), bf16 combine (token_dispatcher/deepep.py:950)
         t["dispatch"] = transfer(moe_rows, H, "dispatch", 58, decode, batch=8, width=FP8)
         t["combine"] = transfer(moe_rows, H, "combine", 58, decode, batch=8)
@@ -160,17 +205,25 @@ def deepseek_v3(layout: str, decode: bool, version: str = "0.5.23") -> dict:
         elif not fully_dp:  # L2 dense layers: DP gather (an all-reduce, dp_attention.py:661-713), TP sum
             t["dense_dp_gather_all_reduce"] = transfer(S * dp, H, "all_reduce", 3, decode)
             t["dense_ffn_all_reduce"] = transfer(S * dp, H, "all_reduce", 3, decode)
-    return t
+    return per_chunk(t, chunks)
 
 
 def test_deepseek_v3_long_prefill_runs_mha_past_the_prefill_graph(sglang_tree):
-    """Past min(8192, chunked_prefill_size) tokens a prefill runs eagerly: MHA
-    with kv_b_proj (arg_groups/memory_hook.py:233-238)."""
+    """A 16,384-token prompt runs as two 8,192-token chunks, each inside the
+    prefill CUDA graph: absorbed. With --chunked-prefill-size 16384 (here an
+    LLMSim schedule field of that name, which wins over the module's
+    constant) it is one chunk past min(8192, chunked_prefill_size), run
+    eagerly: MHA with kv_b_proj (arg_groups/memory_hook.py:233-238)."""
     module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
-    ops = table(built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", "L3", False, max_seqlen=16384))
-    assert ops["kv_b_proj"] == ("matmul", 16384, 512, 4096, 1, 61, FP8, None)
-    assert ops["attn_mha_qk"] == ("attention", 16384, 192, 16384, 16, 61, BF16, None)
-    assert not {"q_absorb", "o_absorb", "attn_mqa_qk"} & set(ops)
+    chunked = table(built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", "L3", False,
+                          max_seqlen=16384))
+    assert chunked["q_absorb"] == ("matmul", 8192, 128, 512, 16, 61 * 2, BF16, None)
+    assert "kv_b_proj" not in chunked
+    whole = table(built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", "L3", False,
+                        max_seqlen=16384, chunked_prefill_size=16384))
+    assert whole["kv_b_proj"] == ("matmul", 16384, 512, 4096, 1, 61, FP8, None)
+    assert whole["attn_mha_qk"] == ("attention", 16384, 192, 16384, 16, 61, BF16, None)
+    assert not {"q_absorb", "o_absorb", "attn_mqa_qk"} & set(whole)
 
 
 # ---------------------------------------------------------------------------
@@ -180,8 +233,7 @@ def test_deepseek_v3_long_prefill_runs_mha_past_the_prefill_graph(sglang_tree):
 def qwen3_32b(layout: str, decode: bool) -> dict:
     tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
     world = tp * dp
-    S = DECODE_BATCH if decode else EXTEND_TOKENS
-    B = DECODE_BATCH if decode else 1
+    S, chunks = chunking(layout, decode)
     H, heads, kv = 5120, 64 // tp, max(1, 8 // tp)  # attention over attn TP (qwen3.py:164-180)
     # Qwen2MLP takes no parallel_group: the whole TP group, even with
     # --moe-dense-tp-size 1 (qwen2.py:85-99), where the boundary treats its
@@ -194,17 +246,15 @@ def qwen3_32b(layout: str, decode: bool) -> dict:
         "qkv": ("attention", S, 4096, 128, heads, 64, BF16, None),
         "gate_up_proj": ("matmul", rows, H, 2 * 25600 // world, 1, 64, BF16, None),
         "down_proj": ("matmul", rows, 25600 // world, H, 1, 64, BF16, None),
-        "lm_head": ("matmul", B * dp, H, 151936 // world, 1, 1, BF16, None),  # (qwen3.py:582-588)
     }
-    if world > 1:
-        t["lm_head_all_gather"] = transfer(B * dp, 151936, "all_gather", 1, decode)
+    embedding_and_head(t, layout, decode, H, 151936)  # (qwen2.py:370-376, qwen3.py:582-588)
     if not fully_dp and dp > 1:  # L2: DP gather then the TP sum over 16 ranks (boundary.py:675-697, exit.py:355-401)
         t["dp_gather_all_reduce"] = transfer(S * dp, H, "all_reduce", 64, decode)
         t["ffn_all_reduce"] = transfer(S * dp, H, "all_reduce", 64, decode)
     elif not fully_dp:  # L3: two TP all-reduces per layer (boundary.py:630-674, exit.py:115-147)
         t["attn_all_reduce"] = transfer(S, H, "all_reduce", 64, decode)
         t["ffn_all_reduce"] = transfer(S, H, "all_reduce", 64, decode)
-    return t
+    return per_chunk(t, chunks)
 
 
 # ---------------------------------------------------------------------------
@@ -214,8 +264,7 @@ def qwen3_32b(layout: str, decode: bool) -> dict:
 def qwen3_235b(layout: str, decode: bool, version: str = "0.5.23") -> dict:
     tp, dp, ep, deepep, fully_dp = LAYOUTS[layout]
     world = tp * dp
-    S = DECODE_BATCH if decode else EXTEND_TOKENS
-    B = DECODE_BATCH if decode else 1
+    S, chunks = chunking(layout, decode)
     H, heads, kv = 4096, 64 // tp, max(1, 4 // tp)  # (qwen3_moe.py:502-520)
     rows = S // tp if deepep else S * dp  # MoE on its own rows with DeepEP (layers/moe/utils.py:721-727)
     routed = S * dp * 8 // 128
@@ -228,10 +277,8 @@ def qwen3_235b(layout: str, decode: bool, version: str = "0.5.23") -> dict:
         # 128 / ep experts per rank, intermediate over moe_tp = tp // ep (fused_moe_triton/layer.py:414-428)
         "experts_gate_up": ("matmul", routed, H, 2 * 1536 // (world // ep), 128 // ep, 94, BF16, None),
         "experts_down": ("matmul", routed, 1536 // (world // ep), H, 128 // ep, 94, BF16, None),
-        "lm_head": ("matmul", B * dp, H, 151936 // world, 1, 1, BF16, None),
     }
-    if world > 1:
-        t["lm_head_all_gather"] = transfer(B * dp, 151936, "all_gather", 1, decode)
+    embedding_and_head(t, layout, decode, H, 151936)  # (qwen2_moe.py:1115-1121)
     if deepep:  # bf16 dispatch and combine for an unquantized model (quantization/unquant.py:884-892)
         t["dispatch"] = transfer(rows, H, "dispatch", 94, decode, batch=8)
         t["combine"] = transfer(rows, H, "combine", 94, decode, batch=8)
@@ -248,7 +295,7 @@ def qwen3_235b(layout: str, decode: bool, version: str = "0.5.23") -> dict:
     elif not deepep:  # L3: two TP all-reduces per layer
         t["attn_all_reduce"] = transfer(S, H, "all_reduce", 94, decode)
         t["ffn_all_reduce"] = transfer(S, H, "all_reduce", 94, decode)
-    return t
+    return per_chunk(t, chunks)
 
 
 # (sglang model file, EntryClass, config, golden table) of the three families
@@ -306,12 +353,13 @@ def test_deepseek_v3_0_4_6_l3(sglang_tree, decode):
 def test_deepseek_v3_0_4_6_scattered_layers(sglang_tree, layout):
     """0.4.6 SCATTERED mode (DeepEP MoE, fully-DP dense): attention-TP
     reduce-scatter / all-gather around the MoE (:1300-1357), DP gather of the
-    dense layers over the whole TP group at L2 (:1244-1277)."""
+    dense layers over the whole TP group at L2 (:1244-1277), and of the last
+    hidden states before the LM head (logits_processor.py:425-431)."""
     module = module_of(sglang_tree, "0.4.6", "deepseek_v2")
     got = table(built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", layout, False))
-    S, H = EXTEND_TOKENS, 7168
+    (S, chunks), H = chunking(layout, False), 7168
     transfers = {k: v for k, v in got.items() if v[0] == "transfer"}
-    want = {"dispatch", "combine", "lm_head_all_gather"}
+    want = {"dispatch", "combine", "lm_head_dp_gather", "lm_head_all_gather"}
     if layout == "L2":
         want |= {"moe_layer_tp_reduce_scatter", "moe_layer_tp_all_gather", "dense_layer_dp_gather_partial",
                  "dense_down_proj_all_reduce"}
@@ -319,8 +367,8 @@ def test_deepseek_v3_0_4_6_scattered_layers(sglang_tree, layout):
     if layout == "L2":  # every MoE layer scatters once and gathers once (the last layer's gather included)
         layers = {k: sum(v[5] for n, v in transfers.items() if n.endswith(k))
                   for k in ("tp_reduce_scatter", "tp_all_gather")}
-        assert layers == {"tp_reduce_scatter": 58, "tp_all_gather": 58}
-        assert transfers["dense_layer_dp_gather_partial"] == transfer(S * 4, H, "all_reduce", 3, False)
+        assert layers == {"tp_reduce_scatter": 58 * chunks, "tp_all_gather": 58 * chunks}
+        assert transfers["dense_layer_dp_gather_partial"] == transfer(S * 4, H, "all_reduce", 3 * chunks, False)
         assert got["dense_gate_up_proj"][1] == S * 4  # the dense MLP runs on every replica's rows
 
 
@@ -447,3 +495,73 @@ def test_every_layout_llmsim_optimizer_accepts_runs(sglang_tree, stem, entry, co
         assert arch.get_kv_cache_per_gpu() > 0
 
     runs()
+
+
+# ---------------------------------------------------------------------------
+# the deployment as sglang's launch flags (astgen gen --server-args)
+
+_deployed: dict = {}
+
+
+def deployed(sglang_tree, flags: str):
+    """R1's module generated for a deployment given as sglang launch flags."""
+    if flags not in _deployed:
+        tree = sglang_tree("0.5.23")
+        result = generate(tree, tree.models_dir / "deepseek_v2.py", server_args=flags)
+        assert result.source, [d.render() for d in result.diagnostics]
+        _deployed[flags] = (result.source, load_module(result.source, f"deepseek_v2_{len(_deployed)}"))
+    return _deployed[flags]
+
+
+def r1(module, layout: str, decode: bool, **fields) -> dict:
+    return table(built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", layout, decode, **fields))
+
+
+def test_dp_lm_head_shards_the_vocab_over_attention_tp_and_gathers_nothing(sglang_tree):
+    """ds_decode.sh (L1: attention TP 1 in each of 16 DP replicas). By
+    default the LM head gathers all 16 replicas' rows, holds 1/16 of the
+    padded vocab and all-gathers [1024, 129,280] logits. With
+    --enable-dp-lm-head the head is sharded over attention TP only
+    (deepseek_v2.py:3291, vocab_parallel_embedding.py:250-263) and the
+    logits processor skips both gathers (logits_processor.py:469-482)."""
+    source, module = deployed(sglang_tree, "--enable-dp-lm-head")
+    assert "ENABLE_DP_LM_HEAD = True  # --enable-dp-lm-head\n" in source
+    on = r1(module, "L1", True)
+    assert on["lm_head"] == ("matmul", 64, 7168, 129280, 1, 1, BF16, None)
+    assert not {"lm_head_dp_gather", "lm_head_all_gather", "lm_head_all_to_all"} & set(on)
+    # an LLMSim schedule field of the same name wins over the module's constant
+    off = r1(module, "L1", True, enable_dp_lm_head=False)
+    assert off["lm_head"] == ("matmul", 64 * 16, 7168, 129280 // 16, 1, 1, BF16, None)
+    assert off["lm_head_dp_gather"] == transfer(64 * 16, 7168, "all_reduce", 1, True)
+    assert off["lm_head_all_gather"] == transfer(64 * 16, 129280, "all_gather", 1, True)
+
+
+def test_a_decode_node_of_pure_dp_exchanges_logits_all_to_all(sglang_tree):
+    """--disaggregation-mode decode with tp == attention DP (attention TP 1):
+    sglang turns on the TP LM-head all-to-all (arg_groups/overrides.py:1399-1418);
+    each rank sends every other rank that rank's rows of its vocab shard
+    (logits_processor.py:1030-1035, 1311-1318): [rows, vocab / world]. At
+    attention TP 4 (L2) the default all-gather stays."""
+    _, module = deployed(sglang_tree, "--disaggregation-mode decode")
+    ops = r1(module, "L1", True)
+    assert ops["lm_head_all_to_all"] == transfer(64 * 16, 129280 // 16, "all_to_all", 1, True)
+    assert "lm_head_all_gather" not in ops and ops["lm_head_dp_gather"][5] == 1
+    assert "lm_head_all_to_all" not in r1(module, "L2", True)
+
+
+def test_prefill_chunks_and_collective_pricing_at_ds_prefill(sglang_tree):
+    """ds_prefill.sh (L2: tp 4, dp 4, ep 16, DeepEP): the 4,096-token prompt
+    runs as two 2,048-token chunks (8192 // 4), each inside the prefill graph
+    (absorbed MLA). Each MoE layer's reduce-scatter + all-gather pair costs
+    what one all-reduce of [tokens, hidden] costs at LLMSim's all-reduce price."""
+    _, module = deployed(sglang_tree, "--enable-dp-lm-head")
+    ops = r1(module, "L2", False)
+    assert ops["q_absorb"] == ("matmul", 2048, 128, 512, 32, 61 * 2, BF16, None)
+    assert "kv_b_proj" not in ops
+    rs, ag = ops["moe_attn_reduce_scatter"], ops["moe_ffn_all_gather"]
+    pair_us = sum(o[1] * o[2] * o[6] / o[7] for o in (rs, ag))
+    all_reduce_us = 2048 * 7168 * BF16 / BW["all_reduce"][0]
+    assert pair_us == all_reduce_us and rs[5] == ag[5] == 58 * 2
+    # two-batch overlap turns the prefill graph off: MHA (cuda_graph_hook.py:170-245)
+    eager = r1(module, "L2", False, enable_two_batch_overlap=True)
+    assert eager["kv_b_proj"][1] == 2048 and "q_absorb" not in eager

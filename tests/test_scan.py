@@ -54,9 +54,11 @@ def test_multimodal_towers_are_listed_not_analyzed():
     ]
     # only the text backbone's operators: the dense fixture's, under language_model
     names = [op.name for op in result.shapes[0].operators]
-    assert names == ["qkv_proj", "o_proj", "o_proj_all_reduce", "attn_qk", "qkv", "gate_up_proj",
-                     "down_proj", "down_proj_all_reduce", "lm_head", "lm_head_all_gather",
-                     "lm_head", "lm_head_all_gather"]  # untied or tied: one of each pair runs
+    # (the embedding's shard sum; the LM head's DP gather, and its logits
+    # all-gathered, or exchanged all-to-all on a pure-DP decode node)
+    head = ["lm_head", "lm_head_dp_gather", "lm_head_all_gather", "lm_head_all_to_all"]
+    assert names == ["embed_tokens_all_reduce", "qkv_proj", "o_proj", "o_proj_all_reduce", "attn_qk", "qkv",
+                     "gate_up_proj", "down_proj", "down_proj_all_reduce", *head, *head]  # untied or tied
     assert all(op.path.startswith("language_model.") for op in result.shapes[0].operators)
 
 
@@ -129,8 +131,8 @@ def test_scan_markdown_is_identical_across_runs_and_from_the_cache(tmp_path):
     a = (tmp_path / "a.md").read_bytes()
     assert a == (tmp_path / "b.md").read_bytes() == (tmp_path / "c.md").read_bytes()
     text = a.decode()
-    assert "| HybridForCausalLM | hybrid.py | FULLY | 13 | gqa, linear-attention |  |" in text
-    assert "| PatchVLForConditionalGeneration | multimodal.py | FULLY | 12 | gqa, tied-embeddings, " \
+    assert "| HybridForCausalLM | hybrid.py | FULLY | 16 | gqa, linear-attention |  |" in text
+    assert "| PatchVLForConditionalGeneration | multimodal.py | FULLY | 17 | gqa, tied-embeddings, " \
            "towers: visual, projector |  |" in text
 
 

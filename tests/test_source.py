@@ -114,8 +114,9 @@ def test_the_version_decides_version_dependent_rules(tmp_path):
         source = result.source
         assert f"# sglang: {version}\n" in source
         heads[version] = source
-    # the absorbed path at EXTEND exists only where the version allows it
-    assert "seq_len <= 8192" in heads["0.5.23"] and "seq_len <= 8192" not in heads["0.5.8"]
+    # the absorbed path at EXTEND (chunks inside the prefill graph's
+    # min(8192, chunk) tokens) exists only where the version allows it
+    assert "min(8192, chunk)" in heads["0.5.23"] and "min(8192, chunk)" not in heads["0.5.8"]
 
 
 def test_development_builds_are_ordered_after_their_release():

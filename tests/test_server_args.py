@@ -1,0 +1,153 @@
+"""sglang's server arguments read from the source tree, and launch flags read
+against them (astgen/server_args.py), then as switches of the emitted module."""
+
+from __future__ import annotations
+
+import pytest
+
+from astgen.cli import main
+from astgen.server_args import NOT_LITERAL, ServerArgsError, parse_flags, read_server_args
+from tests.helpers import generate, load_module
+
+# sglang 0.5.23 style: arg_groups/fields/<namespace>.py, fields annotated
+# A[type, help] or A[type, Arg(...)] (arg_utils.py:298-400 derives the flags)
+PARALLEL = '''\
+import msgspec
+from typing import Literal, Optional
+from sglang.srt.arg_groups.arg_utils import A, Arg, Derived
+
+
+class Parallel(msgspec.Struct):
+    """Namespace ``parallel``."""
+
+    _NS_PATH = "parallel"
+
+    tp_size: A[int, Arg(help="The tensor parallelism size.", aliases=["--tensor-parallel-size"])] = 1
+    enable_dp_lm_head: A[bool, "Vocabulary parallel across the attention TP group."] = False
+    enable_tp_lm_head_all_to_all: A[Optional[bool], "All-to-all LM head."] = None
+    chunked_prefill_size: A[Optional[int], "Chunk size."] = None
+    load_balance_method: A[Literal["round_robin", "shortest_queue"], "How to balance."] = "round_robin"
+    hidden: A[int, Arg(help="not a flag", no_cli=True)] = 3
+    attn_tp_rank: Derived = Derived()
+    ratio: A[float, "A ratio."] = -0.5
+    computed: A[int, "Computed default."] = DEFAULT_SIZE
+'''
+
+# sglang 0.4.6 / 0.5.8 style: one dataclass in server_args.py
+FLAT = '''\
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass
+class ServerArgs:
+    model_path: str
+    tp_size: int = 1
+    enable_dp_attention: bool = False
+    chunked_prefill_size: Optional[int] = None
+    _private: int = 0
+'''
+
+
+def _fields_tree(root):
+    fields = root / "sglang" / "srt" / "arg_groups" / "fields"
+    fields.mkdir(parents=True)
+    (fields / "parallel.py").write_text(PARALLEL)
+    return root
+
+
+def test_namespace_fields_are_read_with_flags_types_and_literal_defaults(tmp_path):
+    spec = read_server_args(_fields_tree(tmp_path))
+    assert spec.source == "sglang/srt/arg_groups/fields"
+    assert sorted(spec.args) == ["chunked_prefill_size", "computed", "enable_dp_lm_head",
+                                 "enable_tp_lm_head_all_to_all", "load_balance_method", "ratio", "tp_size"]
+    tp = spec.args["tp_size"]
+    assert (tp.namespace, tp.kind, tp.default, tp.flags) == ("parallel", "int", 1, ("--tp-size", "--tensor-parallel-size"))
+    assert tp.where == "sglang/srt/arg_groups/fields/parallel.py:11"
+    cps = spec.args["chunked_prefill_size"]
+    assert (cps.kind, cps.optional, cps.default) == ("int", True, None)
+    lb = spec.args["load_balance_method"]
+    assert (lb.kind, lb.choices, lb.default) == ("str", ("round_robin", "shortest_queue"), "round_robin")
+    assert spec.args["ratio"].default == -0.5
+    assert spec.args["computed"].default is NOT_LITERAL  # a name: nothing is evaluated
+
+
+def test_the_flat_dataclass_of_older_versions_is_read(tmp_path):
+    srt = tmp_path / "sglang" / "srt"
+    srt.mkdir(parents=True)
+    (srt / "server_args.py").write_text(FLAT)
+    spec = read_server_args(tmp_path)
+    assert spec.source == "sglang/srt/server_args.py"
+    assert {n: (a.kind, a.default, a.flags) for n, a in spec.args.items()} == {
+        "model_path": ("str", None, ("--model-path",)),
+        "tp_size": ("int", 1, ("--tp-size",)),
+        "enable_dp_attention": ("bool", False, ("--enable-dp-attention",)),
+        "chunked_prefill_size": ("int", None, ("--chunked-prefill-size",)),
+    }
+
+
+def test_launch_flags_are_read_as_sglang_reads_them(tmp_path):
+    spec = read_server_args(_fields_tree(tmp_path))
+    given = parse_flags(spec, "--enable-dp-lm-head --tensor-parallel-size 8 --chunked-prefill-size=4096 "
+                              "--load-balance-method shortest_queue --ratio -1.5")
+    assert given == {"enable_dp_lm_head": True, "tp_size": 8, "chunked_prefill_size": 4096,
+                     "load_balance_method": "shortest_queue", "ratio": -1.5}
+    assert parse_flags(spec, "--chunked-prefill-size None") == {"chunked_prefill_size": None}
+
+
+@pytest.mark.parametrize("flags, message", [
+    ("--enable-dp-lmhead", "has no flag --enable-dp-lmhead; did you mean --enable-dp-lm-head?"),
+    ("--chunked-prefill-size x", "--chunked-prefill-size takes an int, got 'x'"),
+    ("--load-balance-method random", "--load-balance-method 'random' is not one of round_robin, shortest_queue"),
+    ("--tp-size", "--tp-size needs a value"),
+    ("--enable-dp-lm-head=1", "--enable-dp-lm-head is a switch and takes no value"),
+    ("8", "expected a flag, got '8'"),
+    ("--hidden 3", "has no flag --hidden"),
+])
+def test_bad_flags_are_named(tmp_path, flags, message):
+    spec = read_server_args(_fields_tree(tmp_path))
+    with pytest.raises(ServerArgsError) as info:
+        parse_flags(spec, flags)
+    assert message in str(info.value)
+
+
+@pytest.mark.corpus
+def test_the_real_trees_declare_their_arguments(sglang_tree):
+    """0.5.23 declares 522 arguments in 16 namespace structs; 0.5.8 and 0.4.6
+    one ServerArgs dataclass (325 and 122 fields)."""
+    counts = {}
+    for version in ("0.4.6", "0.5.8", "0.5.23"):
+        spec = read_server_args(sglang_tree(version).root)
+        counts[version] = len(spec.args)
+    assert counts == {"0.4.6": 122, "0.5.8": 325, "0.5.23": 522}
+    spec = read_server_args(sglang_tree("0.5.23").root)
+    dp_head = spec.args["enable_dp_lm_head"]
+    assert (dp_head.namespace, dp_head.default, dp_head.where) == (
+        "parallel", False, "sglang/srt/arg_groups/fields/parallel.py:199")
+    assert spec.args["moe_a2a_backend"].choices[:2] == ("none", "deepep")
+
+
+@pytest.mark.corpus
+def test_unknown_flags_exit_2_with_the_closest_sglang_flag(sglang_tree, capsys, tmp_path):
+    tree = sglang_tree("0.5.23")
+    code = main(["gen", str(tree.models_dir / "qwen3.py"), "-o", str(tmp_path), "-q",
+                 "--server-args=--enable-dp-lm-heads"])
+    assert code == 2
+    assert "has no flag --enable-dp-lm-heads; did you mean --enable-dp-lm-head?" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.corpus
+def test_switches_are_named_constants_a_schedule_field_overrides(sglang_tree):
+    """Each server argument the traced code tests is one constant of the
+    module (what --server-args gave, else sglang's default), read as
+    getattr(sc, NAME, CONSTANT)."""
+    tree = sglang_tree("0.5.23")
+    source = generate(tree, tree.models_dir / "qwen3.py", server_args="--enable-dp-lm-head").source
+    assert "ENABLE_DP_LM_HEAD = True  # --enable-dp-lm-head\n" in source
+    assert 'DISAGGREGATION_MODE = "null"  # --disaggregation-mode (sglang\'s default)\n' in source
+    assert "CHUNKED_PREFILL_SIZE = 8192  # --chunked-prefill-size (sglang's derived default)\n" in source
+    assert '        enable_dp_lm_head = getattr(sc, "enable_dp_lm_head", ENABLE_DP_LM_HEAD)\n' in source
+    assert "server arguments --enable-dp-lm-head True; others at" in source  # the docstring
+    module = load_module(source, "qwen3_switched")
+    assert module.ENABLE_DP_LM_HEAD is True and module.CHUNKED_PREFILL_SIZE == 8192
