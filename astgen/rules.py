@@ -245,6 +245,8 @@ class Rules:
     # sglang's server arguments as switches (see bind_switches): the tree's
     # declarations, the values the user gave, the defaults sglang derives
     # ([switches]) and the namespace each rules object reads ([switch_objects])
+    # model_type -> {attribute: the config.json key transformers reads it from} (config_aliases.toml)
+    config_aliases: dict[str, dict[str, str]] = field(default_factory=dict)
     server_args: ServerArgSpec = field(default_factory=ServerArgSpec)
     given: dict[str, Any] = field(default_factory=dict)
     derived: dict[str, E.Expr] = field(default_factory=dict)
@@ -380,6 +382,7 @@ def load_rules(directory: Path | None = None) -> Rules:
             raise RulesError(f"{path}: {exc}") from None
         digest.update(raw)
     layers_doc, par_doc = data["layers.toml"], data["parallel.toml"]
+    aliases = _load_aliases(directory, digest)
     layers = _load_layers(layers_doc.get("layers", {}))
     ignored = {cls: group for group, names in layers_doc.get("ignored", {}).items()
                for cls in names if "*" not in cls}
@@ -408,6 +411,7 @@ def load_rules(directory: Path | None = None) -> Rules:
                  | frozenset(layers_doc.get("trace", {}).get("functions", ())),
                  {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k not in ("classes", "functions")},
                  _load_execution(exec_doc), config_attrs, rewrites,
+                 config_aliases=aliases,
                  derived={k: _expr(v, f"switches.{k}") for k, v in par_doc.get("switches", {}).items()},
                  switch_objects=dict(par_doc.get("switch_objects", {})))
     return _bind_all(rules)
@@ -490,6 +494,20 @@ def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
         attrs={k: _expr(v, f"{where}.attrs.{k}") for k, v in spec.get("attrs", {}).items()},
         quantized=bool(spec.get("quantized", spec["category"] in ("linear", "moe"))),
     )
+
+
+def _load_aliases(directory: Path, digest: Any) -> dict[str, dict[str, str]]:
+    """config_aliases.toml (optional in a rules directory of one's own)."""
+    path = directory / "config_aliases.toml"
+    if not path.is_file():
+        return {}
+    raw = path.read_bytes()
+    digest.update(raw)
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{path}: {exc}") from None
+    return {k: dict(v) for k, v in doc.get("aliases", {}).items() if isinstance(v, dict)}
 
 
 def _load_function(name: str, spec: dict[str, Any]) -> FunctionRule:

@@ -422,8 +422,23 @@ class Tracer:
             return ListVal([E.Const(self._entry)])
         if obj == MC and attr in self.rules.config_attrs:
             return self.rules.config_attrs[attr]
+        if obj == MC and self._key(attr) != attr:
+            return E.Attr(MC, self._key(attr))
         rewritten = self._rewritten(obj, attr)
         return rewritten if rewritten is not None else MISSING
+
+    def _key(self, attr: str) -> str:
+        """The config.json key transformers answers ``config.<attr>`` from,
+        for a checkpoint of the entry's model_type with no sglang config
+        class (``GPT2Config.attribute_map``: num_hidden_layers -> n_layer;
+        rules/config_aliases.toml)."""
+        if self._config_cls is not None:
+            return attr
+        for model_type in model_types_of(self._entry):
+            key = self.rules.config_aliases.get(model_type, {}).get(attr)
+            if key is not None:
+                return key
+        return attr
 
     def _rewritten(self, obj: E.Expr, attr: str) -> E.Expr | None:
         if not (isinstance(obj, E.Attr) and obj.obj == MC and self.rules.config_rewrites):
@@ -763,9 +778,10 @@ class Tracer:
         if config is not None:
             return self._config_member(config, attr, MISSING if len(args) < 3 else default)
         if isinstance(obj, E.Expr) and _is_config(obj):
+            key = self._key(attr) if obj == MC else attr
             if default is None:
-                return E.Attr(obj, attr)
-            return E.GetAttr(obj, attr, self._as_expr(default))
+                return E.Attr(obj, key)
+            return E.GetAttr(obj, key, self._as_expr(default))
         value = self._getattr(obj, attr)
         if isinstance(value, E.Unknown) and default is not None:
             return default
@@ -781,7 +797,7 @@ class Tracer:
                     return E.TRUE  # computed, a property, an alias or a class default: always there
                 return E.HasAttr(config.root, args[1].value)
         if len(args) == 2 and isinstance(args[1], E.Const) and isinstance(args[0], E.Expr) and _is_config(args[0]):
-            return E.HasAttr(args[0], args[1].value)
+            return E.HasAttr(args[0], self._key(args[1].value) if args[0] == MC else args[1].value)
         if len(args) == 2 and isinstance(args[0], Instance) and isinstance(args[1], E.Const):
             if args[0].cls is not None:
                 return E.Const(args[1].value in args[0].attrs)

@@ -124,3 +124,43 @@ def test_a_module_kept_from_a_local_wrapper_moves_into_the_model(tmp_path):
         (1, "head", "Head"), (2, "shared", "ColumnParallelLinear")]
     shared = next(n for n in root.walk() if n.attr == "shared")
     assert shared.kind == ir.ALIAS and shared.target.attr == "proj"
+
+
+# sglang 0.5.23 gpt2.py:196 reads config.num_hidden_layers; transformers'
+# GPT2Config answers it from the checkpoint's n_layer (attribute_map)
+ALIASED = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import RowParallelLinear
+
+
+class GPT2LMHeadModel(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        width = getattr(config, "hidden_size", 768)
+        self.h = nn.ModuleList([RowParallelLinear(config.hidden_size, width)
+                                for _ in range(config.num_hidden_layers)])
+        self.rotary = hasattr(config, "rotary_dim")
+        self.scaled = hasattr(config, "num_attention_heads")
+
+
+EntryClass = GPT2LMHeadModel
+'''
+
+
+def test_config_attributes_read_through_transformers_aliases(tmp_path):
+    """The runtime oracle could not check GPT-2, GPT-J and GPTBigCode: astgen
+    required mc.num_hidden_layers, which their config.json never holds
+    (rules/config_aliases.toml, from transformers' attribute_map)."""
+    from astgen import expr as E
+
+    path = tmp_path / "gpt2.py"
+    path.write_text(ALIASED)
+    root = generate(tree_of_file(path), path).irs[0].root
+    layers = next(n for n in root.walk() if n.attr == "h")
+    assert E.to_source(layers.repeat) == "mc.n_layer"
+    [linear] = layers.children
+    assert {k: E.to_source(v) for k, v in linear.args.items()} == {
+        "input_size": "mc.n_embd", "output_size": "mc.n_embd"}  # an alias is always answered
+    assert {k: E.to_source(v) for k, v in root.fields.items() if k in ("rotary", "scaled")} == {
+        "rotary": "hasattr(mc, 'rotary_dim')", "scaled": "hasattr(mc, 'n_head')"}

@@ -90,8 +90,15 @@ def build_model(request: dict[str, Any]):
     with tempfile.TemporaryDirectory(prefix="astgen-sglang-") as model_dir:
         with open(os.path.join(model_dir, "config.json"), "w", encoding="utf-8") as f:
             json.dump(config, f)
+        settings = dict(layout["server_args"])
+        if _declares(ServerArgs, "mamba_radix_cache_strategy"):
+            # the CPU platform keeps no Mamba cache snapshots, which sglang's default for hybrid
+            # models asks of it (arg_groups/mamba_hook.py:101-121); a cache policy, no weight's
+            settings.update(mamba_radix_cache_strategy="no_buffer", disable_overlap_schedule=True)
+            answered.append("--mamba-radix-cache-strategy no_buffer --disable-overlap-schedule (no Mamba "
+                            "cache snapshots on CPU; cache and scheduler policies, no weight's)")
         server_args = ServerArgs(model_path=model_dir, device="cuda", skip_tokenizer_init=True,
-                                 load_format="dummy", **layout["server_args"])
+                                 load_format="dummy", **settings)
         context = parallel.set_rank(server_args, layout["fields"]["rank"])
         model_config = ModelConfig.from_server_args(server_args)
         load_config = LoadConfig(load_format="dummy")
@@ -105,6 +112,17 @@ def build_model(request: dict[str, Any]):
     if differ:
         raise ValueError("sglang reads this layout differently: " + ", ".join(differ))
     return model, model_config, quant_config, context, answered
+
+
+def _declares(server_args_class, name: str) -> bool:
+    """The sglang version's ServerArgs takes ``name`` (0.5.23 assembles its
+    fields from the namespace structs; older ones are dataclasses)."""
+    import inspect
+
+    try:
+        return name in inspect.signature(server_args_class).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def build(request: dict[str, Any]) -> dict[str, Any]:
