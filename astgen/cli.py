@@ -19,6 +19,7 @@ from astgen import __version__
 from astgen import expr as E
 from astgen.atomic import write_atomic
 from astgen.cache import ResultCache, code_digest
+from astgen.drafts import read_drafts
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
 from astgen.emit import KV_CACHE_DTYPES, EmitOptions, module_name_for
 from astgen.ir import render_tree
@@ -396,10 +397,15 @@ def _runtime_cases(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> 
         if config is not None:
             checkpoints[arch] = (Path(args.config).name, config)
         entries, title = [arch], ""
+    drafts = read_drafts(tree.root) if not tree.flat else {}
     cases = []
     for entry in entries:
         label, config = checkpoints.get(entry, ("default config", None))
-        cases.append(RuntimeCase(entry, config, label, (model_types_of(entry) or ("",))[0]))
+        target = next((t for t in drafts.get(entry, ()) if t in checkpoints), "") if config is None else ""
+        if target:  # a speculative draft, at its target's checkpoint as sglang builds it
+            label, config = checkpoints[target]
+            label = f"{label} (draft of {target})"
+        cases.append(RuntimeCase(entry, config, label, (model_types_of(target or entry) or ("",))[0], target))
     return cases, title
 
 

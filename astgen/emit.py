@@ -242,6 +242,17 @@ def _assumed(archs: list[ArchShapes]) -> list[str]:
     return [*lines, line]
 
 
+def _found(archs: list[ArchShapes]) -> list[str]:
+    """Where sglang's own code looks wrong (rules/execution.toml
+    [[findings]]): the module follows the code, and says so."""
+    found = sorted({d.message for a in archs for d in a.diagnostics if d.code == "finding"})
+    out = []
+    for message in found:
+        out += ["", *textwrap.wrap(f"sglang's code looks wrong here, and this module follows it: {message}.",
+                                   79, break_on_hyphens=False, break_long_words=False)]
+    return out
+
+
 def _switch_name(why: str) -> str:
     return why[len("call of "):] + "()" if why.startswith("call of ") else why
 
@@ -268,6 +279,7 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switche
             "weights at the checkpoint's precision (quantization_config, torch_dtype).",
             79, break_on_hyphens=False, break_long_words=False),
         *_assumed(archs),
+        *_found(archs),
         '"""',
     ])
 
@@ -302,6 +314,8 @@ def _imports(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
         lines += ["# quantization_config quant_method values whose weights LLMSim counts at 1 byte",
                   'ONE_BYTE_METHODS = frozenset("""', *textwrap.wrap(" ".join(methods), 76, break_on_hyphens=False),
                   '""".split())']
+        fused = ", ".join(f"{show(E.Const(k))}: {show(E.Const(v[0]))}" for k, v in sorted(ex.fused.items()))
+        lines += ["# a fused layer is left out of the quantization when its first shard is", f"FUSED = {{{fused}}}"]
     if "transfer" in uses:
         items = [f"{show(E.Const(k))}: ({v[0]!r}, {v[1]!r})" for k, v in sorted(ex.bandwidth.items())
                  if f"collective:{k}" in uses]
@@ -335,7 +349,11 @@ def _weight_dtype(mc, path):
         return _model_dtype(mc)
     left_out = [*(qc.get("modules_to_not_convert") or [])]
     left_out += [*(qc.get("ignored_layers") or []), *(qc.get("ignore") or [])]
-    return _model_dtype(mc) if any(_names(n, path) for n in left_out) else DataType.INT8
+    head, _, proj = path.rpartition(".")
+    shard = f"{head}.{FUSED[proj]}" if proj in FUSED else path  # as sglang reads an ignore list
+    if any(_names(n, path) or _names(n, shard) for n in left_out):
+        return _model_dtype(mc)
+    return DataType.INT8
 
 
 def _names(name, path):

@@ -68,6 +68,7 @@ class OracleModel:
     standins: list[str] = field(default_factory=list)  # modules stood in for GPU-only ones
     forward: dict[str, Any] | None = None  # the sglang runtime's recorded forward pass, when asked for
     built: str = ""  # the class the sglang runtime built, "module.Class"
+    rewritten: dict[str, Any] = field(default_factory=dict)  # keys of the given config sglang's loading changed
 
 
 def _param(name: str, shape, module_cls: str, in_embedding: bool, dtype: str = "") -> OracleParam:
@@ -346,6 +347,6 @@ def _runtime_answer(doc: dict[str, Any]) -> OracleModel | OracleUnavailable:
         name = f"sglang {doc['sglang_version']} runtime {doc['arch']} (CPU, meta device, {layout.label})"
         built = f"{doc.get('model_module', '')}.{doc.get('model_class', '')}".strip(".")
         return OracleModel(name, doc["arch"], params, doc.get("config", {}), layout.tp, layout,
-                           list(doc.get("standins", [])), doc.get("forward"), built)
+                           list(doc.get("standins", [])), doc.get("forward"), built, doc.get("rewritten") or {})
     except (KeyError, TypeError, ValueError) as exc:
         return OracleUnavailable(f"malformed answer of the sglang runtime ({type(exc).__name__}: {exc})")

@@ -120,6 +120,8 @@ class ScanReport:
             "operators": c.operators,
             "reasons": [{"code": r.code, "subject": r.subject, "location": r.location, "message": r.message}
                         for r in c.reasons],
+            "findings": [{"location": str(d.loc), "message": d.message}
+                         for s in f.shapes if s.entry == c.entry for d in s.diagnostics if d.code == "finding"],
             "config_keys": list(c.config_keys),
             "config": None if check is None else {"source": check.source, "missing": list(check.missing)},
         }
@@ -167,6 +169,10 @@ def render_markdown(report: ScanReport) -> str:
               "| entries | code | construct | first seen |", "| ---: | --- | --- | --- |"]
     lines += [f"| {r['entries']} | {r['code']} | `{_cell(r['subject'])}` | {r['location']} |"
               for r in data["top_reasons"]]
+    findings = [(e["name"], x) for e in data["entries"] for x in e["findings"]]
+    if findings:
+        lines += ["", "## Where sglang's code looks wrong (the modules follow it)", ""]
+        lines += [f"- {name}, {x['location']}: {_cell(x['message'])}" for name, x in findings]
     failed = [f for f in data["files"] if f["state"] == "error"]
     if failed:
         lines += ["", "## Files that failed", ""]

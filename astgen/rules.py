@@ -133,6 +133,17 @@ class CommStep:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """Where sglang's own code looks wrong ([[findings]]): the module follows
+    the code and says so."""
+
+    classes: tuple[str, ...]
+    when: E.Expr
+    message: str
+    cite: str
+
+
+@dataclass(frozen=True)
 class AbsorbedExtend:
     since: str
     max_tokens: E.Expr
@@ -159,7 +170,9 @@ class Execution:
     local: dict[str, E.Expr] = field(default_factory=dict)  # "moe" / "dense" -> FFN on own rows
     roles: dict[str, tuple[CommStep, ...]] = field(default_factory=dict)
     mtp: dict[str, tuple[str, str]] = field(default_factory=dict)  # target -> (models file, draft entry)
+    fused: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fused layer -> the checkpoint's shards
     prefill_chunk: E.Expr = E.Const(0)  # tokens per prefill chunk ([prefill]; 0: one piece)
+    findings: tuple[Finding, ...] = ()
 
 
 def _draft(target: str, value: Any) -> tuple[str, str]:
@@ -216,7 +229,10 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
                      collectives, boundary,
                      {k: _expr(v, f"{where}.forward.local.{k}") for k, v in forward.get("local", {}).items()},
                      roles, {k: _draft(k, v) for k, v in doc.get("mtp", {}).items()},
-                     _expr(doc.get("prefill", {}).get("chunk", "0"), f"{where}.prefill.chunk"))
+                     {k: tuple(v) for k, v in precision.get("fused", {}).items()},
+                     _expr(doc.get("prefill", {}).get("chunk", "0"), f"{where}.prefill.chunk"),
+                     tuple(Finding(tuple(f["classes"]), _expr(f.get("when", "True"), f"{where}.findings.when"),
+                                   str(f["message"]), str(f["cite"])) for f in doc.get("findings", [])))
 
 
 @dataclass

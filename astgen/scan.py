@@ -108,6 +108,7 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
         ir, shapes = _trace(pm, entry, loader, rules, tree.version)
         if entry in rules.execution.mtp:
             shapes = _with_draft(shapes, rules.execution.mtp[entry], loader, rules, tree.version)
+        shapes.diagnostics += _findings(ir, rules)
         result.irs.append(ir)
         result.shapes.append(shapes)
         result.classes.append(classify(ir, shapes, rules))
@@ -120,6 +121,18 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
                 subject="no operators"))
     if emit is not None:
         _emit(result, rules, emit)
+
+
+def _findings(ir: ArchIR, rules: Rules) -> list[Diagnostic]:
+    """rules/execution.toml [[findings]] for the classes the model holds."""
+    out = []
+    for finding in rules.execution.findings:
+        node = next((n for n in ir.root.walk(skip_towers=True) if n.cls in finding.classes), None)
+        if node is not None:
+            out.append(Diagnostic("note", "finding", node.loc,
+                                  f"{node.cls}: {finding.message} (when {E.to_source(finding.when)}; "
+                                  f"{finding.cite})", subject=node.cls))
+    return out
 
 
 def _trace(pm, entry: str, loader: Loader, rules: Rules, version: str,

@@ -423,15 +423,22 @@ class Tracer:
         if obj == MC and attr in self.rules.config_attrs:
             return self.rules.config_attrs[attr]
         if obj == MC and self._key(attr) != attr:
-            return E.Attr(MC, self._key(attr))
+            return self._aliased(attr, E.Attr(MC, self._key(attr)))
         rewritten = self._rewritten(obj, attr)
         return rewritten if rewritten is not None else MISSING
 
+    @staticmethod
+    def _aliased(attr: str, canonical: E.Expr) -> E.Expr:
+        """``config.<attr>`` of an aliased attribute: the checkpoint's key of
+        that name when it has one (Qwen3-MoE's num_experts, an alias of
+        num_local_experts), else the canonical one (GPT-2's n_layer)."""
+        return E.IfExp(E.HasAttr(MC, attr), E.Attr(MC, attr), canonical)
+
     def _key(self, attr: str) -> str:
-        """The config.json key transformers answers ``config.<attr>`` from,
-        for a checkpoint of the entry's model_type with no sglang config
-        class (``GPT2Config.attribute_map``: num_hidden_layers -> n_layer;
-        rules/config_aliases.toml)."""
+        """The attribute transformers answers ``config.<attr>`` from, for a
+        checkpoint of the entry's model_type with no sglang config class
+        (``GPT2Config.attribute_map``: num_hidden_layers -> n_layer;
+        rules/config_aliases.toml). A checkpoint may hold either name."""
         if self._config_cls is not None:
             return attr
         for model_type in model_types_of(self._entry):
@@ -779,9 +786,8 @@ class Tracer:
             return self._config_member(config, attr, MISSING if len(args) < 3 else default)
         if isinstance(obj, E.Expr) and _is_config(obj):
             key = self._key(attr) if obj == MC else attr
-            if default is None:
-                return E.Attr(obj, key)
-            return E.GetAttr(obj, key, self._as_expr(default))
+            read = E.Attr(obj, key) if default is None else E.GetAttr(obj, key, self._as_expr(default))
+            return read if key == attr else self._aliased(attr, read)
         value = self._getattr(obj, attr)
         if isinstance(value, E.Unknown) and default is not None:
             return default
@@ -797,7 +803,10 @@ class Tracer:
                     return E.TRUE  # computed, a property, an alias or a class default: always there
                 return E.HasAttr(config.root, args[1].value)
         if len(args) == 2 and isinstance(args[1], E.Const) and isinstance(args[0], E.Expr) and _is_config(args[0]):
-            return E.HasAttr(args[0], self._key(args[1].value) if args[0] == MC else args[1].value)
+            name = args[1].value
+            key = self._key(name) if args[0] == MC else name
+            return E.HasAttr(args[0], name) if key == name else \
+                E.BoolOp("or", E.HasAttr(args[0], name), E.HasAttr(args[0], key))
         if len(args) == 2 and isinstance(args[0], Instance) and isinstance(args[1], E.Const):
             if args[0].cls is not None:
                 return E.Const(args[1].value in args[0].attrs)

@@ -522,6 +522,7 @@ class RuntimeCase:
     config: dict | None
     label: str
     model_type: str = ""
+    draft_of: str = ""  # a speculative draft, built from this target's checkpoint (astgen.drafts)
 
 
 def validate_runtime(tree: SourceTree, rules: Rules, loader: Loader, cases: list[RuntimeCase],
@@ -543,7 +544,8 @@ def validate_runtime(tree: SourceTree, rules: Rules, loader: Loader, cases: list
                 continue
             traced.append((len(out) - 1, case, layout, (found[0], found[1])))
             requests.append({"arch": case.entry, "config": case.config, "model_type": case.model_type,
-                             "layout": layout_request(layout), "module": found[0].module})
+                             "layout": layout_request(layout), "module": found[0].module,
+                             "draft_of": case.draft_of})
 
     answers = sglang_runtime(runtime_root(tree), requests) if requests else iter(())
     for (slot, case, layout, (arch_ir, source)), answer in zip(traced, answers):
@@ -579,7 +581,8 @@ def _runtime_result(rules: Rules, case: RuntimeCase, layout: Layout, arch_ir: Ar
     other = _built_elsewhere(answer, case.entry)
     if other:
         return unusable(case.entry, answer.name, case.label, other)
-    mc = {**answer.config, **(case.config or {})}
+    # the checkpoint's keys as given, but what sglang's config loading rewrote as it rewrote it
+    mc = {**answer.config, **(case.config or {}), **answer.rewritten}
     table = evaluate_weights(arch_ir, rules, mc, layout=layout)
     v = compare(table, answer, None, case.label, source)
     v.tp = layout.tp

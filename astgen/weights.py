@@ -209,15 +209,22 @@ def one_byte(mc: Mapping[str, Any], path: str, rules: Rules) -> bool:
     methods = set(rules.execution.one_byte) | set(rules.execution.sub_byte)
     if str(qc.get("quant_method", "")).lower() not in methods:
         return False
-    bare = re.sub(r"\.\d+(?=\.|$)", "", path)
     # modules_to_not_convert (transformers), ignored_layers (fp8), ignore (compressed-tensors)
-    for name in [*(qc.get("modules_to_not_convert") or []), *(qc.get("ignored_layers") or []),
-                 *(qc.get("ignore") or [])]:
-        if name.startswith("re:"):
-            if re.search(name[3:], path) or re.search(name[3:], bare):
-                return False
-            continue
-        name = re.sub(r"\.\d+(?=\.|$)", "", name)
-        if bare == name or bare.endswith("." + name) or bare.startswith(name + "."):
-            return False
-    return True
+    left_out = [*(qc.get("modules_to_not_convert") or []), *(qc.get("ignored_layers") or []),
+                *(qc.get("ignore") or [])]
+    if any(_names(name, path) for name in left_out):
+        return False
+    head, _, proj = path.rpartition(".")
+    shards = rules.execution.fused.get(proj)
+    # a fused layer (qkv_proj) as its first shard (q_proj) is: compressed_tensors/utils.py:40-70
+    return not (shards and any(_names(name, f"{head}.{shards[0]}" if head else shards[0]) for name in left_out))
+
+
+def _names(name: str, path: str) -> bool:
+    """``name`` of a quantization_config (with or without layer numbers, or a
+    ``re:`` pattern) is the module at ``path``."""
+    bare = re.sub(r"\.\d+(?=\.|$)", "", path)
+    if name.startswith("re:"):
+        return bool(re.search(name[3:], path) or re.search(name[3:], bare))
+    name = re.sub(r"\.\d+(?=\.|$)", "", name)
+    return bare == name or bare.endswith("." + name) or bare.startswith(name + ".")

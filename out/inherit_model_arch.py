@@ -3,7 +3,7 @@
 # sha256: f1fbef645914a429584ea56b9fb3bb984276f6b9b7b14817883f9615ab83e687
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a3db8e353dc7)
+# rules: 1.1.1 (e7c0e7fa577d)
 """LLMSim model_arch for sglang's inherit.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
@@ -30,6 +30,8 @@ awq awq_marlin blockwise_int8 compressed-tensors fbgemm_fp8 fp8 gguf gptq
 gptq_marlin modelopt modelopt_fp4 modelopt_fp8 moe_wna16 mxfp4 qoq quark
 w4afp8 w8a8_fp8 w8a8_int8
 """.split())
+# a fused layer is left out of the quantization when its first shard is
+FUSED = {"gate_up_proj": "gate_proj", "qkv_proj": "q_proj"}
 # transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them for an
 # all-reduce; a reduce-scatter, an all-gather or an all-to-all sends half of what an
 # all-reduce of the same tensor sends, so it is charged at twice the bandwidth
@@ -58,7 +60,13 @@ def _weight_dtype(mc, path):
         return _model_dtype(mc)
     left_out = [*(qc.get("modules_to_not_convert") or [])]
     left_out += [*(qc.get("ignored_layers") or []), *(qc.get("ignore") or [])]
-    return _model_dtype(mc) if any(_names(n, path) for n in left_out) else DataType.INT8
+    head, _, proj = path.rpartition(".")
+    shard = (
+        f"{head}.{FUSED[proj]}" if proj in FUSED else path
+    )  # as sglang reads an ignore list
+    if any(_names(n, path) or _names(n, shard) for n in left_out):
+        return _model_dtype(mc)
+    return DataType.INT8
 
 
 def _names(name, path):

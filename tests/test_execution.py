@@ -565,3 +565,22 @@ def test_prefill_chunks_and_collective_pricing_at_ds_prefill(sglang_tree):
     # two-batch overlap turns the prefill graph off: MHA (cuda_graph_hook.py:170-245)
     eager = r1(module, "L2", False, enable_two_batch_overlap=True)
     assert eager["kv_b_proj"][1] == 2048 and "q_absorb" not in eager
+
+
+def test_sglangs_own_unreduced_mlp_is_reported_and_followed(sglang_tree):
+    """Qwen2MLP under --moe-dense-tp-size 1 (qwen2.py:85-99,
+    layer_boundary/factories.py:124-131): the module follows the code (the
+    MLP split over all 16 ranks, no reduction after it) and its docstring
+    says so; the scan report lists it for the entry."""
+    from astgen.report import ScanReport
+
+    tree = sglang_tree("0.5.23")
+    result = generate(tree, tree.models_dir / "qwen3.py")
+    assert "sglang's code looks wrong here, and this module follows it: Qwen2MLP: under\n" \
+           "--moe-dense-tp-size 1" in result.source
+    ops = table(built(module_of(sglang_tree, "0.5.23", "qwen3"), "Qwen3ForCausalLM", "Qwen__Qwen3-32B", "L1", True))
+    assert ops["down_proj"][2] == 25600 // 16 and "ffn_all_reduce" not in ops
+    entry = next(e for e in ScanReport("0.5.23", "", "", "", [result]).to_json()["entries"]
+                 if e["name"] == "Qwen3ForCausalLM")
+    assert [x["location"] for x in entry["findings"]] == ["sglang/srt/models/qwen3.py:403"]
+    assert "(when sc.enable_moe_dense_fully_dp; sglang/srt/models/qwen2.py:85-99" in entry["findings"][0]["message"]

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -382,3 +383,28 @@ def test_an_unknown_entry_of_the_sample_tree():
     v = validate_entry(tree, RULES, loader, "NoSuchForCausalLM", TINY, "tiny", OracleSpec(), load_name_map())
     assert (v.status, v.message) == (UNUSABLE, f"sglang {tree.version} has no EntryClass NoSuchForCausalLM "
                                                "(unknown to the sglang side)")
+
+
+# poolside/Laguna-XS.2-FP8's compressed-tensors ignore list names the
+# checkpoint's q/k/v projections, which sglang fuses into qkv_proj
+LAGUNA_QC = {"quant_method": "compressed-tensors", "config_groups": {"group_0": {"weights": {"num_bits": 8}}},
+             "ignore": ["lm_head", "re:.*\\.self_attn\\.q_proj$", "re:.*\\.self_attn\\.k_proj$",
+                        "re:.*\\.self_attn\\.v_proj$", "re:.*\\.self_attn\\.o_proj$", "re:.*\\.mlp\\.gate$"]}
+
+
+def test_a_fused_layer_is_left_out_of_the_quantization_with_its_shards():
+    """The runtime oracle found Laguna-XS.2-FP8's qkv_proj bf16 in sglang and
+    FP8 in astgen: sglang reads a fused layer's ignore entry through its first
+    shard (compressed_tensors/utils.py:40-70). Both the validator and the
+    emitted modules' _weight_dtype follow it."""
+    from astgen.weights import one_byte
+    from tests.helpers import RULES, fixture_result, load_module
+
+    mc = {"quantization_config": LAGUNA_QC}
+    assert not one_byte(mc, "model.layers.3.self_attn.qkv_proj", RULES)
+    assert not one_byte(mc, "model.layers.3.self_attn.o_proj", RULES)
+    assert one_byte(mc, "model.layers.3.mlp.gate_up_proj", RULES)  # gate_proj / up_proj not ignored
+    module = load_module(fixture_result("dense").source, "dense_fused")
+    config = types.SimpleNamespace(quantization_config=LAGUNA_QC, torch_dtype="bfloat16")
+    assert module._weight_dtype(config, "model.layers.self_attn.qkv_proj") == module.DataType.BF16
+    assert module._weight_dtype(config, "model.layers.mlp.gate_up_proj") == module.DataType.INT8

@@ -85,22 +85,29 @@ def build_model(request: dict[str, Any]):
     if config is None:
         config = default_config(request["arch"], request.get("model_type", ""))
     config = {k: v for k, v in config.items() if k != "auto_map"}  # remote code: never run
-    config["architectures"] = [request["arch"]]
+    # a draft is built from its target's checkpoint, renamed by sglang itself (model_config.py)
+    config["architectures"] = [request.get("draft_of") or request["arch"]]
     layout = request["layout"]
     with tempfile.TemporaryDirectory(prefix="astgen-sglang-") as model_dir:
         with open(os.path.join(model_dir, "config.json"), "w", encoding="utf-8") as f:
             json.dump(config, f)
         settings = dict(layout["server_args"])
-        if _declares(ServerArgs, "mamba_radix_cache_strategy"):
+        server_args = ServerArgs(model_path=model_dir, device="cuda", skip_tokenizer_init=True,
+                                 load_format="dummy", **settings)
+        try:
+            context = parallel.set_rank(server_args, layout["fields"]["rank"])
+        except AssertionError as exc:
+            if "Mamba cache" not in str(exc) or not _declares(ServerArgs, "mamba_radix_cache_strategy"):
+                raise
             # the CPU platform keeps no Mamba cache snapshots, which sglang's default for hybrid
             # models asks of it (arg_groups/mamba_hook.py:101-121); a cache policy, no weight's
             settings.update(mamba_radix_cache_strategy="no_buffer", disable_overlap_schedule=True)
             answered.append("--mamba-radix-cache-strategy no_buffer --disable-overlap-schedule (no Mamba "
                             "cache snapshots on CPU; cache and scheduler policies, no weight's)")
-        server_args = ServerArgs(model_path=model_dir, device="cuda", skip_tokenizer_init=True,
-                                 load_format="dummy", **settings)
-        context = parallel.set_rank(server_args, layout["fields"]["rank"])
-        model_config = ModelConfig.from_server_args(server_args)
+            server_args = ServerArgs(model_path=model_dir, device="cuda", skip_tokenizer_init=True,
+                                     load_format="dummy", **settings)
+            context = parallel.set_rank(server_args, layout["fields"]["rank"])
+        model_config = ModelConfig.from_server_args(server_args, is_draft_model=bool(request.get("draft_of")))
         load_config = LoadConfig(load_format="dummy")
         quant_config = _get_quantization_config(model_config, load_config)
         torch.set_default_dtype(model_config.dtype)
@@ -127,8 +134,13 @@ def _declares(server_args_class, name: str) -> bool:
 
 def build(request: dict[str, Any]) -> dict[str, Any]:
     model, model_config, quant_config, context, answered = build_model(request)
+    read = _as_read(model_config.hf_config)
+    given = request.get("config") or {}
     doc = {"modules": _modules(model), "context": context, "answered": answered,
-           "config": _as_read(model_config.hf_config), "model_class": type(model).__name__,
+           "config": read, "model_class": type(model).__name__,
+           # what sglang's config loading changed in the given config (a draft's layer count ...)
+           "rewritten": {k: v for k, v in read.items() if k in given and given[k] != v and k != "architectures"
+                         and not isinstance(v, (dict, list))},
            "model_module": type(model).__module__,
            "quant_config": type(quant_config).__name__ if quant_config is not None else None,
            "dtype": str(model_config.dtype).removeprefix("torch.")}
