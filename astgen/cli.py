@@ -19,6 +19,7 @@ from astgen import __version__
 from astgen import expr as E
 from astgen.atomic import write_atomic
 from astgen.cache import ResultCache, code_digest
+from astgen import llmsim
 from astgen.drafts import read_drafts
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
 from astgen.emit import KV_CACHE_DTYPES, EmitOptions, module_name_for
@@ -148,12 +149,20 @@ def _kept(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
+    target_checkout = _llmsim_checkout(args)
+    if target_checkout is not None and args.uninstall:
+        removed = llmsim.uninstall(target_checkout)
+        if not args.quiet:
+            print(f"removed {', '.join(str(p) for p in removed) or 'nothing (astgen was not installed)'}",
+                  file=sys.stderr)
+        return EXIT_OK
     tree, files = resolve_inputs(args)
     rules = tree_rules(args, tree)
-    out_dir = Path(args.output)
+    out_dir = target_checkout.package if target_checkout is not None else Path(args.output)
     options = _options(args, tree, rules, len(files), emit=True)
     worst = EXIT_OK
     written = helpers = 0
+    modules: dict[str, str] = {}
     for result in scan_files(tree, files, rules, options):
         if len(files) > 1 and result.has_no_entry:
             helpers += 1
@@ -161,17 +170,38 @@ def cmd_gen(args: argparse.Namespace) -> int:
         _report(result, sys.stderr)
         worst = max(worst, result.status)
         if result.status == EXIT_OK and result.source is not None:
-            target = out_dir / (module_name_for(result.path.name) + ".py")
-            write_atomic(target, result.source)
+            name = module_name_for(result.path.name) + ".py"
+            if target_checkout is None:
+                write_atomic(out_dir / name, result.source)
+            modules[name] = result.source
             written += 1
             if not args.quiet:
                 entries = ", ".join(s.entry for s in result.shapes)
                 ops = sum(len(s.operators) for s in result.shapes)
-                print(f"wrote {target} ({entries}: {ops} operators)")
+                print(f"wrote {out_dir / name} ({entries}: {ops} operators)")
+    if target_checkout is not None and modules:
+        llmsim.install(target_checkout, modules, args.prefer)
+        if not args.quiet:
+            print(f"registered in {target_checkout.registry} ({args.prefer} archs first)", file=sys.stderr)
     if not args.quiet:
         failed = len(files) - written - helpers
         print(f"{written} module(s) written to {out_dir}, {failed} not", file=sys.stderr)
     return worst
+
+
+def _llmsim_checkout(args: argparse.Namespace) -> "llmsim.Checkout | None":
+    """--llmsim DIR, checked before anything is analyzed or written; the
+    modules then import from the checkout's root (src.arch)."""
+    if getattr(args, "uninstall", False) and not getattr(args, "llmsim", None):
+        raise UsageError("--uninstall needs --llmsim DIR")
+    if not getattr(args, "llmsim", None):
+        return None
+    try:
+        found = llmsim.checkout(Path(args.llmsim))
+    except llmsim.LLMSimError as exc:
+        raise UsageError(str(exc)) from None
+    args.import_root = llmsim.IMPORT_ROOT
+    return found
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -583,6 +613,15 @@ def build_parser() -> argparse.ArgumentParser:
     common(gen)
     gen.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default: out)")
     import_root(gen)
+    gen.add_argument("--llmsim", metavar="DIR",
+                     help="write the modules into this LLMSim checkout (src/arch/models_arch/astgen_archs/) and "
+                          "register them in its model_arch.py, so that LLMSim's own src/main.py uses them for the "
+                          "model types astgen emitted; re-running updates in place")
+    gen.add_argument("--prefer", choices=llmsim.PREFERENCES, default="handwritten",
+                     help="with --llmsim: whose arch LLMSim takes for a model type both have (default: "
+                          "LLMSim's hand-written one)")
+    gen.add_argument("--uninstall", action="store_true",
+                     help="with --llmsim: remove astgen's package and registration from the checkout")
     gen.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only")
     speed(gen)
     gen.set_defaults(func=cmd_gen)

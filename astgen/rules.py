@@ -173,6 +173,8 @@ class Execution:
     fused: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fused layer -> the checkpoint's shards
     prefill_chunk: E.Expr = E.Const(0)  # tokens per prefill chunk ([prefill]; 0: one piece)
     findings: tuple[Finding, ...] = ()
+    # [boundary_reduction]: since, rsv / ar architectures, ar model types, the layout of a reduce-scatterv
+    boundary_reduction: dict[str, Any] = field(default_factory=dict)
 
 
 def _draft(target: str, value: Any) -> tuple[str, str]:
@@ -232,7 +234,10 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
                      {k: tuple(v) for k, v in precision.get("fused", {}).items()},
                      _expr(doc.get("prefill", {}).get("chunk", "0"), f"{where}.prefill.chunk"),
                      tuple(Finding(tuple(f["classes"]), _expr(f.get("when", "True"), f"{where}.findings.when"),
-                                   str(f["message"]), str(f["cite"])) for f in doc.get("findings", [])))
+                                   str(f["message"]), str(f["cite"])) for f in doc.get("findings", [])),
+                     {**doc.get("boundary_reduction", {}),
+                      "rsv_when": _expr(doc.get("boundary_reduction", {}).get("rsv_when", "False"),
+                                        f"{where}.boundary_reduction.rsv_when")})
 
 
 @dataclass

@@ -23,7 +23,7 @@ from astgen import expr as E
 from astgen import ir
 from astgen.flow import Event, Flow
 from astgen.parse import Location
-from astgen.rules import ModeOp, Rules
+from astgen.rules import ModeOp, Rules, model_types_of
 
 # The forward mode as the emitted code names it: `is_decode = sc.mode == ForwardMode.DECODE`.
 IS_DECODE = E.Name("is_decode")
@@ -78,8 +78,26 @@ def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow, version: str) -> For
     for node in arch.root.walk(skip_towers=True):
         if node.kind == ir.MODULE and _is_mla(node, rules):
             _plan_mla(node, rules, plan, version)
-    _Rows(rules, flow, plan).visit(arch.root, SEQ_LEN)
+    _Rows(rules, flow, plan, _reduce_scatterv(arch.entry, rules, version)).visit(arch.root, SEQ_LEN)
     return plan
+
+
+def _reduce_scatterv(entry: str, rules: Rules, version: str) -> E.Expr:
+    """When the entry's layer boundaries return an FFN's output over
+    attention DP with a reduce-scatterv: its boundary reduction (sglang's
+    per-model default, or --boundary-reduction) allows it, and the layout
+    does (rules/execution.toml [boundary_reduction])."""
+    table = rules.execution.boundary_reduction
+    if not table or not _at_least(version, str(table.get("since", ""))):
+        return E.FALSE
+    default = "rsv" if entry in table.get("rsv", ()) else "ar" if entry in table.get("ar", ()) or \
+        set(model_types_of(entry)) & set(table.get("ar_model_types", ())) else "rs+rsv"
+    chosen = rules.switch("boundary_reduction")
+    strategy = E.IfExp(E.Compare("==", chosen, E.Const("auto")), E.Const(default), chosen) \
+        if rules.server_args.args.get("boundary_reduction") is not None or "boundary_reduction" in rules.given \
+        else E.Const(default)
+    allows = E.Compare("in", strategy, E.Tuple((E.Const("rsv"), E.Const("rs+rsv"))))
+    return E.simplify_condition(E.and_(allows, table["rsv_when"]))
 
 
 # ----------------------------------------------------------------------------
@@ -144,8 +162,8 @@ class _Rows:
     """Walks the IR with the rows each module holds, applying the
     communication its forward code does, in order."""
 
-    def __init__(self, rules: Rules, flow: Flow, plan: ForwardPlan) -> None:
-        self.rules, self.flow, self.plan = rules, flow, plan
+    def __init__(self, rules: Rules, flow: Flow, plan: ForwardPlan, rsv: E.Expr = E.FALSE) -> None:
+        self.rules, self.flow, self.plan, self.rsv = rules, flow, plan, rsv
 
     def visit(self, node: ir.Node, rows: E.Expr) -> None:
         if rows != SEQ_LEN:
@@ -217,7 +235,7 @@ class _Rows:
         """One communication step at ``node``: a transfer when its condition
         can hold, and the rows the module holds after it (``here``: the rows
         where the step runs; ``rows``: on every path)."""
-        env = {"rows": here, "local": local, "seq_len": SEQ_LEN, "hidden": hidden}
+        env = {"rows": here, "local": local, "seq_len": SEQ_LEN, "hidden": hidden, "rsv": self.rsv}
         when = E.simplify_condition(E.and_(event.guard, E.substitute(step.when, env)))
         if when == E.FALSE:
             return rows

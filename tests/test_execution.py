@@ -584,3 +584,29 @@ def test_sglangs_own_unreduced_mlp_is_reported_and_followed(sglang_tree):
                  if e["name"] == "Qwen3ForCausalLM")
     assert [x["location"] for x in entry["findings"]] == ["sglang/srt/models/qwen3.py:403"]
     assert "(when sc.enable_moe_dense_fully_dp; sglang/srt/models/qwen2.py:85-99" in entry["findings"][0]["message"]
+
+
+def test_dp_attention_returns_the_ffn_output_with_a_reduce_scatter(sglang_tree):
+    """tp1 dp8 ep8 without DeepEP (sglang --tp 8 --dp 8 --ep 8): R1's
+    boundaries return each FFN's output to its replica's rows with one
+    reduce-scatterv over the TP group (layer_boundary/exit.py:76-95,
+    moe/utils.py:742-749; DeepSeek's boundary reduction is rs+rsv), where the
+    runtime forward tier saw astgen charge an all-reduce; Qwen3's boundaries
+    are "ar" (arg_groups/boundary_reduction.py:12-24): it keeps the all-reduce."""
+    saved = dict(LAYOUTS)
+    LAYOUTS["L4"] = (1, 8, 8, False, False)
+    try:
+        r1 = table(built(module_of(sglang_tree, "0.5.23", "deepseek_v2"), "DeepseekV3ForCausalLM",
+                         "deepseek-ai__DeepSeek-R1", "L4", True))
+        qwen = table(built(module_of(sglang_tree, "0.5.23", "qwen3"), "Qwen3ForCausalLM", "Qwen__Qwen3-32B",
+                           "L4", True))
+    finally:
+        LAYOUTS.clear()
+        LAYOUTS.update(saved)
+    rows = DECODE_BATCH * 8
+    assert r1["moe_ffn_reduce_scatter"] == transfer(rows, 7168, "reduce_scatter", 58, True)
+    assert r1["dense_ffn_reduce_scatter"] == transfer(rows, 7168, "reduce_scatter", 3, True)
+    assert r1["moe_dp_gather_all_reduce"] == transfer(rows, 7168, "all_reduce", 58, True)
+    assert not {"moe_ffn_all_reduce", "dense_ffn_all_reduce"} & set(r1)
+    assert qwen["ffn_all_reduce"] == transfer(rows, 5120, "all_reduce", 64, True)
+    assert "ffn_reduce_scatter" not in qwen
