@@ -428,6 +428,7 @@ def _runtime_cases(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> 
             checkpoints[arch] = (Path(args.config).name, config)
         entries, title = [arch], ""
     drafts = read_drafts(tree.root) if not tree.flat else {}
+    loader = Loader(tree)
     cases = []
     for entry in entries:
         label, config = checkpoints.get(entry, ("default config", None))
@@ -435,8 +436,23 @@ def _runtime_cases(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> 
         if target:  # a speculative draft, at its target's checkpoint as sglang builds it
             label, config = checkpoints[target]
             label = f"{label} (draft of {target})"
-        cases.append(RuntimeCase(entry, config, label, (model_types_of(target or entry) or ("",))[0], target))
+        model_type = (model_types_of(target or entry) or ("",))[0] or _registered_type(loader, target or entry)
+        cases.append(RuntimeCase(entry, config, label, model_type, target))
     return cases, title
+
+
+def _registered_type(loader: Loader, arch: str) -> str:
+    """The model_type sglang registers its own config class for ``arch``
+    under (an architecture transformers does not know: GigaChat35Config for
+    GigaChat35ForCausalLM), so that its defaults give a config; "" if none."""
+    from astgen.registry import registry_of
+    from astgen.trace import config_class
+
+    found = config_class(loader, arch)
+    if found is None:
+        return ""
+    classes = registry_of(loader.tree).classes
+    return next((t for t, c in sorted(classes.items()) if c.name == found.name and c.module == found.module.name), "")
 
 
 def _validate_runtime(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> tuple[list[Validation], str]:
