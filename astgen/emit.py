@@ -221,12 +221,7 @@ def _trailer(archs: list[ArchShapes]) -> str:
 def _assumed(archs: list[ArchShapes]) -> list[str]:
     """The runtime state no schedule field describes, as taken at sglang's
     default (off) where the code tests it: one wrapped paragraph."""
-    names: set[str] = set()
-    for a in archs:
-        for d in a.diagnostics:
-            m = re.match(r"condition on (.*) taken as its default", d.message) if d.code == "assumed" else None
-            if m:
-                names |= {_switch_name(w) for w in m.group(1).split(", ")}
+    names = {_switch_name(why) for a in archs for d in a.diagnostics if d.code == "assumed" for why in d.args}
     if not names:
         return []
     words = ["Taken", "at", "sglang's", "default", "(off)", "where", "the", "code", "tests", "them:"]

@@ -80,6 +80,9 @@ class Diagnostic:
     message: str
     hint: str = ""
     subject: str = ""  # the construct not understood: a class name, "call of f", "subscript"
+    # the message's arguments as data, for a reader that needs them (never parsed back from
+    # the text): an "assumed" note's runtime conditions taken at their default
+    args: tuple[str, ...] = ()
 
     def render(self) -> str:
         text = f"{self.loc}: {self.severity}[{self.code}]: {self.message}"

@@ -246,11 +246,11 @@ class Tracer:
 
     # -- diagnostics --------------------------------------------------
     def _diag(self, severity: str, code: str, loc: Location, message: str, hint: str = "",
-              subject: str = "") -> None:
+              subject: str = "", args: tuple[str, ...] = ()) -> None:
         key = (code, message, loc.line)
         if key not in self._seen_diag:
             self._seen_diag.add(key)
-            self.diagnostics.append(ir.Diagnostic(severity, code, loc, message, hint, subject or code))
+            self.diagnostics.append(ir.Diagnostic(severity, code, loc, message, hint, subject or code, args))
 
     def _here(self) -> Location:
         f = self.frame
@@ -1777,7 +1777,7 @@ class Tracer:
                 defaulted = E.FALSE
         whys = sorted({u.why for u in E.unknowns(value)})
         self._diag("note", "assumed", self._here(),
-                   f"condition on {', '.join(whys)} taken as its default (off)")
+                   f"condition on {', '.join(whys)} taken as its default (off)", args=tuple(whys))
         if isinstance(defaulted, E.Const):
             return E.Const(bool(defaulted.value))
         return defaulted
