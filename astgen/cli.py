@@ -32,7 +32,7 @@ from astgen.scan import (EXIT_INCOMPLETE, EXIT_OK, EXIT_UNUSABLE, FileResult, Sc
 from astgen.server_args import ServerArgsError, ServerArgSpec, parse_flags, read_server_args
 from astgen.shapes import ArchShapes
 from astgen.source import SourceError, SourceTree, cache_dir, fetch_version, tree_at, tree_of_dir, tree_of_file
-from astgen.trace import Loader
+from astgen.loader import Loader
 
 if TYPE_CHECKING:
     from astgen.drift import ConfigIndex

@@ -28,7 +28,8 @@ from astgen.run import plan_forward
 from astgen.server_args import read_server_args
 from astgen.shapes import ArchShapes, build_shapes
 from astgen.source import MODELS_PACKAGE, SourceError, SourceTree, imported_modules
-from astgen.trace import Loader, Tracer, config_class
+from astgen.loader import Loader
+from astgen.trace import Tracer, config_class
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_UNUSABLE = 0, 1, 2
 

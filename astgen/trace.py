@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import libcst as cst
@@ -31,11 +30,11 @@ from astgen.parse import (
     ParseFailure,
     class_info,
     import_bindings,
-    parse_file,
 )
+from astgen.loader import Loader  # noqa: F401 (the loader stage; re-exported for older callers)
 from astgen.registry import NOT_CONSTANT, module_constant, registry_of
 from astgen.rules import FunctionRule, RuleMethod, Rules, model_types_of
-from astgen.source import MODELS_PACKAGE, SourceTree
+from astgen.source import MODELS_PACKAGE
 from astgen.values import (
     BASE,
     MAX_UNROLL,
@@ -88,69 +87,6 @@ class _Frame:
 # loading modules on demand
 
 
-class Loader:
-    """Parses the modules of one sglang tree on demand, each file once.
-
-    The only place a module is parsed: the CLI loads its entry files here
-    too, so a file that is both an entry and another file's dependency is
-    read once.
-    """
-
-    def __init__(self, tree: SourceTree) -> None:
-        self.tree = tree
-        self.version = tree.version
-        self.modules: dict[str, ParsedModule | None] = {}  # None: absent or unparsable
-        self.failures: dict[str, ParseFailure] = {}
-        self._tracked: set[str] = set()
-
-    def start_tracking(self) -> None:
-        """Record the files read from now on (a cached result depends on them)."""
-        self._tracked = set()
-
-    def tracked(self) -> list[Path]:
-        files = (self.tree.module_file(d) for d in self._tracked)
-        return sorted({f for f in files if f is not None})
-
-    def load(self, dotted: str) -> ParsedModule:
-        """The parsed module; raises ParseFailure (again on later calls)."""
-        self._tracked.add(dotted)
-        if dotted in self.failures:
-            raise self.failures[dotted]
-        pm = self.modules.get(dotted)
-        if pm is not None:
-            return pm
-        path = self.tree.module_file(dotted)
-        if path is None:
-            raise ParseFailure(dotted, 0, "no such module in the sglang tree")
-        try:
-            pm = parse_file(path, dotted, display=self.tree.display(path))
-        except ParseFailure as exc:
-            self.failures[dotted] = exc
-            self.modules[dotted] = None
-            raise
-        self.modules[dotted] = pm
-        return pm
-
-    def track(self, dotted: str) -> None:
-        """A module read by other means (astroid) that a result depends on."""
-        self._tracked.add(dotted)
-
-    def get(self, dotted: str) -> ParsedModule | None:
-        """A model module the tracer may follow into, or None (not model
-        code, not in the tree, or unparsable)."""
-        if dotted in self.modules:
-            if self.modules[dotted] is not None:
-                self._tracked.add(dotted)
-            return self.modules[dotted]
-        if not _is_model_module(dotted) or self.tree.module_file(dotted) is None:
-            self.modules[dotted] = None
-            return None
-        try:
-            return self.load(dotted)
-        except ParseFailure:
-            return None
-
-
 def config_class(loader: Loader, arch: str) -> ClassInfo | None:
     """sglang's own config class for checkpoints of ``arch``: its model_type
     (rules/model_types.toml) in sglang's config registry (:mod:`astgen.registry`);
@@ -170,17 +106,6 @@ def config_class(loader: Loader, arch: str) -> ClassInfo | None:
         pm = loader.get(found.module)
         return pm.classes.get(found.name) if pm is not None else None
     return None
-
-
-# what the tracer reads as code: model code, sglang's config classes and helpers,
-# and the draft-config parser of DFlash/DSpark drafts (a config reader too)
-TRACED_PACKAGES = ("sglang.srt.models.", "sglang.srt.configs.", "sglang.srt.speculative.dflash_utils")
-
-
-def _is_model_module(dotted: str) -> bool:
-    """Code the tracer reads (TRACED_PACKAGES); everything else in sglang is
-    known by rules only."""
-    return dotted.startswith(TRACED_PACKAGES)
 
 
 def _is_config_module(dotted: str) -> bool:

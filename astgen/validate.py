@@ -27,7 +27,7 @@ from astgen.rules import NameMap, Rules
 from astgen.scan import analyze_file
 from astgen.shapes import ArchShapes
 from astgen.source import SourceTree, runtime_root
-from astgen.trace import Loader
+from astgen.loader import Loader
 from astgen.weights import TOWER, Weight, WeightTable, evaluate_weights, one_byte
 
 AGREE, DISAGREE, INCOMPLETE, UNUSABLE = "agree", "disagree", "incomplete", "unusable"

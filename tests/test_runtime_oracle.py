@@ -19,7 +19,7 @@ import pytest
 from astgen.layout import Layout
 from astgen.oracles import OracleUnavailable, sglang_runtime
 from astgen.source import runtime_root
-from astgen.trace import Loader
+from astgen.loader import Loader
 from astgen.validate import AGREE, DISAGREE, RuntimeCase, compare, layout_request, validate_runtime
 from astgen.weights import evaluate_weights
 from tests.helpers import CONFIGS, HF_CONFIGS, RULES

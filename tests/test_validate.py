@@ -17,7 +17,7 @@ import pytest
 
 from astgen.oracles import OracleModel, OracleParam, transformers_version
 from astgen.source import tree_of_dir
-from astgen.trace import Loader
+from astgen.loader import Loader
 from astgen.rules import load_name_map
 from astgen.validate import AGREE, DISAGREE, INCOMPLETE, UNUSABLE, compare
 from astgen.weights import evaluate_weights

@@ -15,7 +15,8 @@ import time
 from astgen.registry import _resolving
 from astgen.rules import load_rules
 from astgen.source import fetch_version
-from astgen.trace import Loader, Tracer
+from astgen.loader import Loader
+from astgen.trace import Tracer
 
 
 def main() -> None:

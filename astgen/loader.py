@@ -1,0 +1,85 @@
+"""Stage 2 of the pipeline, the loader: the modules of one sglang tree,
+each parsed once (astgen.parse) and only when a later stage asks for it.
+Every stage that needs a module gets it here, so a file that is both an
+entry and another file's dependency is read once; the result cache learns
+from it which files a result depends on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from astgen.parse import ParsedModule, ParseFailure, parse_file
+from astgen.source import SourceTree
+
+# what the tracer reads as code: model code, sglang's config classes and helpers,
+# and the draft-config parser of DFlash/DSpark drafts (a config reader too)
+TRACED_PACKAGES = ("sglang.srt.models.", "sglang.srt.configs.", "sglang.srt.speculative.dflash_utils")
+
+
+def is_traced_module(dotted: str) -> bool:
+    """Code the tracer reads (TRACED_PACKAGES); everything else in sglang is
+    known by rules only."""
+    return dotted.startswith(TRACED_PACKAGES)
+
+
+class Loader:
+    """Parses the modules of one sglang tree on demand, each file once.
+
+    The only place a module is parsed: the CLI loads its entry files here
+    too, so a file that is both an entry and another file's dependency is
+    read once.
+    """
+
+    def __init__(self, tree: SourceTree) -> None:
+        self.tree = tree
+        self.version = tree.version
+        self.modules: dict[str, ParsedModule | None] = {}  # None: absent or unparsable
+        self.failures: dict[str, ParseFailure] = {}
+        self._tracked: set[str] = set()
+
+    def start_tracking(self) -> None:
+        """Record the files read from now on (a cached result depends on them)."""
+        self._tracked = set()
+
+    def tracked(self) -> list[Path]:
+        files = (self.tree.module_file(d) for d in self._tracked)
+        return sorted({f for f in files if f is not None})
+
+    def load(self, dotted: str) -> ParsedModule:
+        """The parsed module; raises ParseFailure (again on later calls)."""
+        self._tracked.add(dotted)
+        if dotted in self.failures:
+            raise self.failures[dotted]
+        pm = self.modules.get(dotted)
+        if pm is not None:
+            return pm
+        path = self.tree.module_file(dotted)
+        if path is None:
+            raise ParseFailure(dotted, 0, "no such module in the sglang tree")
+        try:
+            pm = parse_file(path, dotted, display=self.tree.display(path))
+        except ParseFailure as exc:
+            self.failures[dotted] = exc
+            self.modules[dotted] = None
+            raise
+        self.modules[dotted] = pm
+        return pm
+
+    def track(self, dotted: str) -> None:
+        """A module read by other means (astroid) that a result depends on."""
+        self._tracked.add(dotted)
+
+    def get(self, dotted: str) -> ParsedModule | None:
+        """A model module the tracer may follow into, or None (not model
+        code, not in the tree, or unparsable)."""
+        if dotted in self.modules:
+            if self.modules[dotted] is not None:
+                self._tracked.add(dotted)
+            return self.modules[dotted]
+        if not is_traced_module(dotted) or self.tree.module_file(dotted) is None:
+            self.modules[dotted] = None
+            return None
+        try:
+            return self.load(dotted)
+        except ParseFailure:
+            return None
