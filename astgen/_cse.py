@@ -70,7 +70,7 @@ def replace_all(e: E.Expr, mapping: Mapping[E.Expr, E.Expr]) -> E.Expr:
     if e in mapping:
         return mapping[e]
     kids = [replace_all(c, mapping) for c in e.children()]
-    return E._rebuild(e, kids) if kids else e
+    return E.rebuild(e, kids) if kids else e
 
 
 def config_key(e: E.Expr) -> str | None:

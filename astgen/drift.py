@@ -238,7 +238,7 @@ def _rewrite(e: E.Expr, has: Callable[[str], bool | None], truth: bool) -> E.Exp
         kids = [_rewrite(e.n, has, False), _rewrite(e.pred, has, True)]
     else:
         kids = [_rewrite(c, has, False) for c in e.children()]
-    return _local(E._rebuild(e, kids) if kids else e, has, truth)
+    return _local(E.rebuild(e, kids) if kids else e, has, truth)
 
 
 def canonical(e: E.Expr, has: Callable[[str], bool | None] = _no_configs, truth: bool = False) -> E.Expr:
@@ -527,7 +527,7 @@ def _unnested(e: E.Expr) -> E.Expr:
             return E.GetAttr(mc, e.name, _unnested(e.default))
         return E.Attr(mc, e.name) if isinstance(e, E.Attr) else E.HasAttr(mc, e.name)
     kids = [_unnested(c) for c in e.children()]
-    return E._rebuild(e, kids) if kids else e
+    return E.rebuild(e, kids) if kids else e
 
 
 def same_change_key(a: E.Expr, b: E.Expr) -> tuple[E.Expr, E.Expr]:

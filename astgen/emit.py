@@ -858,7 +858,7 @@ def _nested(e: E.Expr) -> E.Expr:
     """``mc.text_config.x`` as ``_sub(mc, 'text_config').x``: LLMSim's config
     keeps a nested config a dict (or flattens it), never an object."""
     kids = [_nested(c) for c in e.children()]
-    e = E._rebuild(e, kids) if kids else e
+    e = E.rebuild(e, kids) if kids else e
     if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and _is_mc_key(e.obj):
         return replace(e, obj=E.Call("_sub", (e.obj.obj, E.Const(e.obj.name))))
     return e

@@ -450,7 +450,7 @@ def given(e: Expr, fact: Expr) -> Expr:
         if x in known:
             return known[x]
         kids = [go(c) for c in x.children()]
-        return _rebuild(x, kids) if kids else x
+        return rebuild(x, kids) if kids else x
 
     return go(e)
 
@@ -477,10 +477,12 @@ def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
     if isinstance(e, SumOver):
         inner = {k: v for k, v in mapping.items() if k != e.var}
         return SumOver(e.var, substitute(e.n, mapping), substitute(e.body, inner))
-    return _rebuild(e, [substitute(c, mapping) for c in e.children()])
+    return rebuild(e, [substitute(c, mapping) for c in e.children()])
 
 
-def _rebuild(e: Expr, kids: list[Expr]) -> Expr:
+def rebuild(e: Expr, kids: list[Expr]) -> Expr:
+    """``e`` of the same kind with ``kids`` as its children (in the order
+    ``e.children()`` gives them): what a bottom-up rewrite builds."""
     if not kids:
         return e
     if isinstance(e, Attr):
@@ -654,7 +656,7 @@ class _Evaluator:
 
 def simplify(e: Expr) -> Expr:
     kids = [simplify(c) for c in e.children()]
-    return simplify_node(_rebuild(e, kids) if kids else e)
+    return simplify_node(rebuild(e, kids) if kids else e)
 
 
 def simplify_node(e: Expr) -> Expr:
@@ -943,10 +945,10 @@ _PREC = {
 
 def to_source(e: Expr) -> str:
     """Python source of ``e``; ``parse(to_source(e)) == e``."""
-    return _Printer().show(e)[0]
+    return Printer().show(e)[0]
 
 
-class _Printer:
+class Printer:
     def show(self, e: Expr) -> tuple[str, int]:
         return getattr(self, "_" + type(e).__name__)(e)
 

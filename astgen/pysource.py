@@ -36,7 +36,7 @@ def _quoted(value: str) -> str:
     return text
 
 
-class _BlackPrinter(E._Printer):
+class _BlackPrinter(E.Printer):
     def _Const(self, e: E.Const) -> tuple[str, int]:
         if isinstance(e.value, str):
             return _quoted(e.value), E._PREC["atom"]

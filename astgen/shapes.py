@@ -394,7 +394,7 @@ def _at_tp1(e: E.Expr) -> E.Expr:
     if isinstance(e, E.Attr) and isinstance(e.obj, E.Name) and (e.obj.id, e.name) in _TP1:
         return _TP1[(e.obj.id, e.name)]
     kids = [_at_tp1(c) for c in e.children()]
-    return E._rebuild(e, kids) if kids else e
+    return E.rebuild(e, kids) if kids else e
 
 
 # ----------------------------------------------------------------------------

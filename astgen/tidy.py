@@ -40,7 +40,7 @@ def _memo(cache: dict[E.Expr, E.Expr], compute, e: E.Expr) -> E.Expr:
 
 def _tidy(e: E.Expr) -> E.Expr:
     kids = [_tidy_child(e, i, c) for i, c in enumerate(e.children())]
-    node = E._rebuild(e, kids) if kids else e
+    node = E.rebuild(e, kids) if kids else e
     node = E.simplify_node(node)
     rule = _RULES.get(type(node))
     return rule(node) if rule else node
@@ -187,4 +187,4 @@ def _given(e: E.Expr, known: dict[E.Expr, E.Expr]) -> E.Expr:
     if isinstance(e, E.CountIf):
         return E.CountIf(e.var, _given(e.n, known), tidy_condition(_decided(e.pred, known)))
     kids = [_given(c, known) for c in e.children()]
-    return E._rebuild(e, kids) if kids else e
+    return E.rebuild(e, kids) if kids else e

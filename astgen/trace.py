@@ -1911,7 +1911,7 @@ def _replace_unknowns(e: E.Expr) -> E.Expr:
     if isinstance(e, E.Unknown):
         return E.NONE
     kids = [_replace_unknowns(c) for c in e.children()]
-    return E._rebuild(e, kids) if kids else e
+    return E.rebuild(e, kids) if kids else e
 
 
 def _root_of(node: ir.Node) -> ir.Node:

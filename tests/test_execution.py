@@ -412,9 +412,14 @@ def test_transfers_carry_llmsim_bandwidths(sglang_tree, layout):
     module = module_of(sglang_tree, "0.5.23", "deepseek_v2")
     for decode in (False, True):
         arch = built(module, "DeepseekV3ForCausalLM", "deepseek-ai__DeepSeek-R1", layout, decode)
-        for op in arch.transfer_operators:
-            assert getattr(op, "_bandwidth_gb_s", None) in {bw[1 if decode else 0] for bw in BW.values()}, \
-                op.metadata.name
+        # each transfer at its kind's price, and every layout has transfers (the LM head's gather at least)
+        kinds = {op.metadata.name: getattr(op, "_bandwidth_gb_s", None) for op in arch.transfer_operators}
+        assert kinds and "lm_head_all_gather" in kinds
+        assert kinds["lm_head_all_gather"] == BW["all_gather"][1 if decode else 0]
+        for name, bandwidth in kinds.items():
+            # the LM head's DP gather is an all-reduce of a zero-filled buffer (dp_attention.py:661-713)
+            kind = "all_reduce" if name.endswith("dp_gather") else next(k for k in BW if name.endswith(k))
+            assert bandwidth == BW[kind][1 if decode else 0], name
 
 
 @pytest.mark.parametrize("decode", [False, True], ids=["extend", "decode"])
