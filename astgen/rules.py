@@ -236,8 +236,8 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
                      tuple(Finding(tuple(f["classes"]), _expr(f.get("when", "True"), f"{where}.findings.when"),
                                    str(f["message"]), str(f["cite"])) for f in doc.get("findings", [])),
                      {**doc.get("boundary_reduction", {}),
-                      "rsv_when": _expr(doc.get("boundary_reduction", {}).get("rsv_when", "False"),
-                                        f"{where}.boundary_reduction.rsv_when")})
+                      **{k: _expr(doc.get("boundary_reduction", {}).get(k, "False"), f"{where}.boundary_reduction.{k}")
+                         for k in ("rsv_when", "maxlen_when")}})
 
 
 @dataclass

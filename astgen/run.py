@@ -78,7 +78,10 @@ def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow, version: str) -> For
     for node in arch.root.walk(skip_towers=True):
         if node.kind == ir.MODULE and _is_mla(node, rules):
             _plan_mla(node, rules, plan, version)
-    _Rows(rules, flow, plan, _reduce_scatterv(arch.entry, rules, version)).visit(arch.root, SEQ_LEN)
+    table = rules.execution.boundary_reduction
+    maxlen = table.get("maxlen_when", E.FALSE) if table and _at_least(version, str(table.get("since", ""))) \
+        else E.FALSE
+    _Rows(rules, flow, plan, _reduce_scatterv(arch.entry, rules, version), maxlen).visit(arch.root, SEQ_LEN)
     return plan
 
 
@@ -162,8 +165,9 @@ class _Rows:
     """Walks the IR with the rows each module holds, applying the
     communication its forward code does, in order."""
 
-    def __init__(self, rules: Rules, flow: Flow, plan: ForwardPlan, rsv: E.Expr = E.FALSE) -> None:
-        self.rules, self.flow, self.plan, self.rsv = rules, flow, plan, rsv
+    def __init__(self, rules: Rules, flow: Flow, plan: ForwardPlan, rsv: E.Expr = E.FALSE,
+                 maxlen: E.Expr = E.FALSE) -> None:
+        self.rules, self.flow, self.plan, self.rsv, self.maxlen = rules, flow, plan, rsv, maxlen
 
     def visit(self, node: ir.Node, rows: E.Expr) -> None:
         if rows != SEQ_LEN:
@@ -235,7 +239,8 @@ class _Rows:
         """One communication step at ``node``: a transfer when its condition
         can hold, and the rows the module holds after it (``here``: the rows
         where the step runs; ``rows``: on every path)."""
-        env = {"rows": here, "local": local, "seq_len": SEQ_LEN, "hidden": hidden, "rsv": self.rsv}
+        env = {"rows": here, "local": local, "seq_len": SEQ_LEN, "hidden": hidden, "rsv": self.rsv,
+               "maxlen": self.maxlen}
         when = E.simplify_condition(E.and_(event.guard, E.substitute(step.when, env)))
         if when == E.FALSE:
             return rows

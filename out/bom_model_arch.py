@@ -3,7 +3,7 @@
 # sha256: 7c1f9a99393a57b1116fe3243a9abc3e9a8e058d68cab0cba54784ba2cf3c9b6
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (ff6a7f8d6d8e)
+# rules: 1.1.1 (b4c39d14b53e)
 """LLMSim model_arch for sglang's bom.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp

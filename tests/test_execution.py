@@ -64,6 +64,19 @@ def per_chunk(t: dict, chunks: int) -> dict:
     return {k: v[:5] + (v[5] * chunks,) + v[6:] for k, v in t.items()}
 
 
+def padded_dp_gather(prefix: str, S: int, H: int, dp: int, layers: int) -> dict:
+    """A DECODE step with an a2a backend pads DP attention to the longest
+    replica (dp_attention.py:207-232): the DP gather reduce-scatters over
+    attention TP and all-gathers over the TP group (:716-760); the FFN's sum
+    returns with a reduce-scatter over the TP group and the attention-TP
+    all-gather (layer_boundary/exit.py:76-95). The runtime forward tier
+    records exactly these at tp4 dp4 ep16 with DeepEP."""
+    return {prefix + "dp_gather_reduce_scatter": transfer(S, H, "reduce_scatter", layers, True),
+            prefix + "dp_gather_all_gather": transfer(S * dp, H, "all_gather", layers, True),
+            prefix + "ffn_dp_reduce_scatter": transfer(S * dp, H, "reduce_scatter", layers, True),
+            prefix + "ffn_attn_all_gather": transfer(S, H, "all_gather", layers, True)}
+
+
 def embedding_and_head(t: dict, layout: str, decode: bool, hidden: int, vocab: int) -> None:
     """The embedding's shard sum over attention TP under DP attention, else
     the TP group (vocab_parallel_embedding.py:166-185, 514-533: TP size tp
@@ -202,9 +215,12 @@ def deepseek_v3(layout: str, decode: bool, version: str = "0.5.23") -> dict:
             t["moe_ffn_all_reduce"] = transfer(S, H, "all_reduce", 58, decode)
             t["dense_attn_all_reduce"] = transfer(S, H, "all_reduce", 3, decode)
             t["dense_ffn_all_reduce"] = transfer(S, H, "all_reduce", 3, decode)
-        elif not fully_dp:  # L2 dense layers: DP gather (an all-reduce, dp_attention.py:661-713), TP sum
+        elif not fully_dp and not decode:  # L2 dense layers: DP gather (an all-reduce, dp_attention.py:661-713), TP sum
             t["dense_dp_gather_all_reduce"] = transfer(S * dp, H, "all_reduce", 3, decode)
             t["dense_ffn_all_reduce"] = transfer(S * dp, H, "all_reduce", 3, decode)
+        elif not fully_dp:  # L2 DECODE with DeepEP: padded to the longest replica (MAX_LEN,
+            # dp_attention.py:207-232): reduce-scatter + all-gather in, reduce-scatter + all-gather out
+            t.update(padded_dp_gather("dense_", S, H, dp, 3))
     return per_chunk(t, chunks)
 
 
@@ -248,7 +264,9 @@ def qwen3_32b(layout: str, decode: bool) -> dict:
         "down_proj": ("matmul", rows, 25600 // world, H, 1, 64, BF16, None),
     }
     embedding_and_head(t, layout, decode, H, 151936)  # (qwen2.py:370-376, qwen3.py:582-588)
-    if not fully_dp and dp > 1:  # L2: DP gather then the TP sum over 16 ranks (boundary.py:675-697, exit.py:355-401)
+    if not fully_dp and dp > 1 and decode and deepep:  # L2 DECODE: padded to the longest replica
+        t.update(padded_dp_gather("", S, H, dp, 64))
+    elif not fully_dp and dp > 1:  # L2: DP gather then the TP sum over 16 ranks (boundary.py:675-697, exit.py:355-401)
         t["dp_gather_all_reduce"] = transfer(S * dp, H, "all_reduce", 64, decode)
         t["ffn_all_reduce"] = transfer(S * dp, H, "all_reduce", 64, decode)
     elif not fully_dp:  # L3: two TP all-reduces per layer (boundary.py:630-674, exit.py:115-147)

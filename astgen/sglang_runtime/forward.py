@@ -428,7 +428,7 @@ def patch_moe() -> list[str]:
 
     def run_moe_core(self, dispatch_output):
         hs = dispatch_output.hidden_states
-        topk = dispatch_output.topk_output
+        topk = getattr(dispatch_output, "topk_output", dispatch_output)  # DeepEP's outputs carry topk_ids
         ids = getattr(topk, "topk_ids", None)
         w13 = getattr(self, "w13_weight", None)
         w2 = getattr(self, "w2_weight", None)
@@ -460,6 +460,52 @@ def patch_moe() -> list[str]:
     orig_map = standard._map_topk_ids_to_local_experts
     standard._map_topk_ids_to_local_experts = lambda ids, mapping: orig_map(ids, mapping.to(ids.device))
     return ["FusedMoE.run_moe_core", "standard._map_topk_ids_to_local_experts (map -> meta)"]
+
+
+def patch_deepep() -> list[str]:
+    """DeepEP's dispatch and combine (token_dispatcher/deepep.py:1041-1085),
+    whose kernels need GPUs: recorded as the collectives ``dispatch`` and
+    ``combine`` of the rank's rows (``copies``: top-k), shape-only. The
+    dispatched tokens stay the rank's own rows with their top-k ids, so the
+    experts' compute is recorded as without EP's all-to-all (the uniform
+    share of the routed rows per local expert); combine returns the rank's
+    rows. Only for --moe-a2a-backend deepep layouts."""
+    from sglang.srt.layers.moe.token_dispatcher import deepep
+
+    def dispatch(self, hidden_states, topk_output):
+        from sglang.srt.runtime_context import get_parallel
+
+        ids = getattr(topk_output, "topk_ids", None)
+        self._astgen_rows = rows = int(hidden_states.shape[0])
+        REC.add("collective", op="dispatch", group="deepep", group_size=0, shape=_shape(hidden_states),
+                out=_shape(hidden_states), dtype=_dt(hidden_states), where=current_module(), caller=caller(),
+                copies=int(ids.shape[-1]) if ids is not None else 1)
+        # every EP rank sends its rows' top-k copies: under uniform routing this rank's experts
+        # receive the share of all of them, as if its own rows were ep_size times as many
+        ep = max(1, int(get_parallel().moe_ep_size))
+        received = hidden_states.new_empty((rows * ep, hidden_states.shape[-1]))
+        received_ids = ids.new_empty((rows * ep, ids.shape[-1])) if ids is not None else None
+        weights = getattr(topk_output, "topk_weights", None)
+        received_weights = weights.new_empty((rows * ep, weights.shape[-1])) if weights is not None else None
+        return deepep.DeepEPNormalDispatchOutput(received, None, received_ids, received_weights, [])
+
+    def combine(self, combine_input):
+        hs = combine_input.hidden_states if hasattr(combine_input, "hidden_states") else combine_input[0]
+        rows = getattr(self, "_astgen_rows", int(hs.shape[0]))
+        out = hs.new_empty((rows, hs.shape[-1]))
+        REC.add("collective", op="combine", group="deepep", group_size=0, shape=_shape(out), out=_shape(out),
+                dtype=_dt(hs), where=current_module(), caller=caller())
+        return out
+
+    deepep.DeepEPDispatcher.dispatch = dispatch
+    deepep.DeepEPDispatcher.combine = combine
+    # DeepEPMoE's expert compute (ep_moe/layer.py:278-305) is the GPU kernels' too: the
+    # same shape-only record as FusedMoE's (patch_moe, applied first)
+    from sglang.srt.layers.moe.ep_moe.layer import DeepEPMoE
+    from sglang.srt.layers.moe.fused_moe_triton.layer import FusedMoE
+
+    DeepEPMoE.run_moe_core = FusedMoE.run_moe_core
+    return ["DeepEPDispatcher.dispatch / .combine (recorded, shape-only)", "DeepEPMoE.run_moe_core"]
 
 
 def torch_dtype_of(hs):
@@ -589,7 +635,7 @@ def record_forward(model, mode: str, tokens: int, batch: int = 1, context_len: i
         REC.param_names.setdefault(id(b), "buffer:" + n)
     forced = force_native(model)
     patch_collectives()
-    patched = patch_moe() + patch_quant_linears(model) + buffers_to_meta(model) + prepare_mla(model)
+    patched = patch_moe() + patch_deepep() + patch_quant_linears(model) + buffers_to_meta(model) + prepare_mla(model)
     install_module_hooks(model)
     FORWARD_INFO["hidden"] = int(model.config.hidden_size)
     FORWARD_INFO["dtype"] = next(p.dtype for p in model.parameters() if p.is_floating_point() and p.element_size() > 1)

@@ -7,8 +7,11 @@ must stay absent (a stand-in there would tell sglang that flashinfer or
 sgl-kernel is available). With no accelerator sglang takes its "other
 platform" branch, whose constructors fetch vllm's kernels
 (layers/rotary_embedding/base.py:138, layers/layernorm.py:130,
-layers/moe/moe_runner/triton_utils/fused_moe.py:93): vllm is the one package
-stood in for sglang 0.5.23. A stand-in's attributes are inert classes (they
+layers/moe/moe_runner/triton_utils/fused_moe.py:93): vllm is stood in for
+sglang 0.5.23. So is deep_ep, DeepEP's kernels: sglang imports it in a
+try/except and uses it only for --moe-a2a-backend deepep, whose dispatcher
+refuses to be built without it (token_dispatcher/deepep.py:48-66, 382); its
+buffers hold no parameter. A stand-in's attributes are inert classes (they
 can be subclassed, called, used as decorators, iterated as empty, and are
 falsy); they never make a tensor, so no shape comes from them. Every module
 stood in is recorded in :data:`STOOD_IN` and reported.
@@ -23,7 +26,7 @@ import sys
 import types
 
 STOOD_IN: list[str] = []  # module names made, in order
-PACKAGES = ("vllm",)
+PACKAGES = ("vllm", "deep_ep")
 
 
 class _Inert(type):
