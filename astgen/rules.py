@@ -263,6 +263,8 @@ class Rules:
     config_attrs: dict[str, E.Expr] = field(default_factory=dict)  # set on every config by sglang ([config_attrs])
     # model_type -> (sub-config, attribute -> expression over `cfg`) ([config_rewrites])
     config_rewrites: dict[str, tuple[str, dict[str, E.Expr]]] = field(default_factory=dict)
+    # what transformers' config answers for a key the checkpoint lacks ([config_properties])
+    config_properties: dict[str, E.Expr] = field(default_factory=dict)
     # sglang's server arguments as switches (see bind_switches): the tree's
     # declarations, the values the user gave, the defaults sglang derives
     # ([switches]) and the namespace each rules object reads ([switch_objects])
@@ -433,6 +435,8 @@ def load_rules(directory: Path | None = None) -> Rules:
                  {k: tuple(v) for k, v in layers_doc.get("trace", {}).items() if k not in ("classes", "functions")},
                  _load_execution(exec_doc), config_attrs, rewrites,
                  config_aliases=aliases,
+                 config_properties={k: _expr(v, f"config_properties.{k}")
+                                    for k, v in par_doc.get("config_properties", {}).items()},
                  derived={k: _expr(v, f"switches.{k}") for k, v in par_doc.get("switches", {}).items()},
                  switch_objects=dict(par_doc.get("switch_objects", {})))
     return _bind_all(rules)

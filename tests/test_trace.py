@@ -164,3 +164,37 @@ def test_config_attributes_read_through_transformers_aliases(tmp_path):
     assert E.to_source(linear.args["input_size"]) == "mc.hidden_size if hasattr(mc, 'hidden_size') else mc.n_embd"
     assert {k: E.to_source(v) for k, v in root.fields.items() if k in ("rotary", "scaled")} == {
         "rotary": "hasattr(mc, 'rotary_dim')", "scaled": "hasattr(mc, 'num_attention_heads') or hasattr(mc, 'n_head')"}
+
+
+# sglang 0.5.23 qwen2_classification.py:46 builds its score head with
+# config.num_labels, which no checkpoint's config.json holds: transformers
+# answers it as len(id2label)
+CLASSIFIER = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import ReplicatedLinear
+
+
+class Qwen2ForSequenceClassification(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.score = ReplicatedLinear(config.hidden_size, config.num_labels)
+
+
+EntryClass = Qwen2ForSequenceClassification
+'''
+
+
+def test_num_labels_is_read_as_transformers_answers_it(tmp_path):
+    """The runtime oracle could not compare 29 classification heads: astgen
+    required mc.num_labels (rules/parallel.toml [config_properties])."""
+    from astgen import expr as E
+
+    path = tmp_path / "qwen2_classification.py"
+    path.write_text(CLASSIFIER)
+    [score] = [n for n in generate(tree_of_file(path), path).irs[0].root.walk() if n.attr == "score"]
+    out = score.args["output_size"]
+    assert E.to_source(out) == \
+        "mc.num_labels if hasattr(mc, 'num_labels') else len(mc.id2label) if hasattr(mc, 'id2label') else 2"
+    assert E.evaluate(out, {"mc": {"id2label": {"0": "LABEL_0"}}}) == 1
+    assert E.evaluate(out, {"mc": {}}) == 2 and E.evaluate(out, {"mc": {"num_labels": 5}}) == 5
