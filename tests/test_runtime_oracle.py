@@ -44,10 +44,14 @@ LLAMA3 = _config(HF_CONFIGS / "meta-llama__Meta-Llama-3-8B.json")
 QWEN3_MOE = _config(HF_CONFIGS / "Qwen__Qwen3-30B-A3B.json")
 R1 = _config(CONFIGS / "deepseek-ai__DeepSeek-R1.json")  # with its block-FP8 quantization_config
 TP1, TP8, EP8, DP8 = Layout(), Layout(tp=8), Layout(tp=8, ep=8), Layout(tp=1, dp=8, ep=8)
+DS_DECODE = Layout(tp=1, dp=16, ep=16, deepep=True, fully_dp=True)  # LLMSim's ds_decode.sh
 CASES = [(RuntimeCase("Qwen3ForCausalLM", QWEN3, "Qwen3-8B"), (TP1, TP8)),
          (RuntimeCase("LlamaForCausalLM", LLAMA3, "Llama-3-8B"), (TP1, TP8)),
          (RuntimeCase("Qwen3MoeForCausalLM", QWEN3_MOE, "Qwen3-30B-A3B"), (TP8, EP8)),
-         (RuntimeCase("DeepseekV3ForCausalLM", R1, "DeepSeek-R1"), (TP8, DP8))]
+         (RuntimeCase("DeepseekV3ForCausalLM", R1, "DeepSeek-R1"), (TP8, DP8, DS_DECODE)),
+         # R1's MTP draft at R1's checkpoint, as sglang builds it (configs/model_config.py:1032-1036)
+         (RuntimeCase("DeepseekV3ForCausalLMNextN", R1, "DeepSeek-R1 draft", draft_of="DeepseekV3ForCausalLM"),
+          (TP8,))]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +79,8 @@ def test_core_families_agree_per_rank(results):
         ("Qwen3-8B", "tp1"): AGREE, ("Qwen3-8B", "tp8"): AGREE,
         ("Llama-3-8B", "tp1"): AGREE, ("Llama-3-8B", "tp8"): AGREE,
         ("Qwen3-30B-A3B", "tp8"): AGREE, ("Qwen3-30B-A3B", "tp8 ep8"): AGREE,
-        ("DeepSeek-R1", "tp8"): AGREE, ("DeepSeek-R1", "tp1 dp8 ep8"): AGREE}
+        ("DeepSeek-R1", "tp8"): AGREE, ("DeepSeek-R1", "tp1 dp8 ep8"): AGREE,
+        ("DeepSeek-R1", "tp1 dp16 ep16 deepep fully-dp"): AGREE, ("DeepSeek-R1 draft", "tp8"): AGREE}
     for v in results.values():
         assert v.oracle.startswith(f"sglang {VERSION} runtime ") and v.mismatches() == []
 
@@ -140,9 +145,26 @@ def test_mla_fp8_per_rank_with_dp_attention(results):
     assert any("quantization scale" in e for e in tp8.excluded)
 
 
+def test_deepep_layout_and_draft(results):
+    """ds_decode.sh: 16 whole experts a rank, attention and the dense MLPs
+    whole (attention TP 1, --moe-dense-tp-size 1); sglang's DeepEP dispatcher
+    is built over the deep_ep stand-in, which holds no parameter. The NextN
+    draft: one decoder layer (a MoE one) and its eh_proj, at R1's config."""
+    h = 7168
+    v = results[("DeepSeek-R1", "tp1 dp16 ep16 deepep fully-dp")]
+    assert "deep_ep" in v.standins
+    assert layer0(v)["mlp.gate_up_proj"] == (2 * 18432 * h,) * 2
+    attention = h * (1536 + 512 + 64) + 1536 * 128 * 192 + 512 * 128 * 256 + 128 * 128 * h
+    # 16 routed experts, the shared expert whole (replicated under DeepEP), the router
+    assert v.layers[3].oracle == v.layers[3].astgen == attention + 16 * 3 * 2048 * h + 3 * 2048 * h + 256 * h
+    draft = results[("DeepSeek-R1 draft", "tp8")]
+    assert draft.totals == (1_556_021_248, 1_556_021_248)
+
+
 def test_standins_are_listed(results):
     v = results[("Qwen3-8B", "tp8")]
-    assert v.standins == ["vllm", "vllm._custom_ops", "SRTPlatform.get_device (-> cpu, for rotary buffers)",
+    # deep_ep: sglang's MoE package imports the DeepEP dispatcher module for every model
+    assert v.standins == ["deep_ep", "vllm", "vllm._custom_ops", "SRTPlatform.get_device (-> cpu, for rotary buffers)",
                           "torch.cuda.get_device_capability (-> (9, 0), a Hopper GPU)"]
 
 
@@ -262,3 +284,22 @@ def test_forward_tier_qwen3_tp8_both_modes(tree):
         # the embedding's shard sum, then two per layer: the attention's and the MLP's
         assert equal["all_reduce"] == (rows, 0, h, 1, 2 * layers + 1)
         assert v.check.astgen_only == [] and v.check.sglang_only == [] and v.check.differ == []
+
+
+def test_forward_tier_r1_at_ds_decode(tree):
+    """R1 at LLMSim's ds_decode.sh layout (tp1 dp16 ep16, DeepEP, fully-DP
+    dense), one DECODE step of 8 requests a replica: sglang's own forward,
+    DeepEP's dispatch and combine recorded shape-only, agrees with every
+    operator astgen emits: 16 local experts on 8 x 16 x 8 / 256 = 4 rows each,
+    dispatch and combine of the replica's 8 rows in each of the 58 MoE
+    layers, the LM head over every replica's rows after the DP gather."""
+    from astgen.validate import validate_forward
+
+    [v] = validate_forward(tree, RULES, Loader(tree), [RuntimeCase("DeepseekV3ForCausalLM", R1, "DeepSeek-R1")],
+                           (DS_DECODE,), modes=("decode",))
+    assert v.status == AGREE, v.check.lines()
+    experts = {(a.m, a.k, a.n, a.batch) for a, _ in v.check.pairs if a.key == "model.layers.mlp.experts"}
+    assert experts == {(4, 7168, 2 * 2048, 16), (4, 2048, 7168, 16)}
+    equal = {a.key: (a.m, a.k, a.n, a.batch, a.count) for a, _ in v.check.pairs}
+    assert equal["dispatch"] == (8, 0, 7168, 1, 58) and equal["combine"] == (8, 0, 7168, 1, 58)
+    assert equal["lm_head"] == (8 * 16, 7168, 129280 // 16, 1, 1)
