@@ -109,7 +109,7 @@ def _replace(e: E.Expr, path: tuple, by: E.Expr) -> E.Expr:
         return by
     kids = list(e.children())
     kids[path[0]] = _replace(kids[path[0]], path[1:], by)
-    return E._rebuild(e, kids)
+    return E.rebuild(e, kids)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
