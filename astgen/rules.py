@@ -370,13 +370,15 @@ def bind_switches(rules: "Rules", server_args: ServerArgSpec, given: dict[str, A
     digest.update(repr(sorted(given.items())).encode())
     digest.update(repr(sorted((a.name, a.namespace, repr(a.default)) for a in server_args.args.values())).encode())
     fresh = replace(rules, server_args=server_args, given=given, digest=digest.hexdigest()[:12], _switch_cache={})
-    return _bind_all(fresh)
+    return _bind_all(fresh, rules)
 
 
-def _bind_all(rules: "Rules") -> "Rules":
+def _bind_all(rules: "Rules", unbound: "Rules | None" = None) -> "Rules":
+    """``rules`` with every expression's switches bound; ``unbound``: the
+    rules as read, which a later binding starts from (its digest too)."""
     keep = ("server_args", "given", "derived", "switch_objects", "_switch_cache", "digest", "version", "unbound")
     changes = {f: _bound(getattr(rules, f), rules) for f in rules.__dataclass_fields__ if f not in keep}
-    return replace(rules, unbound=rules, **changes)
+    return replace(rules, unbound=unbound or rules, **changes)
 
 
 def _expr(text: Any, where: str) -> E.Expr:

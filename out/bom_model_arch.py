@@ -3,7 +3,7 @@
 # sha256: 7c1f9a99393a57b1116fe3243a9abc3e9a8e058d68cab0cba54784ba2cf3c9b6
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b4c39d14b53e)
+# rules: 1.1.1 (33875f406ed9)
 """LLMSim model_arch for sglang's bom.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
@@ -153,6 +153,11 @@ class BomForSequenceClassificationArch(BaseModelArch):
         head_dim = getattr(mc, "head_dim", None) or hidden_size // num_attention_heads
         num_heads = num_attention_heads // tp_size
         input_size = num_attention_heads * head_dim
+        num_labels = (
+            mc.num_labels
+            if hasattr(mc, "num_labels")
+            else len(mc.id2label) if hasattr(mc, "id2label") else 2
+        )
         num_kv_heads = max(1, num_key_value_heads // tp_size)
         if tp_size > 1:
             # dense.py:62
@@ -178,7 +183,7 @@ class BomForSequenceClassificationArch(BaseModelArch):
         if tp_size > 1:
             # dense.py:27
             ops.all_reduce("down_proj_all_reduce", seq_len, hidden_size, num_layers)
-        ops.matmul("score", seq_len, hidden_size, mc.num_labels, 1)  # bom.py:14
+        ops.matmul("score", seq_len, hidden_size, num_labels, 1)  # bom.py:14
         ops.finish()
 
     def get_kv_cache(self) -> float:
@@ -222,4 +227,4 @@ MODEL_TYPES = {"bom": BomForSequenceClassificationArch}
 # astgen-op: {"at":"dense.py:24","batch":"1","entry":"BomForSequenceClassification","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
 # astgen-op: {"at":"dense.py:27","batch":"1","entry":"BomForSequenceClassification","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
 # astgen-op: {"at":"dense.py:27","batch":"1","entry":"BomForSequenceClassification","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
-# astgen-op: {"at":"bom.py:14","batch":"1","entry":"BomForSequenceClassification","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"seq_len","n":"mc.num_labels","name":"score"}
+# astgen-op: {"at":"bom.py:14","batch":"1","entry":"BomForSequenceClassification","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"seq_len","n":"mc.num_labels if hasattr(mc, 'num_labels') else len(mc.id2label) if hasattr(mc, 'id2label') else 2","name":"score"}

@@ -3,7 +3,7 @@
 # sha256: a85815b5d40a7803606f10a3315d8f177e6953cd86afeae0c11476d0bd716ca5
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b4c39d14b53e)
+# rules: 1.1.1 (33875f406ed9)
 """LLMSim model_arch for sglang's dense.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp

@@ -3,7 +3,7 @@
 # sha256: 8353b30e7dca5e0ef5282c2c8eb082ab4f0f5b4fb67fb970dd9950c88001b0bd
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b4c39d14b53e)
+# rules: 1.1.1 (33875f406ed9)
 """LLMSim model_arch for sglang's hybrid.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp

@@ -3,7 +3,7 @@
 # sha256: f1fbef645914a429584ea56b9fb3bb984276f6b9b7b14817883f9615ab83e687
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b4c39d14b53e)
+# rules: 1.1.1 (33875f406ed9)
 """LLMSim model_arch for sglang's inherit.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp

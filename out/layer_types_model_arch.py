@@ -3,7 +3,7 @@
 # sha256: d3c50338e0ebd6c67300df59829cf22593c634c398d0403c37a20776f0528ab0
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b4c39d14b53e)
+# rules: 1.1.1 (33875f406ed9)
 """LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp

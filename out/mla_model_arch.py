@@ -3,7 +3,7 @@
 # sha256: 246a864e29229636ad20cd30502fbbb17f9a460452ee17b2f557135416ced58d
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b4c39d14b53e)
+# rules: 1.1.1 (33875f406ed9)
 """LLMSim model_arch for sglang's mla.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp

@@ -3,7 +3,7 @@
 # sha256: 3031dc2e13fdaba873c1616f6e0781df76c67a5539d1352123e41b3b797f3fe1
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b4c39d14b53e)
+# rules: 1.1.1 (33875f406ed9)
 """LLMSim model_arch for sglang's multimodal.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp

@@ -3,7 +3,7 @@
 # sha256: a79b8b2400d4f7c686e68c58a105d982c398f89bf09ee466525418b3068647a3
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (b4c39d14b53e)
+# rules: 1.1.1 (33875f406ed9)
 """LLMSim model_arch for sglang's reexport.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp

@@ -151,3 +151,19 @@ def test_switches_are_named_constants_a_schedule_field_overrides(sglang_tree):
     assert "server arguments --enable-dp-lm-head True; others at" in source  # the docstring
     module = load_module(source, "qwen3_switched")
     assert module.ENABLE_DP_LM_HEAD is True and module.CHUNKED_PREFILL_SIZE == 8192
+
+
+def test_binding_twice_is_binding_once(tmp_path):
+    """The CLI binds a tree's server arguments, and the scan binds again
+    rules that came unbound: the second binding starts from the rules as
+    read, so the digest (in every module header, read back by `check` and
+    the pre-commit hook) is the same. It was not: the hook called every
+    module stale."""
+    from astgen.rules import bind_switches, load_rules
+
+    spec = read_server_args(_fields_tree(tmp_path))
+    once = bind_switches(load_rules(), spec, {"enable_dp_lm_head": True})
+    again = bind_switches(once, spec, {"enable_dp_lm_head": True})
+    assert again.digest == once.digest and again.unbound is once.unbound
+    assert again.switch("enable_dp_lm_head") == once.switch("enable_dp_lm_head")
+    assert bind_switches(once, spec, {}).digest != once.digest  # the values are in the digest
