@@ -22,7 +22,7 @@ import difflib
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import libcst as cst
 
@@ -75,23 +75,23 @@ def read_server_args(package_root: Path) -> ServerArgSpec:
     return ServerArgSpec({}, "")
 
 
-def _parse(path: Path) -> cst.MetadataWrapper | None:
+def _classes(path: Path) -> Iterator[tuple[cst.ClassDef, list[cst.BaseSmallStatement], Callable[[cst.CSTNode], int]]]:
+    """Each top-level class of the file: its simple statements, and the line
+    of a node (nothing for a file that does not parse)."""
     try:
-        return cst.MetadataWrapper(cst.parse_module(path.read_text(encoding="utf-8")))
+        wrapper = cst.MetadataWrapper(cst.parse_module(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
-        return None
+        return
+    positions = wrapper.resolve(cst.metadata.PositionProvider)
+    for cls in wrapper.module.body:
+        if isinstance(cls, cst.ClassDef):
+            body = [s for line in cls.body.body if isinstance(line, cst.SimpleStatementLine) for s in line.body]
+            yield cls, body, lambda node: positions[node].start.line
 
 
 def _namespace_fields(path: Path, display: str) -> list[ServerArg]:
-    wrapper = _parse(path)
-    if wrapper is None:
-        return []
-    lines = wrapper.resolve(cst.metadata.PositionProvider)
     out = []
-    for cls in wrapper.module.body:
-        if not isinstance(cls, cst.ClassDef):
-            continue
-        body = [s for line in cls.body.body if isinstance(line, cst.SimpleStatementLine) for s in line.body]
+    for _, body, line_of in _classes(path):
         namespace = next((_literal(s.value) for s in body if isinstance(s, cst.Assign)
                           and _target_name(s) == "_NS_PATH"), None)
         if not isinstance(namespace, str):
@@ -105,30 +105,16 @@ def _namespace_fields(path: Path, display: str) -> list[ServerArg]:
             type_node, meta = annotated
             if meta.get("no_cli") is True:
                 continue
-            name = stmt.target.value
-            where = f"{display}:{lines[stmt].start.line}"
-            out.append(_arg(name, namespace, type_node, stmt.value, meta, where))
+            out.append(_arg(stmt.target.value, namespace, type_node, stmt.value, meta, f"{display}:{line_of(stmt)}"))
     return out
 
 
 def _dataclass_fields(path: Path, display: str) -> list[ServerArg]:
-    wrapper = _parse(path)
-    if wrapper is None:
-        return []
-    lines = wrapper.resolve(cst.metadata.PositionProvider)
-    cls = next((c for c in wrapper.module.body if isinstance(c, cst.ClassDef) and c.name.value == "ServerArgs"), None)
-    if cls is None:
-        return []
-    out = []
-    for line in cls.body.body:
-        if not isinstance(line, cst.SimpleStatementLine):
-            continue
-        for stmt in line.body:
-            if isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name) \
-                    and not stmt.target.value.startswith("_"):
-                where = f"{display}:{lines[stmt].start.line}"
-                out.append(_arg(stmt.target.value, "", stmt.annotation.annotation, stmt.value, {}, where))
-    return out
+    return [_arg(stmt.target.value, "", stmt.annotation.annotation, stmt.value, {}, f"{display}:{line_of(stmt)}")
+            for cls, body, line_of in _classes(path) if cls.name.value == "ServerArgs"
+            for stmt in body
+            if isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name)
+            and not stmt.target.value.startswith("_")]
 
 
 def _arg(name: str, namespace: str, type_node: cst.BaseExpression, value: cst.BaseExpression | None,
