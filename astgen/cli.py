@@ -205,14 +205,21 @@ def _llmsim_checkout(args: argparse.Namespace) -> "llmsim.Checkout | None":
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    target_checkout = _llmsim_checkout(args)
     tree, files = resolve_inputs(args)
     rules = tree_rules(args, tree)
-    options = _options(args, tree, rules, len(files), emit=bool(args.output))
+    options = _options(args, tree, rules, len(files), emit=bool(args.output) or target_checkout is not None)
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
         results = scan_files(tree, files, rules, options, tick)
     report = ScanReport(tree.version, tree.display_root(), __version__, f"{rules.version} ({rules.digest})", results)
     if args.output:
         report.modules = _write_modules(results, Path(args.output))
+    if target_checkout is not None:
+        modules = {module_name_for(r.path.name) + ".py": r.source for r in results if r.source is not None}
+        if modules:
+            llmsim.install(target_checkout, modules, args.prefer)
+        report.modules = report.modules or {r.display: module_name_for(r.path.name) + ".py"
+                                            for r in results if r.source is not None}
     report.configs = _check_configs(args, results)
     _output(args, render_json(report) if _format(args) == "json" else render_markdown(report))
     if not args.quiet:
@@ -611,6 +618,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--import-root", default="src.arch", metavar="PKG",
                        help="LLMSim import root of the modules (default: src.arch)")
 
+    def llmsim_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--llmsim", metavar="DIR",
+                       help="write the modules into this LLMSim checkout (src/arch/models_arch/astgen_archs/) and "
+                            "register them in its model_arch.py, so that LLMSim's own src/main.py uses them for "
+                            "the model types astgen emitted; re-running updates in place")
+        p.add_argument("--prefer", choices=llmsim.PREFERENCES, default="handwritten",
+                       help="with --llmsim: whose arch LLMSim takes for a model type both have (default: "
+                            "LLMSim's hand-written one)")
+
     def report_options(p: argparse.ArgumentParser, text: str = "Markdown", schema: str = "") -> None:
         json_help = f"JSON ({schema})" if schema else "JSON"
         p.add_argument("--format", choices=("md", "json"), default=None,
@@ -629,13 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(gen)
     gen.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default: out)")
     import_root(gen)
-    gen.add_argument("--llmsim", metavar="DIR",
-                     help="write the modules into this LLMSim checkout (src/arch/models_arch/astgen_archs/) and "
-                          "register them in its model_arch.py, so that LLMSim's own src/main.py uses them for the "
-                          "model types astgen emitted; re-running updates in place")
-    gen.add_argument("--prefer", choices=llmsim.PREFERENCES, default="handwritten",
-                     help="with --llmsim: whose arch LLMSim takes for a model type both have (default: "
-                          "LLMSim's hand-written one)")
+    llmsim_options(gen)
     gen.add_argument("--uninstall", action="store_true",
                      help="with --llmsim: remove astgen's package and registration from the checkout")
     gen.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only")
@@ -653,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("-o", "--output", metavar="DIR", default=None,
                       help="write the arch modules of FULLY supported entries here")
     import_root(scan)
+    llmsim_options(scan)
     report_options(scan)
     scan.add_argument("--configs", metavar="DIR", action="append",
                       help="a directory of HF config.json files; an entry with a config is checked for "

@@ -156,3 +156,17 @@ def test_a_directory_that_is_not_an_llmsim_checkout_is_refused_with_nothing_writ
     assert "is not an LLMSim checkout: src/arch/models_arch/model_arch.py not found" in capsys.readouterr().err
     assert [p.name for p in tmp_path.rglob("*")] == ["src"]
     assert main(["gen", "--uninstall", "-q"]) == 2
+
+
+def test_scan_installs_every_fully_supported_module(checkout, tmp_path):
+    """`astgen scan --llmsim DIR` writes the modules of every FULLY entry
+    into the checkout's package, as gen does, and reports them."""
+    report = tmp_path / "scan.json"
+    assert main(["scan", str(FIXTURES), "--llmsim", str(checkout), "-q", "--no-cache", "--report", str(report)]) == 0
+    package = checkout / "src" / "arch" / "models_arch" / "astgen_archs"
+    written = sorted(p.name for p in package.glob("*_model_arch.py"))
+    assert written == sorted(json.loads(report.read_text())["files"][i]["module"] for i in range(len(written)))
+    assert len(written) == 9
+    # the arch LLMSim picks for a model type only a scanned module serves
+    name, ops, _ = _llmsim(checkout, {**DENSE, "model_type": "reexport"}, tmp_path).split()
+    assert name == "ReexportForCausalLMArch" and int(ops) > 0
