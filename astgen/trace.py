@@ -133,6 +133,9 @@ class Tracer:
         self._mros: dict[ClassInfo, list[ClassInfo]] = {}  # class -> its MRO (classes hash by identity)
         self._config_fallbacks: list[E.Expr] = []  # config attributes read as raw keys (_config_value)
         self._building: list[ir.Node] = []  # modules whose __init__ is running, outermost first
+        # attributes model code assigned on the raw config (copy.deepcopy is the identity here,
+        # so an assignment to a copy is seen by every later read of the config)
+        self._mc_set: dict[str, Any] = {}
 
     # -- public -------------------------------------------------------
     def trace_entry(self, pm: ParsedModule, class_name: str, config_class: ClassInfo | None = None) -> ir.ArchIR:
@@ -343,6 +346,8 @@ class Tracer:
         entry), attributes ModelConfig writes from server arguments
         ([config_attrs]), sub-config attributes rewritten per model_type
         ([config_rewrites])."""
+        if obj == MC and attr in self._mc_set:
+            return self._mc_set[attr]
         if obj == MC and attr == "architectures":
             return ListVal([E.Const(self._entry)])
         if obj == MC and attr in self.rules.config_attrs:
@@ -1148,6 +1153,12 @@ class Tracer:
                 self._set_attr(obj, target.attr.value, value)
             elif isinstance(obj, NamespaceVal):
                 obj.fields[target.attr.value] = value
+            elif isinstance(obj, E.Expr) and obj == MC:
+                # ``mtp_config = copy.deepcopy(config); mtp_config.num_hidden_layers = 1``
+                # (qwen3_next_mtp.py:66-68): what the code set is what it reads from then on
+                attr = target.attr.value
+                before = self._getattr(MC, attr) if self.frame.guard != E.TRUE else None
+                self._mc_set[attr] = value if before is None else phi(self.frame.guard, value, before)
         elif isinstance(target, cst.Subscript):
             obj = self._eval(target.value)
             key = self._eval(target.slice[0].slice.value) if target.slice and isinstance(target.slice[0].slice, cst.Index) else None
