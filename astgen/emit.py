@@ -56,9 +56,9 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     if not archs:
         raise EmitError("nothing to emit")
     first = archs[0]
-    named, switches = _named_switches(archs, rules)
+    named, switches, chunk = _named_switches(archs, rules)
     try:
-        body = "\n\n\n".join(_arch_classes(named, switches) + [_registry(named, rules)]) + "\n"
+        body = "\n\n\n".join(_arch_classes(named, switches, chunk) + [_registry(named, rules)]) + "\n"
         shared = _shared(options, rules, _uses(body))
     except ValueError as exc:  # black refused a statement: a bug in astgen
         raise EmitError(str(exc)) from None
@@ -81,10 +81,11 @@ class _Switch:
     given: bool  # set by --server-args
 
 
-def _named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShapes], list[_Switch]]:
-    """The entries with each server argument they read at a fixed value
-    (``getattr(sc, "enable_dp_lm_head", False)``) reading a module constant
-    instead (``ENABLE_DP_LM_HEAD``), and those constants."""
+def _named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShapes], list[_Switch], E.Expr]:
+    """The entries with each server argument they read
+    (``getattr(sc, "enable_dp_lm_head", False)``) reading a local that
+    build_operators binds once from a module constant (``ENABLE_DP_LM_HEAD``),
+    those switches, and the prefill chunk as that preamble computes it."""
     known = set(rules.server_args.args) | set(rules.derived) | set(rules.given)
     found: dict[E.Expr, E.Expr] = {}
     switches: dict[str, _Switch] = {}
@@ -103,12 +104,12 @@ def _named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchSha
         for op in a.operators:
             for e in (op.m, op.k, op.n, op.batch, op.layers, op.guard, a.kv_cache, a.kv_cache_per_gpu):
                 visit(e)
+    chunk_value = replace_all(rules.execution.prefill_chunk, found)
     if not found:
-        return archs, []
+        return archs, [], chunk_value
     # a derived default reads the other switches' locals
     switches = {k: replace(v, value=replace_all(v.value, found)) for k, v in switches.items()}
 
-    chunk_value = replace_all(rules.execution.prefill_chunk, found)
     found[rules.execution.prefill_chunk] = E.Name("chunk")  # the preamble's local
 
     def named(e: E.Expr) -> E.Expr:
@@ -125,10 +126,9 @@ def _named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchSha
                for op in a.operators]
         out.append(replace(a, operators=ops, kv_cache=read(a.kv_cache), kv_cache_per_gpu=read(a.kv_cache_per_gpu),
                            names={named(k): v for k, v in a.names.items()}))
-    chunk = _Switch("chunk", "", chunk_value, "", False)
     fixed = [switches[k] for k in sorted(switches) if isinstance(switches[k].value, E.Const)]
-    return out, fixed + [switches[k] for k in sorted(switches) if not isinstance(switches[k].value, E.Const)] \
-        + [chunk]
+    return out, fixed + [switches[k] for k in sorted(switches) if not isinstance(switches[k].value, E.Const)], \
+        chunk_value
 
 
 def _switch_block(switches: list[_Switch], derived_by_rules: frozenset[str] = frozenset()) -> str:
@@ -145,7 +145,7 @@ def _switch_block(switches: list[_Switch], derived_by_rules: frozenset[str] = fr
                 lines += [f"# {s.flag}{origin}", f"{s.constant} = {show(s.value)}"]
             else:
                 lines.append(line)
-    derived = [s.flag for s in switches if not isinstance(s.value, E.Const) and s.flag]
+    derived = [s.flag for s in switches if not isinstance(s.value, E.Const)]
     if derived:
         lines += textwrap.wrap(f"derived by sglang when not given (rules/parallel.toml [switches]): "
                                f"{', '.join(derived)}", LINE_LENGTH - 2, initial_indent="# ", subsequent_indent="# ",
@@ -154,8 +154,6 @@ def _switch_block(switches: list[_Switch], derived_by_rules: frozenset[str] = fr
 
 
 def _switch_line(s: _Switch) -> str:
-    if not s.flag:  # a value the preamble computes from the switches (the prefill chunk)
-        return f"{s.field} = {show(s.value)}"
     default = s.constant if isinstance(s.value, E.Const) else show(s.value)
     return f"{s.field} = getattr(sc, {show(E.Const(s.field))}, {default})"
 
@@ -414,13 +412,13 @@ def _new(kind, name, io, batch_size, num_layers, *args):
 )
 
 
-def _arch_classes(archs: list[ArchShapes], switches: list[_Switch] = ()) -> list[str]:
+def _arch_classes(archs: list[ArchShapes], switches: list[_Switch], chunk: E.Expr) -> list[str]:
     """One class per entry; an entry whose forward pass prints the same as an
     earlier one's (MiniCPMForCausalLM and MiniCPMSALAForCausalLM) is that
     class's subclass, with nothing of its own."""
     out, seen = [], {}
     for a in archs:
-        head, members = _arch_class(a, switches)
+        head, members = _arch_class(a, switches, chunk)
         first = seen.setdefault(members, a.entry)
         if first == a.entry:
             out.append(head + "\n" + members)
@@ -431,7 +429,7 @@ def _arch_classes(archs: list[ArchShapes], switches: list[_Switch] = ()) -> list
     return out
 
 
-def _arch_class(a: ArchShapes, switches: list[_Switch] = ()) -> tuple[str, str]:
+def _arch_class(a: ArchShapes, switches: list[_Switch], chunk: E.Expr) -> tuple[str, str]:
     """(the class line and docstring, the members)."""
     ops = _emitted(a.operators)
     groups = sorted({op.group for op in ops if op.kind == "attention"})
@@ -440,8 +438,8 @@ def _arch_class(a: ArchShapes, switches: list[_Switch] = ()) -> tuple[str, str]:
     namer = Namer(preferred, _count_hints(ops), reserved)
     body = _build_body(ops, namer)
     kv_methods = _kv_methods(a, preferred)
-    chunked = ["repeat=chunks"] if any(s.field == "chunk" for s in switches) else []
-    ops_line = f"        ops = _Operators({', '.join(['self'] + [show(E.Const(g)) for g in groups] + chunked)})"
+    arguments = ", ".join(["self", *(show(E.Const(g)) for g in groups), "repeat=chunks"])
+    ops_line = f"        ops = _Operators({arguments})"
     head = "\n".join([*statement(f"class {a.entry}Arch(BaseModelArch):", 0),
                       *_docstring(f"sglang's {a.entry} ({a.file}): one forward pass, per rank.", 4)])
     lines = [
@@ -449,7 +447,7 @@ def _arch_class(a: ArchShapes, switches: list[_Switch] = ()) -> tuple[str, str]:
         f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
         "",
         "    def build_operators(self) -> None:",
-        *_preamble([ops_line] + body, [(s.field, _switch_line(s)) for s in switches]),
+        *_preamble([ops_line] + body, [(s.field, _switch_line(s)) for s in switches] + [("chunk", f"chunk = {show(chunk)}")]),
         ops_line,
         *body,
         "        ops.finish()",

@@ -144,6 +144,33 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class BoundaryReduction:
+    """[boundary_reduction]: how sglang's layer boundaries return an FFN's
+    output (per model when --boundary-reduction is auto), from ``since`` on."""
+
+    since: str
+    rsv: frozenset[str]  # architectures whose default is "rsv"
+    ar: frozenset[str]  # ... "ar"
+    ar_model_types: frozenset[str]  # text model types whose default is "ar"
+    rsv_when: E.Expr  # the layout a reduce-scatterv return needs
+    maxlen_when: E.Expr  # when DP attention pads to the longest replica
+
+    def default(self, entry: str, model_types: tuple[str, ...]) -> str:
+        """The entry's boundary reduction at --boundary-reduction auto."""
+        if entry in self.rsv:
+            return "rsv"
+        return "ar" if entry in self.ar or self.ar_model_types & set(model_types) else "rs+rsv"
+
+
+def _boundary_reduction(doc: dict[str, Any], where: str) -> "BoundaryReduction | None":
+    if not doc:
+        return None
+    return BoundaryReduction(str(doc.get("since", "")), frozenset(doc.get("rsv", ())), frozenset(doc.get("ar", ())),
+                             frozenset(doc.get("ar_model_types", ())),
+                             *(_expr(doc.get(k, "False"), f"{where}.{k}") for k in ("rsv_when", "maxlen_when")))
+
+
+@dataclass(frozen=True)
 class AbsorbedExtend:
     since: str
     max_tokens: E.Expr
@@ -173,8 +200,7 @@ class Execution:
     fused: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fused layer -> the checkpoint's shards
     prefill_chunk: E.Expr = E.Const(0)  # tokens per prefill chunk ([prefill]; 0: one piece)
     findings: tuple[Finding, ...] = ()
-    # [boundary_reduction]: since, rsv / ar architectures, ar model types, the layout of a reduce-scatterv
-    boundary_reduction: dict[str, Any] = field(default_factory=dict)
+    boundary_reduction: BoundaryReduction | None = None
 
 
 def _draft(target: str, value: Any) -> tuple[str, str]:
@@ -235,9 +261,7 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
                      _expr(doc.get("prefill", {}).get("chunk", "0"), f"{where}.prefill.chunk"),
                      tuple(Finding(tuple(f["classes"]), _expr(f.get("when", "True"), f"{where}.findings.when"),
                                    str(f["message"]), str(f["cite"])) for f in doc.get("findings", [])),
-                     {**doc.get("boundary_reduction", {}),
-                      **{k: _expr(doc.get("boundary_reduction", {}).get(k, "False"), f"{where}.boundary_reduction.{k}")
-                         for k in ("rsv_when", "maxlen_when")}})
+                     _boundary_reduction(doc.get("boundary_reduction", {}), f"{where}.boundary_reduction"))
 
 
 @dataclass

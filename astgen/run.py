@@ -78,29 +78,25 @@ def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow, version: str) -> For
     for node in arch.root.walk(skip_towers=True):
         if node.kind == ir.MODULE and _is_mla(node, rules):
             _plan_mla(node, rules, plan, version)
-    table = rules.execution.boundary_reduction
-    maxlen = table.get("maxlen_when", E.FALSE) if table and _at_least(version, str(table.get("since", ""))) \
-        else E.FALSE
-    _Rows(rules, flow, plan, _reduce_scatterv(arch.entry, rules, version), maxlen).visit(arch.root, SEQ_LEN)
+    _Rows(rules, flow, plan, *_boundary_return(arch.entry, rules, version)).visit(arch.root, SEQ_LEN)
     return plan
 
 
-def _reduce_scatterv(entry: str, rules: Rules, version: str) -> E.Expr:
-    """When the entry's layer boundaries return an FFN's output over
-    attention DP with a reduce-scatterv: its boundary reduction (sglang's
-    per-model default, or --boundary-reduction) allows it, and the layout
-    does (rules/execution.toml [boundary_reduction])."""
+def _boundary_return(entry: str, rules: Rules, version: str) -> tuple[E.Expr, E.Expr]:
+    """(rsv, maxlen): when the entry's layer boundaries return an FFN's
+    output over attention DP with a reduce-scatterv (its boundary reduction,
+    sglang's per-model default or --boundary-reduction, allows it, and the
+    layout does), and when DP attention pads to the longest replica
+    (rules/execution.toml [boundary_reduction])."""
     table = rules.execution.boundary_reduction
-    if not table or not _at_least(version, str(table.get("since", ""))):
-        return E.FALSE
-    default = "rsv" if entry in table.get("rsv", ()) else "ar" if entry in table.get("ar", ()) or \
-        set(model_types_of(entry)) & set(table.get("ar_model_types", ())) else "rs+rsv"
+    if table is None or not _at_least(version, table.since):
+        return E.FALSE, E.FALSE
+    default = E.Const(table.default(entry, model_types_of(entry)))
+    declared = "boundary_reduction" in rules.server_args.args or "boundary_reduction" in rules.given
     chosen = rules.switch("boundary_reduction")
-    strategy = E.IfExp(E.Compare("==", chosen, E.Const("auto")), E.Const(default), chosen) \
-        if rules.server_args.args.get("boundary_reduction") is not None or "boundary_reduction" in rules.given \
-        else E.Const(default)
+    strategy = E.IfExp(E.Compare("==", chosen, E.Const("auto")), default, chosen) if declared else default
     allows = E.Compare("in", strategy, E.Tuple((E.Const("rsv"), E.Const("rs+rsv"))))
-    return E.simplify_condition(E.and_(allows, table["rsv_when"]))
+    return E.simplify_condition(E.and_(allows, table.rsv_when)), table.maxlen_when
 
 
 # ----------------------------------------------------------------------------

@@ -352,8 +352,9 @@ class Tracer:
             return ListVal([E.Const(self._entry)])
         if obj == MC and attr in self.rules.config_attrs:
             return self.rules.config_attrs[attr]
-        if obj == MC and self._key(attr) != attr:
-            return self._aliased(attr, E.Attr(MC, self._key(attr)))
+        key = self._key(attr) if obj == MC else attr
+        if key != attr:
+            return self._aliased(attr, E.Attr(MC, key))
         if obj == MC and attr in self.rules.config_properties and self._config_cls is None:
             return self._aliased(attr, self.rules.config_properties[attr])  # the checkpoint's own key first
         rewritten = self._rewritten(obj, attr)
