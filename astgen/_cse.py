@@ -4,7 +4,7 @@ A subexpression that a method repeats becomes a local, when it has a name
 that says what it is: sglang's own (``self.head_dim`` -> ``head_dim``, a
 layer's ``head_size`` argument), a config key it reads with a fallback
 (``getattr(mc, "head_dim", None) or ...`` -> ``head_dim``), a nested config
-(``_sub(mc, "text_config")`` -> ``text_config``), or a schedule size
+(``sub_config(mc, "text_config")`` -> ``text_config``), or a schedule size
 (``sc.tp_size * sc.dp_size`` -> ``tp_size``). What has no such name stays
 written out where it is used. Values are unchanged: each local is bound to
 exactly the expression it replaces.
@@ -76,7 +76,7 @@ def replace_all(e: E.Expr, mapping: Mapping[E.Expr, E.Expr]) -> E.Expr:
 def config_key(e: E.Expr) -> str | None:
     """The config key a fallback read stands for: ``getattr(mc, "k", d)``,
     ``getattr(mc, "k", None) or d``, ``mc.k if hasattr(mc, "k") else d``,
-    ``_sub(mc, "k")``."""
+    ``sub_config(mc, "k")``, ``sub_config(mc, "text_config").k``."""
     if isinstance(e, E.GetAttr):
         return e.name
     if isinstance(e, E.BoolOp) and e.op == "or" and isinstance(e.left, E.GetAttr):
@@ -84,8 +84,10 @@ def config_key(e: E.Expr) -> str | None:
     if isinstance(e, E.IfExp) and isinstance(e.test, E.HasAttr) and isinstance(e.body, E.Attr):
         if e.body.name == e.test.name:
             return e.body.name
-    if isinstance(e, E.Call) and e.func == "_sub" and len(e.args) == 2 and isinstance(e.args[1], E.Const):
+    if isinstance(e, E.Call) and e.func == "sub_config" and len(e.args) == 2 and isinstance(e.args[1], E.Const):
         return str(e.args[1].value)
+    if isinstance(e, E.Attr) and isinstance(e.obj, E.Call) and e.obj.func == "sub_config":
+        return e.name  # a key of a nested config: text_config.num_hidden_layers
     return None
 
 

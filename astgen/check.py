@@ -37,6 +37,7 @@ class Change:
     entry: str
     # "added" | "removed" | "changed" (a field) | "moved" (operators built on other lines, the first named)
     # | "text" (the text differs outside the operator table) | "module-added" | "module-removed" | "generator"
+    # | "package" (the package's __init__ or helpers, missing or different)
     what: str
     operator: str = ""
     field: str = ""
@@ -49,7 +50,7 @@ class Change:
     @property
     def stale_only(self) -> bool:
         """A difference of text, no value changed."""
-        return self.what in ("moved", "text", "generator")
+        return self.what in ("moved", "text", "generator", "package")
 
     def render(self) -> str:
         where = f"{self.at}: " if self.at else f"{self.module}: "
@@ -61,6 +62,8 @@ class Change:
         if self.what == "moved":
             return (f"{self.module}: stale: operators built on other lines, no value changed "
                     f"({self.entry}.{self.operator} from {self.old} to {self.new}; regenerate with --update)")
+        if self.what == "package":
+            return f"{self.module}: stale: the package's own file {self.old} (regenerate with --update)"
         if self.what == "text":
             return (f"{self.module}: stale: the text differs outside the operator table "
                     "(regenerate with --update)")
@@ -94,6 +97,19 @@ def check_modules(results: list[FileResult], against: Path, generator: str,
         old_text = _read(against / name) if name in committed else None
         checks.append(ModuleCheck(name, result.source if result else None,
                                   _changes(name, result, old_text, generator)))
+    return checks
+
+
+def check_package(against: Path, files: dict[str, str]) -> list[ModuleCheck]:
+    """The package's own files (:mod:`astgen.package`, ``files``: name ->
+    expected source) that are missing from ``against`` or differ: stale, not
+    drift (a clean one is not reported; the summary counts model modules)."""
+    checks = []
+    for name, source in sorted(files.items()):
+        old = _read(against / name)
+        if old != source:
+            how = "is missing" if old is None else "differs"
+            checks.append(ModuleCheck(name, source, [Change(name, "", "package", old=how)]))
     return checks
 
 

@@ -24,6 +24,7 @@ from astgen.drafts import read_drafts
 from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
 from astgen.emit import KV_CACHE_DTYPES, EmitOptions, module_name_for
 from astgen.ir import render_tree
+from astgen.package import package_files, write_package
 from astgen.progress import progress_reporter
 from astgen.report import ConfigCheck, ScanReport, render_json, render_markdown
 from astgen.rules import NameMap, Rules, RulesError, bind_switches, load_name_map, load_rules
@@ -95,7 +96,12 @@ def _select(tree: SourceTree, arch: str | None) -> list[Path]:
 
 def tree_rules(args: argparse.Namespace, tree: SourceTree) -> Rules:
     """The rules with the tree's server arguments bound as switches, set
-    by --server-args (sglang's launch flags) where the user gave them."""
+    by --server-args (sglang's launch flags) where the user gave them; a
+    mini-sglang tree's rules (rules/minisgl.toml) for one."""
+    if tree.flavour.name != "sglang":
+        if getattr(args, "server_args", None):
+            raise UsageError(f"--server-args: sglang's launch flags; {tree.root} is a {tree.flavour.name} tree")
+        return load_rules(args.rules).for_flavour(tree.flavour.name)
     spec = read_server_args(tree.root) if not tree.flat else ServerArgSpec()
     text = getattr(args, "server_args", None)
     try:
@@ -179,8 +185,10 @@ def cmd_gen(args: argparse.Namespace) -> int:
                 entries = ", ".join(s.entry for s in result.shapes)
                 ops = sum(len(s.operators) for s in result.shapes)
                 print(f"wrote {out_dir / name} ({entries}: {ops} operators)")
+    if target_checkout is None and modules:
+        write_package(out_dir, {}, args.import_root, rules)  # its helpers and __init__
     if target_checkout is not None and modules:
-        llmsim.install(target_checkout, modules, args.prefer)
+        llmsim.install(target_checkout, modules, args.prefer, rules)
         if not args.quiet:
             print(f"registered in {target_checkout.registry} ({args.prefer} archs first)", file=sys.stderr)
     if not args.quiet:
@@ -213,11 +221,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         results = scan_files(tree, files, rules, options, tick)
     report = ScanReport(tree.version, tree.display_root(), __version__, f"{rules.version} ({rules.digest})", results)
     if args.output:
-        report.modules = _write_modules(results, Path(args.output))
+        report.modules = _write_modules(results, Path(args.output), args.import_root, rules)
     if target_checkout is not None:
         modules = {module_name_for(r.path.name) + ".py": r.source for r in results if r.source is not None}
         if modules:
-            llmsim.install(target_checkout, modules, args.prefer)
+            llmsim.install(target_checkout, modules, args.prefer, rules)
         report.modules = report.modules or {r.display: module_name_for(r.path.name) + ".py"
                                             for r in results if r.source is not None}
     report.configs = _check_configs(args, results)
@@ -230,7 +238,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from astgen.check import check_modules
+    from astgen.check import check_modules, check_package
     from astgen.check import explain as explain_checks
     from astgen.check import render_json as check_json
     from astgen.check import render_text as check_text
@@ -244,6 +252,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     against = Path(args.against)
     generator = f"astgen {__version__}, rules {rules.version} ({rules.digest})"
     checks = check_modules(results, against, generator, only)
+    if any(c.source is not None for c in checks):  # a package with modules has its own files
+        checks += check_package(against, package_files(args.import_root, rules))
     report = explain_checks(checks, _config_index(args), str(against), generator)
     if args.update:
         for c in checks:
@@ -299,14 +309,15 @@ def _tree_of_spec(spec: str) -> SourceTree:
     return tree_of_dir(path) if path.is_dir() else fetch_version(spec)
 
 
-def _write_modules(results: list[FileResult], out_dir: Path) -> dict[str, str]:
-    written = {}
-    for result in results:
-        if result.source is not None:
-            target = out_dir / (module_name_for(result.path.name) + ".py")
-            write_atomic(target, result.source)
-            written[result.display] = target.name
-    return written
+def _write_modules(results: list[FileResult], out_dir: Path, import_root: str, rules: Rules) -> dict[str, str]:
+    """The modules of ``results`` as one package (with its helpers and
+    ``__init__``); returns model file -> module file name."""
+    modules = {result.display: module_name_for(result.path.name) + ".py"
+               for result in results if result.source is not None}
+    if modules:
+        write_package(out_dir, {modules[r.display]: r.source for r in results if r.source is not None},
+                      import_root, rules)
+    return modules
 
 
 def _check_configs(args: argparse.Namespace, results: list[FileResult]) -> dict[str, ConfigCheck]:

@@ -20,6 +20,7 @@ from astgen import expr as E
 from astgen._cse import Namer, replace_all
 from astgen.parse import Location
 from astgen.pysource import LINE_LENGTH, block, show, statement
+from astgen.package import EXPORTS, HELPERS
 from astgen.rules import Rules, model_types_of
 from astgen.shapes import BOUND_NAMES, ArchShapes, Operator
 from astgen.tidy import given, tidy, tidy_condition
@@ -51,18 +52,18 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     """Source of one module holding every entry class of one model file.
 
     The code is laid out one statement per line, in black's style, and only
-    a statement too long for a line goes through black; the imports and
-    helpers, chosen by what the classes use, are formatted once per set."""
+    a statement too long for a line goes through black. The helpers are the
+    package's (:mod:`astgen.package`): the module imports what it uses."""
     if not archs:
         raise EmitError("nothing to emit")
     first = archs[0]
     named, switches, chunk = _named_switches(archs, rules)
     try:
-        body = "\n\n\n".join(_arch_classes(named, switches, chunk) + [_registry(named, rules)]) + "\n"
-        shared = _shared(options, rules, _uses(body))
+        body = "\n\n\n".join(_arch_classes(named, switches, chunk, rules.display) + [_registry(named, rules)]) + "\n"
+        shared = _imports(options, rules, body)
     except ValueError as exc:  # black refused a statement: a bug in astgen
         raise EmitError(str(exc)) from None
-    source = _header(archs, rules, options, switches) + "\n\n" + shared + _switch_block(switches, frozenset(rules.derived)) \
+    source = _header(archs, rules, options, switches) + "\n\n" + shared + _switch_block(switches, rules) \
         + "\n\n\n" + body
     compile(source, module_name_for(first.file) + ".py", "exec")
     return source + _trailer(archs)
@@ -131,15 +132,16 @@ def _named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchSha
         chunk_value
 
 
-def _switch_block(switches: list[_Switch], derived_by_rules: frozenset[str] = frozenset()) -> str:
+def _switch_block(switches: list[_Switch], rules: Rules) -> str:
     if not switches:
         return ""
-    lines = ["", "", "", "# sglang's server arguments the code tests (astgen gen --server-args), each read as",
+    who = rules.display
+    lines = ["", "", "", f"# {who}'s server arguments the code tests (astgen gen --server-args), each read as",
              "# getattr(sc, NAME, CONSTANT): an LLMSim schedule field of that name wins"]
     for s in switches:
         if isinstance(s.value, E.Const):
-            origin = "" if s.given else " (sglang's derived default)" if s.field in derived_by_rules \
-                else " (sglang's default)"
+            derived = s.field in rules.derived and rules.flavour == "sglang"  # another family's are plain defaults
+            origin = "" if s.given else f" ({who}'s derived default)" if derived else f" ({who}'s default)"
             line = f"{s.constant} = {show(s.value)}  # {s.flag}{origin}"
             if len(line) > LINE_LENGTH:  # the comment above the line, as black would not wrap it
                 lines += [f"# {s.flag}{origin}", f"{s.constant} = {show(s.value)}"]
@@ -158,37 +160,22 @@ def _switch_line(s: _Switch) -> str:
     return f"{s.field} = getattr(sc, {show(E.Const(s.field))}, {default})"
 
 
-# the helpers a module may need, each with the names that call for it
-_FEATURES = {
-    "quantized": r"weight_dtype",
-    "nested": r"_sub",
-    "attention": r"ops\.attention",
-    "transfer": r"ops\.(?!matmul|attention|finish)\w+\(",
-    "decode": r"is_decode",
-    "whole_model": r"SimpleNamespace",
-}
-
-
-def _uses(body: str) -> frozenset[str]:
-    features = {f for f, pattern in _FEATURES.items() if re.search(rf"\b{pattern}", body)}
-    return frozenset(features | {f"collective:{c}" for c in re.findall(r"\bops\.(\w+)\(", body)})
-
-
-_SHARED: dict[tuple[EmitOptions, str, frozenset[str]], str] = {}
-
-
-def _shared(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
-    """The imports and helpers the module uses, formatted once per options,
-    rules digest and set of helpers."""
-    key = (options, rules.digest, uses)
-    if key not in _SHARED:
-        helpers = "\n".join(text for feature, text in _HELPERS if feature is None or feature in uses)
-        if "transfer" in uses:  # ops.all_reduce(...): one method per collective used
-            methods = [f"    {c} = partialmethod(transfer, {show(E.Const(c))})"
-                       for c in sorted(rules.execution.bandwidth) if f"collective:{c}" in uses]
-            helpers = helpers.replace("\n    def finish(self):", "\n" + "\n".join(methods) + "\n\n    def finish(self):")
-        _SHARED[key] = block(_imports(options, rules, uses) + "\n\n" + helpers).rstrip("\n")
-    return _SHARED[key]
+def _imports(options: EmitOptions, rules: Rules, body: str) -> str:
+    """The module's imports, by what its code uses, and its KV-cache dtype."""
+    kv = rules.execution.kv_cache.get(options.kv_cache_dtype, "")
+    lines = []
+    if re.search(r"\bpartial\(", body):
+        lines += ["from functools import partial", ""]
+    if re.search(r"\bForwardMode\b", body):
+        lines += [f"from {options.import_root}.config import ForwardMode", ""]
+    helpers = [name for name in EXPORTS if re.search(rf"\b{name}\b", body)]
+    lines += [f"from .{Path(HELPERS).stem} import {', '.join(helpers)}",
+              "",
+              f"# sglang --kv-cache-dtype {options.kv_cache_dtype}" + ("" if kv else ": the model dtype"),
+              f"KV_CACHE_DTYPE = {'DataType.' + kv if kv else None}"]
+    if kv:
+        lines.insert(lines.index(""), f"from {options.import_root}.op.operator_base import DataType")
+    return block("\n".join(lines)).rstrip("\n")
 
 
 # The operator table, as comments after the code: `astgen check` reads it
@@ -253,22 +240,25 @@ def _switch_name(why: str) -> str:
 def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switches: list[_Switch]) -> str:
     a = archs[0]
     given = [f"{s.flag} {show(s.value)}" for s in switches if s.given]
-    deployment = ("server arguments " + ", ".join(given) + "; others at sglang's default") if given \
-        else "other switches at sglang's default"
+    who = rules.display
+    deployment = ("server arguments " + ", ".join(given) + f"; others at {who}'s default") if given \
+        else f"other switches at {who}'s default"
+    mapping = rules.mapping or (
+        "sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, "
+        "--tp -> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep, "
+        "--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage")
     return "\n".join([
         f"{HEADER_MARK} {__version__}; do not edit. Regenerate with `astgen gen`.",
         f"# source: {a.file}",
         f"# sha256: {a.sha256}",
-        f"# sglang: {options.sglang_version}",
+        f"# {who}: {options.sglang_version}",
         f"# astgen: {__version__}",
         f"# rules: {rules.version} ({rules.digest})",
-        f'"""LLMSim model_arch for sglang\'s {Path(a.file).name}: one forward pass per rank.',
+        f"# helpers: {HELPERS} in this package (astgen gen writes it beside this module)",
+        f'"""LLMSim model_arch for {who}\'s {Path(a.file).name}: one forward pass per rank.',
         "",
         *textwrap.wrap(
-            "sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, "
-            "--tp -> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep, "
-            "--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage; "
-            f"--kv-cache-dtype {options.kv_cache_dtype}; {deployment}; "
+            f"{mapping}; --kv-cache-dtype {options.kv_cache_dtype}; {deployment}; "
             "weights at the checkpoint's precision (quantization_config, torch_dtype).",
             79, break_on_hyphens=False, break_long_words=False),
         *_assumed(archs),
@@ -277,159 +267,24 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switche
     ])
 
 
-def _imports(options: EmitOptions, rules: Rules, uses: frozenset[str]) -> str:
-    root = options.import_root
-    ex = rules.execution
-    kv = ex.kv_cache.get(options.kv_cache_dtype, "")
-    lines = []
-    if "quantized" in uses:
-        lines.append("import re")
-    functools = [name for name, feature in (("partial", "quantized"), ("partialmethod", "transfer"))
-                 if feature in uses]
-    if functools:
-        lines.append(f"from functools import {', '.join(functools)}")
-    if "whole_model" in uses:
-        lines.append("from types import SimpleNamespace")
-    if lines:
-        lines.append("")
-    if "decode" in uses or "transfer" in uses:
-        lines.append(f"from {root}.config import ForwardMode")
-    lines += [
-        f"from {root}.models_arch.base_model_arch import BaseModelArch",
-        f"from {root}.op.op_register import create_operator",
-        f"from {root}.op.operator_base import DataType, OperatorIO, OperatorMetadata, Tensor",
-        "",
-        f"# sglang --kv-cache-dtype {options.kv_cache_dtype}" + ("" if kv else ": the model dtype"),
-        f"KV_CACHE_DTYPE = {'DataType.' + kv if kv else None}",
-    ]
-    if "quantized" in uses:
-        methods = sorted(set(ex.one_byte) | set(ex.sub_byte))
-        lines += ["# quantization_config quant_method values whose weights LLMSim counts at 1 byte",
-                  'ONE_BYTE_METHODS = frozenset("""', *textwrap.wrap(" ".join(methods), 76, break_on_hyphens=False),
-                  '""".split())']
-        fused = ", ".join(f"{show(E.Const(k))}: {show(E.Const(v[0]))}" for k, v in sorted(ex.fused.items()))
-        lines += ["# a fused layer is left out of the quantization when its first shard is", f"FUSED = {{{fused}}}"]
-    if "transfer" in uses:
-        items = [f"{show(E.Const(k))}: ({v[0]!r}, {v[1]!r})" for k, v in sorted(ex.bandwidth.items())
-                 if f"collective:{k}" in uses]
-        lines.append("# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them for an")
-        lines.append("# all-reduce; a reduce-scatter, an all-gather or an all-to-all sends half of what an")
-        lines.append("# all-reduce of the same tensor sends, so it is charged at twice the bandwidth")
-        one_line = f"BANDWIDTH_GB_S = {{{', '.join(items)}}}"
-        if len(one_line) <= LINE_LENGTH:
-            lines.append(one_line)
-        else:  # as black lays out a dict too long for a line
-            lines += ["BANDWIDTH_GB_S = {", *(f"    {item}," for item in items), "}"]
-    return "\n".join(lines)
-
-
-_HELPERS: tuple[tuple[str | None, str], ...] = (
-    (None, '''
-def _model_dtype(mc):
-    dtype = str(getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "")
-    return DataType.FP32 if dtype.endswith("float32") else DataType.BF16'''),
-    ("quantized", '''
-def _weight_dtype(mc, path):
-    """The weights of sglang module `path`: 1 byte in a checkpoint quantized to
-    8 bits or fewer, unless its quantization_config leaves the module out."""
-    qc = getattr(mc, "quantization_config", None)
-    if qc is None:  # a multimodal checkpoint's is in text_config: sglang copies it up
-        text = getattr(mc, "text_config", None) or {}
-        text = text if isinstance(text, dict) else vars(text)
-        qc = text.get("quantization_config")
-    qc = qc if isinstance(qc, dict) else {}
-    if str(qc.get("quant_method", "")).lower() not in ONE_BYTE_METHODS:
-        return _model_dtype(mc)
-    left_out = [*(qc.get("modules_to_not_convert") or [])]
-    left_out += [*(qc.get("ignored_layers") or []), *(qc.get("ignore") or [])]
-    head, _, proj = path.rpartition(".")
-    shard = f"{head}.{FUSED[proj]}" if proj in FUSED else path  # as sglang reads an ignore list
-    if any(_names(n, path) or _names(n, shard) for n in left_out):
-        return _model_dtype(mc)
-    return DataType.INT8
-
-
-def _names(name, path):
-    """`name` (with or without layer numbers, or a `re:` pattern) is `path`."""
-    if name.startswith("re:"):
-        return re.search(name[3:], path) is not None
-    name = re.sub(r"\\.\\d+(?=\\.|$)", "", name)
-    return path == name or path.endswith("." + name) or path.startswith(name + ".")'''),
-    ("nested", '''
-class _Sub:
-    """A nested config read by attribute, as sglang reads transformers' sub-configs."""
-
-    def __init__(self, values):
-        for key, value in values.items():
-            if isinstance(key, str):
-                self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
-
-
-def _sub(mc, name):
-    """mc.<name> (text_config ...): LLMSim keeps a nested config a dict, or
-    flattens its keys into mc (Qwen3.5-MoE) and drops it."""
-    value = getattr(mc, name, None)
-    return mc if value is None else _Sub(value) if isinstance(value, dict) else value'''),
-    (None, '''
-class _Operators:
-    """Adds one forward pass's operators to an arch: matmuls (at the model
-    dtype unless given one), attention cores (gathered per attention key)
-    and collectives (at LLMSim's bandwidth for their kind and the mode)."""
-
-    def __init__(self, arch, *attention_keys, repeat=1):
-        self.arch, self.dense = arch, _model_dtype(arch.model_config)
-        self.attention_keys = {key: [] for key in attention_keys}
-        self.repeat = repeat  # every operator runs this many times (prefill chunks)
-
-    def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
-        dt = dtype or self.dense
-        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
-        self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers * self.repeat))'''),
-    ("attention", '''
-    def attention(self, name, m, k, n, num_layers, batch_size, key="attention"):
-        dt = KV_CACHE_DTYPE or self.dense
-        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
-        kind = self.arch.model_config.attention_type
-        op = _new("attention", name, io, batch_size, num_layers * self.repeat, kind)
-        self.attention_keys[key].append(op)'''),
-    ("transfer", '''
-    def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
-        """A collective of `batch_size` x (m, n) elements per rank."""
-        io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-        op = _new("transfer", name, io, batch_size, num_layers * self.repeat)
-        decode = self.arch.schedule_config.mode == ForwardMode.DECODE
-        op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
-        self.arch._add_transfer_operator(op)'''),
-    (None, '''
-    def finish(self):
-        for key, operators in self.attention_keys.items():
-            self.arch._add_attention_operator(key, operators)
-
-
-def _new(kind, name, io, batch_size, num_layers, *args):
-    sizes = dict(batch_size=batch_size, num_layers=num_layers)
-    return create_operator(kind, OperatorMetadata(name, kind, name, io, **sizes), *args)'''),
-)
-
-
-def _arch_classes(archs: list[ArchShapes], switches: list[_Switch], chunk: E.Expr) -> list[str]:
+def _arch_classes(archs: list[ArchShapes], switches: list[_Switch], chunk: E.Expr, who: str) -> list[str]:
     """One class per entry; an entry whose forward pass prints the same as an
     earlier one's (MiniCPMForCausalLM and MiniCPMSALAForCausalLM) is that
     class's subclass, with nothing of its own."""
     out, seen = [], {}
     for a in archs:
-        head, members = _arch_class(a, switches, chunk)
+        head, members = _arch_class(a, switches, chunk, who)
         first = seen.setdefault(members, a.entry)
         if first == a.entry:
             out.append(head + "\n" + members)
         else:
             out.append("\n".join([
                 *statement(f"class {a.entry}Arch({first}Arch):", 0),
-                *_docstring(f"sglang's {a.entry} ({Path(a.file).name}): the same forward pass as {first}.", 4)]))
+                *_docstring(f"{who}'s {a.entry} ({Path(a.file).name}): the same forward pass as {first}.", 4)]))
     return out
 
 
-def _arch_class(a: ArchShapes, switches: list[_Switch], chunk: E.Expr) -> tuple[str, str]:
+def _arch_class(a: ArchShapes, switches: list[_Switch], chunk: E.Expr, who: str) -> tuple[str, str]:
     """(the class line and docstring, the members)."""
     ops = _emitted(a.operators)
     groups = sorted({op.group for op in ops if op.kind == "attention"})
@@ -439,12 +294,13 @@ def _arch_class(a: ArchShapes, switches: list[_Switch], chunk: E.Expr) -> tuple[
     body = _build_body(ops, namer)
     kv_methods = _kv_methods(a, preferred)
     arguments = ", ".join(["self", *(show(E.Const(g)) for g in groups), "repeat=chunks"])
-    ops_line = f"        ops = _Operators({arguments})"
-    head = "\n".join([*statement(f"class {a.entry}Arch(BaseModelArch):", 0),
-                      *_docstring(f"sglang's {a.entry} ({a.file}): one forward pass, per rank.", 4)])
+    ops_line = f"        ops = Operators({arguments})"
+    head = "\n".join([*statement(f"class {a.entry}Arch(Arch):", 0),
+                      *_docstring(f"{who}'s {a.entry} ({a.file}): one forward pass, per rank.", 4)])
     lines = [
         "",
         f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
+        "    kv_cache_dtype = KV_CACHE_DTYPE",
         "",
         "    def build_operators(self) -> None:",
         *_preamble([ops_line] + body, [(s.field, _switch_line(s)) for s in switches] + [("chunk", f"chunk = {show(chunk)}")]),
@@ -472,7 +328,7 @@ _PREAMBLE = (
     ("tokens", "tokens = self.get_seq_length()"),
     ("chunks", "chunks = 1 if is_decode or not chunk else -(-tokens // chunk)"),
     ("seq_len", "seq_len = -(-tokens // chunks)"),
-    ("weight_dtype", "weight_dtype = partial(_weight_dtype, mc)"),
+    ("weight_dtype", "weight_dtype = partial(weight_dtype_of, mc)"),
 )
 _ARGUMENTS = ("m", "k", "n", "batch", "layers", "dtype")  # an operator's own locals
 _PREAMBLE_NAMES = tuple(name for name, _ in _PREAMBLE) + ("self", "ops", "chunk") + _ARGUMENTS
@@ -815,15 +671,8 @@ def _kv_methods(a: ArchShapes, preferred: dict[E.Expr, str]) -> list[str]:
     sc_fields = {x.name for x in E.walk(a.kv_cache_per_gpu)
                  if isinstance(x, E.Attr) and x.obj == E.Name("sc")}
     if E.free_names(a.kv_cache_per_gpu) <= {"mc", "sc"} and sc_fields <= _PARALLEL_SIZES:
-        return ["    def get_kv_cache(self) -> float:",
-                '        """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""',
-                "        return self._kv_cache_bytes(SimpleNamespace(tp_size=1, dp_size=1, ep_size=1))",
-                "",
-                "    def get_kv_cache_per_gpu(self) -> float:",
-                '        """KV-cache bytes per token on one GPU."""',
-                "        return self._kv_cache_bytes(self.schedule_config)",
-                "",
-                "    def _kv_cache_bytes(self, sc) -> float:",
+        return ["    def _kv_cache_bytes(self, sc) -> float:",
+                '        """KV-cache bytes per token on one GPU at the parallel sizes of `sc`."""',
                 *_kv_body(a.kv_cache_per_gpu, preferred, "sc" in E.free_names(a.kv_cache_per_gpu), own_sc=False)]
     return ["    def get_kv_cache(self) -> float:",
             '        """KV-cache bytes per token, whole model."""',
@@ -845,7 +694,7 @@ def _kv_body(total: E.Expr, preferred: dict[E.Expr, str], per_gpu: bool, own_sc:
     lines = ["        mc = self.model_config"]
     if own_sc and "sc" in (E.free_names(value) | {n for _, d in definitions for n in E.free_names(d)}):
         lines.append("        sc = self.schedule_config")
-    lines.append("        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)")
+    lines.append("        kv_dtype = self.kv_cache_dtype or model_dtype(mc)")
     for name, d in definitions:
         lines += statement(f"{name} = {show(d)}", 8)
     total = show(E.BinOp("*", value, E.attr_path("kv_dtype", "value")))
@@ -853,12 +702,12 @@ def _kv_body(total: E.Expr, preferred: dict[E.Expr, str], per_gpu: bool, own_sc:
 
 
 def _nested(e: E.Expr) -> E.Expr:
-    """``mc.text_config.x`` as ``_sub(mc, 'text_config').x``: LLMSim's config
+    """``mc.text_config.x`` as ``sub_config(mc, 'text_config').x``: LLMSim's config
     keeps a nested config a dict (or flattens it), never an object."""
     kids = [_nested(c) for c in e.children()]
     e = E.rebuild(e, kids) if kids else e
     if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and _is_mc_key(e.obj):
-        return replace(e, obj=E.Call("_sub", (e.obj.obj, E.Const(e.obj.name))))
+        return replace(e, obj=E.Call("sub_config", (e.obj.obj, E.Const(e.obj.name))))
     return e
 
 
@@ -880,7 +729,8 @@ def _registry(archs: list[ArchShapes], rules: Rules) -> str:
         types[Path(archs[0].file).stem] = archs[0].entry
     type_lines = [f"    {show(E.Const(mt))}: {entry}Arch," for mt, entry in sorted(types.items())]
     return "\n".join(
-        ["# sglang EntryClass / Hugging Face `architectures` name -> arch class",
+        [f"# {rules.display} {'EntryClass' if rules.flavour == 'sglang' else 'registry entry'} / Hugging Face "
+         "`architectures` name -> arch class",
          *_mapping("ARCHITECTURES", arch_lines), "",
          "# Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)",
          *_mapping("MODEL_TYPES", type_lines)])

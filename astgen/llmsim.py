@@ -4,8 +4,8 @@ entry point (``python src/main.py --model_path CONFIG ...``) uses them.
 LLMSim picks an arch by the config's ``model_type`` in ``_MODEL_ARCH_MAP``
 (``src/arch/models_arch/model_arch.py``) and falls back to
 ``SimpleTransformerArch`` for every other type. ``install`` writes the
-modules as one package, ``src/arch/models_arch/astgen_archs/``, whose
-``__init__`` maps each model_type to astgen's arch class, and appends one
+modules as one package (:mod:`astgen.package`), ``src/arch/models_arch/astgen_archs/``,
+whose ``__init__`` maps each model_type to astgen's arch class, and appends one
 marked block to ``model_arch.py`` that registers them: for the model types
 LLMSim has no hand-written arch for (or maps to the fallback), or for every
 one with ``prefer="astgen"``. Running it again replaces the block and the
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astgen.atomic import write_atomic
+from astgen.package import write_package
+from astgen.rules import Rules
 
 PACKAGE = "astgen_archs"
 REGISTRY = Path("src") / "arch" / "models_arch" / "model_arch.py"
@@ -63,23 +65,16 @@ def checkout(directory: Path) -> Checkout:
     return Checkout(root)
 
 
-def install(target: Checkout, modules: dict[str, str], prefer: str = "handwritten") -> list[Path]:
+def install(target: Checkout, modules: dict[str, str], prefer: str, rules: Rules) -> list[Path]:
     """Write ``modules`` (file name -> source, emitted with import root
-    ``src.arch``) into the package, rewrite its ``__init__`` over every
-    module the package holds, and (re)write the registry block. Returns the
-    files written."""
+    ``src.arch``) into the package, with its helpers and ``__init__``, and
+    (re)write the registry block. Returns the files written."""
     if prefer not in PREFERENCES:
         raise LLMSimError(f"--prefer: one of {', '.join(PREFERENCES)}, not {prefer!r}")
-    written = []
-    for name, source in sorted(modules.items()):
-        path = target.package / name
-        write_atomic(path, source)
-        written.append(path)
-    init = target.package / "__init__.py"
-    write_atomic(init, package_init(sorted(p.stem for p in target.package.glob("*_model_arch.py"))))
+    written = write_package(target.package, modules, IMPORT_ROOT, rules)
     registry = target.registry.read_text(encoding="utf-8")
     write_atomic(target.registry, _without_block(registry).rstrip("\n") + "\n\n\n" + registry_block(prefer))
-    return [*written, init, target.registry]
+    return [*written, target.registry]
 
 
 def uninstall(target: Checkout) -> list[Path]:
@@ -94,29 +89,6 @@ def uninstall(target: Checkout) -> list[Path]:
         shutil.rmtree(target.package)
         removed.append(target.package)
     return removed
-
-
-def package_init(stems: list[str]) -> str:
-    """The package's ``__init__``: every module's model types and
-    architecture names, the first module (by name) winning a model type two
-    of them serve."""
-    lines = [
-        '"""LLMSim model_arch modules emitted by astgen (`astgen gen --llmsim`); do not edit.',
-        "",
-        "MODEL_TYPES maps a Hugging Face model_type to astgen's arch class, ARCHITECTURES an",
-        "`architectures` name; src/arch/models_arch/model_arch.py registers MODEL_TYPES in",
-        'its marked astgen block."""',
-        "",
-    ]
-    lines += [f"from . import {stem}" for stem in stems]
-    lines += ["", "MODEL_TYPES = {}", "ARCHITECTURES = {}"]
-    if stems:
-        lines += [f"for _module in ({', '.join(stems)},):" if len(stems) > 1 else f"for _module in ({stems[0]},):",
-                  "    for _key, _arch in _module.MODEL_TYPES.items():",
-                  "        MODEL_TYPES.setdefault(_key, _arch)",
-                  "    for _key, _arch in _module.ARCHITECTURES.items():",
-                  "        ARCHITECTURES.setdefault(_key, _arch)"]
-    return "\n".join(lines) + "\n"
 
 
 def registry_block(prefer: str) -> str:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import libcst as cst
+
 from astgen.parse import ParsedModule, ParseFailure, parse_file
 from astgen.source import SourceTree
 
 # what the tracer reads as code: model code, sglang's config classes and helpers,
-# and the draft-config parser of DFlash/DSpark drafts (a config reader too)
-TRACED_PACKAGES = ("sglang.srt.models.", "sglang.srt.configs.", "sglang.srt.speculative.dflash_utils")
+# and the draft-config parser of DFlash/DSpark drafts (a config reader too);
+# mini-sglang's model code (its ModelConfig included)
+TRACED_PACKAGES = ("sglang.srt.models.", "sglang.srt.configs.", "sglang.srt.speculative.dflash_utils",
+                   "minisgl.models.")
 
 
 def is_traced_module(dotted: str) -> bool:
@@ -36,6 +40,7 @@ class Loader:
         self.modules: dict[str, ParsedModule | None] = {}  # None: absent or unparsable
         self.failures: dict[str, ParseFailure] = {}
         self._tracked: set[str] = set()
+        self._registry: dict[str, list[tuple[str, str]]] | None = None
 
     def start_tracking(self) -> None:
         """Record the files read from now on (a cached result depends on them)."""
@@ -63,7 +68,29 @@ class Loader:
             self.modules[dotted] = None
             raise
         self.modules[dotted] = pm
+        if self.tree.flavour.registry is not None and dotted.rpartition(".")[0] == self.tree.models_package:
+            listed = self.registry().get(dotted.rpartition(".")[2], [])
+            pm.entry_classes = [arch for arch, _ in listed]
+            pm.entry_aliases = {arch: cls for arch, cls in listed if arch != cls}
         return pm
+
+    def registry(self) -> dict[str, list[tuple[str, str]]]:
+        """A registry-dict tree's entries (mini-sglang's ``_MODEL_REGISTRY``:
+        architecture -> (".module", "Class")), by model module stem, in the
+        dict's order; {} when the registry cannot be read."""
+        if self._registry is None:
+            self._registry = {}
+            module, _, name = (self.tree.flavour.registry or "").partition(":")
+            try:
+                value = self.load(module).assigns.get(name) if module else None
+            except ParseFailure:
+                value = None
+            for element in value.elements if isinstance(value, cst.Dict) else ():
+                key, target = _string(element.key), element.value
+                parts = [_string(e.value) for e in target.elements] if isinstance(target, cst.Tuple) else []
+                if key and len(parts) == 2 and all(parts):
+                    self._registry.setdefault(parts[0].lstrip("."), []).append((key, parts[1]))
+        return self._registry
 
     def track(self, dotted: str) -> None:
         """A module read by other means (astroid) that a result depends on."""
@@ -83,3 +110,8 @@ class Loader:
             return self.load(dotted)
         except ParseFailure:
             return None
+
+
+def _string(node: cst.BaseExpression | None) -> str:
+    """The value of a plain string literal, else ''."""
+    return node.evaluated_value if isinstance(node, cst.SimpleString) else ""

@@ -74,6 +74,9 @@ class ParsedModule:
     assigns: dict[str, cst.BaseExpression] = field(default_factory=dict)
     imports: dict[str, ImportRef] = field(default_factory=dict)
     entry_classes: list[str] = field(default_factory=list)
+    # an entry that names another class of the file (mini-sglang's registry:
+    # "Mistral3ForConditionalGeneration" -> "MistralForCausalLM")
+    entry_aliases: dict[str, str] = field(default_factory=dict)
     _lines: dict[int, int] = field(default_factory=dict, repr=False)
     _located: set[int] = field(default_factory=set, repr=False)
     text: str = field(default="", repr=False)

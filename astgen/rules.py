@@ -300,6 +300,48 @@ class Rules:
     switch_objects: dict[str, str] = field(default_factory=dict)
     _switch_cache: dict[str, E.Expr] = field(default_factory=dict, repr=False, compare=False)
     unbound: "Rules | None" = field(default=None, repr=False, compare=False)  # as read, `switch.X` kept
+    # another family of model source (rules/<flavour>.toml, as read): see for_flavour
+    flavours: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
+    flavour: str = "sglang"
+    display: str = "sglang"  # the source family's name in emitted text
+    mapping: str = ""  # how an emitted header states another family's parallelism (rules/<flavour>.toml)
+    # "module:Class.method" building the entry's `config` from mc (mini-sglang's ModelConfig.from_hf)
+    entry_factory: str = ""
+    # "module.Name" -> the tracer builtin it is read as ([builtins])
+    builtins: dict[str, str] = field(default_factory=dict)
+
+    def for_flavour(self, name: str) -> "Rules":
+        """The rules for a tree of another family of model source: its
+        tables (rules/<name>.toml) replace sglang's entries of the same
+        names, its entry replaces sglang's. The digest covers every file."""
+        if name == self.flavour:
+            return self
+        key = (self.digest, name)
+        if key not in _FLAVOURED:
+            doc = self.flavours.get(name)
+            if doc is None:
+                raise RulesError(f"no rules for {name} model source (rules/{name}.toml)")
+            entry = dict(doc.get("entry", {}))
+            factory = entry.pop("config_factory", "")
+            functions = {fn: _load_function(fn, spec) for fn, spec in doc.get("functions", {}).items()}
+            objects = {obj: {k: _object_attr(obj, k, v) for k, v in attrs.items()}
+                       for obj, attrs in doc.get("objects", {}).items()}
+            ignored = {cls: group for group, names in doc.get("ignored", {}).items() for cls in names}
+            unbound = self.unbound or self
+            chunk = doc.get("prefill", {}).get("chunk")
+            execution = unbound.execution if chunk is None else \
+                replace(unbound.execution, prefill_chunk=_expr(chunk, f"{name}.prefill.chunk"))
+            flavoured = replace(
+                unbound, flavour=name, display=doc.get("display", name), mapping=doc.get("mapping", ""),
+                entry_factory=factory, builtins=dict(doc.get("builtins", {})),
+                layers={**unbound.layers, **_load_layers(doc.get("layers", {}))},
+                ignored={**unbound.ignored, **ignored}, functions={**unbound.functions, **functions},
+                objects={**unbound.objects, **objects}, execution=execution,
+                entry={k: _expr(v, f"{name}.entry.{k}") for k, v in entry.items()},
+                derived={k: _expr(v, f"{name}.switches.{k}") for k, v in doc.get("switches", {}).items()},
+                server_args=ServerArgSpec(), given={}, _switch_cache={})
+            _FLAVOURED[key] = _bind_all(flavoured)
+        return _FLAVOURED[key]
 
     def switch(self, name: str) -> E.Expr:
         """How the analysis reads server argument ``name``: ``getattr(sc,
@@ -382,6 +424,10 @@ def _bound(obj: Any, rules: "Rules") -> Any:
     return obj
 
 
+_FLAVOURED: dict[tuple[str, str], "Rules"] = {}
+FLAVOUR_FILES = ("minisgl",)  # rules/<name>.toml: other families of model source
+
+
 def bind_switches(rules: "Rules", server_args: ServerArgSpec, given: dict[str, Any] | None = None) -> "Rules":
     """The rules with sglang's server arguments bound: ``server_args`` read
     from the tree (``astgen.server_args.read_server_args``), ``given`` the
@@ -400,7 +446,8 @@ def bind_switches(rules: "Rules", server_args: ServerArgSpec, given: dict[str, A
 def _bind_all(rules: "Rules", unbound: "Rules | None" = None) -> "Rules":
     """``rules`` with every expression's switches bound; ``unbound``: the
     rules as read, which a later binding starts from (its digest too)."""
-    keep = ("server_args", "given", "derived", "switch_objects", "_switch_cache", "digest", "version", "unbound")
+    keep = ("server_args", "given", "derived", "switch_objects", "_switch_cache", "digest", "version", "unbound",
+            "flavours", "flavour", "entry_factory", "builtins", "display", "mapping")
     changes = {f: _bound(getattr(rules, f), rules) for f in rules.__dataclass_fields__ if f not in keep}
     return replace(rules, unbound=unbound or rules, **changes)
 
@@ -430,6 +477,16 @@ def load_rules(directory: Path | None = None) -> Rules:
         except tomllib.TOMLDecodeError as exc:
             raise RulesError(f"{path}: {exc}") from None
         digest.update(raw)
+    flavours = {}
+    for name in FLAVOUR_FILES:
+        path = directory / f"{name}.toml"
+        if path.is_file():
+            raw = path.read_bytes()
+            try:
+                flavours[name] = tomllib.loads(raw.decode("utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise RulesError(f"{path}: {exc}") from None
+            digest.update(raw)
     layers_doc, par_doc = data["layers.toml"], data["parallel.toml"]
     aliases = _load_aliases(directory, digest)
     layers = _load_layers(layers_doc.get("layers", {}))
@@ -464,7 +521,7 @@ def load_rules(directory: Path | None = None) -> Rules:
                  config_properties={k: _expr(v, f"config_properties.{k}")
                                     for k, v in par_doc.get("config_properties", {}).items()},
                  derived={k: _expr(v, f"switches.{k}") for k, v in par_doc.get("switches", {}).items()},
-                 switch_objects=dict(par_doc.get("switch_objects", {})))
+                 switch_objects=dict(par_doc.get("switch_objects", {})), flavours=flavours)
     return _bind_all(rules)
 
 

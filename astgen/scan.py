@@ -83,6 +83,8 @@ _BOUND: dict[tuple[str, str], Rules] = {}
 def tree_switches(rules: Rules, tree: SourceTree) -> Rules:
     """``rules`` with ``tree``'s server arguments as switches at their
     defaults, unless already bound (``astgen.rules.bind_switches``)."""
+    if tree.flavour.name != rules.flavour:
+        return rules.for_flavour(tree.flavour.name)  # no sglang server arguments in another source family
     if rules.server_args.source or tree.flat:
         return rules
     key = (rules.digest, str(tree.root))
@@ -155,7 +157,7 @@ def _with_draft(shapes: ArchShapes, draft: tuple[str, str], loader: Loader, rule
     module, entry = draft
     where = Location(shapes.file, 0)
     try:
-        pm = loader.load(f"{MODELS_PACKAGE}.{module}")
+        pm = loader.load(f"{loader.tree.models_package}.{module}")
     except (ParseFailure, SourceError, OSError) as exc:
         pm, why = None, str(exc)
     else:

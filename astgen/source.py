@@ -20,6 +20,27 @@ from pathlib import Path
 MODELS_PACKAGE = "sglang.srt.models"
 
 
+@dataclass(frozen=True)
+class Flavour:
+    """A family of model source astgen reads: sglang, or mini-sglang (whose
+    models sit in ``minisgl/models/``, listed in a registry dict instead of
+    each file's ``EntryClass``, built from its own layers and config)."""
+
+    name: str  # also the rules' namespace for its layers (rules/minisgl.toml)
+    package: str  # the top package under the root
+    models_package: str
+    registry: str | None = None  # "module:NAME" of an architecture -> (".module", "Class") dict
+
+    @property
+    def models_parts(self) -> tuple[str, ...]:
+        return tuple(self.models_package.split("."))
+
+
+SGLANG = Flavour("sglang", "sglang", MODELS_PACKAGE)
+MINISGL = Flavour("minisgl", "minisgl", "minisgl.models", "minisgl.models.register:_MODEL_REGISTRY")
+FLAVOURS = (SGLANG, MINISGL)
+
+
 class SourceError(Exception):
     """The input cannot be used: no sglang tree, no such file or version."""
 
@@ -40,15 +61,20 @@ class SourceTree:
     root: Path
     version: str
     flat: bool = False  # a bare directory of model files (the fixtures)
+    flavour: Flavour = SGLANG
 
     @property
     def models_dir(self) -> Path:
-        return self.root if self.flat else self.root / "sglang" / "srt" / "models"
+        return self.root if self.flat else self.root.joinpath(*self.flavour.models_parts)
+
+    @property
+    def models_package(self) -> str:
+        return self.flavour.models_package
 
     def module_file(self, dotted: str) -> Path | None:
         """File of a dotted module name, or None when it is not in the tree."""
         if self.flat:
-            prefix = MODELS_PACKAGE + "."
+            prefix = self.models_package + "."
             if not dotted.startswith(prefix) or "." in dotted[len(prefix):]:
                 return None
             candidate = self.root / (dotted[len(prefix):] + ".py")
@@ -62,7 +88,7 @@ class SourceTree:
 
     def module_name(self, path: Path) -> str:
         if self.flat:
-            return f"{MODELS_PACKAGE}.{path.stem}"
+            return f"{self.models_package}.{path.stem}"
         rel = path.resolve().relative_to(self.root.resolve()).with_suffix("")
         parts = list(rel.parts)
         if parts[-1] == "__init__":
@@ -87,16 +113,18 @@ class SourceTree:
 
     def files_naming(self, entry: str) -> list[Path]:
         """Model files that may declare EntryClass ``entry``: a text filter
-        before any parsing (the file names both)."""
-        return [p for p in self.model_files() if _mentions(p, entry)]
+        before any parsing (the file names both; for mini-sglang, the
+        registry file names the entry)."""
+        marker = "EntryClass" if self.flavour.registry is None else None
+        return [p for p in self.model_files() if _mentions(p, entry, marker)]
 
 
-def _mentions(path: Path, entry: str) -> bool:
+def _mentions(path: Path, entry: str, marker: str | None = "EntryClass") -> bool:
     try:
         text = path.read_text("utf-8-sig", errors="replace")
     except OSError:
         return False
-    return "EntryClass" in text and entry in text
+    return (marker is None or marker in text) and entry in text
 
 
 UNKNOWN_VERSION = "unknown"
@@ -119,6 +147,8 @@ def read_version(root: Path) -> str:
     reported as ``unknown``.
     """
     root = Path(root)
+    if (root / "minisgl").is_dir() and not (root / "sglang").is_dir():
+        return _minisgl_version(root)
     for source in (root / "sglang" / "version.py", root / "sglang" / "_version.py"):
         found = _literal_version(source)
         if found:
@@ -131,6 +161,22 @@ def read_version(root: Path) -> str:
 
 
 _FALLBACK_VERSION = "0.0.0.dev0"
+
+
+def _minisgl_version(root: Path) -> str:
+    """mini-sglang's version: ``version`` in the checkout's pyproject.toml
+    (beside ``python/``, or beside the package), or its wheel's metadata,
+    else a git checkout's description."""
+    for pyproject in (root / "pyproject.toml", root.parent / "pyproject.toml"):
+        text = pyproject.read_text("utf-8", errors="replace") if pyproject.is_file() else ""
+        m = re.search(r'^name\s*=\s*"minisgl"\s*\nversion\s*=\s*"([^"]+)"', text, re.M)
+        if m:
+            return m.group(1)
+    for meta in sorted(root.glob("minisgl-*.dist-info/METADATA")):
+        found = _metadata_version(meta, "minisgl")
+        if found:
+            return found
+    return _git_version(root) or UNKNOWN_VERSION
 
 
 def _literal_version(path: Path) -> str | None:
@@ -150,14 +196,14 @@ def _literal_version(path: Path) -> str | None:
     return None
 
 
-def _metadata_version(path: Path) -> str | None:
+def _metadata_version(path: Path, package: str = "sglang") -> str | None:
     try:
         text = path.read_text("utf-8", errors="replace")
     except OSError:
         return None
     name = re.search(r"^Name:\s*(\S+)", text, re.M)
     version = re.search(r"^Version:\s*(\S+)", text, re.M)
-    if version and (name is None or re.sub(r"[-_.]+", "-", name.group(1)).lower() == "sglang"):
+    if version and (name is None or re.sub(r"[-_.]+", "-", name.group(1)).lower() == package):
         return version.group(1)
     return None
 
@@ -188,13 +234,16 @@ def _git_version(root: Path) -> str | None:
 
 
 def tree_at(root: Path) -> SourceTree:
-    """The tree whose package root is ``root`` (or ``root/python`` for a checkout)."""
+    """The tree whose package root is ``root`` (or ``root/python`` for a
+    checkout): sglang's, else mini-sglang's."""
     root = Path(root)
-    for cand in (root, root / "python"):
-        if (cand / "sglang" / "srt" / "models").is_dir():
-            return SourceTree(cand.resolve(), read_version(cand))
+    for flavour in FLAVOURS:
+        for cand in (root, root / "python"):
+            if cand.joinpath(*flavour.models_parts).is_dir():
+                return SourceTree(cand.resolve(), read_version(cand), flavour=flavour)
     raise SourceError(
-        f"{root}: not an sglang package root (no sglang/srt/models/ under it or under python/)"
+        f"{root}: not an sglang package root (no sglang/srt/models/ under it or under python/; "
+        "nor mini-sglang's minisgl/models/)"
     )
 
 
@@ -208,6 +257,8 @@ def tree_of_file(path: Path) -> SourceTree:
     for parent in path.parents:
         if parent.name == "sglang" and (parent / "srt").is_dir():
             return SourceTree(parent.parent, read_version(parent.parent))
+        if parent.name == "minisgl" and (parent / "models").is_dir():
+            return SourceTree(parent.parent, read_version(parent.parent), flavour=MINISGL)
     return SourceTree(path.parent, UNKNOWN_VERSION, flat=True)
 
 
@@ -217,6 +268,9 @@ def tree_of_dir(path: Path) -> SourceTree:
         return tree_at(path)
     except SourceError:
         if Path(path).is_dir() and any(Path(path).glob("*.py")):
+            inside = tree_of_file(Path(path) / "__init__.py")  # a tree's models directory itself
+            if not inside.flat and inside.models_dir.resolve() == Path(path).resolve():
+                return inside
             return SourceTree(Path(path).resolve(), UNKNOWN_VERSION, flat=True)
         raise
 

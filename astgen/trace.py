@@ -34,7 +34,6 @@ from astgen.parse import (
 from astgen.loader import Loader  # noqa: F401 (the loader stage; re-exported for older callers)
 from astgen.registry import NOT_CONSTANT, module_constant, registry_of
 from astgen.rules import FunctionRule, RuleMethod, Rules, model_types_of
-from astgen.source import MODELS_PACKAGE
 from astgen.values import (
     BASE,
     MAX_UNROLL,
@@ -142,9 +141,10 @@ class Tracer:
         """Trace one EntryClass. ``config_class``: sglang's config class for
         the checkpoint (sglang/srt/configs); by default the one the entry's
         ``__init__`` annotates its ``config`` with, if any."""
-        info = pm.classes.get(class_name)
+        defined = pm.entry_aliases.get(class_name, class_name)  # a registry entry naming another class
+        info = pm.classes.get(defined)
         if info is None:  # `from .family.modeling import XForCausalLM` then EntryClass = [...]
-            ref = self._module_global(pm, class_name)
+            ref = self._module_global(pm, defined)
             info = ref.info if isinstance(ref, ClassRef) else None
         self._entry = class_name
         self._config_cls = config_class or (self._annotated_config_class(info) if info else None)
@@ -164,6 +164,8 @@ class Tracer:
         else:
             inst = Instance(root, info)
             kwargs = {k: v for k, v in self.rules.entry.items()}
+            if self.rules.entry_factory:
+                kwargs["config"] = self._entry_config(kwargs["config"], Location(info.module.display, line))
             self._construct_traced(inst, info, [], kwargs, Location(info.module.display, line))
             root.fields = self._scalar_fields(inst)
             root.origin = tuple((c.module.name, c.name) for c in self._mro(info))
@@ -171,6 +173,19 @@ class Tracer:
             self._report_unknown(root)
         result.diagnostics = list(self.diagnostics)
         return result
+
+    def _entry_config(self, config: Any, loc: Location) -> Any:
+        """The entry's ``config`` built by the rules' factory over mc
+        (mini-sglang's ``ModelConfig.from_hf(hf_config)``), traced like model code."""
+        module, _, path = self.rules.entry_factory.partition(":")
+        cls_name, _, method = path.partition(".")
+        pm = self.loader.get(module)
+        ref = self._module_global(pm, cls_name) if pm is not None else None
+        if not isinstance(ref, ClassRef) or ref.info is None:
+            self._diag("incomplete", "entry-config", loc, f"the entry's config factory {self.rules.entry_factory} "
+                       "is not in this tree", subject="entry config")
+            return config
+        return self._call(self._getattr(ref, method), [config], {}, str(loc))
 
     # -- diagnostics --------------------------------------------------
     def _diag(self, severity: str, code: str, loc: Location, message: str, hint: str = "",
@@ -1339,7 +1354,7 @@ class Tracer:
             return self._call_rule(self.rules.values[name], [], {})
         if name in self.rules.functions:
             return RuleFunc(self.rules.functions[name])
-        if not module.startswith(MODELS_PACKAGE + ".") and name not in self.rules.traced \
+        if not module.startswith(self.loader.tree.models_package + ".") and name not in self.rules.traced \
                 and (self.rules.layer(name) is not None or self.rules.is_ignored(name)):
             return self._external(module, name)  # a layer the rules know, even from a module traced for a helper
         target = self.loader.get(module)
@@ -1364,6 +1379,8 @@ class Tracer:
                 return E.Const(value)
         if name in _BUILTIN_FUNCS and (module.startswith("torch") or module in ("functools", "builtins", "types")):
             return Builtin(_BUILTIN_FUNCS[name])
+        if f"{module}.{name}" in self.rules.builtins:  # rules/minisgl.toml [builtins]
+            return Builtin(self.rules.builtins[f"{module}.{name}"])
         if self.rules.layer(name) is not None or self.rules.is_ignored(name):
             return ClassRef(name)
         if name[:1].isupper():
@@ -1389,6 +1406,9 @@ class Tracer:
                 return self._enum_values[obj.value]  # HybridLayerType.full_attention.value
             if attr == "get" and _is_config(obj) and obj != MC:  # a JSON object in the config: a dict
                 return _Partial(Builtin("config_get"), [obj], {})
+            if isinstance(obj, E.IfExp) and _is_config(obj.body) and _is_config(obj.orelse):
+                # one of two configs (`config = config.text_config` on a branch): the attribute of each
+                return phi(obj.test, self._getattr(obj.body, attr), self._getattr(obj.orelse, attr))
             return E.Attr(obj, attr) if _is_config(obj) else E.Unknown(f"attribute {attr} of a value")
         if isinstance(obj, ConfigObject):
             return self._config_member(obj, attr)
@@ -1548,9 +1568,10 @@ class Tracer:
             return E.simplify(E.IfExp(left.test, a, b))
         if op in ("is", "is not") and not isinstance(left, E.Expr) and isinstance(right, E.Const) and right.value is None:
             return E.Const(op == "is not")  # an object is never None
-        if op in ("in", "not in") and isinstance(right, (ListVal, TupleVal)):
+        if op in ("in", "not in") and isinstance(right, (ListVal, TupleVal, DictVal)):
             left_e = self._as_expr(left)
-            items = [self._as_expr(i) for i in right.items]
+            keys = [E.Const(k) for k in right.items] if isinstance(right, DictVal) else right.items  # a dict's keys
+            items = [self._as_expr(i) for i in keys]
             out: E.Expr = E.FALSE
             for item in items:
                 out = E.or_(out, E.simplify(E.Compare("==", left_e, item)))

@@ -168,11 +168,28 @@ def phi(test: E.Expr, a: Any, b: Any) -> Any:
     if a is b:
         return a
     if isinstance(a, E.Expr) and isinstance(b, E.Expr):
-        return E.simplify(E.IfExp(test, a, b))
+        merged = E.simplify(E.IfExp(test, a, b))
+        return _sub_config_or_self(merged) if isinstance(merged, E.IfExp) else merged
     if isinstance(test, E.Const):
         return a if test.value else b
     return Phi(test, a, b)
 
+
+
+_MC = E.Name("mc")
+
+
+def _sub_config_or_self(e: E.IfExp) -> E.Expr:
+    """``mc.k if getattr(mc, "k", None) is not None else mc`` (or ``if
+    hasattr(mc, "k")``, or ``and mc.k is not None``; ``config =
+    config.text_config`` on a branch) as ``getattr(mc, "k", mc)``: the
+    sub-config if there is one, the config itself else. Other values as given."""
+    if e.orelse != _MC or not isinstance(e.body, (E.Attr, E.GetAttr)) or e.body.obj != _MC:
+        return e
+    key = e.body.name
+    present = {E.HasAttr(_MC, key), E.Compare("is not", E.GetAttr(_MC, key, E.NONE), E.NONE),
+               E.BoolOp("and", E.HasAttr(_MC, key), E.Compare("is not", E.Attr(_MC, key), E.NONE))}
+    return E.GetAttr(_MC, key, _MC) if e.test in present else e
 
 
 def merge_dicts(test: E.Expr, a: dict, b: dict) -> dict:

@@ -3,7 +3,8 @@
 # sha256: 04cc82335ae934e29453f51070d16cd74b81a84d09e39f6708dbe38baaacf4cf
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (33875f406ed9)
+# rules: 1.1.1 (c1ecaee111c1)
+# helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's moe_every_k.py: one forward pass per rank.
 
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
@@ -13,79 +14,12 @@ sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
 checkpoint's precision (quantization_config, torch_dtype).
 """
 
-from functools import partialmethod
-from types import SimpleNamespace
-
 from src.arch.config import ForwardMode
-from src.arch.models_arch.base_model_arch import BaseModelArch
-from src.arch.op.op_register import create_operator
-from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Tensor
+
+from ._astgen import Arch, Operators, model_dtype
 
 # sglang --kv-cache-dtype auto: the model dtype
 KV_CACHE_DTYPE = None
-# transfer bandwidths, GB/s, (EXTEND, DECODE), as LLMSim's own modules set them for an
-# all-reduce; a reduce-scatter, an all-gather or an all-to-all sends half of what an
-# all-reduce of the same tensor sends, so it is charged at twice the bandwidth
-BANDWIDTH_GB_S = {
-    "all_gather": (170.0, 45.28),
-    "all_reduce": (85.0, 22.64),
-    "all_to_all": (170.0, 45.28),
-    "combine": (85.0, 22.64),
-    "dispatch": (85.0, 18.58),
-}
-
-
-def _model_dtype(mc):
-    dtype = str(getattr(mc, "torch_dtype", None) or getattr(mc, "dtype", None) or "")
-    return DataType.FP32 if dtype.endswith("float32") else DataType.BF16
-
-
-class _Operators:
-    """Adds one forward pass's operators to an arch: matmuls (at the model
-    dtype unless given one), attention cores (gathered per attention key)
-    and collectives (at LLMSim's bandwidth for their kind and the mode)."""
-
-    def __init__(self, arch, *attention_keys, repeat=1):
-        self.arch, self.dense = arch, _model_dtype(arch.model_config)
-        self.attention_keys = {key: [] for key in attention_keys}
-        self.repeat = repeat  # every operator runs this many times (prefill chunks)
-
-    def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
-        dt = dtype or self.dense
-        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
-        self.arch._add_operator(
-            _new("matmul", name, io, batch_size, num_layers * self.repeat)
-        )
-
-    def attention(self, name, m, k, n, num_layers, batch_size, key="attention"):
-        dt = KV_CACHE_DTYPE or self.dense
-        io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
-        kind = self.arch.model_config.attention_type
-        op = _new("attention", name, io, batch_size, num_layers * self.repeat, kind)
-        self.attention_keys[key].append(op)
-
-    def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
-        """A collective of `batch_size` x (m, n) elements per rank."""
-        io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
-        op = _new("transfer", name, io, batch_size, num_layers * self.repeat)
-        decode = self.arch.schedule_config.mode == ForwardMode.DECODE
-        op._bandwidth_gb_s = BANDWIDTH_GB_S[kind][1 if decode else 0]
-        self.arch._add_transfer_operator(op)
-
-    all_gather = partialmethod(transfer, "all_gather")
-    all_reduce = partialmethod(transfer, "all_reduce")
-    all_to_all = partialmethod(transfer, "all_to_all")
-    combine = partialmethod(transfer, "combine")
-    dispatch = partialmethod(transfer, "dispatch")
-
-    def finish(self):
-        for key, operators in self.attention_keys.items():
-            self.arch._add_attention_operator(key, operators)
-
-
-def _new(kind, name, io, batch_size, num_layers, *args):
-    sizes = dict(batch_size=batch_size, num_layers=num_layers)
-    return create_operator(kind, OperatorMetadata(name, kind, name, io, **sizes), *args)
 
 
 # sglang's server arguments the code tests (astgen gen --server-args), each read as
@@ -95,10 +29,11 @@ CHUNKED_PREFILL_SIZE = 8192  # --chunked-prefill-size (sglang's derived default)
 # --enable-tp-lm-head-all-to-all
 
 
-class KMoeForCausalLMArch(BaseModelArch):
+class KMoeForCausalLMArch(Arch):
     """sglang's KMoeForCausalLM (moe_every_k.py): one forward pass, per rank."""
 
     attention_type_name = "MHA"
+    kv_cache_dtype = KV_CACHE_DTYPE
 
     def build_operators(self) -> None:
         mc = self.model_config
@@ -121,7 +56,7 @@ class KMoeForCausalLMArch(BaseModelArch):
         tokens = self.get_seq_length()
         chunks = 1 if is_decode or not chunk else -(-tokens // chunk)
         seq_len = -(-tokens // chunks)
-        ops = _Operators(self, "attention", repeat=chunks)
+        ops = Operators(self, "attention", repeat=chunks)
         hidden_size = mc.hidden_size
         intermediate_size = mc.intermediate_size
         moe_intermediate_size = mc.moe_intermediate_size
@@ -247,17 +182,10 @@ class KMoeForCausalLMArch(BaseModelArch):
             ops.all_to_all("lm_head_all_to_all", m, vocab // tp_size, 1)
         ops.finish()
 
-    def get_kv_cache(self) -> float:
-        """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""
-        return self._kv_cache_bytes(SimpleNamespace(tp_size=1, dp_size=1, ep_size=1))
-
-    def get_kv_cache_per_gpu(self) -> float:
-        """KV-cache bytes per token on one GPU."""
-        return self._kv_cache_bytes(self.schedule_config)
-
     def _kv_cache_bytes(self, sc) -> float:
+        """KV-cache bytes per token on one GPU at the parallel sizes of `sc`."""
         mc = self.model_config
-        kv_dtype = KV_CACHE_DTYPE or _model_dtype(mc)
+        kv_dtype = self.kv_cache_dtype or model_dtype(mc)
         num_key_value_heads = (
             getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
         )

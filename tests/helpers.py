@@ -3,12 +3,15 @@ LLMSim stand-in, build mc/sc objects from Hugging Face configs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 import types
 from pathlib import Path
 
 from astgen.cli import analyze_file
 from astgen.emit import EmitOptions
+from astgen.package import helpers_source
 from astgen.rules import bind_switches, load_rules
 from astgen.server_args import parse_flags, read_server_args
 from astgen.source import SourceTree, tree_of_file
@@ -41,12 +44,31 @@ def fixture_result(name: str):
     return generate(tree_of_file(path), path)
 
 
-def load_module(source: str, name: str) -> types.ModuleType:
-    """Load an emitted module (astgen's own output) as a Python module."""
-    module = types.ModuleType(name)
+def load_module(source: str, name: str, import_root: str = STUB_ROOT) -> types.ModuleType:
+    """Load an emitted module (astgen's own output) as a module of a package
+    holding the helpers astgen writes beside it (``from ._astgen import ...``)."""
+    package = emitted_package(import_root)
+    module = types.ModuleType(f"{package}.{name}")
+    module.__package__ = package
     code = compile(source, f"<{name}>", "exec")
     exec(code, module.__dict__)  # noqa: S102 - our generated code, in tests only
     return module
+
+
+def emitted_package(import_root: str = STUB_ROOT) -> str:
+    """The name of an in-memory package (in sys.modules) holding the emitted
+    helpers' module for ``import_root`` and the rules, made once."""
+    helpers = helpers_source(import_root, RULES)
+    package = "astgen_emitted_" + hashlib.sha256(helpers.encode()).hexdigest()[:12]
+    if package not in sys.modules:
+        pkg = types.ModuleType(package)
+        pkg.__path__ = []
+        sys.modules[package] = pkg
+        module = types.ModuleType(f"{package}._astgen")
+        module.__package__ = package
+        exec(compile(helpers, "<_astgen>", "exec"), module.__dict__)  # noqa: S102 - our generated code
+        sys.modules[module.__name__] = module
+    return package
 
 
 def model_config(config: dict) -> types.SimpleNamespace:

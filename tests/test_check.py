@@ -90,3 +90,25 @@ def test_added_and_removed_modules(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "bom_model_arch.py: drift: module removed (BomForSequenceClassification)" in lines
     assert "reexport_model_arch.py: drift: module added (ReexportForCausalLM)" in lines
+
+
+def test_the_package_files_missing_or_edited_are_stale_and_update_restores_them(tmp_path, capsys):
+    """The package's helpers and __init__ (astgen.package) are checked like
+    the modules: a missing or edited one is stale (exit 1), not drift, and
+    --update writes it back byte for byte."""
+    tree, out = setup_tree(tmp_path)
+    helpers, init = (out / "_astgen.py").read_bytes(), (out / "__init__.py").read_bytes()
+    (out / "_astgen.py").unlink()
+    (out / "__init__.py").write_bytes(init.replace(b"MODEL_TYPES.setdefault", b"MODEL_TYPES.__setitem__"))
+    capsys.readouterr()
+    assert check(tree, out) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "__init__.py: stale: the package's own file differs (regenerate with --update)",
+        "_astgen.py: stale: the package's own file is missing (regenerate with --update)",
+        f"check: 11 modules against {out}: 2 stale, 0 drifted",
+    ]
+    assert check(tree, out, "--update") == 0
+    assert (out / "_astgen.py").read_bytes() == helpers and (out / "__init__.py").read_bytes() == init
+    capsys.readouterr()
+    assert check(tree, out) == 0
+    assert capsys.readouterr().out == f"check: 9 modules against {out}: 0 drifted\n"

@@ -57,7 +57,7 @@ def test_one_bad_file_does_not_stop_the_rest(tmp_path):
     code = main(["gen", str(tree), "-o", str(out), "-q"])
     assert code == 2
     assert sorted(p.name for p in out.iterdir()) == [
-        "bom_model_arch.py", "dense_model_arch.py", "hybrid_model_arch.py", "inherit_model_arch.py",
+        "__init__.py", "_astgen.py", "bom_model_arch.py", "dense_model_arch.py", "hybrid_model_arch.py", "inherit_model_arch.py",
         "layer_types_model_arch.py", "mla_model_arch.py", "moe_every_k_model_arch.py",
         "multimodal_model_arch.py", "reexport_model_arch.py"]
 
@@ -67,7 +67,7 @@ def test_output_is_byte_identical_across_runs(tmp_path):
     assert main(["gen", "-o", str(tmp_path / "b"), "-q"]) == 0
     a = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
     b = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
-    assert a == b and len(a) == 9
+    assert a == b and len(a) == 9 + 2  # the modules, the package's __init__ and helpers
 
 
 def test_header_names_source_hash_and_versions(tmp_path):
@@ -76,20 +76,25 @@ def test_header_names_source_hash_and_versions(tmp_path):
     assert main(["gen", str(FIXTURES / "dense.py"), "-o", str(tmp_path), "-q"]) == 0
     text = (tmp_path / "dense_model_arch.py").read_text()
     digest = hashlib.sha256((FIXTURES / "dense.py").read_bytes()).hexdigest()
-    head = text.splitlines()[:6]
+    head = text.splitlines()[:7]
     assert head[1] == "# source: dense.py"
     assert head[2] == f"# sha256: {digest}"
     assert head[3] == "# sglang: unknown"
     assert head[4] == "# astgen: 0.1.0"
     assert head[5].startswith("# rules: 1.1.1 (")  # layers.parallel.execution
-    assert "from src.arch.op.operator_base import DataType" in text
+    assert head[6] == "# helpers: _astgen.py in this package (astgen gen writes it beside this module)"
+    assert "from ._astgen import Arch, Operators" in text
+    helpers = (tmp_path / "_astgen.py").read_text().splitlines()
+    assert helpers[1:3] == head[4:6]  # the same astgen and rules
+    assert "from src.arch.op.operator_base import DataType, OperatorIO, OperatorMetadata, Tensor" in helpers
 
 
 def test_import_root_option(tmp_path):
     assert main(["gen", str(FIXTURES / "dense.py"), "-o", str(tmp_path), "-q",
                  "--import-root", "llmsim.arch"]) == 0
-    text = (tmp_path / "dense_model_arch.py").read_text()
+    text = (tmp_path / "dense_model_arch.py").read_text() + (tmp_path / "_astgen.py").read_text()
     assert "from llmsim.arch.models_arch.base_model_arch import BaseModelArch" in text
+    assert "from llmsim.arch.config import ForwardMode" in text
     assert "src.arch" not in text
 
 

@@ -128,7 +128,13 @@ def test_llmsim_runs_astgen_arch_for_the_model_types_it_emitted(checkout, tmp_pa
     args = ["gen", str(FIXTURES), "--llmsim", str(checkout), "-q", "--no-cache"]
     assert main(args) == 0
     package = checkout / "src" / "arch" / "models_arch" / "astgen_archs"
-    assert (package / "dense_model_arch.py").read_text().count("from src.arch.models_arch.base_model_arch") == 1
+    # one package: the helpers once, importing from the checkout's root; each module imports them
+    assert sorted(p.name for p in package.glob("*.py") if not p.name.endswith("_model_arch.py")) == \
+        ["__init__.py", "_astgen.py"]
+    assert (package / "_astgen.py").read_text().count("from src.arch.models_arch.base_model_arch") == 1
+    dense = (package / "dense_model_arch.py").read_text()
+    assert "from ._astgen import Arch, Operators" in dense and "class _Operators" not in dense
+    assert "from src.arch.models_arch.base_model_arch" not in dense
     # a model type no module serves keeps LLMSim's fallback
     assert _llmsim(checkout, {**DENSE, "model_type": "qwen3"}, tmp_path).split()[0] == "SimpleTransformerArch"
     # one LLMSim maps to nothing (or to the fallback) runs astgen's arch

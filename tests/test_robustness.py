@@ -66,7 +66,7 @@ def test_gen_gives_output_or_a_located_diagnostic(tmp_path, capsys, case):
     code = main(["gen", str(tree / name), "-o", str(out), "-q", "--no-cache"])
     err = capsys.readouterr().err
     assert code in (0, 1, 2)
-    written = list(out.glob("*.py")) if out.exists() else []
+    written = list(out.glob("*_model_arch.py")) if out.exists() else []
     if code == 0:
         assert len(written) == 1 or "no EntryClass" in err
     else:

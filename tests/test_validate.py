@@ -405,6 +405,8 @@ def test_a_fused_layer_is_left_out_of_the_quantization_with_its_shards():
     assert not one_byte(mc, "model.layers.3.self_attn.o_proj", RULES)
     assert one_byte(mc, "model.layers.3.mlp.gate_up_proj", RULES)  # gate_proj / up_proj not ignored
     module = load_module(fixture_result("dense").source, "dense_fused")
+    helpers = sys.modules[module.__package__ + "._astgen"]  # the package's, which the module imports
     config = types.SimpleNamespace(quantization_config=LAGUNA_QC, torch_dtype="bfloat16")
-    assert module._weight_dtype(config, "model.layers.self_attn.qkv_proj") == module.DataType.BF16
-    assert module._weight_dtype(config, "model.layers.mlp.gate_up_proj") == module.DataType.INT8
+    assert module.weight_dtype_of is helpers.weight_dtype_of
+    assert helpers.weight_dtype_of(config, "model.layers.self_attn.qkv_proj") == helpers.DataType.BF16
+    assert helpers.weight_dtype_of(config, "model.layers.mlp.gate_up_proj") == helpers.DataType.INT8
