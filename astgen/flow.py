@@ -56,7 +56,7 @@ class Flow:
 
 
 # (test, module, node, class, forward objects) -> guard: the trace stage's
-# value model (:meth:`astgen.trace.Tracer.evaluate_condition`)
+# value model (:class:`astgen.trace.tracer.ConditionReader`, built from the traced entry)
 Condition = Callable[[cst.BaseExpression, ParsedModule, ir.Node, "ClassInfo | None", dict], E.Expr]
 # (dotted module) -> parsed module, or None: the trace stage's loader
 GetModule = Callable[[str], "ParsedModule | None"]

@@ -145,7 +145,7 @@ def _trace(pm, entry: str, loader: Loader, rules: Rules, version: str,
     (the entry's own by default; an MTP draft runs on its target's config)."""
     tracer = Tracer(loader, rules)
     ir = tracer.trace_entry(pm, entry, config_class(loader, config_entry or entry))
-    flow = read_flow(ir, loader.get, tracer.evaluate_condition, rules)
+    flow = read_flow(ir, loader.get, tracer.condition_reader(), rules)
     return ir, build_shapes(ir, rules, plan_forward(ir, rules, flow, version))
 
 

@@ -198,3 +198,58 @@ def test_num_labels_is_read_as_transformers_answers_it(tmp_path):
         "mc.num_labels if hasattr(mc, 'num_labels') else len(mc.id2label) if hasattr(mc, 'id2label') else 2"
     assert E.evaluate(out, {"mc": {"id2label": {"0": "LABEL_0"}}}) == 1
     assert E.evaluate(out, {"mc": {}}) == 2 and E.evaluate(out, {"mc": {"num_labels": 5}}) == 5
+
+
+# a forward test on a field __init__ left, and one on runtime state no rule describes
+FORWARD_TESTS = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import RowParallelLinear
+from sglang.srt.utils import get_bool_env_var
+
+
+class GatedModel(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.use_gate = config.num_hidden_layers > 2
+        self.proj = RowParallelLinear(config.hidden_size, config.hidden_size)
+
+    def forward(self, x):
+        if self.use_gate:
+            x = self.proj(x)
+        if get_bool_env_var("SGLANG_FAST_PATH"):
+            x = self.proj(x)
+        return x
+
+
+EntryClass = GatedModel
+'''
+
+
+def test_forward_conditions_are_read_by_a_reader_built_from_the_traced_entry(tmp_path):
+    """The flow stage reads `if` tests of forward code with the value model
+    of the traced entry (trace/tracer.py ConditionReader): `self` holds the
+    fields __init__ left; runtime state (an environment switch) takes
+    sglang's default, off; reading adds nothing to the tracer's diagnostics
+    or to the IR."""
+    import libcst as cst
+
+    from astgen import expr as E
+    from astgen.loader import Loader
+    from astgen.rules import load_rules
+    from astgen.trace import Tracer
+
+    path = tmp_path / "gated.py"
+    path.write_text(FORWARD_TESTS)
+    loader = Loader(tree_of_file(path))
+    pm = loader.load(loader.tree.module_name(path))
+    tracer = Tracer(loader, load_rules())
+    arch = tracer.trace_entry(pm, "GatedModel")
+    before = (list(tracer.diagnostics), [(n.attr, n.cls) for n in arch.root.walk()])
+    reader = tracer.condition_reader()
+    forward = pm.full_method("GatedModel", "forward")
+    tests = [stmt.test for stmt in forward.body.body if isinstance(stmt, cst.If)]
+    info = pm.classes["GatedModel"]
+    assert reader(tests[0], pm, arch.root, info) == E.parse("mc.num_hidden_layers > 2")
+    assert reader(tests[1], pm, arch.root, info) == E.FALSE  # sglang's default path
+    assert (list(tracer.diagnostics), [(n.attr, n.cls) for n in arch.root.walk()]) == before

@@ -1,0 +1,197 @@
+"""Shared pieces of the tracer: its limits, the frame of one call, and small
+helpers over libcst nodes and traced values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import libcst as cst
+
+from astgen import expr as E
+from astgen import ir
+from astgen.parse import (
+    ClassInfo,
+    ParsedModule,
+)
+from astgen.trace.objects import _Layers
+from astgen.values import (
+    BASE,
+    MISSING,
+    ConfigObject,
+    DictVal,
+    Instance,
+    ListVal,
+    NamespaceVal,
+    Phi,
+    Repeated,
+    TupleVal,
+    phi,
+)
+
+MAX_DEPTH = 40
+
+
+LAYER_VAR = "layer_id"
+
+
+MC = E.Name("mc")  # the model config, as emitted code names it
+
+
+CONFIG_NODE = "config"  # the node kind of a config object (never attached to the IR)
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@dataclass
+class _Frame:
+    module: ParsedModule
+    locals: dict[str, Any]
+    self_inst: Instance | None
+    owner: ClassInfo | None
+    guard: E.Expr = E.TRUE
+    line: int = 0
+
+
+_ENUMBASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})
+
+
+def _is_enum(info: ClassInfo) -> bool:
+    return any(_callee_name(b).rsplit(".", 1)[-1] in _ENUMBASES for b in info.bases)
+
+
+def _without_quant_config(args: dict[str, E.Expr]) -> bool:
+    """A layer sglang builds with no quant_config: left out (the layer's own
+    default, None) or a None the source wrote (``quant_config=None``, a
+    parameter defaulting to None that no caller set). Such a layer is never
+    quantized, whatever the checkpoint (MoE routers). The entry's own
+    quant_config is a None of the rules, a different object."""
+    return "quant_config" not in args or args["quant_config"] is E.NONE
+
+
+def _body(block: cst.BaseSuite) -> list:
+    return list(block.body) if isinstance(block, cst.IndentedBlock) else [cst.SimpleStatementLine(list(block.body))]
+
+
+def _callee_name(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return type(node).__name__
+
+
+ON_CONFIG = " with the config"  # the suffix of an unknown call that was given the model config
+
+
+def _reads_config(value: Any) -> bool:
+    return isinstance(value, ConfigObject) or (isinstance(value, E.Expr) and _is_config(value))
+
+
+def _assigned_modules(stmt: cst.CSTNode) -> list[str]:
+    """``self.x`` targets assigned a call anywhere in ``stmt`` (the modules a
+    branch builds), by attribute name."""
+    out: list[str] = []
+
+    class Visitor(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if isinstance(node.value, cst.Call):
+                for t in node.targets:
+                    if isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name) \
+                            and t.target.value.value == "self":
+                        out.append(t.target.attr.value)
+
+    stmt.visit(Visitor())
+    return out
+
+
+def _plain_config_value(value: Any) -> bool:
+    """A computed config attribute model code can use: an expression over the
+    raw config, a per-index list, a sub-config, literals of those."""
+    if isinstance(value, E.Expr):
+        return not E.unknowns(value)
+    if isinstance(value, ConfigObject):
+        return value.root is not None
+    if isinstance(value, Instance):  # a record sglang's config code builds (Mamba2CacheParams)
+        return value.cls is not None
+    if isinstance(value, Repeated):
+        return isinstance(value.item, E.Expr) and not E.unknowns(value.item)
+    if isinstance(value, (ListVal, TupleVal)):
+        return all(_plain_config_value(v) for v in value.items)
+    if isinstance(value, Phi):
+        return _plain_config_value(value.then) and _plain_config_value(value.orelse)
+    return False
+
+
+def _is_config(e: E.Expr) -> bool:
+    """An expression rooted at the model config (mc.x.y ...)."""
+    while isinstance(e, (E.Attr, E.GetAttr, E.Index)):
+        e = e.obj
+    return isinstance(e, E.Name) and e.id == "mc"
+
+
+def _has_decorator(fn: cst.FunctionDef, name: str) -> bool:
+    for d in fn.decorators:
+        dec = d.decorator
+        if isinstance(dec, cst.Name) and dec.value == name:
+            return True
+        if isinstance(dec, cst.Attribute) and dec.attr.value == name:
+            return True
+    return False
+
+
+def _is_classmethod(fn: cst.FunctionDef) -> bool:
+    return _has_decorator(fn, "classmethod")
+
+
+def _splat(value: Any) -> dict:
+    if isinstance(value, DictVal):
+        return dict(value.items)
+    if isinstance(value, NamespaceVal):
+        return {**({BASE: value.base} if value.base is not None else {}), **value.fields}
+    if isinstance(value, E.Expr) and _is_config(value):
+        return {BASE: value}  # **vars(config), **config.__dict__: read through to the config
+    if isinstance(value, Phi):
+        a, b = _splat(value.then), _splat(value.orelse)
+        return {k: phi(value.test, a.get(k, MISSING), b.get(k, MISSING)) for k in set(a) | set(b)}
+    return {}
+
+
+def _select_by_key(key: E.Expr, items: dict[str, Any]) -> Any:
+    """``d[key]`` for a symbolic key: each value under the guard ``key ==``
+    its own key (any other key is a KeyError in sglang, so the last value
+    takes the remaining case)."""
+    keys = list(items)
+    out = items[keys[-1]]
+    for k in reversed(keys[:-1]):
+        out = phi(E.Compare("==", key, E.Const(k)), items[k], out)
+    return out
+
+
+def _unpack(value: Any, n: int) -> list:
+    if isinstance(value, _Layers):
+        return [value.modules, E.Const(0), value.n][:n] if n == 3 else [value.modules] + [E.NONE] * (n - 1)
+    if isinstance(value, (TupleVal, ListVal)) and len(value.items) == n:
+        return list(value.items)
+    if isinstance(value, E.Tuple) and len(value.items) == n:
+        return list(value.items)
+    if isinstance(value, Phi):
+        a, b = _unpack(value.then, n), _unpack(value.orelse, n)
+        return [phi(value.test, x, y) for x, y in zip(a, b)]
+    return [E.Unknown("unpacking a non-tuple")] * n
+
+
+def _replace_unknowns(e: E.Expr) -> E.Expr:
+    if isinstance(e, E.Unknown):
+        return E.NONE
+    kids = [_replace_unknowns(c) for c in e.children()]
+    return E.rebuild(e, kids) if kids else e
+
+
+def _root_of(node: ir.Node) -> ir.Node:
+    while node.parent is not None:
+        node = node.parent
+    return node

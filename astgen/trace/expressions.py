@@ -1,0 +1,387 @@
+"""Expressions: literals, attributes, operators, comparisons, containers,
+subscripts, comprehensions; a value as an expression or a guard."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import libcst as cst
+
+from astgen import expr as E
+from astgen import ir
+from astgen.trace.common import (
+    MC,
+    _is_classmethod,
+    _is_config,
+    _replace_unknowns,
+    _select_by_key,
+    _splat,
+)
+from astgen.trace.objects import _DictMethod, _Opaque, _Partial
+from astgen.values import (
+    MAX_UNROLL,
+    MISSING,
+    Builtin,
+    ClassRef,
+    ConfigObject,
+    DictVal,
+    FuncRef,
+    Instance,
+    LayerPrefix,
+    ListVal,
+    ModuleRef,
+    NamespaceVal,
+    Phi,
+    RangeVal,
+    Repeated,
+    RuleObject,
+    SuperRef,
+    TupleVal,
+    phi,
+)
+
+_BIN_OPS = {
+    cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/",
+    cst.FloorDivide: "//", cst.Modulo: "%", cst.Power: "**",
+}
+
+
+_AUG_OPS = {
+    cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*",
+    cst.DivideAssign: "/", cst.FloorDivideAssign: "//", cst.ModuloAssign: "%",
+}
+
+
+_CMP_OPS = {
+    cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">", cst.GreaterThanEqual: ">=", cst.Is: "is", cst.IsNot: "is not",
+    cst.In: "in", cst.NotIn: "not in",
+}
+
+
+class Expressions:
+    """The tracer's expressions: literals, attributes, operators, comparisons,
+    containers, subscripts, comprehensions; a value as an expression or a guard. A
+    mixin of :class:`~astgen.trace.tracer.Tracer`."""
+
+    # -- expressions --------------------------------------------------
+    def _eval(self, node: cst.BaseExpression) -> Any:
+        method = getattr(self, "_e_" + type(node).__name__, None)
+        if method is None:
+            return E.Unknown(f"{type(node).__name__} expression")
+        return method(node)
+
+    def _e_Integer(self, node: cst.Integer) -> Any:
+        return E.Const(int(node.value.replace("_", ""), 0))
+
+    def _e_Float(self, node: cst.Float) -> Any:
+        try:
+            return E.Const(float(node.value.replace("_", "")))
+        except ValueError:
+            return E.Unknown("float literal")
+
+    def _e_Imaginary(self, node: cst.Imaginary) -> Any:
+        return E.Unknown("complex literal")
+
+    def _e_SimpleString(self, node: cst.SimpleString) -> Any:
+        value = node.evaluated_value
+        return E.Const(value) if isinstance(value, str) else E.Unknown("bytes literal")
+
+    def _e_ConcatenatedString(self, node: cst.ConcatenatedString) -> Any:
+        value = node.evaluated_value
+        return E.Const(value) if isinstance(value, str) else E.Unknown("string")
+
+    def _e_FormattedString(self, node: cst.FormattedString) -> Any:
+        return E.Unknown("f-string")
+
+    def _e_Attribute(self, node: cst.Attribute) -> Any:
+        obj = self._eval(node.value)
+        return self._getattr(obj, node.attr.value)
+
+    def _getattr(self, obj: Any, attr: str) -> Any:
+        if isinstance(obj, E.Unknown):
+            return obj
+        if isinstance(obj, E.Expr):
+            if attr == "__dict__" and _is_config(obj):
+                return obj
+            loaded = self._loaded(obj, attr)
+            if loaded is not MISSING:
+                return loaded
+            if obj == MC and self._config() is not None:
+                return self._config_member(self._config(), attr)
+            if attr == "value" and isinstance(obj, E.Const) and obj.value in self._enum_values:
+                return self._enum_values[obj.value]  # HybridLayerType.full_attention.value
+            if attr == "get" and _is_config(obj) and obj != MC:  # a JSON object in the config: a dict
+                return _Partial(Builtin("config_get"), [obj], {})
+            if isinstance(obj, E.IfExp) and _is_config(obj.body) and _is_config(obj.orelse):
+                # one of two configs (`config = config.text_config` on a branch): the attribute of each
+                return phi(obj.test, self._getattr(obj.body, attr), self._getattr(obj.orelse, attr))
+            return E.Attr(obj, attr) if _is_config(obj) else E.Unknown(f"attribute {attr} of a value")
+        if isinstance(obj, ConfigObject):
+            return self._config_member(obj, attr)
+        if isinstance(obj, Instance):
+            if attr in obj.attrs:
+                return obj.attrs[attr]
+            if obj.cls is not None:
+                return self._method_or_class_attr(obj, obj.cls, attr)
+            rule = self.rules.layer(obj.node.cls) if obj.node.kind == ir.LAYER else None
+            if rule is not None and attr in rule.attrs:  # e.g. qkv_proj.num_heads, from rules/
+                return E.simplify(E.substitute(rule.attrs[attr], rule.env(obj.node.args)))
+            return E.Unknown(f"attribute {attr} of {obj.node.cls}")
+        if isinstance(obj, ClassRef) and obj.info is not None:
+            _, fn = self._find_method(obj.info, attr)
+            if fn is not None:
+                return FuncRef(fn, obj.info.module, bound=obj if _is_classmethod(fn) else None,
+                               owner=obj.info, is_static=not _is_classmethod(fn))
+            value = self._class_attr(obj.info, attr)
+            return value if value is not MISSING else E.Unknown(f"attribute {attr} of {obj.name}")
+        if isinstance(obj, SuperRef):
+            owner, fn = self._find_method(obj.inst.cls, attr, after=obj.after)
+            if fn is None and attr == "__init__":
+                return self._layer_base(obj)
+            if fn is None:
+                return Builtin("noop")
+            return FuncRef(fn, owner.module, bound=obj.inst, owner=owner)
+        if isinstance(obj, NamespaceVal):
+            if attr in obj.fields:
+                return obj.fields[attr]
+            return E.Attr(obj.base, attr) if obj.base is not None else E.Unknown(f"attribute {attr} of a namespace")
+        if isinstance(obj, RuleObject):
+            spec = self.rules.objects.get(obj.name, {}).get(attr)
+            if isinstance(spec, str) and spec.startswith("object:"):
+                return RuleObject(spec.split(":", 1)[1])
+            if spec is None:  # a server argument this object carries: a switch
+                spec = self.rules.switch_of(obj.name, attr)
+            return spec if spec is not None else E.Unknown(f"{obj.name}.{attr}")
+        if isinstance(obj, ModuleRef):
+            return self._resolve_import(obj.dotted, attr)
+        if isinstance(obj, _Opaque):
+            return _Opaque(f"{obj.qualname}.{attr}", attr)
+        if isinstance(obj, Phi):
+            return phi(obj.test, self._getattr(obj.then, attr), self._getattr(obj.orelse, attr))
+        if isinstance(obj, LayerPrefix) and attr in ("rsplit", "split"):
+            return _Partial(Builtin("split_prefix"), [obj], {})
+        if isinstance(obj, DictVal) and attr in ("get", "items", "update", "pop", "setdefault"):
+            return _DictMethod(obj, attr)
+        if isinstance(obj, DictVal) and attr in obj.items:  # a record (declare_ffn ...)
+            return obj.items[attr]
+        return E.Unknown(f"attribute {attr}")
+
+    def _e_BinaryOperation(self, node: cst.BinaryOperation) -> Any:
+        op = _BIN_OPS.get(type(node.operator))
+        left, right = self._eval(node.left), self._eval(node.right)
+        if op is None:
+            return E.Unknown(f"operator {type(node.operator).__name__}")
+        return self._binop(op, left, right)
+
+    def _binop(self, op: str, left: Any, right: Any) -> Any:
+        if op == "*" and isinstance(left, ListVal) and isinstance(right, E.Const) and type(right.value) is int:
+            return ListVal(left.items * max(0, min(right.value, MAX_UNROLL)))
+        if op == "+" and isinstance(left, ListVal) and isinstance(right, ListVal):
+            return ListVal(left.items + right.items)
+        if op == "+" and isinstance(left, TupleVal) and isinstance(right, TupleVal):
+            return TupleVal(left.items + right.items)
+        return E.simplify(E.BinOp(op, self._as_expr(left), self._as_expr(right)))
+
+    def _e_UnaryOperation(self, node: cst.UnaryOperation) -> Any:
+        value = self._eval(node.expression)
+        if isinstance(node.operator, cst.Not):
+            return E.not_(self._truth(value))
+        if isinstance(node.operator, cst.Minus):
+            return E.simplify(E.neg(self._as_expr(value)))
+        if isinstance(node.operator, cst.Plus):
+            return value
+        return E.Unknown("unary operator")
+
+    def _e_Comparison(self, node: cst.Comparison) -> Any:
+        left = self._eval(node.left)
+        result: E.Expr | None = None
+        for target in node.comparisons:
+            op = _CMP_OPS.get(type(target.operator))
+            right = self._eval(target.comparator)
+            if op is None:
+                return E.Unknown("comparison")
+            cmp = self._compare(op, left, right)
+            result = cmp if result is None else E.and_(result, cmp)
+            left = right
+        return result
+
+    def _compare(self, op: str, left: Any, right: Any) -> E.Expr:
+        if isinstance(left, Phi):
+            a, b = self._compare(op, left.then, right), self._compare(op, left.orelse, right)
+            return E.simplify(E.IfExp(left.test, a, b))
+        if op in ("is", "is not") and not isinstance(left, E.Expr) and isinstance(right, E.Const) and right.value is None:
+            return E.Const(op == "is not")  # an object is never None
+        if op in ("in", "not in") and isinstance(right, (ListVal, TupleVal, DictVal)):
+            left_e = self._as_expr(left)
+            keys = [E.Const(k) for k in right.items] if isinstance(right, DictVal) else right.items  # a dict's keys
+            items = [self._as_expr(i) for i in keys]
+            out: E.Expr = E.FALSE
+            for item in items:
+                out = E.or_(out, E.simplify(E.Compare("==", left_e, item)))
+            return out if op == "in" else E.not_(out)
+        if op in ("is", "is not") and isinstance(left, ClassRef) and isinstance(right, ClassRef):
+            return E.Const((left.name == right.name) == (op == "is"))
+        return E.simplify(E.Compare(op, self._as_expr(left), self._as_expr(right)))
+
+    def _e_BooleanOperation(self, node: cst.BooleanOperation) -> Any:
+        left = self._eval(node.left)
+        is_and = isinstance(node.operator, cst.And)
+        if not isinstance(left, E.Expr):
+            # objects are truthy: `a or b` is a, `a and b` is b
+            return self._eval(node.right) if is_and else left
+        lt = self._truth(left)
+        if isinstance(lt, E.Const):
+            if bool(lt.value) != is_and:
+                return left
+            return self._eval(node.right)
+        right = self._eval(node.right)
+        if not isinstance(right, E.Expr):
+            return phi(left, right, left) if is_and else phi(left, left, right)
+        return E.simplify(E.BoolOp("and" if is_and else "or", left, right))
+
+    def _e_IfExp(self, node: cst.IfExp) -> Any:
+        test = self._truth(self._eval(node.test))
+        if isinstance(test, E.Const):
+            return self._eval(node.body if test.value else node.orelse)
+        body, orelse = self._eval(node.body), self._eval(node.orelse)
+        if isinstance(body, E.Expr) and isinstance(orelse, E.Expr):
+            return E.simplify(E.IfExp(test, body, orelse))
+        return phi(test, body, orelse)
+
+    def _e_Tuple(self, node: cst.Tuple) -> Any:
+        return TupleVal(tuple(self._elements(node.elements)))
+
+    def _e_List(self, node: cst.List) -> Any:
+        return ListVal(self._elements(node.elements))
+
+    def _e_Set(self, node: cst.Set) -> Any:
+        return ListVal(self._elements(node.elements))
+
+    def _elements(self, elements: Iterable[cst.BaseElement]) -> list:
+        out: list = []
+        for el in elements:
+            value = self._eval(el.value)
+            if isinstance(el, cst.StarredElement):
+                out.extend(value.items if isinstance(value, (ListVal, TupleVal)) else [])
+            else:
+                out.append(value)
+        return out
+
+    def _e_Dict(self, node: cst.Dict) -> Any:
+        out: dict = {}
+        for el in node.elements:
+            if isinstance(el, cst.StarredDictElement):
+                out.update(_splat(self._eval(el.value)))
+                continue
+            key = self._eval(el.key)
+            if isinstance(key, E.Const) and isinstance(key.value, str):
+                out[key.value] = self._eval(el.value)
+        return DictVal(out)
+
+    def _e_Subscript(self, node: cst.Subscript) -> Any:
+        obj = self._eval(node.value)
+        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+            return E.Unknown("slice")
+        return self._subscript(obj, self._eval(node.slice[0].slice.value))
+
+    def _subscript(self, obj: Any, key: Any) -> Any:
+        if isinstance(obj, Phi):  # the raw key if set, else the list the config computes (HYV4Config)
+            return phi(obj.test, self._subscript(obj.then, key), self._subscript(obj.orelse, key))
+        if isinstance(obj, E.IfExp) and not E.unknowns(obj.test):
+            return phi(obj.test, self._subscript(obj.body, key), self._subscript(obj.orelse, key))
+        if isinstance(obj, (ListVal, TupleVal)) and isinstance(key, E.Const) and type(key.value) is int:
+            try:
+                return obj.items[key.value]
+            except IndexError:
+                return E.Unknown("index out of range")
+        if isinstance(obj, DictVal) and isinstance(key, E.Const) and key.value in obj.items:
+            return obj.items[key.value]
+        if isinstance(obj, DictVal) and obj.items and isinstance(key, E.Expr) and not E.unknowns(key):
+            return _select_by_key(key, obj.items)  # LAYER_TYPES[config.layer_types[idx]]
+        if isinstance(obj, Repeated):
+            if isinstance(obj.item, E.Expr) and isinstance(key, E.Expr):  # a per-index value: its element at key
+                return E.simplify(E.substitute(obj.item, {obj.var: key}))
+            return obj.item
+        if isinstance(obj, RuleObject) and isinstance(key, E.Const) and isinstance(key.value, str):
+            return self._getattr(obj, key.value)
+        if isinstance(obj, E.Expr) and _is_config(obj) and isinstance(key, E.Expr) and not E.unknowns(key):
+            return E.Index(obj, key)  # a per-layer config list: mc.intermediate_size[layer_id]
+        return E.Unknown("subscript")
+
+    def _e_ListComp(self, node: cst.ListComp) -> Any:
+        return self._comprehension(node)
+
+    def _e_GeneratorExp(self, node: cst.GeneratorExp) -> Any:
+        return self._comprehension(node)
+
+    def _comprehension(self, node: cst.ListComp | cst.GeneratorExp) -> Any:
+        comp = node.for_in
+        if comp.inner_for_in is not None or not isinstance(comp.target, cst.Name):
+            return E.Unknown("nested comprehension")
+        it = self._eval(comp.iter)
+        var = comp.target.value
+        items = self._iter_items(it)
+        saved = dict(self.frame.locals)
+        try:
+            if items is not None:
+                out = []
+                for item in items:
+                    self.frame.locals[var] = item
+                    if all(self._truth(self._eval(c.test)) != E.FALSE for c in comp.ifs):
+                        out.append(self._eval(node.elt))
+                return ListVal(out)
+            if isinstance(it, RangeVal) and len(it.args) == 1:
+                self.frame.locals[var] = E.Name(var)
+                return Repeated(self._eval(node.elt), it.args[0], var)
+            return E.Unknown("comprehension over a symbolic sequence")
+        finally:
+            self.frame.locals.clear()
+            self.frame.locals.update(saved)
+
+    def _e_Await(self, node: cst.Await) -> Any:
+        return E.Unknown("await")
+
+    def _e_NamedExpr(self, node: cst.NamedExpr) -> Any:
+        value = self._eval(node.value)
+        self._assign(node.target, value)
+        return value
+
+    # -- helpers ------------------------------------------------------
+    def _as_expr(self, value: Any) -> E.Expr:
+        if isinstance(value, E.Expr):
+            return value
+        if isinstance(value, (ListVal, TupleVal)):
+            return E.Tuple(tuple(self._as_expr(v) for v in value.items))
+        if isinstance(value, Phi):
+            return E.simplify(E.IfExp(value.test, self._as_expr(value.then), self._as_expr(value.orelse)))
+        if isinstance(value, ClassRef):
+            return E.Const(value.name)
+        if value is None:
+            return E.NONE
+        if isinstance(value, LayerPrefix):
+            return E.Const("")  # module names are not analyzed
+        return E.Unknown(f"{type(value).__name__.lower()} used as a value")
+
+    def _truth(self, value: Any) -> E.Expr:
+        """A guard from a value: symbolic over mc/sc, or a constant.
+
+        Opaque parts (server args, env switches) are read as None, sglang's
+        default path, and the assumption is noted.
+        """
+        if not isinstance(value, E.Expr):
+            return E.TRUE if value is not None else E.FALSE
+        if not E.unknowns(value):
+            return value
+        defaulted = E.simplify(_replace_unknowns(value))
+        if not E.free_names(defaulted):
+            try:
+                defaulted = E.Const(bool(E.evaluate(defaulted, {})))
+            except E.EvalError:
+                defaulted = E.FALSE
+        whys = sorted({u.why for u in E.unknowns(value)})
+        self._diag("note", "assumed", self._here(),
+                   f"condition on {', '.join(whys)} taken as its default (off)", args=tuple(whys))
+        if isinstance(defaulted, E.Const):
+            return E.Const(bool(defaulted.value))
+        return defaulted
