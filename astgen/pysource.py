@@ -39,15 +39,15 @@ def _quoted(value: str) -> str:
 class _BlackPrinter(E.Printer):
     def _Const(self, e: E.Const) -> tuple[str, int]:
         if isinstance(e.value, str):
-            return _quoted(e.value), E._PREC["atom"]
+            return _quoted(e.value), E.PREC["atom"]
         return super()._Const(e)
 
     def _GetAttr(self, e: E.GetAttr) -> tuple[str, int]:
         obj, default = self.show(e.obj)[0], self.show(e.default)[0]
-        return f"getattr({obj}, {_quoted(e.name)}, {default})", E._PREC["atom"]
+        return f"getattr({obj}, {_quoted(e.name)}, {default})", E.PREC["atom"]
 
     def _HasAttr(self, e: E.HasAttr) -> tuple[str, int]:
-        return f"hasattr({self.show(e.obj)[0]}, {_quoted(e.name)})", E._PREC["atom"]
+        return f"hasattr({self.show(e.obj)[0]}, {_quoted(e.name)})", E.PREC["atom"]
 
     def _BinOp(self, e: E.BinOp) -> tuple[str, int]:
         text, prec = super()._BinOp(e)

@@ -1,0 +1,192 @@
+"""Walking expressions: subexpressions, free names, config keys, substitution, facts a guard gives."""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping
+
+from astgen.expr.nodes import (
+    FALSE,
+    TRUE,
+    Attr,
+    BinOp,
+    BoolOp,
+    Call,
+    Compare,
+    CountIf,
+    Expr,
+    GetAttr,
+    HasAttr,
+    IfExp,
+    Index,
+    Name,
+    SumOver,
+    Tuple,
+    UnaryOp,
+    Unknown,
+)
+
+# traversal
+
+
+def walk(e: Expr) -> Iterator[Expr]:
+    yield e
+    for c in e.children():
+        yield from walk(c)
+
+
+def unknowns(e: Expr) -> list[Unknown]:
+    return [n for n in walk(e) if isinstance(n, Unknown)]
+
+
+def free_names(e: Expr) -> set[str]:
+    bound: set[str] = set()
+    out: set[str] = set()
+
+    def go(x: Expr) -> None:
+        if isinstance(x, Name) and x.id not in bound:
+            out.add(x.id)
+        elif isinstance(x, (CountIf, SumOver)):
+            go(x.n)
+            bound.add(x.var)
+            go(x.pred if isinstance(x, CountIf) else x.body)
+            bound.discard(x.var)
+            return
+        for c in x.children():
+            go(c)
+
+    go(e)
+    return out
+
+
+def config_keys(e: Expr, root: str = "mc") -> tuple[set[str], set[str]]:
+    """The config keys ``e`` reads, as dotted paths below ``root``: those it
+    needs (``mc.x``) and those it reads with a fallback (``getattr(mc, "x",
+    d)``, ``hasattr``, or ``mc.x`` under a ``hasattr(mc, "x")`` test)."""
+    required: set[str] = set()
+    optional: set[str] = set()
+
+    def key(x: Expr) -> str | None:
+        path = _dotted(x)
+        prefix = root + "."
+        return path[len(prefix):] if path and path.startswith(prefix) else None
+
+    def go(x: Expr, guarded: frozenset[str]) -> None:
+        k = key(x) if isinstance(x, (Attr, GetAttr, HasAttr)) else None
+        if k is not None:
+            (required if isinstance(x, Attr) and k not in guarded else optional).add(k)
+        if isinstance(x, IfExp):
+            tested = frozenset(key(h) for h in walk(x.test) if isinstance(h, HasAttr)) - {None}
+            go(x.test, guarded)
+            go(x.body, guarded | tested)
+            go(x.orelse, guarded)
+            return
+        for c in x.children():
+            if not (k is not None and c is getattr(x, "obj", None)):
+                go(c, guarded)
+
+    go(e, frozenset())
+    return required, optional
+
+
+def free_attrs(e: Expr) -> set[str]:
+    """Every attribute name ``e`` reads (``mc.a.b`` gives a and b)."""
+    return {x.name for x in walk(e) if isinstance(x, (Attr, GetAttr, HasAttr))}
+
+
+def _dotted(e: Expr) -> str | None:
+    if isinstance(e, Name):
+        return e.id
+    if isinstance(e, (Attr, GetAttr, HasAttr)):
+        base = _dotted(e.obj)
+        return None if base is None else f"{base}.{e.name}"
+    return None
+
+
+def facts(fact: Expr) -> dict[Expr, Expr]:
+    """The conditions ``fact`` decides: itself True, and through ``not``,
+    ``and`` (when true) and ``or`` (when false) its parts True or False."""
+    known: dict[Expr, Expr] = {}
+
+    def learn(f: Expr, value: bool) -> None:
+        known[f] = TRUE if value else FALSE
+        if isinstance(f, UnaryOp) and f.op == "not":
+            learn(f.operand, not value)
+        elif isinstance(f, BoolOp) and f.op == ("and" if value else "or"):
+            learn(f.left, value)
+            learn(f.right, value)
+
+    learn(fact, True)
+    return known
+
+
+def given(e: Expr, fact: Expr) -> Expr:
+    """``e`` where ``fact`` holds: the occurrences of what :func:`facts`
+    decides are True or False (no simplification)."""
+    known = facts(fact)
+
+    def go(x: Expr) -> Expr:
+        if x in known:
+            return known[x]
+        kids = [go(c) for c in x.children()]
+        return rebuild(x, kids) if kids else x
+
+    return go(e)
+
+
+def sum_as_add(e: Expr) -> Expr | None:
+    """``sum((a, b, c))`` as ``a + b + c``; None for anything else."""
+    if not (isinstance(e, Call) and e.func == "sum" and len(e.args) == 1 and isinstance(e.args[0], Tuple)
+            and e.args[0].items):
+        return None
+    items = e.args[0].items
+    out = items[0]
+    for item in items[1:]:
+        out = BinOp("+", out, item)
+    return out
+
+
+def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
+    """Replace free names by expressions."""
+    if isinstance(e, Name):
+        return mapping.get(e.id, e)
+    if isinstance(e, CountIf):
+        inner = {k: v for k, v in mapping.items() if k != e.var}
+        return CountIf(e.var, substitute(e.n, mapping), substitute(e.pred, inner))
+    if isinstance(e, SumOver):
+        inner = {k: v for k, v in mapping.items() if k != e.var}
+        return SumOver(e.var, substitute(e.n, mapping), substitute(e.body, inner))
+    return rebuild(e, [substitute(c, mapping) for c in e.children()])
+
+
+def rebuild(e: Expr, kids: list[Expr]) -> Expr:
+    """``e`` of the same kind with ``kids`` as its children (in the order
+    ``e.children()`` gives them): what a bottom-up rewrite builds."""
+    if not kids:
+        return e
+    if isinstance(e, Attr):
+        return Attr(kids[0], e.name)
+    if isinstance(e, GetAttr):
+        return GetAttr(kids[0], e.name, kids[1])
+    if isinstance(e, HasAttr):
+        return HasAttr(kids[0], e.name)
+    if isinstance(e, BinOp):
+        return BinOp(e.op, kids[0], kids[1])
+    if isinstance(e, UnaryOp):
+        return UnaryOp(e.op, kids[0])
+    if isinstance(e, Compare):
+        return Compare(e.op, kids[0], kids[1])
+    if isinstance(e, BoolOp):
+        return BoolOp(e.op, kids[0], kids[1])
+    if isinstance(e, IfExp):
+        return IfExp(kids[0], kids[1], kids[2])
+    if isinstance(e, Call):
+        return Call(e.func, tuple(kids))
+    if isinstance(e, Tuple):
+        return Tuple(tuple(kids))
+    if isinstance(e, CountIf):
+        return CountIf(e.var, kids[0], kids[1])
+    if isinstance(e, SumOver):
+        return SumOver(e.var, kids[0], kids[1])
+    if isinstance(e, Index):
+        return Index(kids[0], kids[1])
+    raise TypeError(f"cannot rebuild {type(e).__name__}")
