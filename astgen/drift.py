@@ -1,6 +1,6 @@
 """Stage 9c, drift: what a changed operator field means, in terms one can
 act on. ``check`` and ``diff`` find the fields that differ between two
-operator tables (:class:`astgen.check.Change`); this module says, for each,
+operator tables (:class:`astgen.change.Change`); this module says, for each,
 
 * the smallest subexpression that changed (:func:`smallest_change`):
   ``mc.num_key_value_heads -> mc.num_key_value_heads * 2``, not two
@@ -55,13 +55,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from astgen import expr as E
+from astgen.change import Change
 from astgen.configs import hf_cache_dir, local_configs, missing_keys
-
-if TYPE_CHECKING:
-    from astgen.check import Change
 
 VALUE, FORM, SAME_VALUES = "value", "form", "same-values"
 EXTEND, DECODE = 0, 1  # LLMSim's ForwardMode
