@@ -26,12 +26,14 @@ from astgen.atomic import write_atomic
 FORMAT = 1
 
 
-def code_digest() -> str:
-    """sha256 of astgen's own source: a result made by other code is stale,
-    even under the same version number (a development checkout)."""
+def code_digest(package: Path | None = None) -> str:
+    """sha256 of astgen's own source, its subpackages' included: a result
+    made by other code is stale, even under the same version number (a
+    development checkout)."""
+    root = Path(package or Path(__file__).resolve().parent)
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(path.name.encode())
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

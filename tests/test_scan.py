@@ -276,3 +276,19 @@ def test_scan_one_architecture(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [(e["name"], e["category"], e["status"]) for e in data["entries"]] == [
         ("KMoeForCausalLM", "moe", "FULLY")]
+
+
+def test_the_code_digest_covers_the_subpackages(tmp_path):
+    """A cached result is stale when any of astgen's code changed, the
+    interpreter's package (astgen/trace/) and the expressions' included."""
+    from astgen.cache import code_digest
+
+    package = tmp_path / "astgen"
+    (package / "trace").mkdir(parents=True)
+    (package / "cli.py").write_text("x = 1\n")
+    (package / "trace" / "statements.py").write_text("y = 1\n")
+    before = code_digest(package)
+    (package / "trace" / "statements.py").write_text("y = 2\n")
+    assert code_digest(package) != before
+    (package / "trace" / "statements.py").write_text("y = 1\n")
+    assert code_digest(package) == before
