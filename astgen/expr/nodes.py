@@ -248,8 +248,8 @@ def _cache_hash(cls: type) -> None:
             object.__setattr__(self, "_hash", h)
         return h
 
-    def __getstate__(self: Expr) -> dict:  # a hash is per process: never pickled
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+    def __getstate__(self: Expr) -> dict:  # a hash is per process, the rest derived: never pickled
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     cls.__hash__ = __hash__
     cls.__getstate__ = __getstate__

@@ -31,8 +31,22 @@ from astgen.expr.traverse import free_names, rebuild
 
 
 def simplify(e: Expr) -> Expr:
+    """``e`` rewritten bottom-up into its simplest equal form. A pure function
+    of an immutable value: each result is kept (the tracer simplifies the
+    same subtrees again and again as it builds bigger ones)."""
+    done = _SIMPLIFIED.get(e)
+    if done is not None:
+        return done
     kids = [simplify(c) for c in e.children()]
-    return simplify_node(rebuild(e, kids) if kids else e)
+    out = simplify_node(rebuild(e, kids) if kids else e)
+    if len(_SIMPLIFIED) >= _KEPT:  # bounded: a long process (validate --all) starts afresh
+        _SIMPLIFIED.clear()
+    _SIMPLIFIED[e] = out
+    return out
+
+
+_SIMPLIFIED: dict[Expr, Expr] = {}
+_KEPT = 500_000
 
 
 def simplify_node(e: Expr) -> Expr:

@@ -35,7 +35,13 @@ def walk(e: Expr) -> Iterator[Expr]:
 
 
 def unknowns(e: Expr) -> list[Unknown]:
-    return [n for n in walk(e) if isinstance(n, Unknown)]
+    """The Unknown nodes of ``e``, in walk order; kept on each node (the
+    tracer asks of the same subtrees again and again)."""
+    found = e.__dict__.get("_unknowns")
+    if found is None:
+        found = (e,) if isinstance(e, Unknown) else tuple(u for c in e.children() for u in unknowns(c))
+        object.__setattr__(e, "_unknowns", found)
+    return list(found)
 
 
 def free_names(e: Expr) -> set[str]:
