@@ -30,7 +30,7 @@ _TAKEN = frozenset(dir(builtins)) | frozenset(keyword.kwlist)
 
 
 def _size(e: E.Expr) -> int:
-    return sum(1 for _ in E.walk(e))
+    return E.size(e)
 
 
 def _discount(counts: Counter, whole: Iterable[E.Expr]) -> None:
@@ -42,23 +42,18 @@ def _discount(counts: Counter, whole: Iterable[E.Expr]) -> None:
 
 
 def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
-    """How often each subexpression big enough to name occurs in ``exprs``;
-    one pass that computes sizes and free names bottom-up."""
+    """How often each subexpression big enough to name occurs in ``exprs``
+    (sizes and free names are kept on the nodes; a node too small to name
+    has no part big enough either)."""
     counts: Counter = Counter()
 
-    def visit(e: E.Expr) -> tuple[int, frozenset[str]]:
-        size, names = 1, frozenset()
-        for child in e.children():
-            child_size, child_names = visit(child)
-            size += child_size
-            names |= child_names
-        if isinstance(e, E.Name):
-            names = frozenset((e.id,))
-        elif isinstance(e, (E.CountIf, E.SumOver)):
-            names = frozenset(E.free_names(e))
-        if size >= MIN_SIZE and names <= allowed:
+    def visit(e: E.Expr) -> None:
+        if E.size(e) < MIN_SIZE:
+            return
+        if E.names_read(e) <= allowed:
             counts[e] += 1
-        return size, names
+        for child in e.children():
+            visit(child)
 
     for e in exprs:
         visit(e)
@@ -67,9 +62,17 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
 
 def replace_all(e: E.Expr, mapping: Mapping[E.Expr, E.Expr]) -> E.Expr:
     """``e`` with every occurrence of a key replaced, outermost first."""
+    if not mapping:
+        return e
+    return _replaced(e, mapping, min(E.size(k) for k in mapping))
+
+
+def _replaced(e: E.Expr, mapping: Mapping[E.Expr, E.Expr], smallest: int) -> E.Expr:
+    if E.size(e) < smallest:  # no key fits inside
+        return e
     if e in mapping:
         return mapping[e]
-    kids = [replace_all(c, mapping) for c in e.children()]
+    kids = [_replaced(c, mapping, smallest) for c in e.children()]
     return E.rebuild(e, kids) if kids else e
 
 

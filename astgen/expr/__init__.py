@@ -79,6 +79,8 @@ from astgen.expr.traverse import (  # noqa: F401 (the facade)
     facts,
     free_attrs,
     free_names,
+    names_read,
+    size,
     given,
     rebuild,
     substitute,

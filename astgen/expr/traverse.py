@@ -45,23 +45,36 @@ def unknowns(e: Expr) -> list[Unknown]:
 
 
 def free_names(e: Expr) -> set[str]:
-    bound: set[str] = set()
-    out: set[str] = set()
+    """The names ``e`` reads that no ``for`` of a count or a sum binds."""
+    return set(_free(e))
 
-    def go(x: Expr) -> None:
-        if isinstance(x, Name) and x.id not in bound:
-            out.add(x.id)
-        elif isinstance(x, (CountIf, SumOver)):
-            go(x.n)
-            bound.add(x.var)
-            go(x.pred if isinstance(x, CountIf) else x.body)
-            bound.discard(x.var)
-            return
-        for c in x.children():
-            go(c)
 
-    go(e)
-    return out
+def names_read(e: Expr) -> frozenset[str]:
+    """:func:`free_names`, as the frozen set the node keeps (not to be copied)."""
+    return _free(e)
+
+
+def size(e: Expr) -> int:
+    """The nodes of ``e``, itself included; kept on the node."""
+    found = e.__dict__.get("_size")
+    if found is None:
+        found = 1 + sum(size(c) for c in e.children())
+        object.__setattr__(e, "_size", found)
+    return found
+
+
+def _free(e: Expr) -> frozenset[str]:
+    found = e.__dict__.get("_free")  # kept on the node, as its hash is
+    if found is None:
+        if isinstance(e, Name):
+            found = frozenset((e.id,))
+        elif isinstance(e, (CountIf, SumOver)):
+            inner = _free(e.pred if isinstance(e, CountIf) else e.body)
+            found = _free(e.n) | (inner - {e.var})
+        else:
+            found = frozenset().union(*(_free(c) for c in e.children()))
+        object.__setattr__(e, "_free", found)
+    return found
 
 
 def config_keys(e: Expr, root: str = "mc") -> tuple[set[str], set[str]]:
@@ -169,6 +182,8 @@ def rebuild(e: Expr, kids: list[Expr]) -> Expr:
     ``e.children()`` gives them): what a bottom-up rewrite builds."""
     if not kids:
         return e
+    if all(k is c for k, c in zip(kids, e.children())):
+        return e  # nothing changed: the node itself (and the hash it keeps)
     if isinstance(e, Attr):
         return Attr(kids[0], e.name)
     if isinstance(e, GetAttr):
