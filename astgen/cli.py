@@ -15,17 +15,34 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from astgen import __version__, llmsim
+from astgen import __version__
 from astgen import expr as E
 from astgen.atomic import write_atomic
 from astgen.cache import ResultCache, code_digest
 from astgen.cli_parser import build_parser
-from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
-from astgen.drafts import read_drafts
-from astgen.emit import EmitOptions, module_name_for
+from astgen.emit import llmsim
+from astgen.emit.modules import EmitOptions, module_name_for
+from astgen.emit.package import package_files, write_package
+from astgen.frontend.configs import ConfigFinder, ConfigNotFound, missing_keys
+from astgen.frontend.drafts import read_drafts
+from astgen.frontend.loader import Loader
+from astgen.frontend.server_args import (
+    ServerArgsError,
+    ServerArgSpec,
+    parse_flags,
+    read_server_args,
+)
+from astgen.frontend.source import (
+    SourceError,
+    SourceTree,
+    cache_dir,
+    fetch_version,
+    tree_at,
+    tree_of_dir,
+    tree_of_file,
+)
 from astgen.ir import render_tree
-from astgen.loader import Loader
-from astgen.package import package_files, write_package
+from astgen.lower.shapes import ArchShapes
 from astgen.progress import progress_reporter
 from astgen.report import ConfigCheck, ScanReport, render_json, render_markdown
 from astgen.rules import (
@@ -46,26 +63,10 @@ from astgen.scan import (
     default_jobs,
     scan_files,
 )
-from astgen.server_args import (
-    ServerArgsError,
-    ServerArgSpec,
-    parse_flags,
-    read_server_args,
-)
-from astgen.shapes import ArchShapes
-from astgen.source import (
-    SourceError,
-    SourceTree,
-    cache_dir,
-    fetch_version,
-    tree_at,
-    tree_of_dir,
-    tree_of_file,
-)
 
 if TYPE_CHECKING:
-    from astgen.drift import ConfigIndex
-    from astgen.validate import Validation
+    from astgen.compare.drift import ConfigIndex
+    from astgen.validate.compare import Validation
 
 # check, diff and validate are imported by their commands: `gen` and `scan`,
 # the commands a pre-commit hook runs, do not pay for them at start-up.
@@ -266,10 +267,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from astgen.check import check_modules, check_package
-    from astgen.check import explain as explain_checks
-    from astgen.check import render_json as check_json
-    from astgen.check import render_text as check_text
+    from astgen.compare.check import check_modules, check_package
+    from astgen.compare.check import explain as explain_checks
+    from astgen.compare.check import render_json as check_json
+    from astgen.compare.check import render_text as check_text
     tree, files = resolve_inputs(args)
     rules = tree_rules(args, tree)
     only = None
@@ -297,14 +298,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _config_index(args: argparse.Namespace) -> ConfigIndex:
     """The configs --configs names, then the Hugging Face cache's."""
-    from astgen.drift import ConfigIndex
+    from astgen.compare.drift import ConfigIndex
     return ConfigIndex([Path(d) for d in args.configs or []], hf_cache=True)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from astgen.diff import diff_trees
-    from astgen.diff import render_json as diff_json
-    from astgen.diff import render_markdown as diff_markdown
+    from astgen.compare.diff import diff_trees
+    from astgen.compare.diff import render_json as diff_json
+    from astgen.compare.diff import render_markdown as diff_markdown
     sides = []
     for spec in (args.old, args.new):
         tree = _tree_of_spec(spec)
@@ -399,8 +400,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from astgen.validate import render_json as validate_json
-    from astgen.validate import render_sweep, render_text
+    from astgen.validate.compare import render_json as validate_json
+    from astgen.validate.compare import render_sweep, render_text
     tree = resolve_tree(args)
     rules = tree_rules(args, tree)
     names = load_name_map(args.rules)
@@ -427,7 +428,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _validate_one(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> Validation:
-    from astgen.validate import OracleSpec, validate_entry
+    from astgen.validate.compare import OracleSpec, validate_entry
     config = _read_config(Path(args.config)) if args.config else None
     arch = args.arch or ((config or {}).get("architectures") or [None])[0]
     if not arch:
@@ -438,7 +439,7 @@ def _validate_one(args: argparse.Namespace, tree: SourceTree, rules: Rules, name
 
 
 def _layouts(args: argparse.Namespace) -> tuple:
-    from astgen.layout import SWEEP_LAYOUTS, Layout, LayoutError, parse_layout
+    from astgen.lower.layout import SWEEP_LAYOUTS, Layout, LayoutError, parse_layout
     if not args.layout:
         return SWEEP_LAYOUTS if args.all else (Layout(tp=args.tp),)
     try:
@@ -451,7 +452,7 @@ def _runtime_cases(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> 
     """The entries ``--oracle sglang`` checks (one, every config of
     --configs, or --all), each at its checkpoint config or a default one."""
     from astgen.rules import model_types_of
-    from astgen.validate import RuntimeCase
+    from astgen.validate.compare import RuntimeCase
     if args.recorded:
         raise UsageError("--recorded compares with a recording; --oracle sglang builds the runtime itself")
     checkpoints = _checkpoints(args)
@@ -491,7 +492,7 @@ def _registered_type(loader: Loader, arch: str) -> str:
     """The model_type sglang registers its own config class for ``arch``
     under (an architecture transformers does not know: GigaChat35Config for
     GigaChat35ForCausalLM), so that its defaults give a config; "" if none."""
-    from astgen.registry import registry_of
+    from astgen.frontend.registry import registry_of
     from astgen.trace import config_class
 
     found = config_class(loader, arch)
@@ -503,7 +504,7 @@ def _registered_type(loader: Loader, arch: str) -> str:
 
 def _validate_runtime(args: argparse.Namespace, tree: SourceTree, rules: Rules) -> tuple[list[Validation], str]:
     """``--oracle sglang``: the entries at each layout, against sglang's own model classes."""
-    from astgen.validate import describe, validate_runtime
+    from astgen.validate.compare import describe, validate_runtime
     cases, title = _runtime_cases(args, tree, rules)
     layouts = _layouts(args)
     if len(cases) * len(layouts) > 1 and not title:
@@ -516,7 +517,7 @@ def _validate_forward(args: argparse.Namespace, tree: SourceTree, rules: Rules) 
     """``--oracle sglang --forward``: sglang's forward pass, per layout and
     mode, against the operators. Exit 0 when every run agrees, 1 when any
     differs, 2 when none could be compared."""
-    from astgen.validate import (
+    from astgen.validate.compare import (
         AGREE,
         DISAGREE,
         render_forward,
@@ -545,7 +546,7 @@ def _config_paths(dirs: list[str]) -> list[Path]:
 
 
 def _validate_configs(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> list[Validation]:
-    from astgen.validate import OracleSpec, describe, unusable, validate_entry
+    from astgen.validate.compare import OracleSpec, describe, unusable, validate_entry
     loader, out = Loader(tree), []
     paths = _config_paths(args.configs)
     with progress_reporter(len(paths), not args.quiet, verb="validate", describe=describe) as tick:
@@ -562,7 +563,7 @@ def _validate_configs(args: argparse.Namespace, tree: SourceTree, rules: Rules, 
 
 
 def _validate_sweep(args: argparse.Namespace, tree: SourceTree, rules: Rules, names: NameMap) -> list[Validation]:
-    from astgen.validate import describe, sweep_defaults
+    from astgen.validate.compare import describe, sweep_defaults
     files = tree.model_files()
     options = _options(args, tree, rules, len(files), emit=False)
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
@@ -597,7 +598,7 @@ def _read_config(path: Path) -> dict:
 def _validate_status(results: list[Validation], sweep: bool) -> int:
     """1 when any disagrees (or, alone, is incomplete in astgen); 2 when
     nothing could be compared, or a single validation was unusable."""
-    from astgen.validate import AGREE, DISAGREE, INCOMPLETE, UNUSABLE
+    from astgen.validate.compare import AGREE, DISAGREE, INCOMPLETE, UNUSABLE
     statuses = {v.status for v in results}
     if DISAGREE in statuses or (not sweep and INCOMPLETE in statuses):
         return EXIT_INCOMPLETE

@@ -7,8 +7,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from astgen import __version__, llmsim
-from astgen.emit import KV_CACHE_DTYPES
+from astgen import __version__
+from astgen.emit import llmsim
+from astgen.emit.modules import KV_CACHE_DTYPES
 
 if TYPE_CHECKING:
     pass

@@ -15,7 +15,10 @@ import re
 import sys
 from pathlib import Path
 
-from astgen.source import MODELS_PACKAGE, imported_modules  # stdlib only below it
+from astgen.frontend.source import (  # stdlib only below it
+    MODELS_PACKAGE,
+    imported_modules,
+)
 
 MODELS = "sglang/srt/models/"
 LAYERS = "sglang/srt/layers/"
@@ -44,8 +47,8 @@ def _posix(path: str) -> str:
 def _check(args: argparse.Namespace, changed: list[str]) -> int:
     # imported here: a commit without model changes never pays for them
     from astgen.cli import main as cli_main
+    from astgen.frontend.source import tree_at
     from astgen.rules import load_rules
-    from astgen.source import tree_at
 
     tree = tree_at(Path(args.root))
     models = affected_models(tree.models_dir, [Path(args.root) / f for f in changed], load_rules().traced)

@@ -1,4 +1,4 @@
-"""Stage 4, IR: the module-instance tree the tracer builds for one entry class.
+"""Stage 3's product, the IR: the module-instance tree the tracer builds for one entry class.
 
 Every node is one module instance as sglang's ``__init__`` would create it:
 its class, its constructor arguments as symbolic expressions, the guard under
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from astgen.expr import TRUE, Expr, to_source
-from astgen.parse import Location
+from astgen.frontend.parse import Location
 
 # node kinds
 MODULE = "module"  # a model class whose __init__ was traced
@@ -44,7 +44,7 @@ class Node:
     fields: dict[str, Expr] = field(default_factory=dict)
     unquantized: bool = False  # built with a literal ``quant_config=None``
     # the traced class and its bases, as (dotted module, class name), most
-    # derived first: where :mod:`astgen.flow` finds the forward code
+    # derived first: where :mod:`astgen.forward.flow` finds the forward code
     origin: tuple[tuple[str, str], ...] = ()
 
     def add(self, child: "Node", attr: str, guard: Expr) -> None:

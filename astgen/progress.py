@@ -32,7 +32,13 @@ def progress_reporter(total: int, enabled: bool = True, stream=None, verb: str =
 @contextmanager
 def _rich_bar(total: int, stream, verb: str, describe: Describe) -> Iterator[Callable[[Any], None]]:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     columns = (TextColumn(f"[bold]{verb}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.description}"))

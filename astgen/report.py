@@ -1,4 +1,4 @@
-"""Stage 8, report: the account of a scan, as JSON (for programs, schema
+"""Stage 7b, report: the account of a scan, as JSON (for programs, schema
 ``astgen.scan/1``, documented in the README) and Markdown (for people).
 
 Everything is sorted and nothing depends on time or machine, so the same
@@ -12,7 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from astgen.classify import CATEGORIES, FULLY, NOT_SUPPORTED, PARTIALLY, STATUSES, Classification
+from astgen.lower.classify import (
+    CATEGORIES,
+    FULLY,
+    NOT_SUPPORTED,
+    PARTIALLY,
+    STATUSES,
+    Classification,
+)
 from astgen.scan import FileResult
 
 SCHEMA = "astgen.scan/1"

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from astgen import expr as E
-from astgen._cse import replace_all
-from astgen.server_args import NOT_LITERAL, ServerArgSpec
+from astgen.frontend.server_args import NOT_LITERAL, ServerArgSpec
+
 
 def _default_rules_dir() -> Path:
     """rules/ beside the package in a checkout (editable install); in an
@@ -378,7 +378,7 @@ class Rules:
         """``e`` with each ``switch.NAME`` of rules text read as :meth:`switch` does."""
         found = {x: self.switch(x.name) for x in E.walk(e)
                  if isinstance(x, E.Attr) and x.obj == E.Name(SWITCH)}
-        return replace_all(e, found) if found else e
+        return E.replace_all(e, found) if found else e
 
     def is_kind(self, cls: str, kind: str) -> bool:
         """``cls`` matches a name or glob of ``[trace] kind`` and has no layer rule."""
@@ -430,7 +430,7 @@ FLAVOUR_FILES = ("minisgl",)  # rules/<name>.toml: other families of model sourc
 
 def bind_switches(rules: "Rules", server_args: ServerArgSpec, given: dict[str, Any] | None = None) -> "Rules":
     """The rules with sglang's server arguments bound: ``server_args`` read
-    from the tree (``astgen.server_args.read_server_args``), ``given`` the
+    from the tree (``astgen.frontend.server_args.read_server_args``), ``given`` the
     values of the user's launch flags. Every ``switch.X`` of rules text, and
     every server argument model code reads through a rules object, becomes
     ``getattr(sc, "X", value)``. The digest covers the values."""

@@ -16,19 +16,25 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from astgen import expr as E
-from astgen import pysource, registry
 from astgen.cache import ResultCache
-from astgen.classify import FULLY, NOT_SUPPORTED, Classification, Reason, classify
-from astgen.emit import EmitError, EmitOptions, emit_module
+from astgen.emit import pysource
+from astgen.emit.modules import EmitError, EmitOptions, emit_module
+from astgen.forward.flow import read_flow
+from astgen.forward.run import plan_forward
+from astgen.frontend import registry
+from astgen.frontend.loader import Loader
+from astgen.frontend.parse import Location, ParseFailure
+from astgen.frontend.server_args import read_server_args
+from astgen.frontend.source import (
+    MODELS_PACKAGE,
+    SourceError,
+    SourceTree,
+    imported_modules,
+)
 from astgen.ir import ArchIR, Diagnostic
-from astgen.parse import Location, ParseFailure
-from astgen.flow import read_flow
+from astgen.lower.classify import FULLY, NOT_SUPPORTED, Classification, Reason, classify
+from astgen.lower.shapes import ArchShapes, build_shapes
 from astgen.rules import Rules, bind_switches
-from astgen.run import plan_forward
-from astgen.server_args import read_server_args
-from astgen.shapes import ArchShapes, build_shapes
-from astgen.source import MODELS_PACKAGE, SourceError, SourceTree, imported_modules
-from astgen.loader import Loader
 from astgen.trace import Tracer, config_class
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_UNUSABLE = 0, 1, 2

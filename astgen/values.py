@@ -3,7 +3,7 @@ of sglang's code is while astgen reads it (besides :mod:`astgen.expr`
 expressions): an instance under construction, a class or function
 reference, containers, a value chosen by a symbolic branch (``Phi``).
 The interpreter (:mod:`astgen.trace`) computes with them; the forward
-reader (:mod:`astgen.flow`) reads conditions through it.
+reader (:mod:`astgen.forward.flow`) reads conditions through it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
-from astgen.parse import ClassInfo, ParsedModule
+from astgen.frontend.parse import ClassInfo, ParsedModule
 from astgen.rules import FunctionRule
 
 MAX_UNROLL = 64

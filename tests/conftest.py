@@ -1,6 +1,6 @@
 import pytest
 
-from astgen.source import fetch_version
+from astgen.frontend.source import fetch_version
 
 
 @pytest.fixture(scope="session")

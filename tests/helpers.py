@@ -10,11 +10,11 @@ import types
 from pathlib import Path
 
 from astgen.cli import analyze_file
-from astgen.emit import EmitOptions
-from astgen.package import helpers_source
+from astgen.emit.modules import EmitOptions
+from astgen.emit.package import helpers_source
 from astgen.rules import bind_switches, load_rules
-from astgen.server_args import parse_flags, read_server_args
-from astgen.source import SourceTree, tree_of_file
+from astgen.frontend.server_args import parse_flags, read_server_args
+from astgen.frontend.source import SourceTree, tree_of_file
 from tests.llmsim_stub.config import ForwardMode, model_config_from_dict
 from tests.llmsim_stub.model_type import AttentionType
 

@@ -93,7 +93,7 @@ def test_added_and_removed_modules(tmp_path, capsys):
 
 
 def test_the_package_files_missing_or_edited_are_stale_and_update_restores_them(tmp_path, capsys):
-    """The package's helpers and __init__ (astgen.package) are checked like
+    """The package's helpers and __init__ (astgen.emit.package) are checked like
     the modules: a missing or edited one is stale (exit 1), not drift, and
     --update writes it back byte for byte."""
     tree, out = setup_tree(tmp_path)

@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from astgen.weights import evaluate_weights
+from astgen.lower.weights import evaluate_weights
 from tests.helpers import REPO, RULES, generate, load_module, model_config, schedule
 from tests.llmsim_stub.config import ForwardMode
 from tests.llmsim_stub.perf_calculator import forward_time_ms

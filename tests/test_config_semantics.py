@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astgen import registry
-from astgen.registry import ConfigClass, read_registry
-from astgen.source import SourceTree
+from astgen.frontend import registry
+from astgen.frontend.registry import ConfigClass, read_registry
+from astgen.frontend.source import SourceTree
 from tests.helpers import build, generate, load_module
 
 CONFIG_CLASS = '''\

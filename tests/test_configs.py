@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from astgen.cli import main
-from astgen.configs import ConfigFinder, ConfigNotFound, missing_keys
+from astgen.frontend.configs import ConfigFinder, ConfigNotFound, missing_keys
 from tests.helpers import HF_CONFIGS
 
 QWEN3 = {"architectures": ["Qwen3ForCausalLM"], "hidden_size": 4096, "model_type": "qwen3"}

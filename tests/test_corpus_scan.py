@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from astgen.classify import CATEGORIES, FULLY, STATUSES
+from astgen.lower.classify import CATEGORIES, FULLY, STATUSES
 from astgen.cli import main
 from tests.helpers import HF_CONFIGS, STUB_ROOT, build, load_module
 
@@ -116,7 +116,7 @@ def test_every_module_runs_at_llmsim_layouts_on_transformers_default_configs(sca
     version, _, tmp, _ = scanned
     if version != "0.5.23":
         pytest.skip("measured on the newest tree")
-    oracles = pytest.importorskip("astgen.oracles")
+    oracles = pytest.importorskip("astgen.validate.oracles")
     pytest.importorskip("transformers")
     from tests.helpers import model_config, schedule
     from tests.llmsim_stub.config import ForwardMode

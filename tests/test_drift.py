@@ -1,4 +1,4 @@
-"""Drift one can act on (astgen.drift, check, diff, validate's report): the
+"""Drift one can act on (astgen.compare.drift, check, diff, validate's report): the
 smallest subexpression that changed, a change of form told from a change of
 value, the values before and after at a known config, one line for one
 change seen in several entries, JSON for CI; validate's repeated exclusions
@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from astgen import drift as D
+from astgen.compare import drift as D
 from astgen import expr as E
-from astgen.check import Change
+from astgen.compare.check import Change
 from astgen.cli import main
-from astgen.validate import AGREE, LayerRow, Validation, group_repeats, render_text
+from astgen.validate.compare import AGREE, LayerRow, Validation, group_repeats, render_text
 from tests.helpers import FIXTURES
 
 # the fixture's attention reads its KV heads here (dense.py:35); its
@@ -383,7 +383,7 @@ def test_validate_report_groups_exclusions_and_json_keeps_the_full_list():
                    oracle_stack="model.layers", layers=[LayerRow(i, 1, 1) for i in range(4)], excluded=excluded)
     text = render_text(v)
     assert "excluded from the comparison:\n  - (x4) " + ALT.format("{0..3}") + "\n\n" in text
-    from astgen.validate import render_json
+    from astgen.validate.compare import render_json
     result = json.loads(render_json([v]))["results"][0]
     assert result["excluded"] == excluded
     assert result["excluded_grouped"] == ["(x4) " + ALT.format("{0..3}")]

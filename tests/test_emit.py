@@ -9,7 +9,7 @@ import re
 import black
 import pytest
 
-from astgen.emit import OP_MARK
+from astgen.emit.modules import OP_MARK
 from tests.helpers import FIXTURES, build, fixture_result, load_config, load_module
 
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.py"))
@@ -68,8 +68,7 @@ def test_black_output_is_kept_by_text_and_read_back_without_black(tmp_path, monk
     """A statement too long for a line is formatted by black once: with a
     cache directory the layout is kept there (keyed by black's version,
     the width and the text) and a later process reads it back."""
-    from astgen import pysource
-
+    from astgen.emit import pysource
     monkeypatch.setattr(pysource, "DISK_CACHE", [tmp_path / "format"])
     monkeypatch.setattr(pysource, "_FORMATTED", {})
     text = "x = " + " + ".join(f"mc.key_{i}" for i in range(12))

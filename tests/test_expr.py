@@ -7,8 +7,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from astgen import expr as E
-from astgen.tidy import given as tidy_given
-from astgen.tidy import tidy, tidy_condition
+from astgen.emit.tidy import given as tidy_given
+from astgen.emit.tidy import tidy, tidy_condition
 
 KEYS = ["hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size"]
 
@@ -129,7 +129,7 @@ def test_simplified_expressions_also_round_trip(e):
     assert E.parse(E.to_source(s)) == s
 
 
-# -- readable forms (astgen.tidy: printing only) ------------------------------
+# -- readable forms (astgen.emit.tidy: printing only) ------------------------------
 
 @settings(max_examples=400, deadline=None)
 @given(exprs, configs, schedules)

@@ -164,7 +164,7 @@ SKIP_SOURCE = '''class M(nn.Module):
 
 
 def test_skip_bodies_blanks_forward_and_load_weights_keeping_lines():
-    from astgen.parse import skip_bodies
+    from astgen.frontend.parse import skip_bodies
     out = skip_bodies(SKIP_SOURCE)
     assert out.splitlines() == [
         "class M(nn.Module):",
@@ -187,7 +187,7 @@ def test_skip_bodies_blanks_forward_and_load_weights_keeping_lines():
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(sorted(FIXTURE_FILES)), st.data())
 def test_skip_bodies_keeps_every_line_outside_skipped_bodies(name, data):
-    from astgen.parse import skip_bodies
+    from astgen.frontend.parse import skip_bodies
     lines = FIXTURE_FILES[name].splitlines(keepends=True)
     dropped = data.draw(st.sets(st.integers(0, len(lines) - 1), max_size=4))
     text = "".join(line for i, line in enumerate(lines) if i not in dropped)
@@ -233,7 +233,7 @@ def test_deferred_bodies_are_parsed_when_looked_up_with_their_lines(tmp_path):
     its statements, and a method never looked up is never parsed."""
     import libcst as cst
 
-    from astgen.parse import parse_file
+    from astgen.frontend.parse import parse_file
 
     path = tmp_path / "deferred.py"
     path.write_text(DEFERRED_SOURCE)
@@ -258,7 +258,7 @@ def test_deferred_bodies_are_parsed_when_looked_up_with_their_lines(tmp_path):
 def test_a_class_defined_twice_keeps_its_bodies_in_place(tmp_path):
     """Deferred bodies are found again by class name and order: a name two
     top-level classes share is parsed in place (the later one binds)."""
-    from astgen.parse import parse_file
+    from astgen.frontend.parse import parse_file
 
     path = tmp_path / "twice.py"
     path.write_text("class A:\n    def f(self):\n        return 1\n\n\n"

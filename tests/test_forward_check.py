@@ -3,7 +3,7 @@ out here as the runtime writes it, against astgen's operators."""
 
 from __future__ import annotations
 
-from astgen.forward_check import (ATTENTION, COLLECTIVE, EXPERTS, MATMUL, Row, check, module_key,
+from astgen.validate.forward_check import (ATTENTION, COLLECTIVE, EXPERTS, MATMUL, Row, check, module_key,
                                   sglang_rows)
 
 # Qwen3-30B-A3B at tp8 ep8, DECODE batch 8: rows as astgen.sglang_runtime.forward.summarize writes them

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from astgen.layout import SWEEP_LAYOUTS, Layout, LayoutError, parse_layout
+from astgen.lower.layout import SWEEP_LAYOUTS, Layout, LayoutError, parse_layout
 
 
 @pytest.mark.parametrize("text, layout", [

@@ -17,10 +17,10 @@ import sys
 import pytest
 
 from astgen.cli import main
-from astgen.loader import Loader
+from astgen.frontend.loader import Loader
 from astgen.rules import load_rules
-from astgen.source import MINISGL, SGLANG, read_version, tree_at, tree_of_dir, tree_of_file
-from astgen.weights import evaluate_weights
+from astgen.frontend.source import MINISGL, SGLANG, read_version, tree_at, tree_of_dir, tree_of_file
+from astgen.lower.weights import evaluate_weights
 from tests.helpers import HF_CONFIGS, REPO, build, generate, load_config, load_module, ops_by_name
 from tests.llmsim_stub.config import ForwardMode
 

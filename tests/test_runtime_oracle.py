@@ -16,12 +16,12 @@ import json
 
 import pytest
 
-from astgen.layout import Layout
-from astgen.oracles import OracleUnavailable, sglang_runtime
-from astgen.source import runtime_root
-from astgen.loader import Loader
-from astgen.validate import AGREE, DISAGREE, RuntimeCase, compare, layout_request, validate_runtime
-from astgen.weights import evaluate_weights
+from astgen.lower.layout import Layout
+from astgen.validate.oracles import OracleUnavailable, sglang_runtime
+from astgen.frontend.source import runtime_root
+from astgen.frontend.loader import Loader
+from astgen.validate.compare import AGREE, DISAGREE, RuntimeCase, compare, layout_request, validate_runtime
+from astgen.lower.weights import evaluate_weights
 from tests.helpers import CONFIGS, HF_CONFIGS, RULES
 from tests.test_validate import cli
 
@@ -172,7 +172,7 @@ def test_a_wrong_layout_on_astgen_side_is_caught_module_by_module(results, tree)
     """astgen's weights at tp 4 against the runtime at tp 8: every sharded
     module differs, at the sglang line that builds it."""
     answer = next(iter(sglang_runtime(runtime_root(tree), [_request("Qwen3ForCausalLM", QWEN3, TP8)])))
-    from astgen.validate import _trace
+    from astgen.validate.compare import _trace
     arch_ir, source, _ = _trace(tree, RULES, Loader(tree), "Qwen3ForCausalLM")
     v = compare(evaluate_weights(arch_ir, RULES, {**answer.config, **QWEN3}, layout=Layout(tp=4)), answer,
                 None, "Qwen3-8B", source)
@@ -188,7 +188,7 @@ def test_quantized_width_disagreement_is_reported(tree):
     """astgen told the checkpoint is not quantized (no quantization_config)
     while sglang builds FP8: the weight widths differ, module by module."""
     answer = next(iter(sglang_runtime(runtime_root(tree), [_request("DeepseekV3ForCausalLM", R1, TP8)])))
-    from astgen.validate import _trace, runtime_mismatches
+    from astgen.validate.compare import _trace, runtime_mismatches
     arch_ir, _, _ = _trace(tree, RULES, Loader(tree), "DeepseekV3ForCausalLM")
     plain = {k: v for k, v in {**answer.config, **R1}.items() if k != "quantization_config"}
     lines = runtime_mismatches(evaluate_weights(arch_ir, RULES, plain, layout=TP8), answer, plain, RULES)
@@ -262,7 +262,7 @@ def test_forward_tier_qwen3_tp8_both_modes(tree):
     and every collective agree with astgen's operators, the embedding's
     all-reduce (vocab_parallel_embedding.py:514-533) included: the forward
     tier found it missing, and issue 21's fix added it."""
-    from astgen.validate import validate_forward
+    from astgen.validate.compare import validate_forward
 
     results = validate_forward(tree, RULES, Loader(tree), [RuntimeCase("Qwen3ForCausalLM", QWEN3, "Qwen3-8B")],
                                (TP8,))
@@ -293,7 +293,7 @@ def test_forward_tier_r1_at_ds_decode(tree):
     operator astgen emits: 16 local experts on 8 x 16 x 8 / 256 = 4 rows each,
     dispatch and combine of the replica's 8 rows in each of the 58 MoE
     layers, the LM head over every replica's rows after the DP gather."""
-    from astgen.validate import validate_forward
+    from astgen.validate.compare import validate_forward
 
     [v] = validate_forward(tree, RULES, Loader(tree), [RuntimeCase("DeepseekV3ForCausalLM", R1, "DeepSeek-R1")],
                            (DS_DECODE,), modes=("decode",))

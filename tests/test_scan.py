@@ -14,7 +14,7 @@ from astgen import scan as scan_module
 from astgen.cache import ResultCache
 from astgen.cli import main
 from astgen.scan import ScanOptions, scan_files
-from astgen.source import tree_of_dir
+from astgen.frontend.source import tree_of_dir
 from tests.helpers import FIXTURES, RULES, build, fixture_result, load_module
 
 BAD = Path(__file__).parent / "data" / "bad"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from astgen.cli import main
-from astgen.server_args import NOT_LITERAL, ServerArgsError, parse_flags, read_server_args
+from astgen.frontend.server_args import NOT_LITERAL, ServerArgsError, parse_flags, read_server_args
 from tests.helpers import generate, load_module
 
 # sglang 0.5.23 style: arg_groups/fields/<namespace>.py, fields annotated

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from astgen.source import UNKNOWN_VERSION, read_version, tree_at, tree_of_file
+from astgen.frontend.source import UNKNOWN_VERSION, read_version, tree_at, tree_of_file
 from tests.helpers import FIXTURES, generate
 
 # sglang 0.5.x's version.py (0.5.23, python/sglang/version.py): a try chain
@@ -120,7 +120,7 @@ def test_the_version_decides_version_dependent_rules(tmp_path):
 
 
 def test_development_builds_are_ordered_after_their_release():
-    from astgen.run import _at_least
+    from astgen.forward.run import _at_least
 
     assert _at_least("0.5.24.dev2+gabc1234", "0.5.23")
     assert _at_least("0.5.23", "0.5.23")

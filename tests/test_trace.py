@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 
 from astgen import ir
-from astgen.source import tree_of_file
+from astgen.frontend.source import tree_of_file
 from tests.helpers import FIXTURES, generate
 
 # sglang 0.5.23 llama_eagle.py:43-60: `class LlamaDecoderLayer(LlamaDecoderLayer)`, a
@@ -235,7 +235,7 @@ def test_forward_conditions_are_read_by_a_reader_built_from_the_traced_entry(tmp
     import libcst as cst
 
     from astgen import expr as E
-    from astgen.loader import Loader
+    from astgen.frontend.loader import Loader
     from astgen.rules import load_rules
     from astgen.trace import Tracer
 

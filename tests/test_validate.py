@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from astgen.oracles import OracleModel, OracleParam, transformers_version
-from astgen.source import tree_of_dir
-from astgen.loader import Loader
+from astgen.validate.oracles import OracleModel, OracleParam, transformers_version
+from astgen.frontend.source import tree_of_dir
+from astgen.frontend.loader import Loader
 from astgen.rules import load_name_map
-from astgen.validate import AGREE, DISAGREE, INCOMPLETE, UNUSABLE, compare
-from astgen.weights import evaluate_weights
+from astgen.validate.compare import AGREE, DISAGREE, INCOMPLETE, UNUSABLE, compare
+from astgen.lower.weights import evaluate_weights
 from tests.helpers import FIXTURES, HF_CONFIGS, REPO, RULES, fixture_result
 
 # a tiny Llama: hidden 64, 4 heads of 16, 2 KV heads, MLP 128, 2 layers
@@ -292,7 +292,7 @@ def test_an_entry_astgen_cannot_fully_analyze_is_incomplete(tmp_path):
 
 
 def test_validate_never_imports_torch_for_the_analysis():
-    code = ("import sys, astgen.cli, astgen.validate, astgen.weights, astgen.oracles; "
+    code = ("import sys, astgen.cli, astgen.validate.compare, astgen.lower.weights, astgen.validate.oracles; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'sglang')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -378,7 +378,7 @@ def test_validate_help_names_the_exit_codes():
 def test_an_unknown_entry_of_the_sample_tree():
     tree = tree_of_dir(FIXTURES)
     loader = Loader(tree)
-    from astgen.validate import OracleSpec, validate_entry
+    from astgen.validate.compare import OracleSpec, validate_entry
 
     v = validate_entry(tree, RULES, loader, "NoSuchForCausalLM", TINY, "tiny", OracleSpec(), load_name_map())
     assert (v.status, v.message) == (UNUSABLE, f"sglang {tree.version} has no EntryClass NoSuchForCausalLM "
@@ -397,7 +397,7 @@ def test_a_fused_layer_is_left_out_of_the_quantization_with_its_shards():
     FP8 in astgen: sglang reads a fused layer's ignore entry through its first
     shard (compressed_tensors/utils.py:40-70). Both the validator and the
     emitted modules' _weight_dtype follow it."""
-    from astgen.weights import one_byte
+    from astgen.lower.weights import one_byte
     from tests.helpers import RULES, fixture_result, load_module
 
     mc = {"quantization_config": LAGUNA_QC}

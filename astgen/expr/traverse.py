@@ -211,3 +211,19 @@ def rebuild(e: Expr, kids: list[Expr]) -> Expr:
     if isinstance(e, Index):
         return Index(kids[0], kids[1])
     raise TypeError(f"cannot rebuild {type(e).__name__}")
+
+
+def replace_all(e: Expr, mapping: Mapping[Expr, Expr]) -> Expr:
+    """``e`` with every occurrence of a key replaced, outermost first."""
+    if not mapping:
+        return e
+    return _replaced(e, mapping, min(size(k) for k in mapping))
+
+
+def _replaced(e: Expr, mapping: Mapping[Expr, Expr], smallest: int) -> Expr:
+    if size(e) < smallest:  # no key fits inside
+        return e
+    if e in mapping:
+        return mapping[e]
+    kids = [_replaced(c, mapping, smallest) for c in e.children()]
+    return rebuild(e, kids) if kids else e

@@ -1,7 +1,7 @@
 """The sglang runtime oracle: the real sglang package, imported on CPU.
 
 Runs only in a process of its own (``python -m astgen.sglang_runtime``,
-started by :func:`astgen.oracles.sglang_runtime`); astgen's analysis never
+started by :func:`astgen.validate.oracles.sglang_runtime`); astgen's analysis never
 imports this package, torch or sglang. Three rooms:
 
 * ``standins``: empty modules for GPU-only packages (sgl-kernel, flashinfer,

@@ -42,6 +42,7 @@ import collections
 import re
 from typing import Any
 
+
 class Recorder:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
@@ -626,7 +627,10 @@ def setup_dp(fb, n: int, fm) -> None:
 def record_forward(model, mode: str, tokens: int, batch: int = 1, context_len: int = 4096,
                    attention_backend: str | None = None) -> dict[str, Any]:
     import torch
-    from sglang.srt.model_executor.forward_context import ForwardContext, forward_context
+    from sglang.srt.model_executor.forward_context import (
+        ForwardContext,
+        forward_context,
+    )
     from sglang.srt.model_executor.runner_utils.forward_batch import set_forward_batch
 
     REC.events.clear()

@@ -80,7 +80,12 @@ def set_rank(server_args, tp_rank: int) -> dict[str, int]:
     import torch
     from sglang.srt.distributed import parallel_state as ps
     from sglang.srt.layers import dp_attention
-    from sglang.srt.runtime_context import SpawnRanks, get_parallel, publish, spawn_world_rank
+    from sglang.srt.runtime_context import (
+        SpawnRanks,
+        get_parallel,
+        publish,
+        spawn_world_rank,
+    )
 
     world_rank = spawn_world_rank(server_args, tp_rank=tp_rank, pp_rank=0)
     publish(server_args, role="scheduler", ranks=SpawnRanks(world_rank=world_rank, dp_rank=None, gpu_id=0))

@@ -73,7 +73,10 @@ def build_model(request: dict[str, Any]):
     import torch
     from sglang.srt.configs.load_config import LoadConfig
     from sglang.srt.configs.model_config import ModelConfig
-    from sglang.srt.model_loader.loader import _get_quantization_config, _initialize_model
+    from sglang.srt.model_loader.loader import (
+        _get_quantization_config,
+        _initialize_model,
+    )
     from sglang.srt.server_args import ServerArgs
 
     answered = standins.answer_device()

@@ -8,7 +8,7 @@ import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
-from astgen.parse import ParsedModule
+from astgen.frontend.parse import ParsedModule
 from astgen.rules import FunctionRule, RuleMethod
 from astgen.trace.builtins import _BUILTIN_FUNCS
 from astgen.trace.common import (

@@ -7,7 +7,7 @@ from typing import Any
 import libcst as cst
 
 from astgen import expr as E
-from astgen.parse import (
+from astgen.frontend.parse import (
     ClassInfo,
     Location,
     class_info,

@@ -10,7 +10,7 @@ import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
-from astgen.parse import (
+from astgen.frontend.parse import (
     ClassInfo,
     ParsedModule,
 )

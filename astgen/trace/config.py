@@ -8,12 +8,12 @@ from typing import Any
 
 from astgen import expr as E
 from astgen import ir
-from astgen.loader import Loader
-from astgen.parse import (
+from astgen.frontend.loader import Loader
+from astgen.frontend.parse import (
     ClassInfo,
     Location,
 )
-from astgen.registry import registry_of
+from astgen.frontend.registry import registry_of
 from astgen.rules import model_types_of
 from astgen.trace.common import (
     CONFIG_NODE,
@@ -37,7 +37,7 @@ from astgen.values import (
 
 def config_class(loader: Loader, arch: str) -> ClassInfo | None:
     """sglang's own config class for checkpoints of ``arch``: its model_type
-    (rules/model_types.toml) in sglang's config registry (:mod:`astgen.registry`);
+    (rules/model_types.toml) in sglang's config registry (:mod:`astgen.frontend.registry`);
     for an architecture transformers does not know, the registered class named
     after it; None when sglang loads it with transformers' class."""
     registry = registry_of(loader.tree)

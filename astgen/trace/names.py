@@ -7,12 +7,12 @@ from typing import Any
 import libcst as cst
 
 from astgen import expr as E
-from astgen.parse import (
+from astgen.frontend.parse import (
     ImportRef,
     ParsedModule,
     ParseFailure,
 )
-from astgen.registry import NOT_CONSTANT, module_constant
+from astgen.frontend.registry import NOT_CONSTANT, module_constant
 from astgen.trace.builtins import _BUILTIN_FUNCS, _CONSTANTS
 from astgen.trace.common import _Frame
 from astgen.trace.objects import _Opaque

@@ -9,7 +9,7 @@ import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
-from astgen.parse import import_bindings
+from astgen.frontend.parse import import_bindings
 from astgen.trace.common import (
     MC,
     ON_CONFIG,

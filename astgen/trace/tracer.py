@@ -9,8 +9,8 @@ import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
-from astgen.loader import Loader
-from astgen.parse import (
+from astgen.frontend.loader import Loader
+from astgen.frontend.parse import (
     ClassInfo,
     Location,
     ParsedModule,
@@ -121,7 +121,7 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         f = self.frame
         return Location(f.module.display, f.line) if f else Location("?", 0)
 
-    # -- conditions of forward code (astgen.flow) ---------------------
+    # -- conditions of forward code (astgen.forward.flow) ---------------------
     def condition_reader(self) -> "ConditionReader":
         """A reader of the forward code's conditions with the value model of
         the entry this tracer traced (its config, the fields its modules
@@ -167,7 +167,7 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
 
 
 class ConditionReader:
-    """An ``if`` test of a module's forward code (:mod:`astgen.flow`), read
+    """An ``if`` test of a module's forward code (:mod:`astgen.forward.flow`), read
     with the value model of ``__init__``: ``self`` holds the fields and
     submodules the constructor left; methods it calls run on a shadow of the
     module. Runtime state no rule describes takes sglang's default (off)."""

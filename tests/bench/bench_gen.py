@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from astgen.scan import analyze_file  # noqa: E402
 from astgen.rules import load_rules  # noqa: E402
-from astgen.source import fetch_version  # noqa: E402
+from astgen.frontend.source import fetch_version  # noqa: E402
 
 ARCHS = [
     ("llama", "LlamaForCausalLM"),

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from astgen.hook import affected_models  # noqa: E402
 from astgen.rules import load_rules  # noqa: E402
-from astgen.source import fetch_version  # noqa: E402
+from astgen.frontend.source import fetch_version  # noqa: E402
 
 
 def timed(cmd: list[str], ok: tuple[int, ...] = (0,)) -> float:

@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from astgen.source import fetch_version  # noqa: E402
+from astgen.frontend.source import fetch_version  # noqa: E402
 
 BASELINE = """
 import sys, libcst

@@ -66,10 +66,10 @@ def main(argv=None) -> int:
     from src.arch.perf_calculator import PerformanceCalculator
     from src.hardware.hardware_config import get_hardware_config
 
-    from astgen.emit import EmitOptions
+    from astgen.emit.modules import EmitOptions
     from astgen.rules import load_rules
     from astgen.scan import analyze_file
-    from astgen.source import fetch_version
+    from astgen.frontend.source import fetch_version
 
     tree = fetch_version(args.sglang_version)
     rules = load_rules()

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from astgen.registry import _resolving
+from astgen.frontend.registry import _resolving
 from astgen.rules import load_rules
-from astgen.source import fetch_version
-from astgen.loader import Loader
+from astgen.frontend.source import fetch_version
+from astgen.frontend.loader import Loader
 from astgen.trace import Tracer
 
 

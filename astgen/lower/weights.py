@@ -18,10 +18,10 @@ from typing import Any, Mapping
 
 from astgen import expr as E
 from astgen import ir
-from astgen.layout import Layout
-from astgen.parse import Location
+from astgen.frontend.parse import Location
+from astgen.lower.layout import Layout
+from astgen.lower.shapes import node_operators
 from astgen.rules import Rules
-from astgen.shapes import node_operators
 
 # rule categories whose weights are left out of a comparison, and why
 EXCLUDED_CATEGORIES = {

@@ -4,7 +4,7 @@ entry point (``python src/main.py --model_path CONFIG ...``) uses them.
 LLMSim picks an arch by the config's ``model_type`` in ``_MODEL_ARCH_MAP``
 (``src/arch/models_arch/model_arch.py``) and falls back to
 ``SimpleTransformerArch`` for every other type. ``install`` writes the
-modules as one package (:mod:`astgen.package`), ``src/arch/models_arch/astgen_archs/``,
+modules as one package (:mod:`astgen.emit.package`), ``src/arch/models_arch/astgen_archs/``,
 whose ``__init__`` maps each model_type to astgen's arch class, and appends one
 marked block to ``model_arch.py`` that registers them: for the model types
 LLMSim has no hand-written arch for (or maps to the fallback), or for every
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astgen.atomic import write_atomic
-from astgen.package import write_package
+from astgen.emit.package import write_package
 from astgen.rules import Rules
 
 PACKAGE = "astgen_archs"

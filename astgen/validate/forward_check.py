@@ -1,4 +1,4 @@
-"""Stage 8b, the forward tier of validation: what sglang's forward pass ran
+"""Stage 9b, the forward tier of validation: what sglang's forward pass ran
 (recorded by ``astgen.sglang_runtime.forward`` on the meta device, one mode,
 one rank) against astgen's operators evaluated at the same config and
 schedule.
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from astgen import expr as E
-from astgen.shapes import ArchShapes, Operator
+from astgen.lower.shapes import ArchShapes, Operator
 
 MATMUL, EXPERTS, ATTENTION, COLLECTIVE = "matmul", "experts", "attention", "collective"
 EXTEND, DECODE = 0, 1  # LLMSim's ForwardMode

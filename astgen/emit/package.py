@@ -1,7 +1,7 @@
-"""Stage 6, emit (the package): the emitted modules as one Python package.
+"""Stage 6b, emit (the package): the emitted modules as one Python package.
 
 ``gen -o DIR``, ``scan -o DIR`` and ``gen --llmsim DIR`` write the same
-package: one ``<stem>_model_arch.py`` per sglang model file (:mod:`astgen.emit`),
+package: one ``<stem>_model_arch.py`` per sglang model file (:mod:`astgen.emit.modules`),
 the helpers they share once in ``_astgen.py`` (operators, weight precision,
 nested configs, the KV-cache methods' base class), and an ``__init__`` that
 maps every module's model types and architecture names to its arch classes.
@@ -19,7 +19,7 @@ from pathlib import Path
 from astgen import __version__
 from astgen import expr as E
 from astgen.atomic import write_atomic
-from astgen.pysource import LINE_LENGTH, block, show
+from astgen.emit.pysource import LINE_LENGTH, block, show
 from astgen.rules import Rules
 
 HELPERS = "_astgen.py"  # the helpers' module, beside the model modules

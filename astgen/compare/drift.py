@@ -1,6 +1,6 @@
-"""Stage 9c, drift: what a changed operator field means, in terms one can
+"""Stage 8c, drift: what a changed operator field means, in terms one can
 act on. ``check`` and ``diff`` find the fields that differ between two
-operator tables (:class:`astgen.change.Change`); this module says, for each,
+operator tables (:class:`astgen.compare.change.Change`); this module says, for each,
 
 * the smallest subexpression that changed (:func:`smallest_change`):
   ``mc.num_key_value_heads -> mc.num_key_value_heads * 2``, not two
@@ -58,8 +58,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from astgen import expr as E
-from astgen.change import Change
-from astgen.configs import hf_cache_dir, local_configs, missing_keys
+from astgen.compare.change import Change
+from astgen.frontend.configs import hf_cache_dir, local_configs, missing_keys
 
 VALUE, FORM, SAME_VALUES = "value", "form", "same-values"
 EXTEND, DECODE = 0, 1  # LLMSim's ForwardMode

@@ -1,5 +1,5 @@
-"""Stage 2 of the pipeline, the loader: the modules of one sglang tree,
-each parsed once (astgen.parse) and only when a later stage asks for it.
+"""Stage 2, the loader: the modules of one sglang tree,
+each parsed once (astgen.frontend.parse) and only when a later stage asks for it.
 Every stage that needs a module gets it here, so a file that is both an
 entry and another file's dependency is read once; the result cache learns
 from it which files a result depends on."""
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import libcst as cst
 
-from astgen.parse import ParsedModule, ParseFailure, parse_file
-from astgen.source import SourceTree
+from astgen.frontend.parse import ParsedModule, ParseFailure, parse_file
+from astgen.frontend.source import SourceTree
 
 # what the tracer reads as code: model code, sglang's config classes and helpers,
 # and the draft-config parser of DFlash/DSpark drafts (a config reader too);

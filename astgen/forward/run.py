@@ -21,8 +21,8 @@ from packaging.version import InvalidVersion, Version
 
 from astgen import expr as E
 from astgen import ir
-from astgen.flow import Event, Flow
-from astgen.parse import Location
+from astgen.forward.flow import Event, Flow
+from astgen.frontend.parse import Location
 from astgen.rules import ModeOp, Rules, model_types_of
 
 # The forward mode as the emitted code names it: `is_decode = sc.mode == ForwardMode.DECODE`.
@@ -73,7 +73,7 @@ class ForwardPlan:
 def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow, version: str) -> ForwardPlan:
     """What runs per mode (MLA, per sglang ``version``), and where forward
     code communicates and how many rows each module then holds (``flow``:
-    :func:`astgen.flow.read_flow`)."""
+    :func:`astgen.forward.flow.read_flow`)."""
     plan = ForwardPlan()
     for node in arch.root.walk(skip_towers=True):
         if node.kind == ir.MODULE and _is_mla(node, rules):

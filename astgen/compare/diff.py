@@ -1,9 +1,9 @@
-"""Stage 9b, diff: what changed between two sglang trees, architecture by
+"""Stage 8b, diff: what changed between two sglang trees, architecture by
 architecture and operator by operator (Markdown for people, JSON for
 programs; schema ``astgen.diff/1``).
 
 Only what changes a value is a change: a field whose two texts are one
-value in two forms (:mod:`astgen.drift`: the same canonical form, or the
+value in two forms (:mod:`astgen.compare.drift`: the same canonical form, or the
 same value at every known config and sampled schedule) is counted apart, as
 form only, and its entry stays unchanged. The value changes are grouped (one
 change in several entries is one line) under the sglang file behind them.
@@ -16,10 +16,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from astgen.check import Change, operator_changes
-from astgen.classify import FULLY
-from astgen.drift import ConfigIndex, FieldDrift, Group, change_of, changes_value, explained, form_counts, group
-from astgen.emit import operator_records
+from astgen.compare.check import Change, operator_changes
+from astgen.compare.drift import (
+    ConfigIndex,
+    FieldDrift,
+    Group,
+    change_of,
+    changes_value,
+    explained,
+    form_counts,
+    group,
+)
+from astgen.emit.modules import operator_records
+from astgen.lower.classify import FULLY
 from astgen.scan import FileResult
 
 SCHEMA = "astgen.diff/1"

@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Iterable, Mapping
 
 from astgen import expr as E
-from astgen.pysource import show
+from astgen.emit.pysource import show
 
 _KNOWN = {
     "sc.tp_size * sc.dp_size": "tp_size",  # sglang's --tp: the world
@@ -58,22 +58,6 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
     for e in exprs:
         visit(e)
     return counts
-
-
-def replace_all(e: E.Expr, mapping: Mapping[E.Expr, E.Expr]) -> E.Expr:
-    """``e`` with every occurrence of a key replaced, outermost first."""
-    if not mapping:
-        return e
-    return _replaced(e, mapping, min(E.size(k) for k in mapping))
-
-
-def _replaced(e: E.Expr, mapping: Mapping[E.Expr, E.Expr], smallest: int) -> E.Expr:
-    if E.size(e) < smallest:  # no key fits inside
-        return e
-    if e in mapping:
-        return mapping[e]
-    kids = [_replaced(c, mapping, smallest) for c in e.children()]
-    return E.rebuild(e, kids) if kids else e
 
 
 def config_key(e: E.Expr) -> str | None:
@@ -179,9 +163,9 @@ class Namer:
                 definitions.append((name, target))
             if not mapping:
                 continue
-            exprs = [replace_all(e, mapping) for e in exprs]
-            computable = [replace_all(e, mapping) for e in computable]
-            definitions = [(n, d if mapping.get(d) == E.Name(n) else replace_all(d, mapping))
+            exprs = [E.replace_all(e, mapping) for e in exprs]
+            computable = [E.replace_all(e, mapping) for e in computable]
+            definitions = [(n, d if mapping.get(d) == E.Name(n) else E.replace_all(d, mapping))
                            for n, d in definitions]
         return _in_order(list(reversed(definitions))), exprs
 

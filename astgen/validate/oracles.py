@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from astgen.weights import BIAS, is_bias, join_path, quantization_config
+from astgen.lower.weights import BIAS, is_bias, join_path, quantization_config
 
 RUNTIME_SCHEMA = "astgen.runtime/1"
 RUNTIME_SCHEMA_2 = "astgen.runtime/2"
@@ -64,7 +64,7 @@ class OracleModel:
     params: list[OracleParam] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # the config the oracle was built with
     tp: int = 1
-    layout: Any = None  # astgen.layout.Layout of a per-rank oracle (the sglang runtime)
+    layout: Any = None  # astgen.lower.layout.Layout of a per-rank oracle (the sglang runtime)
     standins: list[str] = field(default_factory=list)  # modules stood in for GPU-only ones
     forward: dict[str, Any] | None = None  # the sglang runtime's recorded forward pass, when asked for
     built: str = ""  # the class the sglang runtime built, "module.Class"
@@ -331,7 +331,7 @@ def _run_child(tree_root: Path, requests: list[dict[str, Any]], timeout: float):
 
 
 def _runtime_answer(doc: dict[str, Any]) -> OracleModel | OracleUnavailable:
-    from astgen.layout import Layout
+    from astgen.lower.layout import Layout
 
     if doc.get("error"):
         return OracleUnavailable(f"sglang {doc.get('sglang_version', '?')} could not build {doc.get('arch')}: "

@@ -1,6 +1,6 @@
 """One operator-level difference between two operator tables: what
-:mod:`astgen.check` finds between committed and fresh modules and
-:mod:`astgen.diff` between two trees, and what :mod:`astgen.drift` explains."""
+:mod:`astgen.compare.check` finds between committed and fresh modules and
+:mod:`astgen.compare.diff` between two trees, and what :mod:`astgen.compare.drift` explains."""
 
 from __future__ import annotations
 

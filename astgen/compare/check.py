@@ -1,11 +1,11 @@
-"""Stage 9, check: compare freshly generated modules with committed ones and
+"""Stage 8a, check: compare freshly generated modules with committed ones and
 say, operator by operator, what drifted and which sglang line caused it.
 
 A committed module is read as text only: its header (astgen and rules
 versions) and its ``# astgen-op:`` trailer (JSON). Nothing in it is run.
 
 A module is *drifted* when a value changed: an operator added or removed,
-a field whose value differs (:mod:`astgen.drift` tells a value change from
+a field whose value differs (:mod:`astgen.compare.drift` tells a value change from
 a form change), a module added or removed. It is *stale* when its text
 differs and no value changed: another astgen/rules made it, a field changed
 form only, operators moved to other lines, or text outside the operator
@@ -20,9 +20,18 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from astgen.change import Change
-from astgen.drift import ConfigIndex, FieldDrift, Group, change_of, changes_value, explained, form_counts, group
-from astgen.emit import OP_MARK, module_name_for, operator_records
+from astgen.compare.change import Change
+from astgen.compare.drift import (
+    ConfigIndex,
+    FieldDrift,
+    Group,
+    change_of,
+    changes_value,
+    explained,
+    form_counts,
+    group,
+)
+from astgen.emit.modules import OP_MARK, module_name_for, operator_records
 from astgen.scan import FileResult
 
 SCHEMA = "astgen.check/1"
@@ -61,7 +70,7 @@ def check_modules(results: list[FileResult], against: Path, generator: str,
 
 
 def check_package(against: Path, files: dict[str, str]) -> list[ModuleCheck]:
-    """The package's own files (:mod:`astgen.package`, ``files``: name ->
+    """The package's own files (:mod:`astgen.emit.package`, ``files``: name ->
     expected source) that are missing from ``against`` or differ: stale, not
     drift (a clean one is not reported; the summary counts model modules)."""
     checks = []
@@ -163,7 +172,7 @@ def _read(path: Path) -> str | None:
 
 
 # ----------------------------------------------------------------------------
-# the report: each change explained (astgen.drift), one line per group
+# the report: each change explained (astgen.compare.drift), one line per group
 
 
 @dataclass

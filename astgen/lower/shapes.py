@@ -1,4 +1,4 @@
-"""Stage 5, shapes: apply ``rules/`` to the IR and get LLMSim operators.
+"""Stage 5a, shapes: apply ``rules/`` to the IR and get LLMSim operators.
 
 Each leaf of the IR whose class has a rule becomes one or more operators
 with per-rank shapes as expressions over ``mc``, ``sc`` and ``seq_len``.
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 
 from astgen import expr as E
 from astgen import ir
-from astgen.parse import Location
+from astgen.forward.run import SEQ_LEN, ForwardPlan, has_moe
+from astgen.frontend.parse import Location
 from astgen.rules import LayerRule, Rules
-from astgen.run import SEQ_LEN, ForwardPlan, has_moe
 
 MAX_SEQLEN = E.attr_path("sc", "max_seqlen")
 

@@ -1,4 +1,4 @@
-"""Stage 8, validate: compare astgen's weights at a concrete config with an
+"""Stage 9a, validate: compare astgen's weights at a concrete config with an
 oracle's (transformers on the meta device, or a recorded sglang runtime).
 
 The comparison is per decoder layer and in total, of the element counts of
@@ -17,18 +17,34 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from astgen.classify import FULLY, Classification
-from astgen.forward_check import DECODE, EXTEND, ForwardCheck, Row, astgen_rows, check, sglang_rows
+from astgen.frontend.loader import Loader
+from astgen.frontend.source import SourceTree, runtime_root
 from astgen.ir import ArchIR
-from astgen.layout import Layout
-from astgen.oracles import (OracleModel, OracleParam, OracleUnavailable, default_config, has_architecture,
-                            runtime_recording, sglang_runtime, transformers_model)
+from astgen.lower.classify import FULLY, Classification
+from astgen.lower.layout import Layout
+from astgen.lower.shapes import ArchShapes
+from astgen.lower.weights import TOWER, Weight, WeightTable, evaluate_weights, one_byte
 from astgen.rules import NameMap, Rules
 from astgen.scan import analyze_file
-from astgen.shapes import ArchShapes
-from astgen.source import SourceTree, runtime_root
-from astgen.loader import Loader
-from astgen.weights import TOWER, Weight, WeightTable, evaluate_weights, one_byte
+from astgen.validate.forward_check import (
+    DECODE,
+    EXTEND,
+    ForwardCheck,
+    Row,
+    astgen_rows,
+    check,
+    sglang_rows,
+)
+from astgen.validate.oracles import (
+    OracleModel,
+    OracleParam,
+    OracleUnavailable,
+    default_config,
+    has_architecture,
+    runtime_recording,
+    sglang_runtime,
+    transformers_model,
+)
 
 AGREE, DISAGREE, INCOMPLETE, UNUSABLE = "agree", "disagree", "incomplete", "unusable"
 SCHEMA = "astgen.validate/1"
@@ -522,7 +538,7 @@ class RuntimeCase:
     config: dict | None
     label: str
     model_type: str = ""
-    draft_of: str = ""  # a speculative draft, built from this target's checkpoint (astgen.drafts)
+    draft_of: str = ""  # a speculative draft, built from this target's checkpoint (astgen.frontend.drafts)
 
 
 def validate_runtime(tree: SourceTree, rules: Rules, loader: Loader, cases: list[RuntimeCase],

@@ -1,4 +1,4 @@
-"""Stage 6, classify: what kind of model an entry class is, read from its IR
+"""Stage 5c, classify: what kind of model an entry class is, read from its IR
 and operators (never from its name), and how well astgen supports it.
 
 Categories: ``dense``, ``moe``, ``mla``, ``mla+moe``, ``hybrid`` (linear
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from astgen import expr as E
 from astgen import ir
+from astgen.lower.shapes import ArchShapes, is_resolved
 from astgen.rules import Rules
-from astgen.shapes import ArchShapes, is_resolved
 
 FULLY, PARTIALLY, NOT_SUPPORTED = "FULLY", "PARTIALLY", "NOT_SUPPORTED"
 STATUSES = (FULLY, PARTIALLY, NOT_SUPPORTED)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from astgen.atomic import write_atomic
-from astgen.source import SourceTree
+from astgen.frontend.source import SourceTree
 
 # where sglang keeps _CONFIG_REGISTRY, newest first
 REGISTRY_MODULES = (

@@ -28,7 +28,7 @@ import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
-from astgen.parse import ClassInfo, Location, ParsedModule
+from astgen.frontend.parse import ClassInfo, Location, ParsedModule
 from astgen.rules import Rules
 
 MAX_CALL_DEPTH = 4
