@@ -16,8 +16,6 @@ checkpoint's precision (quantization_config, torch_dtype).
 
 from functools import partial
 
-from src.arch.config import ForwardMode
-
 from ._astgen import Arch, Operators, model_dtype, weight_dtype_of
 
 # sglang --kv-cache-dtype auto: the model dtype
@@ -54,10 +52,7 @@ class DenseForCausalLMArch(Arch):
             if chunked_prefill_size is not None and chunked_prefill_size > 0
             else 0
         )
-        is_decode = sc.mode == ForwardMode.DECODE
-        tokens = self.get_seq_length()
-        chunks = 1 if is_decode or not chunk else -(-tokens // chunk)
-        seq_len = -(-tokens // chunks)
+        chunks, seq_len = self.prefill_chunks(chunk)
         weight_dtype = partial(weight_dtype_of, mc)
         ops = Operators(self, "attention", repeat=chunks)
         hidden_size = mc.hidden_size

@@ -14,8 +14,6 @@ sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
 checkpoint's precision (quantization_config, torch_dtype).
 """
 
-from src.arch.config import ForwardMode
-
 from ._astgen import Arch, Operators, model_dtype
 
 # sglang --kv-cache-dtype auto: the model dtype
@@ -52,10 +50,7 @@ class HybridForCausalLMArch(Arch):
             if chunked_prefill_size is not None and chunked_prefill_size > 0
             else 0
         )
-        is_decode = sc.mode == ForwardMode.DECODE
-        tokens = self.get_seq_length()
-        chunks = 1 if is_decode or not chunk else -(-tokens // chunk)
-        seq_len = -(-tokens // chunks)
+        chunks, seq_len = self.prefill_chunks(chunk)
         ops = Operators(self, "attention", repeat=chunks)
         hidden_size = mc.hidden_size
         layer_types = mc.layer_types

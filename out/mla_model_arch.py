@@ -53,9 +53,7 @@ class LatentForCausalLMArch(Arch):
             else 0
         )
         is_decode = sc.mode == ForwardMode.DECODE
-        tokens = self.get_seq_length()
-        chunks = 1 if is_decode or not chunk else -(-tokens // chunk)
-        seq_len = -(-tokens // chunks)
+        chunks, seq_len = self.prefill_chunks(chunk)
         ops = Operators(self, "attention", repeat=chunks)
         hidden_size = mc.hidden_size
         intermediate_size = mc.intermediate_size

@@ -325,13 +325,12 @@ _PREAMBLE = (
     ("mc", "mc = self.model_config"),
     ("sc", "sc = self.schedule_config"),
     ("is_decode", "is_decode = sc.mode == ForwardMode.DECODE"),
-    ("tokens", "tokens = self.get_seq_length()"),
-    ("chunks", "chunks = 1 if is_decode or not chunk else -(-tokens // chunk)"),
-    ("seq_len", "seq_len = -(-tokens // chunks)"),
+    ("chunks|seq_len", "chunks, seq_len = self.prefill_chunks(chunk)"),  # the package's Arch
     ("weight_dtype", "weight_dtype = partial(weight_dtype_of, mc)"),
 )
 _ARGUMENTS = ("m", "k", "n", "batch", "layers", "dtype")  # an operator's own locals
-_PREAMBLE_NAMES = tuple(name for name, _ in _PREAMBLE) + ("self", "ops", "chunk") + _ARGUMENTS
+_PREAMBLE_NAMES = tuple(n for names, _ in _PREAMBLE for n in names.split("|")) + ("self", "ops", "chunk") \
+    + _ARGUMENTS
 
 
 def _preamble(body: list[str], switches: list[tuple[str, str]] = ()) -> list[str]:
@@ -341,7 +340,7 @@ def _preamble(body: list[str], switches: list[tuple[str, str]] = ()) -> list[str
     needed = []
     at = [name for name, _ in _PREAMBLE].index("sc") + 1
     for name, line in reversed(_PREAMBLE[:at] + tuple(switches) + _PREAMBLE[at:]):
-        if re.search(rf"\b{name}\b", text):
+        if re.search(rf"\b(?:{name})\b", text):
             needed.append(statement(line, 8))
             text += "\n" + line.split(" = ", 1)[1]
     return [line for lines in reversed(needed) for line in lines]

@@ -232,4 +232,13 @@ class Arch(BaseModelArch):
     def get_kv_cache_per_gpu(self) -> float:
         """KV-cache bytes per token on one GPU."""
         return self._kv_cache_bytes(self.schedule_config)
+
+    def prefill_chunks(self, chunk):
+        """(chunks, seq_len): this forward pass's tokens as `chunks` pieces of
+        `seq_len` tokens, an EXTEND in pieces of `chunk` tokens (0: whole), a
+        DECODE in one; every operator runs once per piece."""
+        tokens = self.get_seq_length()
+        decode = self.schedule_config.mode == ForwardMode.DECODE
+        chunks = 1 if decode or not chunk else -(-tokens // chunk)
+        return chunks, -(-tokens // chunks)
 '''
