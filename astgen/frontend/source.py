@@ -254,24 +254,32 @@ def tree_of_file(path: Path) -> SourceTree:
     the other model files (``sglang.srt.models.<stem>``): the fixtures' layout.
     """
     path = Path(path).resolve()
-    for parent in path.parents:
+    return _enclosing_tree(path.parents) or SourceTree(path.parent, UNKNOWN_VERSION, flat=True)
+
+
+def _enclosing_tree(directories) -> SourceTree | None:
+    """The tree whose package (``sglang/``, mini-sglang's ``minisgl/``) is
+    the first of ``directories`` that is one."""
+    for parent in directories:
         if parent.name == "sglang" and (parent / "srt").is_dir():
             return SourceTree(parent.parent, read_version(parent.parent))
         if parent.name == "minisgl" and (parent / "models").is_dir():
             return SourceTree(parent.parent, read_version(parent.parent), flavour=MINISGL)
-    return SourceTree(path.parent, UNKNOWN_VERSION, flat=True)
+    return None
 
 
 def tree_of_dir(path: Path) -> SourceTree:
-    """A tree root, a checkout, or a bare directory of model files."""
+    """A tree root, a checkout, a tree's models directory, or a bare
+    directory of model files."""
     try:
         return tree_at(path)
     except SourceError:
-        if Path(path).is_dir() and any(Path(path).glob("*.py")):
-            inside = tree_of_file(Path(path) / "__init__.py")  # a tree's models directory itself
-            if not inside.flat and inside.models_dir.resolve() == Path(path).resolve():
+        path = Path(path).resolve()
+        if path.is_dir() and any(path.glob("*.py")):
+            inside = _enclosing_tree(path.parents)
+            if inside is not None and inside.models_dir.resolve() == path:
                 return inside
-            return SourceTree(Path(path).resolve(), UNKNOWN_VERSION, flat=True)
+            return SourceTree(path, UNKNOWN_VERSION, flat=True)
         raise
 
 
