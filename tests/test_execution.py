@@ -29,7 +29,7 @@ import json
 
 import pytest
 
-from tests.helpers import CONFIGS, HF_CONFIGS, generate, load_module, model_config, schedule
+from tests.helpers import CONFIGS, HF_CONFIGS, analyzed, generate, load_module, model_config, schedule
 from tests.llmsim_stub.config import ForwardMode
 from tests.llmsim_stub.perf_calculator import forward_time_ms
 
@@ -95,17 +95,10 @@ def embedding_and_head(t: dict, layout: str, decode: bool, hidden: int, vocab: i
     if tp * dp > 1:
         t["lm_head_all_gather"] = transfer(B * dp, vocab, "all_gather", 1, decode)
 
-_modules: dict = {}
-
-
 def module_of(sglang_tree, version: str, stem: str):
-    key = (version, stem)
-    if key not in _modules:
-        tree = sglang_tree(version)
-        result = generate(tree, tree.models_dir / f"{stem}.py")
-        assert result.source, [d.render() for d in result.diagnostics]
-        _modules[key] = load_module(result.source, f"{stem}_{version.replace('.', '_')}")
-    return _modules[key]
+    result, module = analyzed(sglang_tree(version), stem)
+    assert result.source, [d.render() for d in result.diagnostics]
+    return module
 
 
 def config_of(name: str) -> dict:
@@ -423,6 +416,23 @@ def test_modules_skipped_by_quantization_config_keep_the_model_dtype(sglang_tree
     widths = {op.metadata.name: op.metadata.io_config.weight_dtype.value for op in arch.operators}
     assert widths["qkv_proj"] == widths["o_proj"] == BF16  # under the skipped prefix
     assert widths["experts_gate_up"] == FP8 and widths["gate"] == BF16
+
+
+@pytest.mark.parametrize("batch, rows", [(1, 1), (3, 2), (8, 4)])
+def test_a_fully_dp_dense_mlp_holds_its_share_of_a_padded_batch(sglang_tree, batch, rows):
+    """--moe-dense-tp-size 1 at attention TP 2: the attention's partial sum is
+    reduce-scattered to each rank's rows, a batch padded first to a multiple
+    of attention TP (forward_batch_info.py:1767-1772), so every rank's dense
+    MLP runs ceil(batch / 2) rows, never none. A property test found 0 rows at
+    a decode batch of 1 (`seq_len // tp` before)."""
+    module = module_of(sglang_tree, "0.5.23", "qwen3")
+    sc = schedule(tp=2, dp=1, ep=1, mode=ForwardMode.DECODE, fully_dp=True, batch=batch)
+    arch = module.ARCHITECTURES["Qwen3ForCausalLM"](model_config(config_of("Qwen__Qwen3-32B")), sc)
+    arch.build_operators()
+    ops = {op.metadata.name: op.metadata.io_config for op in arch.operators + arch.transfer_operators}
+    assert ops["gate_up_proj"].input_shape.m == ops["down_proj"].input_shape.m == rows
+    assert ops["qkv_proj"].input_shape.m == batch  # attention on the whole batch
+    assert ops["attn_reduce_scatter"].input_shape.m == batch
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
