@@ -39,6 +39,21 @@ def generate(tree: SourceTree, path: Path, arch: str | None = None, server_args:
                                                                   sglang_version=tree.version))
 
 
+_ANALYZED: dict = {}
+
+
+def analyzed(tree: SourceTree, stem: str, entry: str | None = None):
+    """(FileResult, the emitted module loaded or None) of model file
+    ``stem`` of ``tree`` (only ``entry`` when given): once per test session,
+    shared by every test file."""
+    key = (str(tree.root), tree.version, stem, entry)
+    if key not in _ANALYZED:
+        result = generate(tree, tree.models_dir / f"{stem}.py", entry)
+        name = f"{stem}_{tree.version}_{entry or 'all'}".replace(".", "_")
+        _ANALYZED[key] = result, load_module(result.source, name) if result.source else None
+    return _ANALYZED[key]
+
+
 def fixture_result(name: str):
     path = FIXTURES / f"{name}.py"
     return generate(tree_of_file(path), path)

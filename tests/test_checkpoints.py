@@ -17,7 +17,7 @@ import re
 import pytest
 
 from astgen.lower.weights import evaluate_weights
-from tests.helpers import REPO, RULES, generate, load_module, model_config, schedule
+from tests.helpers import REPO, RULES, analyzed, model_config, schedule
 from tests.llmsim_stub.config import ForwardMode
 from tests.llmsim_stub.perf_calculator import forward_time_ms
 from tests.test_validate import AGREE, cli, needs_oracle
@@ -53,21 +53,15 @@ TRANSFORMERS_LACKS = {"moonshotai__Kimi-K2.5": "KimiK25ForConditionalGeneration"
 K_EQ_V = "google__gemma-4-26B-A4B"
 LAYOUTS = [(1, 16, 16, True, True), (4, 4, 16, True, False), (8, 1, 1, False, False), (2, 1, 1, False, False)]
 
-_results: dict = {}
-
-
 def config(name: str) -> dict:
     return json.loads((CHECKPOINTS / f"{name}.json").read_text())
 
 
 def result_of(sglang_tree, name: str):
-    if name not in _results:
-        tree = sglang_tree("0.5.23")
-        stem, entry = MODELS[name]
-        result = generate(tree, tree.models_dir / f"{stem}.py", entry)
-        assert result.source, [d.render() for d in result.diagnostics]
-        _results[name] = result, load_module(result.source, f"ckpt_{stem}")
-    return _results[name]
+    stem, entry = MODELS[name]
+    result, module = analyzed(sglang_tree("0.5.23"), stem, entry)
+    assert result.source, [d.render() for d in result.diagnostics]
+    return result, module
 
 
 def layers_holding(sglang_tree, name: str, module: str) -> list[int]:

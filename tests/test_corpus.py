@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.expected_params import EXPECTED
-from tests.helpers import build, generate, load_config, load_module, matmul_params, ops_by_name
+from tests.helpers import analyzed, build, load_config, matmul_params, ops_by_name
 from tests.llmsim_stub.config import ForwardMode
 
 VERSIONS = ["0.5.23", "0.4.6"]
@@ -31,18 +31,9 @@ CASES = {
     "deepseek-ai__DeepSeek-R1": ("deepseek_v2", "DeepseekV3ForCausalLM"),
 }
 
-_modules: dict = {}
-
-
 def emitted(sglang_tree, version: str, stem: str):
-    key = (version, stem)
-    if key not in _modules:
-        tree = sglang_tree(version)
-        result = generate(tree, tree.models_dir / f"{stem}.py")
-        problems = [d.render() for d in result.diagnostics if d.severity != "note"]
-        _modules[key] = (result, problems,
-                         load_module(result.source, f"{stem}_{version}") if result.source else None)
-    return _modules[key]
+    result, module = analyzed(sglang_tree(version), stem)
+    return result, [d.render() for d in result.diagnostics if d.severity != "note"], module
 
 
 def arch_for(sglang_tree, version: str, config_name: str, **sched):
