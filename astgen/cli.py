@@ -498,7 +498,7 @@ def _registered_type(loader: Loader, arch: str) -> str:
     found = config_class(loader, arch)
     if found is None:
         return ""
-    classes = registry_of(loader.tree).classes
+    classes = registry_of(loader.tree, loader.kept).classes
     return next((t for t, c in sorted(classes.items()) if c.name == found.name and c.module == found.module.name), "")
 
 

@@ -21,7 +21,6 @@ from astgen.emit import pysource
 from astgen.emit.modules import EmitError, EmitOptions, emit_module
 from astgen.forward.flow import read_flow
 from astgen.forward.run import plan_forward
-from astgen.frontend import registry
 from astgen.frontend.loader import Loader
 from astgen.frontend.parse import Location, ParseFailure
 from astgen.frontend.server_args import read_server_args
@@ -321,8 +320,8 @@ def _init_worker(tree: SourceTree, rules: Rules, emit: EmitOptions | None, arch:
     # collecting young objects less often makes parsing about 25% faster
     # (measured on sglang 0.5.23) and reclaims the same garbage later
     gc.set_threshold(50_000, 20, 100)
-    _WORKER.update(tree=tree, rules=rules, emit=emit, arch=arch, loader=Loader(tree))
-    registry.DISK_CACHE[0] = kept / "registry" if kept is not None else None
+    loader = Loader(tree, kept / "registry" if kept is not None else None)
+    _WORKER.update(tree=tree, rules=rules, emit=emit, arch=arch, loader=loader)
     pysource.DISK_CACHE[0] = kept / "format" if kept is not None else None
 
 

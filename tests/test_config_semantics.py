@@ -205,7 +205,7 @@ def test_the_registry_is_kept_on_disk_by_the_content_it_was_read_from(tmp_path):
     assert again.classes == {"qwen3_next_v2": ConfigClass("sglang.srt.configs.hybrid", "HybridConfig")}
 
 
-def test_module_constants_are_kept_with_the_files_they_were_inferred_from(tmp_path, monkeypatch):
+def test_module_constants_are_kept_with_the_files_they_were_inferred_from(tmp_path):
     """DEFAULT_VOCAB_PADDING_SIZE-like constants of untraced modules: inferred
     once, then read back; an edit of the module, or of a module its value is
     imported from, is seen."""
@@ -215,11 +215,9 @@ def test_module_constants_are_kept_with_the_files_they_were_inferred_from(tmp_pa
     (layers / "__init__.py").write_text("")
     (layers / "sizes.py").write_text("BASE = 64\n")
     (layers / "vocab.py").write_text("from sglang.srt.layers.sizes import BASE\nPADDING = BASE\n")
-    monkeypatch.setattr(registry, "DISK_CACHE", [tmp_path / "kept"])
-
     def fresh(name):
         registry._CONSTANTS.clear()
-        return registry.module_constant(tree, "sglang.srt.layers.vocab", name)
+        return registry.module_constant(tree, "sglang.srt.layers.vocab", name, tmp_path / "kept")
 
     assert fresh("PADDING") == 64
     assert len(list((tmp_path / "kept").glob("constant-*.json"))) == 1

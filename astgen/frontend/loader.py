@@ -34,8 +34,9 @@ class Loader:
     read once.
     """
 
-    def __init__(self, tree: SourceTree) -> None:
+    def __init__(self, tree: SourceTree, kept: Path | None = None) -> None:
         self.tree = tree
+        self.kept = kept  # where what is read besides model code (registries, constants) is kept
         self.version = tree.version
         self.modules: dict[str, ParsedModule | None] = {}  # None: absent or unparsable
         self.failures: dict[str, ParseFailure] = {}

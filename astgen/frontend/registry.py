@@ -231,22 +231,22 @@ class _OutsideSglang(set):
             or super().__contains__(name)
 
 
-def module_constant(tree: SourceTree, dotted: str, name: str) -> int | float | str | bool | None | object:
+def module_constant(tree: SourceTree, dotted: str, name: str,
+                    kept: Path | None = None) -> int | float | str | bool | None | object:
     """The value of ``name`` in a module astgen does not trace
     (``DEFAULT_VOCAB_PADDING_SIZE = 64`` in layers/vocab_parallel_embedding.py),
     inferred by astroid (through its own imports too); NOT_CONSTANT when it
     is not one constant. Kept on disk, with the files astroid read and their
-    hashes, when a cache directory is set: astroid's first use in a process
+    hashes, under ``kept`` when given: astroid's first use in a process
     costs 0.45 s (it builds its model of the builtins)."""
     key = (str(tree.root), dotted, name)
     if key not in _CONSTANTS:
         path = tree.module_file(dotted)
-        _CONSTANTS[key] = NOT_CONSTANT if path is None else _constant_from_disk(tree, path, dotted, name)
+        _CONSTANTS[key] = NOT_CONSTANT if path is None else _constant_from_disk(tree, path, dotted, name, kept)
     return _CONSTANTS[key]
 
 
-def _constant_from_disk(tree: SourceTree, path: Path, dotted: str, name: str) -> object:
-    directory = DISK_CACHE[0]
+def _constant_from_disk(tree: SourceTree, path: Path, dotted: str, name: str, directory: Path | None) -> object:
     if directory is None:
         return _infer_constant(tree, path, dotted, name)[0]
     digest = hashlib.sha256(f"{_CODE}\0{dotted}\0{name}\0{_sha(path)}".encode())
@@ -307,17 +307,13 @@ _CONSTANTS: dict[tuple[str, str, str], object] = {}
 _REGISTRIES: dict[tuple[str, str], Registry] = {}
 
 
-# where registries read before are kept (None: not kept); set by the CLI and
-# the scan workers from --cache-dir / --no-cache
-DISK_CACHE: list[Path | None] = [None]
-
-
-def registry_of(tree: SourceTree) -> Registry:
-    """:func:`read_registry`, once per tree and process, and kept on disk by
-    the content of the files it reads, when a cache directory is set."""
+def registry_of(tree: SourceTree, kept: Path | None = None) -> Registry:
+    """:func:`read_registry`, once per tree and process, and kept on disk
+    under ``kept`` (the loader's, from --cache-dir) by the content of the
+    files it reads."""
     key = (str(tree.root), tree.version)
     if key not in _REGISTRIES:
-        _REGISTRIES[key] = _from_disk(tree, DISK_CACHE[0])
+        _REGISTRIES[key] = _from_disk(tree, kept)
     return _REGISTRIES[key]
 
 

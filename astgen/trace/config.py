@@ -40,7 +40,7 @@ def config_class(loader: Loader, arch: str) -> ClassInfo | None:
     (rules/model_types.toml) in sglang's config registry (:mod:`astgen.frontend.registry`);
     for an architecture transformers does not know, the registered class named
     after it; None when sglang loads it with transformers' class."""
-    registry = registry_of(loader.tree)
+    registry = registry_of(loader.tree, loader.kept)
     if registry.module:
         loader.track(registry.module)
     model_types = list(model_types_of(arch))

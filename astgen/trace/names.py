@@ -114,7 +114,7 @@ class Names:
             if traced is not None:
                 return traced
         if name.isupper() and module.startswith("sglang."):  # DEFAULT_VOCAB_PADDING_SIZE
-            value = module_constant(self.loader.tree, module, name)
+            value = module_constant(self.loader.tree, module, name, self.loader.kept)
             if value is not NOT_CONSTANT:
                 self.loader.track(module)
                 return E.Const(value)
