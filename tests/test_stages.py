@@ -1,0 +1,85 @@
+"""The forward and lower stages on their own: a small sglang-style file
+written here, traced, its forward code read (astgen.forward.flow), its
+forward pass planned (astgen.forward.run) and its operators built
+(astgen.lower.shapes), each stage's output checked by itself."""
+
+from __future__ import annotations
+
+from astgen import expr as E
+from astgen.forward.flow import read_flow
+from astgen.forward.run import plan_forward
+from astgen.frontend.loader import Loader
+from astgen.frontend.source import tree_of_file
+from astgen.lower.shapes import build_shapes
+from astgen.rules import load_rules
+from astgen.trace import Tracer
+
+SOURCE = '''\
+from torch import nn
+
+from sglang.srt.distributed import tensor_model_parallel_all_reduce
+from sglang.srt.layers.linear import ColumnParallelLinear, RowParallelLinear
+
+
+class Block(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.up = ColumnParallelLinear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down = RowParallelLinear(config.intermediate_size, config.hidden_size, bias=False,
+                                      reduce_results=False)
+        self.gate = ColumnParallelLinear(config.hidden_size, config.hidden_size, bias=False)
+
+    def forward(self, x, forward_batch):
+        x = self.gate(x)
+        if forward_batch.forward_mode.is_decode():
+            x = self.up(x)
+        x = self.down(x)
+        x = tensor_model_parallel_all_reduce(x)
+        return x
+
+
+class TinyForCausalLM(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.block = Block(config)
+
+
+EntryClass = TinyForCausalLM
+'''
+
+
+def _staged(tmp_path):
+    path = tmp_path / "tiny.py"
+    path.write_text(SOURCE)
+    loader = Loader(tree_of_file(path))
+    rules = load_rules()
+    tracer = Tracer(loader, rules)
+    arch = tracer.trace_entry(loader.load(loader.tree.module_name(path)), "TinyForCausalLM")
+    return arch, rules, read_flow(arch, loader.get, tracer.condition_reader(), rules)
+
+
+def test_flow_lists_a_modules_forward_in_order_with_each_steps_guard(tmp_path):
+    arch, _, flow = _staged(tmp_path)
+    block = next(n for n in arch.root.walk() if n.cls == "Block")
+    assert [(e.kind, e.target, E.to_source(e.guard), e.loc.line) for e in flow.of(block)] == [
+        ("run", "gate", "True", 16),
+        ("run", "up", "is_decode", 18),  # forward_batch.forward_mode.is_decode()
+        ("run", "down", "True", 19),
+        ("collective", "tensor_model_parallel_all_reduce", "True", 20),
+    ]
+
+
+def test_shapes_turn_the_forward_collective_into_a_transfer_and_drop_a_deferred_sum(tmp_path):
+    """The explicit all-reduce of forward code is a transfer of the block's
+    rows over the hidden size (rules/execution.toml [forward.collectives]);
+    the row-parallel layer built with reduce_results=False adds none of its
+    own (its guard is False)."""
+    arch, rules, flow = _staged(tmp_path)
+    shapes = build_shapes(arch, rules, plan_forward(arch, rules, flow, "unknown"))
+    ops = {op.name: op for op in shapes.operators}
+    assert sorted(ops) == ["block_all_reduce", "down", "down_all_reduce", "gate", "up"]
+    reduce = ops["block_all_reduce"]
+    assert (reduce.kind, reduce.group, E.to_source(reduce.m), E.to_source(reduce.n)) == \
+        ("transfer", "all_reduce", "seq_len", "mc.hidden_size")
+    assert E.simplify_condition(ops["down_all_reduce"].guard) == E.FALSE
+    assert E.to_source(ops["down"].k) == "mc.intermediate_size // (sc.tp_size * sc.dp_size)"
