@@ -3,7 +3,7 @@
 # sha256: a85815b5d40a7803606f10a3315d8f177e6953cd86afeae0c11476d0bd716ca5
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (5b033cb2819b)
+# rules: 1.1.1 (3e4703701837)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's dense.py: one forward pass per rank.
 

@@ -3,7 +3,7 @@
 # sha256: 8353b30e7dca5e0ef5282c2c8eb082ab4f0f5b4fb67fb970dd9950c88001b0bd
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (5b033cb2819b)
+# rules: 1.1.1 (3e4703701837)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's hybrid.py: one forward pass per rank.
 

@@ -3,7 +3,7 @@
 # sha256: f1fbef645914a429584ea56b9fb3bb984276f6b9b7b14817883f9615ab83e687
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (5b033cb2819b)
+# rules: 1.1.1 (3e4703701837)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's inherit.py: one forward pass per rank.
 

@@ -3,7 +3,7 @@
 # sha256: d3c50338e0ebd6c67300df59829cf22593c634c398d0403c37a20776f0528ab0
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (5b033cb2819b)
+# rules: 1.1.1 (3e4703701837)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 

@@ -3,7 +3,7 @@
 # sha256: 246a864e29229636ad20cd30502fbbb17f9a460452ee17b2f557135416ced58d
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (5b033cb2819b)
+# rules: 1.1.1 (3e4703701837)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's mla.py: one forward pass per rank.
 

@@ -3,7 +3,7 @@
 # sha256: 04cc82335ae934e29453f51070d16cd74b81a84d09e39f6708dbe38baaacf4cf
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (5b033cb2819b)
+# rules: 1.1.1 (3e4703701837)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's moe_every_k.py: one forward pass per rank.
 

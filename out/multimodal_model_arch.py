@@ -3,7 +3,7 @@
 # sha256: 3031dc2e13fdaba873c1616f6e0781df76c67a5539d1352123e41b3b797f3fe1
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (5b033cb2819b)
+# rules: 1.1.1 (3e4703701837)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's multimodal.py: one forward pass per rank.
 
