@@ -323,10 +323,8 @@ class Rules:
                 raise RulesError(f"no rules for {name} model source (rules/{name}.toml)")
             entry = dict(doc.get("entry", {}))
             factory = entry.pop("config_factory", "")
-            functions = {fn: _load_function(fn, spec) for fn, spec in doc.get("functions", {}).items()}
-            objects = {obj: {k: _object_attr(obj, k, v) for k, v in attrs.items()}
-                       for obj, attrs in doc.get("objects", {}).items()}
-            ignored = {cls: group for group, names in doc.get("ignored", {}).items() for cls in names}
+            functions, objects = _load_functions(doc), _load_objects(doc)
+            ignored, _ = _load_ignored(doc)
             unbound = self.unbound or self
             chunk = doc.get("prefill", {}).get("chunk")
             execution = unbound.execution if chunk is None else \
@@ -490,17 +488,9 @@ def load_rules(directory: Path | None = None) -> Rules:
     layers_doc, par_doc = data["layers.toml"], data["parallel.toml"]
     aliases = _load_aliases(directory, digest)
     layers = _load_layers(layers_doc.get("layers", {}))
-    ignored = {cls: group for group, names in layers_doc.get("ignored", {}).items()
-               for cls in names if "*" not in cls}
-    patterns = tuple(cls for names in layers_doc.get("ignored", {}).values() for cls in names if "*" in cls)
+    ignored, patterns = _load_ignored(layers_doc)
     towers = layers_doc.get("towers", {})
-    functions = {
-        fn: _load_function(fn, spec) for fn, spec in par_doc.get("functions", {}).items()
-    }
-    objects = {
-        obj: {k: _object_attr(obj, k, v) for k, v in attrs.items()}
-        for obj, attrs in par_doc.get("objects", {}).items()
-    }
+    functions, objects = _load_functions(par_doc), _load_objects(par_doc)
     entry = {k: _expr(v, f"entry.{k}") for k, v in par_doc.get("entry", {}).items()}
     config_attrs = {k: _expr(v, f"config_attrs.{k}") for k, v in par_doc.get("config_attrs", {}).items()}
     rewrites = _load_rewrites(par_doc.get("config_rewrites", {}))
@@ -616,6 +606,24 @@ def _load_aliases(directory: Path, digest: Any) -> dict[str, dict[str, str]]:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{path}: {exc}") from None
     return {k: dict(v) for k, v in doc.get("aliases", {}).items() if isinstance(v, dict)}
+
+
+def _load_functions(doc: dict[str, Any]) -> dict[str, FunctionRule]:
+    """A rules file's [functions]: called by name in model code."""
+    return {fn: _load_function(fn, spec) for fn, spec in doc.get("functions", {}).items()}
+
+
+def _load_objects(doc: dict[str, Any]) -> dict[str, dict[str, "str | E.Expr | RuleMethod"]]:
+    """A rules file's [objects.*]: what their attributes and methods read as."""
+    return {obj: {k: _object_attr(obj, k, v) for k, v in attrs.items()}
+            for obj, attrs in doc.get("objects", {}).items()}
+
+
+def _load_ignored(doc: dict[str, Any]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A rules file's [ignored]: class name -> group, and the name patterns."""
+    groups = doc.get("ignored", {})
+    names = {cls: group for group, listed in groups.items() for cls in listed if "*" not in cls}
+    return names, tuple(cls for listed in groups.values() for cls in listed if "*" in cls)
 
 
 def _load_function(name: str, spec: dict[str, Any]) -> FunctionRule:

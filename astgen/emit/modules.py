@@ -161,20 +161,18 @@ def _switch_line(s: _Switch) -> str:
 
 
 def _imports(options: EmitOptions, rules: Rules, body: str) -> str:
-    """The module's imports, by what its code uses, and its KV-cache dtype."""
+    """The module's imports, by what its code uses (the standard library,
+    LLMSim, the package's helpers: one group each), and its KV-cache dtype."""
     kv = rules.execution.kv_cache.get(options.kv_cache_dtype, "")
-    lines = []
-    if re.search(r"\bpartial\(", body):
-        lines += ["from functools import partial", ""]
-    if re.search(r"\bForwardMode\b", body):
-        lines += [f"from {options.import_root}.config import ForwardMode", ""]
-    helpers = [name for name in EXPORTS if re.search(rf"\b{name}\b", body)]
-    lines += [f"from .{Path(HELPERS).stem} import {', '.join(helpers)}",
-              "",
-              f"# sglang --kv-cache-dtype {options.kv_cache_dtype}" + ("" if kv else ": the model dtype"),
+    root = options.import_root
+    stdlib = ["from functools import partial"] if re.search(r"\bpartial\(", body) else []
+    llmsim = [f"from {root}.config import ForwardMode"] if re.search(r"\bForwardMode\b", body) else []
+    llmsim += [f"from {root}.op.operator_base import DataType"] if kv else []
+    used = [name for name in EXPORTS if re.search(rf"\b{name}\b", body)]
+    helpers = [f"from .{Path(HELPERS).stem} import {', '.join(used)}"]
+    lines = [line for group in (stdlib, llmsim, helpers) if group for line in (*group, "")]
+    lines += [f"# sglang --kv-cache-dtype {options.kv_cache_dtype}" + ("" if kv else ": the model dtype"),
               f"KV_CACHE_DTYPE = {'DataType.' + kv if kv else None}"]
-    if kv:
-        lines.insert(lines.index(""), f"from {options.import_root}.op.operator_base import DataType")
     return block("\n".join(lines)).rstrip("\n")
 
 
