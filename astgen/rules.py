@@ -63,6 +63,12 @@ class LayerRule:
     tied_as: str | None
     attrs: dict[str, E.Expr] = field(default_factory=dict)  # what model code may read off an instance
     quantized: bool = False  # sglang's quant_config applies (a checkpoint's FP8 weights)
+    # the package's method that adds one instance's operators (`helper`), with
+    # what it takes: the names its expressions read that are not lets (its
+    # arguments) and the server arguments they read (``switch.X``)
+    helper: str = ""
+    inputs: tuple[str, ...] = ()
+    switches: tuple[str, ...] = ()
 
     def env(self, args: dict[str, E.Expr]) -> dict[str, E.Expr]:
         """Names a rule expression may use: defaults, the call's arguments,
@@ -551,7 +557,7 @@ def _load_layers(doc: dict[str, Any]) -> dict[str, LayerRule]:
 
 CATEGORIES = ("linear", "moe", "attention", "embedding", "lm_head", "param", "ssm")
 _KNOWN_KEYS = {"category", "params", "params_by_version", "defaults", "let", "ops", "transfer",
-               "attention", "tied_as", "attrs", "quantized"}
+               "attention", "tied_as", "attrs", "quantized", "helper"}
 
 
 def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
@@ -578,7 +584,7 @@ def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
     attention = spec.get("attention")
     if attention is not None:
         attention = {k: _expr(v, f"{where}.attention.{k}") for k, v in attention.items()}
-    return LayerRule(
+    rule = LayerRule(
         name=name,
         category=spec["category"],
         params=tuple(spec.get("params", ())),
@@ -592,6 +598,38 @@ def _load_layer(name: str, spec: dict[str, Any]) -> LayerRule:
         attrs={k: _expr(v, f"{where}.attrs.{k}") for k, v in spec.get("attrs", {}).items()},
         quantized=bool(spec.get("quantized", spec["category"] in ("linear", "moe"))),
     )
+    return _with_helper(rule, spec.get("helper", ""), where)
+
+
+def _with_helper(rule: LayerRule, helper: str, where: str) -> LayerRule:
+    """A rule whose instances the package adds with one method call: its
+    operators must be what the method can compute from its arguments alone
+    (no tokens of the forward, no attention core, no quantized weights)."""
+    if not helper:
+        return rule
+    if not helper.isidentifier():
+        raise RulesError(f"{where}.helper: {helper!r} is not a method name")
+    exprs = [e for _, e in rule.lets] + [e for op in rule.ops for e in (op.m, op.k, op.n, op.batch)]
+    exprs += [v for t in rule.transfers for k, v in t.items() if k not in ("kind", "name")]
+    why = ("it has an attention core" if rule.attention is not None else
+           "its weights are quantized" if rule.quantized else
+           "an operator has no m" if any(op.m is None for op in rule.ops) else
+           "a transfer has no rows or is a MoE's" if any("rows" not in t or t["kind"] == "moe"
+                                                        for t in rule.transfers) else "")
+    names = set().union(*(E.free_names(e) for e in exprs if e is not None)) if exprs else set()
+    lets = [name for name, _ in rule.lets]
+    if not why and "seq_len" in names:
+        why = "it reads seq_len"
+    if not why and set(lets) & (set(rule.params) | set(rule.defaults)):
+        why = "a let shadows a parameter"
+    if why:
+        raise RulesError(f"{where}.helper: a helper reproduces a rule whole, and {why}")
+    switches = sorted({x.name for e in exprs if e is not None for x in E.walk(e)
+                       if isinstance(x, E.Attr) and x.obj == E.Name(SWITCH)})
+    free = names - set(lets) - {"sc", SWITCH}
+    inputs = [p for p in (*rule.params, *rule.defaults) if p in free]  # as the constructor lists them
+    inputs = list(dict.fromkeys(inputs)) + sorted(free - set(inputs))
+    return replace(rule, helper=helper, inputs=tuple(inputs), switches=tuple(switches))
 
 
 def _load_aliases(directory: Path, digest: Any) -> dict[str, dict[str, str]]:

@@ -177,8 +177,7 @@ def _with_draft(shapes: ArchShapes, draft: tuple[str, str], loader: Loader, rule
                           + (problems[0].render() if problems else "it builds no operator"))
         return replace(shapes, diagnostics=shapes.diagnostics + [note])
     is_mtp = E.attr_path("sc", "is_mtp")
-    added = [replace(op, name="mtp_" + op.name, guard=E.simplify(E.and_(op.guard, is_mtp)))
-             for op in draft_shapes.operators]
+    added = [op.within("mtp_", is_mtp) for op in draft_shapes.operators]
     return replace(shapes, operators=shapes.operators + added)
 
 

@@ -3,7 +3,7 @@
 # sha256: 8353b30e7dca5e0ef5282c2c8eb082ab4f0f5b4fb67fb970dd9950c88001b0bd
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (3e4703701837)
+# rules: 1.1.1 (a864e3dce6c6)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's hybrid.py: one forward pass per rank.
 
@@ -66,10 +66,6 @@ class HybridForCausalLMArch(Arch):
         in_layers = sum(
             1 for i in range(num_layers) if layer_types[i] == "linear_attention"
         )
-        vocab = (mc.vocab_size + 64 - 1) // 64 * 64
-        rows = sc.batch_size * (
-            1 if getattr(sc, "enable_dp_lm_head", None) else sc.dp_size
-        )
         input_size = num_attention_heads * head_dim
         num_kv_heads = max(1, num_key_value_heads // tp_size)
         qkv_proj_layers = sum(
@@ -109,28 +105,14 @@ class HybridForCausalLMArch(Arch):
         if tp_size > 1:
             # hybrid.py:42
             ops.all_reduce("down_proj_all_reduce", seq_len, hidden_size, num_layers)
-        ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)  # hybrid.py:72
-        if not getattr(sc, "enable_dp_lm_head", None) and sc.dp_size > 1:
-            m = sc.batch_size * sc.dp_size
-            ops.all_reduce("lm_head_dp_gather", m, hidden_size, 1)  # hybrid.py:72
-        if (
-            not (
-                enable_tp_lm_head_all_to_all
-                and not getattr(sc, "enable_dp_lm_head", None)
-                and tp_size == tp_size
-                and tp_size > 1
-            )
-            and (sc.tp_size if getattr(sc, "enable_dp_lm_head", None) else tp_size) > 1
-        ):
-            ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # hybrid.py:72
-        if (
-            enable_tp_lm_head_all_to_all
-            and not getattr(sc, "enable_dp_lm_head", None)
-            and tp_size == tp_size
-            and tp_size > 1
-        ):
-            m = sc.batch_size * sc.dp_size
-            ops.all_to_all("lm_head_all_to_all", m, vocab // tp_size, 1)  # hybrid.py:72
+        # hybrid.py:72
+        ops.lm_head(
+            "lm_head",
+            num_embeddings=mc.vocab_size,
+            embedding_dim=hidden_size,
+            enable_dp_lm_head=getattr(sc, "enable_dp_lm_head", None),
+            enable_tp_lm_head_all_to_all=enable_tp_lm_head_all_to_all,
+        )
         ops.finish()
 
     def _kv_cache_bytes(self, sc) -> float:

@@ -3,7 +3,7 @@
 # sha256: d3c50338e0ebd6c67300df59829cf22593c634c398d0403c37a20776f0528ab0
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (3e4703701837)
+# rules: 1.1.1 (a864e3dce6c6)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 
@@ -66,10 +66,6 @@ class TypedForCausalLMArch(Arch):
             if mc.layer_types[layer_id] == "mixer"
         )
         output_size = (2 if mc.model_type == "typed_wide" else 1) * hidden_size
-        vocab = (mc.vocab_size + 64 - 1) // 64 * 64
-        rows = sc.batch_size * (
-            1 if getattr(sc, "enable_dp_lm_head", None) else sc.dp_size
-        )
         if tp_size > 1:
             # layer_types.py:47
             ops.all_reduce("embed_tokens_all_reduce", seq_len, hidden_size, 1)
@@ -96,29 +92,13 @@ class TypedForCausalLMArch(Arch):
             # layer_types.py:18
             ops.all_reduce("mlp_down_proj_all_reduce", seq_len, hidden_size, layers)
         # layer_types.py:60
-        ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)
-        if not getattr(sc, "enable_dp_lm_head", None) and sc.dp_size > 1:
-            m = sc.batch_size * sc.dp_size
-            ops.all_reduce("lm_head_dp_gather", m, hidden_size, 1)  # layer_types.py:60
-        if (
-            not (
-                enable_tp_lm_head_all_to_all
-                and not getattr(sc, "enable_dp_lm_head", None)
-                and tp_size == tp_size
-                and tp_size > 1
-            )
-            and (sc.tp_size if getattr(sc, "enable_dp_lm_head", None) else tp_size) > 1
-        ):
-            ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # layer_types.py:60
-        if (
-            enable_tp_lm_head_all_to_all
-            and not getattr(sc, "enable_dp_lm_head", None)
-            and tp_size == tp_size
-            and tp_size > 1
-        ):
-            m = sc.batch_size * sc.dp_size
-            # layer_types.py:60
-            ops.all_to_all("lm_head_all_to_all", m, vocab // tp_size, 1)
+        ops.lm_head(
+            "lm_head",
+            num_embeddings=mc.vocab_size,
+            embedding_dim=hidden_size,
+            enable_dp_lm_head=getattr(sc, "enable_dp_lm_head", None),
+            enable_tp_lm_head_all_to_all=enable_tp_lm_head_all_to_all,
+        )
         ops.finish()
 
     def _kv_cache_bytes(self, sc) -> float:

@@ -3,7 +3,7 @@
 # sha256: 246a864e29229636ad20cd30502fbbb17f9a460452ee17b2f557135416ced58d
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (3e4703701837)
+# rules: 1.1.1 (a864e3dce6c6)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's mla.py: one forward pass per rank.
 
@@ -67,10 +67,6 @@ class LatentForCausalLMArch(Arch):
         tp_size = sc.tp_size * sc.dp_size
         head_dim = kv_lora_rank + mc.qk_rope_head_dim
         output_size = num_attention_heads * (qk_nope_head_dim + v_head_dim)
-        vocab = (mc.vocab_size + 64 - 1) // 64 * 64
-        rows = sc.batch_size * (
-            1 if getattr(sc, "enable_dp_lm_head", None) else sc.dp_size
-        )
         tp = sc.tp_size if sc.tp_size is not None else tp_size
         v_dim = head_dim_2 if v_head_dim == -1 or v_head_dim is None else v_head_dim
         if is_decode:
@@ -124,28 +120,14 @@ class LatentForCausalLMArch(Arch):
         if tp_size > 1:
             # moe_every_k.py:21
             ops.all_reduce("down_proj_all_reduce", seq_len, hidden_size, num_layers)
-        ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)  # mla.py:87
-        if not getattr(sc, "enable_dp_lm_head", None) and sc.dp_size > 1:
-            m = sc.batch_size * sc.dp_size
-            ops.all_reduce("lm_head_dp_gather", m, hidden_size, 1)  # mla.py:87
-        if (
-            not (
-                enable_tp_lm_head_all_to_all
-                and not getattr(sc, "enable_dp_lm_head", None)
-                and tp_size == tp_size
-                and tp_size > 1
-            )
-            and (sc.tp_size if getattr(sc, "enable_dp_lm_head", None) else tp_size) > 1
-        ):
-            ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # mla.py:87
-        if (
-            enable_tp_lm_head_all_to_all
-            and not getattr(sc, "enable_dp_lm_head", None)
-            and tp_size == tp_size
-            and tp_size > 1
-        ):
-            m = sc.batch_size * sc.dp_size
-            ops.all_to_all("lm_head_all_to_all", m, vocab // tp_size, 1)  # mla.py:87
+        # mla.py:87
+        ops.lm_head(
+            "lm_head",
+            num_embeddings=mc.vocab_size,
+            embedding_dim=hidden_size,
+            enable_dp_lm_head=getattr(sc, "enable_dp_lm_head", None),
+            enable_tp_lm_head_all_to_all=enable_tp_lm_head_all_to_all,
+        )
         ops.finish()
 
     def _kv_cache_bytes(self, sc) -> float:

@@ -3,7 +3,7 @@
 # sha256: 04cc82335ae934e29453f51070d16cd74b81a84d09e39f6708dbe38baaacf4cf
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (3e4703701837)
+# rules: 1.1.1 (a864e3dce6c6)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's moe_every_k.py: one forward pass per rank.
 
@@ -68,10 +68,6 @@ class KMoeForCausalLMArch(Arch):
         moe_tp_size = max(1, tp_size // sc.ep_size)
         experts_per_rank = max(1, n_routed_experts // sc.ep_size)
         num_heads = num_attention_heads // tp_size
-        vocab = (mc.vocab_size + 64 - 1) // 64 * 64
-        rows = sc.batch_size * (
-            1 if getattr(sc, "enable_dp_lm_head", None) else sc.dp_size
-        )
         experts_rows = max(
             1, seq_len * sc.dp_size * num_experts_per_tok // n_routed_experts
         )
@@ -152,29 +148,13 @@ class KMoeForCausalLMArch(Arch):
             # moe_every_k.py:21
             ops.all_reduce("dense_down_proj_all_reduce", seq_len, hidden_size, layers)
         # moe_every_k.py:76
-        ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)
-        if not getattr(sc, "enable_dp_lm_head", None) and sc.dp_size > 1:
-            m = sc.batch_size * sc.dp_size
-            ops.all_reduce("lm_head_dp_gather", m, hidden_size, 1)  # moe_every_k.py:76
-        if (
-            not (
-                enable_tp_lm_head_all_to_all
-                and not getattr(sc, "enable_dp_lm_head", None)
-                and tp_size == tp_size
-                and tp_size > 1
-            )
-            and (sc.tp_size if getattr(sc, "enable_dp_lm_head", None) else tp_size) > 1
-        ):
-            ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # moe_every_k.py:76
-        if (
-            enable_tp_lm_head_all_to_all
-            and not getattr(sc, "enable_dp_lm_head", None)
-            and tp_size == tp_size
-            and tp_size > 1
-        ):
-            m = sc.batch_size * sc.dp_size
-            # moe_every_k.py:76
-            ops.all_to_all("lm_head_all_to_all", m, vocab // tp_size, 1)
+        ops.lm_head(
+            "lm_head",
+            num_embeddings=mc.vocab_size,
+            embedding_dim=hidden_size,
+            enable_dp_lm_head=getattr(sc, "enable_dp_lm_head", None),
+            enable_tp_lm_head_all_to_all=enable_tp_lm_head_all_to_all,
+        )
         ops.finish()
 
     def _kv_cache_bytes(self, sc) -> float:

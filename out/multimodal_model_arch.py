@@ -3,7 +3,7 @@
 # sha256: 3031dc2e13fdaba873c1616f6e0781df76c67a5539d1352123e41b3b797f3fe1
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (3e4703701837)
+# rules: 1.1.1 (a864e3dce6c6)
 # helpers: _astgen.py in this package (astgen gen writes it beside this module)
 """LLMSim model_arch for sglang's multimodal.py: one forward pass per rank.
 
@@ -65,10 +65,6 @@ class PatchVLForConditionalGenerationArch(Arch):
         )
         head_dim = getattr(mc, "head_dim", None) or hidden_size // num_attention_heads
         num_heads = num_attention_heads // tp_size
-        vocab = (mc.vocab_size + 64 - 1) // 64 * 64
-        rows = sc.batch_size * (
-            1 if getattr(sc, "enable_dp_lm_head", None) else sc.dp_size
-        )
         input_size = num_attention_heads * head_dim
         num_kv_heads = max(1, num_key_value_heads // tp_size)
         if tp_size > 1:
@@ -95,29 +91,14 @@ class PatchVLForConditionalGenerationArch(Arch):
         if tp_size > 1:
             # dense.py:27
             ops.all_reduce("down_proj_all_reduce", seq_len, hidden_size, num_layers)
-        ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)  # dense.py:78, 80
-        if not getattr(sc, "enable_dp_lm_head", None) and sc.dp_size > 1:
-            m = sc.batch_size * sc.dp_size
-            ops.all_reduce("lm_head_dp_gather", m, hidden_size, 1)  # dense.py:78, 80
-        if (
-            not (
-                enable_tp_lm_head_all_to_all
-                and not getattr(sc, "enable_dp_lm_head", None)
-                and tp_size == tp_size
-                and tp_size > 1
-            )
-            and (sc.tp_size if getattr(sc, "enable_dp_lm_head", None) else tp_size) > 1
-        ):
-            ops.all_gather("lm_head_all_gather", rows, vocab, 1)  # dense.py:78, 80
-        if (
-            enable_tp_lm_head_all_to_all
-            and not getattr(sc, "enable_dp_lm_head", None)
-            and tp_size == tp_size
-            and tp_size > 1
-        ):
-            m = sc.batch_size * sc.dp_size
-            # dense.py:78, 80
-            ops.all_to_all("lm_head_all_to_all", m, vocab // tp_size, 1)
+        # dense.py:78, 80
+        ops.lm_head(
+            "lm_head",
+            num_embeddings=mc.vocab_size,
+            embedding_dim=hidden_size,
+            enable_dp_lm_head=getattr(sc, "enable_dp_lm_head", None),
+            enable_tp_lm_head_all_to_all=enable_tp_lm_head_all_to_all,
+        )
         ops.finish()
 
     def _kv_cache_bytes(self, sc) -> float:

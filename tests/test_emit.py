@@ -34,7 +34,8 @@ def test_dense_module_names_sglangs_values_and_merges_the_tied_head():
     """dense.py builds QKVParallelLinear(hidden, head_dim, heads, kv_heads)
     (dense.py:40) and a ParallelLMHead under `if tie_word_embeddings` and
     its `else` (dense.py:78, 80): one operator in the code, two rows in the
-    operator table."""
+    operator table. The head's operators are the rule's (rules/layers.toml
+    [layers.ParallelLMHead]): one call of the package's ``ops.lm_head``."""
     source = fixture_result("dense").source
     code = code_of(source)
     lines = [line.strip() for line in code.splitlines()]
@@ -43,7 +44,8 @@ def test_dense_module_names_sglangs_values_and_merges_the_tied_head():
     assert "num_kv_heads = max(1, num_key_value_heads // tp_size)" in lines
     assert "n = num_heads * head_dim + num_kv_heads * (head_dim + head_dim)" in lines
     assert 'ops.matmul("qkv_proj", seq_len, hidden_size, n, num_layers)  # dense.py:40' in lines
-    assert 'ops.matmul("lm_head", rows, hidden_size, vocab // tp_size, 1)  # dense.py:78, 80' in lines
+    assert "# dense.py:78, 80" in lines and lines[lines.index("# dense.py:78, 80") + 1] == "ops.lm_head("
+    assert "num_embeddings=mc.vocab_size," in lines and "embedding_dim=hidden_size," in lines
     assert code.count('"lm_head"') == 1
     assert source.count('"name":"lm_head"') == 2  # the table keeps both, with their guards
     assert "tie_word_embeddings" not in code
@@ -53,6 +55,9 @@ def test_dense_module_names_sglangs_values_and_merges_the_tied_head():
     head = [op for op in arch.operators if op.metadata.name == "lm_head"]
     assert [(op.metadata.io_config.weight_shape.m, op.metadata.io_config.weight_shape.n) for op in head] == [
         (4096, (151936 + 63) // 64 * 64 // 8)]
+    gathers = [op for op in arch.transfer_operators if op.metadata.name.startswith("lm_head")]
+    assert [(op.metadata.name, op.metadata.io_config.input_shape.n) for op in gathers] == [
+        ("lm_head_all_gather", (151936 + 63) // 64 * 64)]  # tp 8, no DP: the vocab shards gathered
 
 
 def test_a_block_shares_its_guard_and_the_layer_count_it_repeats():

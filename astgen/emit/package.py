@@ -20,7 +20,7 @@ from astgen import __version__
 from astgen import expr as E
 from astgen.atomic import write_atomic
 from astgen.emit.pysource import LINE_LENGTH, block, show
-from astgen.rules import Rules
+from astgen.rules import LayerRule, Rules
 
 HELPERS = "_astgen.py"  # the helpers' module, beside the model modules
 INIT = "__init__.py"
@@ -89,9 +89,46 @@ def helpers_source(import_root: str, rules: Rules) -> str:
         ])
         methods = "\n".join(f"    {kind} = partialmethod(transfer, {show(E.Const(kind))})"
                             for kind in sorted(rules.execution.bandwidth))
-        helpers = _HELPERS.replace("@COLLECTIVES@", methods)
+        helpers = _HELPERS.replace("@COLLECTIVES@", methods).replace("@RULE_HELPERS@", rule_methods(rules))
         _SOURCES[key] = block(header + "\n\n" + _constants(import_root, rules) + "\n\n" + helpers)
     return _SOURCES[key]
+
+
+def rule_methods(rules: Rules) -> str:
+    """One method of ``Operators`` per layer rule with a ``helper``
+    (rules/layers.toml): the rule's operators, as shapes.py derives them,
+    from the instance's arguments; the emitted modules call it once per
+    instance. Rules text is printed as it reads, ``switch.X`` an argument."""
+    unbound = rules.unbound or rules
+    chosen: dict[str, LayerRule] = {}
+    for name in sorted(unbound.layers):
+        rule = unbound.layers[name]
+        if rule.helper:
+            chosen.setdefault(rule.helper, rule)  # `same_as` rules share their base's
+    return "\n".join(_rule_method(rule) for _, rule in sorted(chosen.items()))
+
+
+def _rule_method(rule: LayerRule) -> str:
+    def text(e: E.Expr) -> str:
+        return show(E.replace_all(e, {x: E.Name(x.name) for x in E.walk(e)
+                                      if isinstance(x, E.Attr) and x.obj == E.Name("switch")}))
+
+    required = [name for name in rule.inputs if name not in rule.defaults]
+    optional = [f"{name}={text(rule.defaults[name])}" for name in rule.inputs if name in rule.defaults]
+    signature = ", ".join(["self", "name", "*", *required, *rule.switches, *optional, "layers=1"])
+    lines = [f"    def {rule.helper}({signature}):",
+             f'        """One {rule.name} (rules/layers.toml [layers.{rule.name}]): its operators."""',
+             "        sc = self.arch.schedule_config"]
+    lines += [f"        {name} = {text(value)}" for name, value in rule.lets]
+    for op in rule.ops:
+        name = f'name + "{op.suffix}"' if op.suffix else "name"
+        batch = "" if op.batch == E.Const(1) else f", {text(op.batch)}"
+        lines.append(f"        self.matmul({name}, {text(op.m)}, {text(op.k)}, {text(op.n)}, layers{batch})")
+    for t in rule.transfers:
+        call = f'self.{t["kind"]}(f"{{name}}_{t.get("name", t["kind"])}", {text(t["rows"])}, {text(t["cols"])}, layers)'
+        when = t.get("when", E.TRUE)
+        lines += [f"        {call}"] if when == E.TRUE else [f"        if {text(when)}:", f"            {call}"]
+    return "\n" + "\n".join(lines)
 
 
 def _constants(root: str, rules: Rules) -> str:
@@ -207,6 +244,7 @@ class Operators:
 
     # ops.all_reduce(name, m, n, num_layers), ...: one method per kind
 @COLLECTIVES@
+@RULE_HELPERS@
 
     def finish(self):
         for key, operators in self.attention_keys.items():

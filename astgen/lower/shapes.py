@@ -40,6 +40,28 @@ class Operator:
     # the count of the other repeats and the guard may mention `var`
     per_layer: tuple[str, E.Expr] | None = None
     quantized: bool = False  # weights take the checkpoint's quantized dtype (FP8: 1 byte)
+    site: "Site | None" = None  # the rule instance that added it, when one helper call adds them all
+
+    def within(self, prefix: str, cond: E.Expr) -> "Operator":
+        """This operator as part of another forward pass (an MTP draft's):
+        named with ``prefix``, run where ``cond`` holds; its site too."""
+        site = self.site and replace(self.site, name=prefix + self.site.name,
+                                     guard=E.simplify(E.and_(self.site.guard, cond)))
+        return replace(self, name=prefix + self.name, guard=E.simplify(E.and_(self.guard, cond)), site=site)
+
+
+@dataclass(frozen=True)
+class Site:
+    """One instance of a layer rule with a ``helper`` (rules/layers.toml): the
+    package's method of that name adds its operators from ``args`` alone, so
+    the emitted code calls it once instead of listing them. ``guard`` and
+    ``layers`` are the instance's own, before the rule's ``when`` tests."""
+
+    helper: str
+    name: str  # the instance's base operator name (``lm_head``)
+    args: tuple[tuple[str, E.Expr], ...]  # the rule's inputs and switches, each unless at its default
+    guard: E.Expr
+    layers: E.Expr
 
 
 @dataclass
@@ -78,12 +100,18 @@ def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan) -> ArchShapes
     out.attention_type = "MLA" if any(l.node.attr in rules.mla_markers for l in leaves) else "MHA"
     names: dict[tuple[str, str], list[E.Expr]] = {}
     kv_terms: list[tuple[E.Expr, E.Expr]] = []
+    renamed = set()  # sites an operator of which was renamed apart: the helper would add the rule's name
     for leaf in leaves:
         for op in _operators(leaf, rules, plan):
-            out.operators.append(_unique(op, names))
+            unique = _unique(op, names)
+            if unique.name != op.name and op.site is not None:
+                renamed.add(op.site)
+            out.operators.append(unique)
         kv = _kv_elements(leaf, rules, out.attention_type)
         if kv is not None:
             kv_terms.append(kv)
+    if renamed:
+        out.operators = [replace(op, site=None) if op.site in renamed else op for op in out.operators]
     out.names = sglang_names(arch.root, rules)
     per_gpu = _sum(E.simplify(E.BinOp("*", c, e)) for c, e in kv_terms)
     out.kv_cache_per_gpu = E.simplify(per_gpu)
@@ -198,20 +226,25 @@ def node_operators(node: ir.Node, rules: Rules) -> list[Operator]:
     return list(_leaf_operators(_Leaf(node, [], [], ""), rules))
 
 
-def _operators(leaf: _Leaf, rules: Rules, plan: ForwardPlan):
+def _operators(leaf: _Leaf, rules: Rules, plan: ForwardPlan) -> list[Operator]:
     if leaf.node.kind == ir.MODULE:
         ops = _step_operators(leaf, plan)
     else:
         ops = _leaf_operators(leaf, rules)
+    out, whole = [], True
     for op in ops:
+        before = op
         if leaf.rows != SEQ_LEN and op.m == SEQ_LEN:  # a gathered or scattered input
             op = replace(op, m=leaf.rows)
         op = _per_layer(op, leaf)
         if leaf.mode != E.TRUE:
-            op = replace(op, guard=E.simplify(E.and_(op.guard, leaf.mode)))
+            op = op.within("", leaf.mode)
         if leaf.unquantized and op.quantized:
             op = replace(op, quantized=False)
-        yield op
+        whole = whole and (op.m == before.m and op.per_layer is None)  # as the helper computes it
+        out.append(op)
+    return out if whole else [replace(op, site=None) for op in out]
+
 
 
 def _step_operators(leaf: _Leaf, plan: ForwardPlan):
@@ -259,7 +292,8 @@ def _leaf_operators(leaf: _Leaf, rules: Rules):
     count, guard = _count_and_guard(leaf)
     env = _env(node, rule)
     base = leaf.prefix + node.attr
-    common = dict(layers=count, guard=guard, loc=node.loc, path=node.path(), cls=node.cls)
+    common = dict(layers=count, guard=guard, loc=node.loc, path=node.path(), cls=node.cls,
+                  site=_site(rule, base, env, guard, count, rules))
     for op in rule.ops:
         m = _subst(op.m, env) if op.m is not None else SEQ_LEN
         yield Operator(base + op.suffix, "matmul", m, _subst(op.k, env), _subst(op.n, env),
@@ -281,14 +315,27 @@ def _alias_ops(leaf: _Leaf, rules: Rules):
     shadow.parent = leaf.node.parent
     count, guard = _count_and_guard(leaf)
     env = _env(shadow, tied)
+    base = leaf.prefix + leaf.node.attr
+    site = _site(tied, base, env, guard, count, rules)
     for op in tied.ops:
         m = _subst(op.m, env) if op.m is not None else SEQ_LEN
-        yield Operator(leaf.prefix + leaf.node.attr + op.suffix, "matmul", m,
+        yield Operator(base + op.suffix, "matmul", m,
                        _subst(op.k, env), _subst(op.n, env), _subst(op.batch, env),
-                       count, guard, leaf.node.loc, leaf.node.path(), rule.tied_as)
-    common = dict(layers=count, guard=guard, loc=leaf.node.loc, path=leaf.node.path(), cls=rule.tied_as)
+                       count, guard, leaf.node.loc, leaf.node.path(), rule.tied_as, site=site)
+    common = dict(layers=count, guard=guard, loc=leaf.node.loc, path=leaf.node.path(), cls=rule.tied_as,
+                  site=site)
     for spec in tied.transfers:  # the tied head gathers its logits as an untied one does
         yield from _transfer_ops(leaf.prefix + leaf.node.attr, spec, env, common, False)
+
+
+def _site(rule: LayerRule, base: str, env: dict[str, E.Expr], guard: E.Expr, count: E.Expr,
+          rules: Rules) -> Site | None:
+    """Where ``rule`` has a helper: the call that adds this instance's operators."""
+    if not rule.helper:
+        return None
+    args = [(name, env[name]) for name in rule.inputs if rule.defaults.get(name) != env[name]]
+    args += [(name, rules.switch(name)) for name in rule.switches]
+    return Site(rule.helper, base, tuple(args), guard, count)
 
 
 def _param_ops(leaf: _Leaf):

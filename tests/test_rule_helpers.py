@@ -1,0 +1,92 @@
+"""A layer rule with a ``helper`` (rules/layers.toml) is emitted as one call of
+a method the package's ``_astgen.py`` holds, generated from the rule: the call
+must add exactly the operators shapes.py derives from the rule for that
+instance, at every layout and switch value."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from astgen import expr as E
+from astgen import ir
+from astgen.frontend.parse import Location
+from astgen.lower.shapes import node_operators
+from astgen.rules import RulesError, _load_layer
+from tests.helpers import RULES, emitted_package, schedule
+from tests.llmsim_stub.config import ForwardMode
+
+
+class _Recorder:
+    """Stands in for the arch an ``Operators`` adds to."""
+
+    def __init__(self, sc) -> None:
+        self.schedule_config, self.model_config = sc, types.SimpleNamespace(torch_dtype="bfloat16")
+        self.kv_cache_dtype = None
+        self.added: list[tuple] = []
+
+    def _add_operator(self, op) -> None:
+        self._record(op)
+
+    def _add_transfer_operator(self, op) -> None:
+        self._record(op)
+
+    def _record(self, op) -> None:
+        md = op.metadata
+        io = md.io_config
+        self.added.append((md.name, io.input_shape.m, io.input_shape.n, io.weight_shape.n, md.num_layers))
+
+
+def _flat(node: ir.Node, sc, switches: dict) -> list[tuple]:
+    """The instance's operators as shapes.py derives them, evaluated."""
+    out = []
+    env = {"sc": sc}
+    for op in node_operators(node, RULES):
+        if not E.evaluate(op.guard, env):
+            continue
+        m, n = E.evaluate(op.m, env), E.evaluate(op.n, env)
+        out.append((op.name, m, E.evaluate(op.k, env) if op.kind == "matmul" else n,
+                    n if op.kind == "matmul" else 0, E.evaluate(op.layers, env)))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(tp=st.sampled_from([1, 2, 4, 8]), dp=st.sampled_from([1, 2, 4, 8]), decode=st.booleans(),
+       dp_head=st.booleans(), disaggregated=st.booleans(), attn_group=st.sampled_from([None, True, False]),
+       vocab=st.integers(1, 300_000), hidden=st.sampled_from([1024, 4096, 7168]))
+def test_the_lm_head_helper_adds_what_the_rule_derives(tp, dp, decode, dp_head, disaggregated, attn_group,
+                                                       vocab, hidden):
+    args = {"num_embeddings": E.Const(vocab), "embedding_dim": E.Const(hidden)}
+    if attn_group is not None:
+        args["use_attn_tp_group"] = E.Const(attn_group)
+    node = ir.Node(ir.LAYER, "ParallelLMHead", Location("m.py", 1), attr="lm_head", args=args)
+    fields = {"enable_dp_lm_head": dp_head, "disaggregation_mode": "decode" if disaggregated else "null"}
+    sc = schedule(tp=tp, dp=dp, mode=ForwardMode.DECODE if decode else ForwardMode.EXTEND, **fields)
+    helpers = sys.modules[emitted_package() + "._astgen"]
+    arch = _Recorder(sc)
+    ops = helpers.Operators(arch)
+    rule = RULES.layer("ParallelLMHead")
+    switches = {name: E.evaluate(RULES.switch(name), {"sc": sc}) for name in rule.switches}
+    ops.lm_head("lm_head", num_embeddings=vocab, embedding_dim=hidden, **switches,
+                **({} if attn_group is None else {"use_attn_tp_group": attn_group}))
+    assert sorted(arch.added) == sorted(_flat(node, sc, switches))
+    assert arch.added[0][0] == "lm_head"
+
+
+def test_a_helper_must_be_able_to_reproduce_its_rule():
+    spec = {"category": "attention", "params": ["num_heads", "head_dim"], "helper": "attn",
+            "attention": {"heads": "num_heads", "qk_dim": "head_dim", "v_dim": "head_dim", "kv_heads": "1"}}
+    with pytest.raises(RulesError, match=r"layers.Attn.helper: .* it has an attention core"):
+        _load_layer("Attn", spec)
+    spec = {"category": "linear", "params": ["k", "n"], "helper": "row", "quantized": False,
+            "ops": [{"k": "k", "n": "n"}]}
+    with pytest.raises(RulesError, match="an operator has no m"):
+        _load_layer("Row", spec)
+    spec = {**spec, "ops": [{"k": "k", "n": "n", "m": "seq_len"}]}
+    with pytest.raises(RulesError, match="it reads seq_len"):
+        _load_layer("Row", spec)
+    assert _load_layer("Row", {**spec, "ops": [{"k": "k", "n": "n", "m": "sc.batch_size"}]}).inputs == ("k", "n")
