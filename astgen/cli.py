@@ -22,7 +22,7 @@ from astgen.cache import ResultCache, code_digest
 from astgen.cli_parser import build_parser
 from astgen.emit import llmsim
 from astgen.emit.modules import EmitOptions, module_name_for
-from astgen.emit.package import package_files, write_package
+from astgen.emit.package import PACKAGE_FILES, package_files, remove_module, write_module, write_package
 from astgen.frontend.configs import ConfigFinder, ConfigNotFound, missing_keys
 from astgen.frontend.drafts import read_drafts
 from astgen.frontend.loader import Loader
@@ -207,7 +207,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
         if result.status == EXIT_OK and result.source is not None:
             name = module_name_for(result.path.name) + ".py"
             if target_checkout is None:
-                write_atomic(out_dir / name, result.source)
+                write_module(out_dir, name, result.source)
             modules[name] = result.source
             written += 1
             if not args.quiet:
@@ -289,9 +289,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             if not c.drifted:
                 continue
             if c.source is None:
-                (against / c.name).unlink(missing_ok=True)
-            else:
+                remove_module(against, c.name)
+            elif c.name in PACKAGE_FILES:
                 write_atomic(against / c.name, c.source)
+            else:
+                write_module(against, c.name, c.source)
     _output(args, check_json(report) if _format(args) == "json" else check_text(report, updated=args.update))
     return EXIT_INCOMPLETE if any(c.drifted for c in checks) and not args.update else EXIT_OK
 

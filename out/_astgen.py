@@ -2,9 +2,16 @@
 # astgen: 0.1.0
 # rules: 1.1.1 (a864e3dce6c6)
 """What the model_arch modules of this package share: their operators
-(matmuls, attention cores and collectives at LLMSim's bandwidths), the
+(matmuls, attention cores and collectives at LLMSim's bandwidths, and the
+operators of the rules/ layers the modules add with one call), the
 precision of a module's weights under a checkpoint's quantization_config,
-nested configs read by attribute, and the KV-cache methods."""
+nested configs read by attribute, and the KV-cache methods.
+
+sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
+-> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep,
+--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage.
+Weights at the checkpoint's precision (quantization_config, torch_dtype).
+"""
 
 import re
 from functools import partialmethod

@@ -4,14 +4,11 @@
 # sglang: unknown
 # astgen: 0.1.0
 # rules: 1.1.1 (a864e3dce6c6)
-# helpers: _astgen.py in this package (astgen gen writes it beside this module)
+# helpers: _astgen.py in this package; operators as traced: inherit_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's inherit.py: one forward pass per rank.
 
-sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
--> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep,
---moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage;
---kv-cache-dtype auto; other switches at sglang's default; weights at the
-checkpoint's precision (quantization_config, torch_dtype).
+Parallel sizes and weight precision as _astgen.py states them; --kv-cache-dtype
+auto; other switches at sglang's default.
 """
 
 from functools import partial
@@ -124,18 +121,3 @@ ARCHITECTURES = {"InheritForCausalLM": InheritForCausalLMArch}
 
 # Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)
 MODEL_TYPES = {"inherit": InheritForCausalLMArch}
-
-# Operators as astgen traced them (read by `astgen check`; not code).
-# astgen-op: {"at":"dense.py:62","batch":"1","entry":"InheritForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"seq_len","n":"mc.hidden_size","name":"embed_tokens_all_reduce"}
-# astgen-op: {"at":"dense.py:40","batch":"1","entry":"InheritForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads // (sc.tp_size * sc.dp_size) * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + max(1, (mc.num_attention_heads if (getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) is None else getattr(mc, 'num_key_value_heads', None) or mc.num_attention_heads) // (sc.tp_size * sc.dp_size)) * ((getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) + (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads))","name":"qkv_proj"}
-# astgen-op: {"at":"dense.py:43","batch":"1","entry":"InheritForCausalLM","guard":"True","k":"mc.num_attention_heads * (getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads) // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
-# astgen-op: {"at":"dense.py:43","batch":"1","entry":"InheritForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"InheritForCausalLM","guard":"True","k":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_qk"}
-# astgen-op: {"at":"dense.py:44","batch":"mc.num_attention_heads // (sc.tp_size * sc.dp_size)","entry":"InheritForCausalLM","guard":"True","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"getattr(mc, 'head_dim', None) or mc.hidden_size // mc.num_attention_heads","name":"qkv"}
-# astgen-op: {"at":"dense.py:24","batch":"1","entry":"InheritForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
-# astgen-op: {"at":"dense.py:27","batch":"1","entry":"InheritForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
-# astgen-op: {"at":"dense.py:27","batch":"1","entry":"InheritForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
-# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"InheritForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
-# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"InheritForCausalLM","guard":"not getattr(sc, 'enable_dp_lm_head', None) and sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"mc.hidden_size","name":"lm_head_dp_gather"}
-# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"InheritForCausalLM","guard":"(sc.tp_size if getattr(sc, 'enable_dp_lm_head', None) else sc.tp_size * sc.dp_size) > 1 and not (getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1)","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}
-# astgen-op: {"at":"inherit.py:35","batch":"1","entry":"InheritForCausalLM","guard":"getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head_all_to_all"}

@@ -4,14 +4,11 @@
 # sglang: unknown
 # astgen: 0.1.0
 # rules: 1.1.1 (a864e3dce6c6)
-# helpers: _astgen.py in this package (astgen gen writes it beside this module)
+# helpers: _astgen.py in this package; operators as traced: layer_types_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 
-sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
--> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep,
---moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage;
---kv-cache-dtype auto; other switches at sglang's default; weights at the
-checkpoint's precision (quantization_config, torch_dtype).
+Parallel sizes and weight precision as _astgen.py states them; --kv-cache-dtype
+auto; other switches at sglang's default.
 """
 
 from ._astgen import Arch, Operators
@@ -111,17 +108,3 @@ ARCHITECTURES = {"TypedForCausalLM": TypedForCausalLMArch}
 
 # Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)
 MODEL_TYPES = {"layer_types": TypedForCausalLMArch}
-
-# Operators as astgen traced them (read by `astgen check`; not code).
-# astgen-op: {"at":"layer_types.py:47","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"seq_len","n":"mc.hidden_size","name":"embed_tokens_all_reduce"}
-# astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
-# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
-# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
-# astgen-op: {"at":"layer_types.py:32","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] == 'mixer')","m":"seq_len","n":"(2 if mc.model_type == 'typed_wide' else 1) * mc.hidden_size","name":"mixer"}
-# astgen-op: {"at":"layer_types.py:17","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"mlp_gate_up_proj"}
-# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"mlp_down_proj"}
-# astgen-op: {"at":"layer_types.py:18","batch":"1","entry":"TypedForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"sum(1 for layer_id in range(mc.num_hidden_layers) if mc.layer_types[layer_id] != 'mixer')","m":"seq_len","n":"mc.hidden_size","name":"mlp_down_proj_all_reduce"}
-# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
-# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"not getattr(sc, 'enable_dp_lm_head', None) and sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"mc.hidden_size","name":"lm_head_dp_gather"}
-# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"(sc.tp_size if getattr(sc, 'enable_dp_lm_head', None) else sc.tp_size * sc.dp_size) > 1 and not (getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1)","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}
-# astgen-op: {"at":"layer_types.py:60","batch":"1","entry":"TypedForCausalLM","guard":"getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head_all_to_all"}

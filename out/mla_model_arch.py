@@ -4,14 +4,11 @@
 # sglang: unknown
 # astgen: 0.1.0
 # rules: 1.1.1 (a864e3dce6c6)
-# helpers: _astgen.py in this package (astgen gen writes it beside this module)
+# helpers: _astgen.py in this package; operators as traced: mla_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's mla.py: one forward pass per rank.
 
-sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
--> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep,
---moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage;
---kv-cache-dtype auto; other switches at sglang's default; weights at the
-checkpoint's precision (quantization_config, torch_dtype).
+Parallel sizes and weight precision as _astgen.py states them; --kv-cache-dtype
+auto; other switches at sglang's default.
 """
 
 from src.arch.config import ForwardMode
@@ -146,25 +143,3 @@ ARCHITECTURES = {"LatentForCausalLM": LatentForCausalLMArch}
 
 # Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)
 MODEL_TYPES = {"mla": LatentForCausalLMArch}
-
-# Operators as astgen traced them (read by `astgen check`; not code).
-# astgen-op: {"at":"mla.py:71","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"is_decode","k":"mc.qk_nope_head_dim","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.kv_lora_rank","name":"q_absorb"}
-# astgen-op: {"at":"mla.py:71","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"is_decode","k":"mc.kv_lora_rank","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.v_head_dim","name":"o_absorb"}
-# astgen-op: {"at":"mla.py:29","batch":"1","entry":"LatentForCausalLM","guard":"mc.q_lora_rank is not None","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.q_lora_rank","name":"q_a_proj"}
-# astgen-op: {"at":"mla.py:31","batch":"1","entry":"LatentForCausalLM","guard":"mc.q_lora_rank is not None","k":"mc.q_lora_rank","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads * (mc.qk_nope_head_dim + mc.qk_rope_head_dim) // (sc.tp_size if sc.tp_size is not None else sc.tp_size * sc.dp_size)","name":"q_b_proj"}
-# astgen-op: {"at":"mla.py:35","batch":"1","entry":"LatentForCausalLM","guard":"mc.q_lora_rank is None","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads * (mc.qk_nope_head_dim + mc.qk_rope_head_dim) // (sc.tp_size if sc.tp_size is not None else sc.tp_size * sc.dp_size)","name":"q_proj"}
-# astgen-op: {"at":"mla.py:38","batch":"1","entry":"LatentForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.kv_lora_rank + mc.qk_rope_head_dim","name":"kv_a_proj_with_mqa"}
-# astgen-op: {"at":"mla.py:41","batch":"1","entry":"LatentForCausalLM","guard":"not is_decode","k":"mc.kv_lora_rank","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.num_attention_heads * (mc.qk_nope_head_dim + mc.v_head_dim) // (sc.tp_size if sc.tp_size is not None else sc.tp_size * sc.dp_size)","name":"kv_b_proj"}
-# astgen-op: {"at":"mla.py:47","batch":"1","entry":"LatentForCausalLM","guard":"True","k":"mc.num_attention_heads * mc.v_head_dim // (sc.tp_size if sc.tp_size is not None else sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj"}
-# astgen-op: {"at":"mla.py:47","batch":"1","entry":"LatentForCausalLM","guard":"(sc.tp_size if sc.tp_size is not None else sc.tp_size * sc.dp_size) > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"o_proj_all_reduce"}
-# astgen-op: {"at":"mla.py:50","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"is_decode","k":"mc.kv_lora_rank + mc.qk_rope_head_dim","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_mqa_qk"}
-# astgen-op: {"at":"mla.py:50","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"is_decode","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.kv_lora_rank + mc.qk_rope_head_dim if mc.kv_lora_rank == -1 or mc.kv_lora_rank is None else mc.kv_lora_rank","name":"qkv"}
-# astgen-op: {"at":"mla.py:58","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"not is_decode","k":"mc.qk_nope_head_dim + mc.qk_rope_head_dim","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"sc.max_seqlen","name":"attn_mha_qk"}
-# astgen-op: {"at":"mla.py:58","batch":"mc.num_attention_heads // sc.tp_size","entry":"LatentForCausalLM","guard":"not is_decode","k":"sc.max_seqlen","kind":"attention","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.qk_nope_head_dim + mc.qk_rope_head_dim if mc.v_head_dim == -1 or mc.v_head_dim is None else mc.v_head_dim","name":"qkv"}
-# astgen-op: {"at":"moe_every_k.py:20","batch":"1","entry":"LatentForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"sum((mc.intermediate_size, mc.intermediate_size)) // (sc.tp_size * sc.dp_size)","name":"gate_up_proj"}
-# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"LatentForCausalLM","guard":"True","k":"mc.intermediate_size // (sc.tp_size * sc.dp_size)","kind":"matmul","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj"}
-# astgen-op: {"at":"moe_every_k.py:21","batch":"1","entry":"LatentForCausalLM","guard":"sc.tp_size * sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"mc.num_hidden_layers","m":"seq_len","n":"mc.hidden_size","name":"down_proj_all_reduce"}
-# astgen-op: {"at":"mla.py:87","batch":"1","entry":"LatentForCausalLM","guard":"True","k":"mc.hidden_size","kind":"matmul","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head"}
-# astgen-op: {"at":"mla.py:87","batch":"1","entry":"LatentForCausalLM","guard":"not getattr(sc, 'enable_dp_lm_head', None) and sc.dp_size > 1","k":"mc.hidden_size","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"mc.hidden_size","name":"lm_head_dp_gather"}
-# astgen-op: {"at":"mla.py:87","batch":"1","entry":"LatentForCausalLM","guard":"(sc.tp_size if getattr(sc, 'enable_dp_lm_head', None) else sc.tp_size * sc.dp_size) > 1 and not (getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1)","k":"(mc.vocab_size + 64 - 1) // 64 * 64","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64","name":"lm_head_all_gather"}
-# astgen-op: {"at":"mla.py:87","batch":"1","entry":"LatentForCausalLM","guard":"getattr(sc, 'enable_tp_lm_head_all_to_all', getattr(sc, 'disaggregation_mode', None) == 'decode' and sc.dp_size > 1 and sc.tp_size == 1 and not getattr(sc, 'enable_dp_lm_head', None)) and not getattr(sc, 'enable_dp_lm_head', None) and sc.tp_size * sc.dp_size == sc.tp_size * sc.dp_size and sc.tp_size * sc.dp_size > 1","k":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","kind":"transfer","layers":"1","m":"sc.batch_size * (1 if getattr(sc, 'enable_dp_lm_head', None) else sc.dp_size)","n":"(mc.vocab_size + 64 - 1) // 64 * 64 // (sc.tp_size * sc.dp_size)","name":"lm_head_all_to_all"}

@@ -3,6 +3,8 @@ operator by operator; --update; modules made by another astgen/rules."""
 
 from __future__ import annotations
 
+import json
+
 import shutil
 
 from astgen.cli import main
@@ -64,7 +66,8 @@ def test_update_rewrites_only_the_drifted_modules(tmp_path, capsys):
         "[width] * 2", "[width] * 3"))
     assert check(tree, out, "--update") == 0
     after = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert [n for n in sorted(before) if before[n] != after[n]] == ["hybrid_model_arch.py"]
+    assert [n for n in sorted(before) if before[n] != after[n]] == ["hybrid_model_arch.ops.jsonl",
+                                                                    "hybrid_model_arch.py"]
     capsys.readouterr()
     assert check(tree, out) == 0  # clean again
 
@@ -90,6 +93,26 @@ def test_added_and_removed_modules(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "bom_model_arch.py: drift: module removed (BomForSequenceClassification)" in lines
     assert "reexport_model_arch.py: drift: module added (ReexportForCausalLM)" in lines
+    assert check(tree, out, "--update") == 0  # a module is its code and its operator table
+    assert not (out / "bom_model_arch.py").exists() and not (out / "bom_model_arch.ops.jsonl").exists()
+    records = [json.loads(line) for line in (out / "reexport_model_arch.ops.jsonl").read_text().splitlines()]
+    assert {r["entry"] for r in records} == {"ReexportForCausalLM"} and "qkv_proj" in {r["name"] for r in records}
+
+
+def test_a_module_without_its_operator_table_is_stale(tmp_path, capsys):
+    """The operator table lives beside the module (dense_model_arch.ops.jsonl):
+    without it nothing can be compared, which is said, not taken for drift."""
+    tree, out = setup_tree(tmp_path)
+    table = out / "dense_model_arch.ops.jsonl"
+    records = table.read_text()
+    table.unlink()
+    capsys.readouterr()
+    assert check(tree, out) == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "dense_model_arch.py: stale: its operator table dense_model_arch.ops.jsonl is missing "
+        "(regenerate with --update)")
+    assert check(tree, out, "--update") == 0
+    assert table.read_text() == records
 
 
 def test_the_package_files_missing_or_edited_are_stale_and_update_restores_them(tmp_path, capsys):

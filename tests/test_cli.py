@@ -56,10 +56,12 @@ def test_one_bad_file_does_not_stop_the_rest(tmp_path):
     out = tmp_path / "out"
     code = main(["gen", str(tree), "-o", str(out), "-q"])
     assert code == 2
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.name for p in out.glob("*.py")) == [
         "__init__.py", "_astgen.py", "bom_model_arch.py", "dense_model_arch.py", "hybrid_model_arch.py", "inherit_model_arch.py",
         "layer_types_model_arch.py", "mla_model_arch.py", "moe_every_k_model_arch.py",
         "multimodal_model_arch.py", "reexport_model_arch.py"]
+    assert sorted(p.name for p in out.glob("*.ops.jsonl")) == [  # each module's operator table beside it
+        p.name.replace(".py", ".ops.jsonl") for p in sorted(out.glob("*_model_arch.py"))]
 
 
 def test_output_is_byte_identical_across_runs(tmp_path):
@@ -67,7 +69,7 @@ def test_output_is_byte_identical_across_runs(tmp_path):
     assert main(["gen", "-o", str(tmp_path / "b"), "-q"]) == 0
     a = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
     b = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
-    assert a == b and len(a) == 9 + 2  # the modules, the package's __init__ and helpers
+    assert a == b and len(a) == 2 * 9 + 2  # the modules, their tables, the package's __init__ and helpers
 
 
 def test_header_names_source_hash_and_versions(tmp_path):
@@ -82,7 +84,7 @@ def test_header_names_source_hash_and_versions(tmp_path):
     assert head[3] == "# sglang: unknown"
     assert head[4] == "# astgen: 0.1.0"
     assert head[5].startswith("# rules: 1.1.1 (")  # layers.parallel.execution
-    assert head[6] == "# helpers: _astgen.py in this package (astgen gen writes it beside this module)"
+    assert head[6] == "# helpers: _astgen.py in this package; operators as traced: dense_model_arch.ops.jsonl"
     assert "from ._astgen import Arch, Operators" in text
     helpers = (tmp_path / "_astgen.py").read_text().splitlines()
     assert helpers[1:3] == head[4:6]  # the same astgen and rules

@@ -9,7 +9,7 @@ import re
 import black
 import pytest
 
-from astgen.emit.modules import OP_MARK
+from astgen.emit.package import OP_MARK
 from tests.helpers import FIXTURES, build, fixture_result, load_config, load_module
 
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.py"))

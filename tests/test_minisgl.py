@@ -21,7 +21,8 @@ from astgen.frontend.loader import Loader
 from astgen.rules import load_rules
 from astgen.frontend.source import MINISGL, SGLANG, read_version, tree_at, tree_of_dir, tree_of_file
 from astgen.lower.weights import evaluate_weights
-from tests.helpers import HF_CONFIGS, REPO, build, generate, load_config, load_module, ops_by_name
+from astgen.emit.package import helpers_source
+from tests.helpers import HF_CONFIGS, REPO, RULES, STUB_ROOT, build, generate, load_config, load_module, ops_by_name
 from tests.llmsim_stub.config import ForwardMode
 
 ROOT = REPO / "fixtures" / "minisgl" / "python"
@@ -78,7 +79,9 @@ def test_the_module_names_mini_sglang_its_parallelism_and_its_prefill_chunk():
     result, module = _module("dense")
     head = result.source.split('"""')[1]
     assert "LLMSim model_arch for mini-sglang's dense.py" in head
-    assert "mini-sglang -> LLMSim: --tp-size -> sc.tp_size" in " ".join(head.split())
+    assert "Parallel sizes and weight precision as _astgen.py states them" in " ".join(head.split())
+    helpers = helpers_source(STUB_ROOT, RULES.for_flavour("minisgl"))  # the package's, for this family
+    assert "mini-sglang -> LLMSim: --tp-size -> sc.tp_size" in " ".join(helpers.split('"""')[1].split())
     assert "# mini-sglang: unknown\n" in result.source
     # scheduler/config.py:16 max_extend_tokens = 8192: the prefill chunk
     assert "MAX_EXTEND_TOKENS = 8192  # --max-extend-tokens (mini-sglang's default)" in result.source

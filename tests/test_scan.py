@@ -120,8 +120,9 @@ def test_scan_sample_tree_report_and_modules(tmp_path):
         "bom_model_arch.py", "dense_model_arch.py", "hybrid_model_arch.py", "inherit_model_arch.py",
         "layer_types_model_arch.py", "mla_model_arch.py", "moe_every_k_model_arch.py", "multimodal_model_arch.py",
         "reexport_model_arch.py"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
-        ["__init__.py", "_astgen.py", *(f["module"] for f in data["files"])]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        ["__init__.py", "_astgen.py", *(f["module"] for f in data["files"]),
+         *(f["module"].replace(".py", ".ops.jsonl") for f in data["files"])])
 
 
 def test_scan_markdown_is_identical_across_runs_and_from_the_cache(tmp_path):

@@ -16,6 +16,7 @@ class Change:
     # "added" | "removed" | "changed" (a field) | "moved" (operators built on other lines, the first named)
     # | "text" (the text differs outside the operator table) | "module-added" | "module-removed" | "generator"
     # | "package" (the package's __init__ or helpers, missing or different)
+    # | "table" (the module's operator table file is missing: nothing to compare)
     what: str
     operator: str = ""
     field: str = ""
@@ -28,7 +29,7 @@ class Change:
     @property
     def stale_only(self) -> bool:
         """A difference of text, no value changed."""
-        return self.what in ("moved", "text", "generator", "package")
+        return self.what in ("moved", "text", "generator", "package", "table")
 
     def render(self) -> str:
         where = f"{self.at}: " if self.at else f"{self.module}: "
@@ -42,6 +43,8 @@ class Change:
                     f"({self.entry}.{self.operator} from {self.old} to {self.new}; regenerate with --update)")
         if self.what == "package":
             return f"{self.module}: stale: the package's own file {self.old} (regenerate with --update)"
+        if self.what == "table":
+            return f"{self.module}: stale: its operator table {self.old} is missing (regenerate with --update)"
         if self.what == "text":
             return (f"{self.module}: stale: the text differs outside the operator table "
                     "(regenerate with --update)")

@@ -31,7 +31,8 @@ from astgen.compare.drift import (
     form_counts,
     group,
 )
-from astgen.emit.modules import OP_MARK, module_name_for, operator_records
+from astgen.emit.modules import module_name_for, operator_records
+from astgen.emit.package import OP_MARK, read_module, table_name
 from astgen.scan import FileResult
 
 SCHEMA = "astgen.check/1"
@@ -63,7 +64,7 @@ def check_modules(results: list[FileResult], against: Path, generator: str,
     checks = []
     for name in sorted(set(fresh) | committed):
         result = fresh.get(name)
-        old_text = _read(against / name) if name in committed else None
+        old_text = read_module(against, name) if name in committed else None
         checks.append(ModuleCheck(name, result.source if result else None,
                                   _changes(name, result, old_text, generator)))
     return checks
@@ -94,7 +95,10 @@ def _changes(name: str, result: FileResult | None, old_text: str | None, generat
     if old_generator != generator:
         return [Change(name, "", "generator", old=old_generator or "an unknown generator", new=generator)]
     new = [r for s in result.shapes for r in operator_records(s)]
-    return _diff(name, _records(old_text), new)
+    old = _records(old_text)
+    if new and not old:  # read_module found no table beside the module
+        return [Change(name, "", "table", old=table_name(name))]
+    return _diff(name, old, new)
 
 
 def _diff(module: str, old: list[dict], new: list[dict]) -> list[Change]:

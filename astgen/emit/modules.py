@@ -18,7 +18,7 @@ from pathlib import Path
 from astgen import __version__
 from astgen import expr as E
 from astgen.emit._cse import Namer
-from astgen.emit.package import EXPORTS, HELPERS
+from astgen.emit.package import EXPORTS, HELPERS, join_module, table_name
 from astgen.emit.pysource import LINE_LENGTH, block, show, statement
 from astgen.emit.tidy import given, tidy, tidy_condition
 from astgen.frontend.parse import Location
@@ -66,7 +66,7 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     source = _header(archs, rules, options, switches) + "\n\n" + shared + _switch_block(switches, rules) \
         + "\n\n\n" + body
     compile(source, module_name_for(first.file) + ".py", "exec")
-    return source + _trailer(archs)
+    return join_module(source, _records(archs))
 
 
 # ----------------------------------------------------------------------------
@@ -183,9 +183,9 @@ def _imports(options: EmitOptions, rules: Rules, body: str) -> str:
     return block("\n".join(lines)).rstrip("\n")
 
 
-# The operator table, as comments after the code: `astgen check` reads it
-# back (JSON, never executed) to report drift operator by operator.
-OP_MARK = "# astgen-op: "
+# The operator table, after the code: `astgen check` reads it back (JSON,
+# never executed) to report drift operator by operator; written, it is a file
+# of its own beside the module (astgen.emit.package.module_files).
 
 
 def operator_records(a: ArchShapes) -> list[dict[str, str]]:
@@ -201,11 +201,8 @@ def operator_records(a: ArchShapes) -> list[dict[str, str]]:
     return records
 
 
-def _trailer(archs: list[ArchShapes]) -> str:
-    lines = ["", "# Operators as astgen traced them (read by `astgen check`; not code)."]
-    lines += [OP_MARK + json.dumps(r, sort_keys=True, separators=(",", ":"))
-              for a in archs for r in operator_records(a)]
-    return "\n".join(lines) + "\n"
+def _records(archs: list[ArchShapes]) -> list[str]:
+    return [json.dumps(r, sort_keys=True, separators=(",", ":")) for a in archs for r in operator_records(a)]
 
 
 def _assumed(archs: list[ArchShapes]) -> list[str]:
@@ -248,10 +245,6 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switche
     who = rules.display
     deployment = ("server arguments " + ", ".join(given) + f"; others at {who}'s default") if given \
         else f"other switches at {who}'s default"
-    mapping = rules.mapping or (
-        "sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, "
-        "--tp -> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep, "
-        "--moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage")
     return "\n".join([
         f"{HEADER_MARK} {__version__}; do not edit. Regenerate with `astgen gen`.",
         f"# source: {a.file}",
@@ -259,12 +252,12 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switche
         f"# {who}: {options.sglang_version}",
         f"# astgen: {__version__}",
         f"# rules: {rules.version} ({rules.digest})",
-        f"# helpers: {HELPERS} in this package (astgen gen writes it beside this module)",
+        f"# helpers: {HELPERS} in this package; operators as traced: {table_name(module_name_for(a.file))}",
         f'"""LLMSim model_arch for {who}\'s {Path(a.file).name}: one forward pass per rank.',
         "",
         *textwrap.wrap(
-            f"{mapping}; --kv-cache-dtype {options.kv_cache_dtype}; {deployment}; "
-            "weights at the checkpoint's precision (quantization_config, torch_dtype).",
+            f"Parallel sizes and weight precision as {HELPERS} states them; "
+            f"--kv-cache-dtype {options.kv_cache_dtype}; {deployment}.",
             79, break_on_hyphens=False, break_long_words=False),
         *_assumed(archs),
         *_found(archs),
