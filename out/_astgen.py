@@ -173,6 +173,83 @@ class Operators:
         if a2a:
             self.all_to_all(f"{name}_all_to_all", rows, vocab // tp, layers)
 
+    def ffn_entry(
+        self,
+        prefix,
+        seq_len,
+        hidden,
+        *,
+        rows=None,
+        local=False,
+        rsv=False,
+        maxlen=False,
+        layers=1,
+    ):
+        """The ffn_entry role of a layer boundary (rules/execution.toml [forward.roles.ffn_entry]):
+        the rows it starts from (default seq_len), whether the FFN runs on the rank's own
+        rows (local), whether the FFN's sum returns with a reduce-scatterv (rsv), whether
+        DP attention pads every replica to the longest (maxlen)."""
+        sc = self.arch.schedule_config
+        rows = seq_len if rows is None else rows
+        if local and sc.tp_size > 1:
+            self.reduce_scatter(prefix + "attn_reduce_scatter", seq_len, hidden, layers)
+            rows = -(-seq_len // sc.tp_size)
+        if not local and sc.dp_size > 1 and not maxlen:
+            self.all_reduce(
+                prefix + "dp_gather_all_reduce", seq_len * sc.dp_size, hidden, layers
+            )
+            rows = seq_len * sc.dp_size
+        if not local and sc.dp_size > 1 and maxlen and sc.tp_size > 1:
+            self.reduce_scatter(
+                prefix + "dp_gather_reduce_scatter", seq_len, hidden, layers
+            )
+        if not local and sc.dp_size > 1 and maxlen:
+            self.all_gather(
+                prefix + "dp_gather_all_gather", seq_len * sc.dp_size, hidden, layers
+            )
+            rows = seq_len * sc.dp_size
+        if not local and sc.dp_size == 1 and sc.tp_size > 1:
+            self.all_reduce(prefix + "attn_all_reduce", seq_len, hidden, layers)
+
+    def ffn_exit(
+        self,
+        prefix,
+        seq_len,
+        hidden,
+        *,
+        rows=None,
+        local=False,
+        rsv=False,
+        maxlen=False,
+        layers=1,
+    ):
+        """The ffn_exit role of a layer boundary (rules/execution.toml [forward.roles.ffn_exit]):
+        the rows it starts from (default seq_len), whether the FFN runs on the rank's own
+        rows (local), whether the FFN's sum returns with a reduce-scatterv (rsv), whether
+        DP attention pads every replica to the longest (maxlen)."""
+        sc = self.arch.schedule_config
+        rows = seq_len if rows is None else rows
+        if (
+            not local
+            and sc.tp_size * sc.dp_size > 1
+            and not rsv
+            and not (maxlen and sc.dp_size > 1)
+        ):
+            self.all_reduce(prefix + "ffn_all_reduce", rows, hidden, layers)
+            rows = seq_len
+        if not local and sc.dp_size > 1 and maxlen and not rsv:
+            self.reduce_scatter(prefix + "ffn_dp_reduce_scatter", rows, hidden, layers)
+            rows = seq_len
+        if not local and sc.dp_size > 1 and maxlen and not rsv and sc.tp_size > 1:
+            self.all_gather(prefix + "ffn_attn_all_gather", seq_len, hidden, layers)
+            rows = seq_len
+        if not local and rsv:
+            self.reduce_scatter(prefix + "ffn_reduce_scatter", rows, hidden, layers)
+            rows = seq_len
+        if local and sc.tp_size > 1:
+            self.all_gather(prefix + "ffn_all_gather", seq_len, hidden, layers)
+            rows = seq_len
+
     def finish(self):
         for key, operators in self.attention_keys.items():
             self.arch._add_attention_operator(key, operators)

@@ -167,3 +167,24 @@ def test_tidy_removes_identities_and_decides_none_tests():
     # a float divided is not floored away
     assert E.to_source(tidy(E.parse("mc.a / 2 // 1"))) == "mc.a / 2 // 1"
     assert E.to_source(tidy_condition(E.parse("(1 if bool(sc.deepep or None) else 2) > 1 and False"))) == "False"
+
+
+@settings(max_examples=200, deadline=None)
+@given(exprs, exprs, exprs, configs, schedules)
+def test_either_case_of_a_test_is_the_shared_part(a, b, c, config, sched):
+    """``A and B and c or A and B and not c`` reads ``A and B`` as a
+    condition (the rows DP attention gathers, whether or not it pads)."""
+    shared = E.BoolOp("and", a, b)
+    e = E.BoolOp("or", E.BoolOp("and", shared, c), E.BoolOp("and", shared, E.UnaryOp("not", c)))
+    env = {"mc": config, "sc": sched}
+    before = _value(e, env)
+    assume(before != "error")
+    assert bool(_value(tidy_condition(e), env)) == bool(before)
+
+
+def test_either_case_drops_the_test_that_does_not_decide():
+    text = "not sc.f and sc.dp_size > 1 and (is_decode and sc.deepep) or not sc.f and sc.dp_size > 1 " \
+           "and not (is_decode and sc.deepep)"
+    assert E.to_source(tidy_condition(E.parse(text))) == "not sc.f and sc.dp_size > 1"
+    assert E.to_source(tidy_condition(E.parse("sc.a and sc.b or sc.c and not sc.b"))) == \
+        "sc.a and sc.b or sc.c and not sc.b"

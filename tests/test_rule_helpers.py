@@ -90,3 +90,30 @@ def test_a_helper_must_be_able_to_reproduce_its_rule():
     with pytest.raises(RulesError, match="it reads seq_len"):
         _load_layer("Row", spec)
     assert _load_layer("Row", {**spec, "ops": [{"k": "k", "n": "n", "m": "sc.batch_size"}]}).inputs == ("k", "n")
+
+
+@settings(max_examples=150, deadline=None)
+@given(role=st.sampled_from(sorted(RULES.execution.roles)), tp=st.sampled_from([1, 2, 4]),
+       dp=st.sampled_from([1, 2, 8]), ep=st.sampled_from([1, 2, 8]), local=st.booleans(), rsv=st.booleans(),
+       maxlen=st.booleans(), seq_len=st.integers(1, 5000), gathered=st.booleans())
+def test_a_boundary_role_helper_runs_the_roles_steps_in_order(role, tp, dp, ep, local, rsv, maxlen, seq_len,
+                                                             gathered):
+    """rules/execution.toml [forward.roles]: each step a collective when its
+    condition holds, the rows it leaves (``then``) what the next step sees,
+    as the run stage applies them (astgen/forward/run.py _Rows._apply)."""
+    sc = schedule(tp=tp, dp=dp, ep=ep)
+    rows = seq_len * dp if gathered else seq_len
+    expected, current = [], rows
+    for step in RULES.execution.roles[role]:
+        env = {"sc": sc, "seq_len": seq_len, "rows": current, "local": local, "rsv": rsv, "maxlen": maxlen}
+        if not E.evaluate(step.when, env):
+            continue
+        if step.collective:
+            expected.append((step.name, E.evaluate(step.rows, env), 7168, 0, 3))  # a transfer has no weight
+        if step.then is not None:
+            current = E.evaluate(step.then, env)
+    helpers = sys.modules[emitted_package() + "._astgen"]
+    arch = _Recorder(sc)
+    getattr(helpers.Operators(arch), role)("", seq_len, 7168, rows=rows, local=local, rsv=rsv, maxlen=maxlen,
+                                          layers=3)
+    assert arch.added == expected

@@ -289,7 +289,7 @@ def _arch_class(a: ArchShapes, switches: list[_Switch], chunk: E.Expr, who: str)
     reserved = set(_PREAMBLE_NAMES) | set(BOUND_NAMES) | {s.field for s in switches}
     preferred = _tidied_names(a.names)
     namer = Namer(preferred, _count_hints(ops), reserved)
-    body = _build_body(ops, namer)
+    body = _build_body(ops, namer, {s.field for s in switches})
     kv_methods = _kv_methods(a, preferred)
     arguments = ", ".join(["self", *(show(E.Const(g)) for g in groups), "repeat=chunks"])
     ops_line = f"        ops = Operators({arguments})"
@@ -354,8 +354,10 @@ class _Op(Operator):
     line it stands for (two when complementary guards are merged)."""
 
     at: tuple[str, ...] = ()  # file:line, the file without its directory
-    # a call of a rule's helper (kind "call", group the method): its keyword arguments
+    # a call of a rule's helper (kind "call", group the method): its arguments, the first
+    # `positional` of them passed by position
     args: tuple[tuple[str, E.Expr], ...] = ()
+    positional: int = 0
 
 
 _NOWHERE = Location("", 0)
@@ -383,7 +385,8 @@ def _emitted(operators: list[Operator]) -> list[_Op]:
         values = {f: given(tidy(_nested(getattr(op, f))), guard) for f in _VALUES}  # computed where guard holds
         printed = _Op(**{f.name: getattr(op, f.name) for f in fields(Operator)},
                       at=(f"{Path(op.loc.file).name}:{op.loc.line}",),
-                      args=tuple((k, given(tidy(_nested(v)), guard)) for k, v in getattr(op, "args", ())))
+                      args=tuple((k, given(tidy(_nested(v)), guard)) for k, v in getattr(op, "args", ())),
+                      positional=getattr(op, "positional", 0))
         ops.append(replace(printed, guard=guard, per_layer=per_layer, **values))
     return _merge_complements(ops)
 
@@ -393,7 +396,7 @@ def _call_of(op: Operator) -> _Op:
     site = op.site
     zero = E.Const(0)
     return _Op(site.name, "call", zero, zero, zero, zero, site.layers, site.guard, op.loc, op.path, op.cls,
-               group=site.helper, args=site.args)
+               group=site.helper, args=site.args, positional=site.positional)
 
 
 def _merge_complements(ops: list[_Op]) -> list[_Op]:
@@ -454,9 +457,11 @@ def _count_hints(ops: list[_Op]) -> dict[E.Expr, str]:
     hints = {}
     for count, using in users.items():
         first = next((op for op in using if op.kind == "matmul"), using[0])
-        hints[count] = f"{_identifier(first.name)}_layers"
+        hints[count] = f"{_identifier(first.name or first.group)}_layers"  # a call's name may be a prefix
     rows: dict[E.Expr, list[str]] = {}
     for op in ops:
+        if op.kind == "call":
+            continue
         if not isinstance(op.m, (E.Name, E.Attr, E.Const)):
             rows.setdefault(op.m, []).append(op.path)
     for m, paths in rows.items():
@@ -464,6 +469,10 @@ def _count_hints(ops: list[_Op]) -> dict[E.Expr, str]:
         common = [a for a, *rest in zip(*parts) if all(r == a for r in rest)] if len(parts) > 1 else parts[0][:-1]
         owner = next((c for c in reversed(common) if c.isidentifier() and c not in ("model", "layers")), "")
         hints.setdefault(m, f"{owner}_rows" if owner else "rows")
+    for op in ops:  # else a call's argument is named after its parameter (rsv, maxlen)
+        for key, value in op.args:
+            if E.size(value) > 2 and key.isidentifier():
+                hints.setdefault(value, key)
     return hints
 
 
@@ -471,14 +480,14 @@ def _identifier(name: str) -> str:
     return name if name.isidentifier() else f"op_{name}"  # ModuleList items are named 0, 1 ...
 
 
-def _build_body(ops: list[_Op], namer: Namer) -> list[str]:
+def _build_body(ops: list[_Op], namer: Namer, switches: set[str]) -> list[str]:
     """The operators as nested blocks: a run of operators whose guards start
     with the same condition shares one ``if``, recursively; a run that loops
     over the layers shares one ``for``. Each block first names the values
     its operators share (the method's block also binds config keys read
     often)."""
     items = [_Item(E.conjuncts(op.guard) if op.guard != E.TRUE else [], op) for op in ops]
-    return _scope(items, 8, namer, set(BOUND_NAMES), top=True)
+    return _scope(items, 8, namer, set(BOUND_NAMES) | switches, top=True)  # the preamble binds the switches
 
 
 @dataclass
@@ -640,7 +649,8 @@ def _op_lines(op: _Op, indent: int) -> list[str]:
     ``dtype``), bound again by the next operator that needs one."""
     comment = f"  # {_sources(op.at)}"
     if op.kind == "call":  # keyword arguments: black lays out a call too long for the line
-        args = [show(E.Const(op.name)), *(f"{k}={show(v)}" for k, v in op.args)]
+        args = [show(E.Const(op.name)), *(show(v) if i < op.positional else f"{k}={show(v)}"
+                                          for i, (k, v) in enumerate(op.args))]
         args += [f"layers={show(op.layers)}"] if op.layers != E.Const(1) else []
         call = f"ops.{op.group}({', '.join(args)})"
         if indent + len(call) + len(comment) <= LINE_LENGTH:

@@ -176,7 +176,36 @@ def rule_methods(rules: Rules) -> str:
         rule = unbound.layers[name]
         if rule.helper:
             chosen.setdefault(rule.helper, rule)  # `same_as` rules share their base's
-    return "\n".join(_rule_method(rule) for _, rule in sorted(chosen.items()))
+    roles = [_role_method(role, steps) for role, steps in sorted(rules.execution.roles.items())]
+    return "\n".join([_rule_method(rule) for _, rule in sorted(chosen.items())] + roles)
+
+
+ROLE_INPUTS = ("rows", "local", "rsv", "maxlen")  # what a boundary role's steps read, beside seq_len and hidden
+
+
+def _role_method(role: str, steps) -> str:
+    """One method per layer-boundary role (rules/execution.toml
+    [forward.roles]): its steps in order, each a collective when its
+    condition holds, the rows it leaves for the next (``then``)."""
+    lines = [f"    def {role}(self, prefix, seq_len, hidden, *, rows=None, local=False, rsv=False, maxlen=False,"
+             " layers=1):",
+             f'        """The {role} role of a layer boundary (rules/execution.toml [forward.roles.{role}]):',
+             "        the rows it starts from (default seq_len), whether the FFN runs on the rank's own",
+             "        rows (local), whether the FFN's sum returns with a reduce-scatterv (rsv), whether",
+             '        DP attention pads every replica to the longest (maxlen)."""',
+             "        sc = self.arch.schedule_config",
+             "        rows = seq_len if rows is None else rows"]
+    for step in steps:
+        body = []
+        if step.collective:
+            body.append(f'self.{step.collective}(prefix + "{step.name}", {show(step.rows)}, hidden, layers)')
+        if step.then is not None:
+            body.append(f"rows = {show(step.then)}")
+        if step.when == E.TRUE:
+            lines += [f"        {b}" for b in body]
+        else:
+            lines += [f"        if {show(step.when)}:", *(f"            {b}" for b in body)]
+    return "\n" + "\n".join(lines)
 
 
 def _rule_method(rule: LayerRule) -> str:

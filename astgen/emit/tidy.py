@@ -57,10 +57,35 @@ def _tidy_condition(e: E.Expr) -> E.Expr:
         return tidy_condition(e.args[0])
     if isinstance(e, E.BoolOp):
         left, right = tidy_condition(e.left), tidy_condition(e.right)
+        if e.op == "or":
+            both = _either_case(left, right)
+            if both is not None:
+                return both
         return E.simplify_condition(E.simplify_node(E.BoolOp(e.op, left, right)), simplified=True)
     if isinstance(e, E.UnaryOp) and e.op == "not":
         return E.simplify_condition(E.simplify_node(E.UnaryOp("not", tidy_condition(e.operand))), simplified=True)
     return e
+
+
+def _either_case(left: E.Expr, right: E.Expr) -> E.Expr | None:
+    """``A and c or A and not c`` is ``A``: the tests both sides share,
+    when what is left of one side is the negation of what is left of the other."""
+    a, b = E.conjuncts(left), E.conjuncts(right)
+    common = [c for c in a if c in b]
+    rest_a, rest_b = [c for c in a if c not in common], [c for c in b if c not in common]
+    if not common or not rest_a or not rest_b:
+        return None
+    for one, other in ((rest_a, rest_b), (rest_b, rest_a)):
+        if len(other) == 1 and tidy_condition(E.UnaryOp("not", _all(one))) == other[0]:
+            return tidy_condition(_all(common))
+    return None
+
+
+def _all(conds: list[E.Expr]) -> E.Expr:
+    out = conds[0]
+    for c in conds[1:]:
+        out = E.BoolOp("and", out, c)
+    return out
 
 
 def _tidy_child(parent: E.Expr, index: int, child: E.Expr) -> E.Expr:

@@ -44,6 +44,18 @@ class Step:
 
 
 @dataclass(frozen=True)
+class RoleCall:
+    """One layer-boundary role where forward code plays it: every step of
+    ``role`` (rules/execution.toml [forward.roles]) from ``args``, which the
+    package's method of the role's name runs whole (astgen.emit.package)."""
+
+    role: str
+    prefix: str  # the steps' names start with it (DeepSeek's dense_ / moe_ FFNs)
+    guard: E.Expr  # where the boundary runs
+    args: tuple[tuple[str, E.Expr], ...]  # seq_len, hidden, then rows, local, rsv, maxlen unless default
+
+
+@dataclass(frozen=True)
 class Transfer:
     """A collective a module's forward runs: rows x hidden elements per rank."""
 
@@ -53,6 +65,7 @@ class Transfer:
     cols: E.Expr
     guard: E.Expr
     loc: Location
+    call: RoleCall | None = None  # the role it is a step of
 
 
 @dataclass
@@ -226,12 +239,23 @@ class _Rows:
             if event.target == "ffn_entry" or ffn_attr is None:
                 ffn_attr = self._next_run(events, i)  # the FFN this boundary serves, till the next entry
             local = self._local(node, variant if variant is not None else ffn_attr)
+            call = self._role_call(event.target, prefix, E.simplify_condition(E.and_(event.guard, also)),
+                                   here, local, hidden)
             for step in ex.roles.get(event.target, ()):
-                current = self._apply(node, step, prefix + step.name, event, local, here, current, hidden, also)
+                current = self._apply(node, step, prefix + step.name, event, local, here, current, hidden, also,
+                                      call)
                 here = _assume(current, event.guard, condition=False)
 
+    def _role_call(self, role: str, prefix: str, guard: E.Expr, rows: E.Expr, local: E.Expr,
+                   hidden: E.Expr) -> RoleCall:
+        args = [("seq_len", SEQ_LEN), ("hidden", hidden)]
+        args += [(k, v) for k, v, default in (("rows", rows, SEQ_LEN), ("local", local, E.FALSE),
+                                              ("rsv", self.rsv, E.FALSE), ("maxlen", self.maxlen, E.FALSE))
+                 if v != default]
+        return RoleCall(role, prefix, guard, tuple(args))
+
     def _apply(self, node: ir.Node, step, name: str, event: Event, local: E.Expr, here: E.Expr,
-               rows: E.Expr, hidden: E.Expr, also: E.Expr) -> E.Expr:
+               rows: E.Expr, hidden: E.Expr, also: E.Expr, call: RoleCall | None = None) -> E.Expr:
         """One communication step at ``node``: a transfer when its condition
         can hold, and the rows the module holds after it (``here``: the rows
         where the step runs; ``rows``: on every path)."""
@@ -243,7 +267,7 @@ class _Rows:
         if step.collective:
             self.plan.transfers.setdefault(id(node), []).append(Transfer(
                 name, step.collective, E.simplify(E.substitute(step.rows, env)), hidden,
-                E.simplify_condition(E.and_(when, also)), event.loc))
+                E.simplify_condition(E.and_(when, also)), event.loc, call))
         if step.then is None:
             return rows
         return _choose(when, E.simplify(E.substitute(step.then, env)), rows)

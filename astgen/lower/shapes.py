@@ -62,6 +62,7 @@ class Site:
     args: tuple[tuple[str, E.Expr], ...]  # the rule's inputs and switches, each unless at its default
     guard: E.Expr
     layers: E.Expr
+    positional: int = 0  # the first args are passed by position
 
 
 @dataclass
@@ -256,11 +257,29 @@ def _step_operators(leaf: _Leaf, plan: ForwardPlan):
         count, guard = _count_and_guard(leaf)
         yield Operator(leaf.prefix + step.op.name, "matmul", SEQ_LEN, step.k, step.n, step.batch,
                        count, E.simplify(E.and_(guard, step.when)), node.loc, node.path(), node.cls)
-    for t in plan.transfers.get(id(node), ()):
-        terms = leaf.terms + E.conjuncts(t.guard)  # a guard may read the layer index
-        count, guard = _count_and_guard(_Leaf(node, leaf.repeats, terms, leaf.prefix))
+    transfers = plan.transfers.get(id(node), ())
+    counted = [_count_and_guard(_Leaf(node, leaf.repeats, leaf.terms + E.conjuncts(t.guard), leaf.prefix))
+               for t in transfers]  # a guard may read the layer index
+    sites = _role_sites(leaf, transfers, [count for count, _ in counted])
+    for t, (count, guard) in zip(transfers, counted):
         yield Operator(leaf.prefix + t.name, "transfer", t.rows, t.cols, t.cols, E.Const(1), count, guard,
-                       t.loc, node.path(), node.cls, group=t.collective)
+                       t.loc, node.path(), node.cls, group=t.collective, site=sites.get(t.call))
+
+
+def _role_sites(leaf: _Leaf, transfers, counts: list[E.Expr]) -> dict:
+    """The call of each role whose steps all run as often as the role's
+    boundary does (the helper takes one layer count)."""
+    sites, broken = {}, set()
+    for t, count in zip(transfers, counts):
+        if t.call is None or t.call in broken:
+            continue
+        if t.call not in sites:
+            terms = leaf.terms + E.conjuncts(t.call.guard)
+            layers, guard = _count_and_guard(_Leaf(leaf.node, leaf.repeats, terms, leaf.prefix))
+            sites[t.call] = Site(t.call.role, leaf.prefix + t.call.prefix, t.call.args, guard, layers, 2)
+        if sites[t.call].layers != count:
+            broken.add(t.call)
+    return {call: site for call, site in sites.items() if call not in broken}
 
 
 def _per_layer(op: Operator, leaf: _Leaf) -> Operator:
