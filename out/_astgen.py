@@ -275,6 +275,15 @@ class Arch(BaseModelArch):
         """KV-cache bytes per token on one GPU."""
         return self._kv_cache_bytes(self.schedule_config)
 
+    def _kv_cache_bytes(self, sc) -> float:
+        """KV-cache bytes per token on one GPU at the parallel sizes of `sc`:
+        the arch's elements per token (`_kv_cache_elements`) at its KV dtype."""
+        mc = self.model_config
+        return float(
+            self._kv_cache_elements(mc, sc)
+            * (self.kv_cache_dtype or model_dtype(mc)).value
+        )
+
     def prefill_chunks(self, chunk):
         """(chunks, seq_len): this forward pass's tokens as `chunks` pieces of
         `seq_len` tokens, an EXTEND in pieces of `chunk` tokens (0: whole), a

@@ -98,9 +98,9 @@ class TypedForCausalLMArch(Arch):
         )
         ops.finish()
 
-    def _kv_cache_bytes(self, sc) -> float:
-        """KV-cache bytes per token on one GPU at the parallel sizes of `sc`."""
-        return 0.0
+    def _kv_cache_elements(self, mc, sc):
+        """KV-cache elements per token on one GPU at the parallel sizes of `sc`."""
+        return 0
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class

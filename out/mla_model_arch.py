@@ -13,7 +13,7 @@ auto; other switches at sglang's default.
 
 from src.arch.config import ForwardMode
 
-from ._astgen import Arch, Operators, model_dtype
+from ._astgen import Arch, Operators
 
 # sglang --kv-cache-dtype auto: the model dtype
 KV_CACHE_DTYPE = None
@@ -127,15 +127,9 @@ class LatentForCausalLMArch(Arch):
         )
         ops.finish()
 
-    def _kv_cache_bytes(self, sc) -> float:
-        """KV-cache bytes per token on one GPU at the parallel sizes of `sc`."""
-        mc = self.model_config
-        kv_dtype = self.kv_cache_dtype or model_dtype(mc)
-        return float(
-            mc.num_hidden_layers
-            * (mc.kv_lora_rank + mc.qk_rope_head_dim)
-            * kv_dtype.value
-        )
+    def _kv_cache_elements(self, mc, sc):
+        """KV-cache elements per token on one GPU at the parallel sizes of `sc`."""
+        return mc.num_hidden_layers * (mc.kv_lora_rank + mc.qk_rope_head_dim)
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class

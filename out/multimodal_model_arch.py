@@ -13,7 +13,7 @@ auto; other switches at sglang's default.
 
 from functools import partial
 
-from ._astgen import Arch, Operators, model_dtype, weight_dtype_of
+from ._astgen import Arch, Operators, weight_dtype_of
 
 # sglang --kv-cache-dtype auto: the model dtype
 KV_CACHE_DTYPE = None
@@ -98,10 +98,8 @@ class PatchVLForConditionalGenerationArch(Arch):
         )
         ops.finish()
 
-    def _kv_cache_bytes(self, sc) -> float:
-        """KV-cache bytes per token on one GPU at the parallel sizes of `sc`."""
-        mc = self.model_config
-        kv_dtype = self.kv_cache_dtype or model_dtype(mc)
+    def _kv_cache_elements(self, mc, sc):
+        """KV-cache elements per token on one GPU at the parallel sizes of `sc`."""
         num_key_value_heads = (
             getattr(mc, "num_key_value_heads", None) or mc.num_attention_heads
         )
@@ -109,11 +107,7 @@ class PatchVLForConditionalGenerationArch(Arch):
             getattr(mc, "head_dim", None) or mc.hidden_size // mc.num_attention_heads
         )
         num_kv_heads = max(1, num_key_value_heads // (sc.tp_size * sc.dp_size))
-        return float(
-            mc.num_hidden_layers
-            * (num_kv_heads * (head_dim + head_dim))
-            * kv_dtype.value
-        )
+        return mc.num_hidden_layers * (num_kv_heads * (head_dim + head_dim))
 
 
 # sglang EntryClass / Hugging Face `architectures` name -> arch class

@@ -716,9 +716,9 @@ def _kv_methods(a: ArchShapes, preferred: dict[E.Expr, str]) -> list[str]:
     sc_fields = {x.name for x in E.walk(a.kv_cache_per_gpu)
                  if isinstance(x, E.Attr) and x.obj == E.Name("sc")}
     if E.free_names(a.kv_cache_per_gpu) <= {"mc", "sc"} and sc_fields <= _PARALLEL_SIZES:
-        return ["    def _kv_cache_bytes(self, sc) -> float:",
-                '        """KV-cache bytes per token on one GPU at the parallel sizes of `sc`."""',
-                *_kv_body(a.kv_cache_per_gpu, preferred, "sc" in E.free_names(a.kv_cache_per_gpu), own_sc=False)]
+        return ["    def _kv_cache_elements(self, mc, sc):",
+                '        """KV-cache elements per token on one GPU at the parallel sizes of `sc`."""',
+                *_kv_elements_body(a.kv_cache_per_gpu, preferred)]
     return ["    def get_kv_cache(self) -> float:",
             '        """KV-cache bytes per token, whole model."""',
             *_kv_body(a.kv_cache, preferred, False),
@@ -728,7 +728,16 @@ def _kv_methods(a: ArchShapes, preferred: dict[E.Expr, str]) -> list[str]:
             *_kv_body(a.kv_cache_per_gpu, preferred, True)]
 
 
-def _kv_body(total: E.Expr, preferred: dict[E.Expr, str], per_gpu: bool, own_sc: bool = True) -> list[str]:
+def _kv_elements_body(total: E.Expr, preferred: dict[E.Expr, str]) -> list[str]:
+    """Elements per token, with repeated parts named (the package's Arch
+    multiplies them by the KV dtype's bytes)."""
+    namer = Namer(preferred, {}, {"mc", "sc", "self"})
+    definitions, (value,) = namer.name_common([tidy(_nested(total))], {"mc", "sc"})
+    lines = [line for name, d in definitions for line in statement(f"{name} = {show(d)}", 8)]
+    return lines + statement(f"return {show(value)}", 8)
+
+
+def _kv_body(total: E.Expr, preferred: dict[E.Expr, str], per_gpu: bool) -> list[str]:
     """Elements per token times the KV dtype's bytes, with repeated parts named."""
     value = tidy(_nested(total))
     if value == E.Const(0):
@@ -737,7 +746,7 @@ def _kv_body(total: E.Expr, preferred: dict[E.Expr, str], per_gpu: bool, own_sc:
     bound = {"mc", "sc"} if per_gpu else {"mc"}
     definitions, (value,) = namer.name_common([value], bound)
     lines = ["        mc = self.model_config"]
-    if own_sc and "sc" in (E.free_names(value) | {n for _, d in definitions for n in E.free_names(d)}):
+    if "sc" in (E.free_names(value) | {n for _, d in definitions for n in E.free_names(d)}):
         lines.append("        sc = self.schedule_config")
     lines.append("        kv_dtype = self.kv_cache_dtype or model_dtype(mc)")
     for name, d in definitions:
