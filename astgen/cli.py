@@ -131,7 +131,7 @@ def tree_rules(args: argparse.Namespace, tree: SourceTree) -> Rules:
         if getattr(args, "server_args", None):
             raise UsageError(f"--server-args: sglang's launch flags; {tree.root} is a {tree.flavour.name} tree")
         return load_rules(args.rules).for_flavour(tree.flavour.name)
-    spec = read_server_args(tree.root) if not tree.flat else ServerArgSpec()
+    spec = read_server_args(tree.root, _kept(args)) if not tree.flat else ServerArgSpec()
     text = getattr(args, "server_args", None)
     try:
         given = parse_flags(spec, text) if text else {}

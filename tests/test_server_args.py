@@ -167,3 +167,22 @@ def test_binding_twice_is_binding_once(tmp_path):
     assert again.digest == once.digest and again.unbound is once.unbound
     assert again.switch("enable_dp_lm_head") == once.switch("enable_dp_lm_head")
     assert bind_switches(once, spec, {}).digest != once.digest  # the values are in the digest
+
+
+def test_the_spec_is_kept_by_the_content_of_its_files(tmp_path, monkeypatch):
+    """With a cache directory the arguments are read once per content of the
+    files declaring them (a warm scan parses none of them); an edit reads again."""
+    from astgen.frontend import server_args
+
+    root = _fields_tree(tmp_path / "tree")
+    kept = tmp_path / "kept"
+    first = read_server_args(root, kept)
+    assert len(list((kept / "server_args").iterdir())) == 1
+    monkeypatch.setattr(server_args, "_read", lambda _root: pytest.fail("read again"))
+    assert read_server_args(root, kept) == first
+    monkeypatch.undo()
+    fields = root / "sglang" / "srt" / "arg_groups" / "fields" / "parallel.py"
+    fields.write_text(PARALLEL.replace("= False\n", "= True\n", 1))
+    edited = read_server_args(root, kept)
+    assert edited.args["enable_dp_lm_head"].default is True and first.args["enable_dp_lm_head"].default is False
+    assert len(list((kept / "server_args").iterdir())) == 2

@@ -19,12 +19,16 @@ sglang's own syntax against them. The values become switches of the analysis
 from __future__ import annotations
 
 import difflib
+import hashlib
+import pickle
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import libcst as cst
+
+from astgen.atomic import write_atomic
 
 NOT_LITERAL = "<computed>"  # a default sglang computes (a call, a name): no value to read
 
@@ -56,9 +60,45 @@ class ServerArgSpec:
         return {flag: arg for arg in self.args.values() for flag in arg.flags}
 
 
-def read_server_args(package_root: Path) -> ServerArgSpec:
+def read_server_args(package_root: Path, kept: Path | None = None) -> ServerArgSpec:
     """The server arguments of the sglang package under ``package_root``
-    (the directory holding ``sglang/``); empty when it declares none."""
+    (the directory holding ``sglang/``); empty when it declares none. With
+    ``kept`` (the --cache-dir), read once per content of the files declaring
+    them and of this module, and kept there."""
+    if kept is None:
+        return _read(package_root)
+    digest = hashlib.sha256(_CODE)
+    for path in _sources(package_root):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    target = Path(kept) / "server_args" / f"{digest.hexdigest()[:32]}.pickle"
+    try:
+        with open(target, "rb") as fh:
+            spec = pickle.load(fh)  # astgen's own cache, written below
+        if isinstance(spec, ServerArgSpec):
+            return spec
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        pass
+    spec = _read(package_root)
+    try:
+        write_atomic(target, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError:  # a read-only cache: read again next time
+        pass
+    return spec
+
+
+_CODE = Path(__file__).read_bytes()  # what reads them: a change of it reads them again
+
+
+def _sources(package_root: Path) -> list[Path]:
+    """The files :func:`_read` reads, in order."""
+    srt = Path(package_root) / "sglang" / "srt"
+    fields_dir = srt / "arg_groups" / "fields"
+    if fields_dir.is_dir():
+        return sorted(fields_dir.glob("*.py"))
+    return [srt / "server_args.py"] if (srt / "server_args.py").is_file() else []
+
+
+def _read(package_root: Path) -> ServerArgSpec:
     srt = Path(package_root) / "sglang" / "srt"
     fields_dir = srt / "arg_groups" / "fields"
     args: dict[str, ServerArg] = {}
