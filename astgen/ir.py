@@ -10,10 +10,11 @@ guards below it may mention), and the line that created it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from astgen.expr import TRUE, Expr, to_source
 from astgen.frontend.parse import Location
+from astgen.messages import Message
 
 # node kinds
 MODULE = "module"  # a model class whose __init__ was traced
@@ -72,17 +73,40 @@ class Node:
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """Something the analysis could not do, with where and what to add."""
+    """Something the analysis could not do: which kind (:mod:`astgen.messages`),
+    where, and its arguments by name; the text is rendered from them."""
 
-    severity: str  # "error" (unusable input), "incomplete" (missing rule/trace), "note"
-    code: str  # e.g. "unknown-layer", "unresolved", "syntax", "assumed"
+    kind: Message
     loc: Location
-    message: str
-    hint: str = ""
-    subject: str = ""  # the construct not understood: a class name, "call of f", "subscript"
-    # the message's arguments as data, for a reader that needs them (never parsed back from
-    # the text): an "assumed" note's runtime conditions taken at their default
-    args: tuple[str, ...] = ()
+    args: tuple[tuple[str, Any], ...] = ()  # sorted by name; values are text, numbers or tuples of them
+
+    @classmethod
+    def of(klass, kind: Message, loc: Location, /, **args: Any) -> "Diagnostic":
+        return klass(kind, loc, tuple(sorted(args.items())))
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        return dict(self.args).get(name, default)
+
+    @property
+    def code(self) -> str:  # e.g. "unknown-layer", "unresolved", "syntax", "assumed"
+        return self.kind.code
+
+    @property
+    def severity(self) -> str:  # "error" (unusable input), "incomplete" (missing rule/trace), "note"
+        return self.kind.severity
+
+    @property
+    def message(self) -> str:
+        return self.kind.render(self.kind.text, dict(self.args))
+
+    @property
+    def hint(self) -> str:
+        return self.kind.render(self.kind.hint, dict(self.args))
+
+    @property
+    def subject(self) -> str:
+        """The construct not understood: a class name, "call of f", "subscript"."""
+        return self.kind.render(self.kind.subject, dict(self.args)) if self.kind.subject else self.kind.code
 
     def render(self) -> str:
         text = f"{self.loc}: {self.severity}[{self.code}]: {self.message}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from astgen import expr as E
+from astgen import messages as M
 from astgen.cache import ResultCache
 from astgen.emit import pysource
 from astgen.emit.modules import EmitError, EmitOptions, emit_module
@@ -103,14 +104,13 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
     try:
         pm = loader.load(tree.module_name(path))
     except ParseFailure as exc:
-        result.diagnostics.append(Diagnostic("error", "syntax", Location(exc.path, exc.line), exc.message,
-                                             subject="syntax error"))
+        result.diagnostics.append(Diagnostic.of(M.SYNTAX, Location(exc.path, exc.line), error=exc.message))
         return
     entries = pm.entry_classes if arch is None else [c for c in pm.entry_classes if c == arch]
     if not entries:
-        what = f"no EntryClass named {arch}" if arch else "no EntryClass"
-        result.diagnostics.append(Diagnostic("error", "no-entry", Location(result.display, 0),
-                                             f"{what} in this file"))
+        where = Location(result.display, 0)
+        result.diagnostics.append(Diagnostic.of(M.NO_ENTRY_NAMED, where, arch=arch) if arch
+                                  else Diagnostic.of(M.NO_ENTRY, where))
         return
     for entry in entries:
         ir, shapes = _trace(pm, entry, loader, rules, tree.version)
@@ -122,11 +122,7 @@ def _analyze(tree: SourceTree, path: Path, rules: Rules, arch: str | None, loade
         result.classes.append(classify(ir, shapes, rules))
         result.diagnostics += [d for d in shapes.diagnostics if d not in result.diagnostics]
         if not shapes.operators and not any(d.severity != "note" for d in shapes.diagnostics):
-            result.diagnostics.append(Diagnostic(
-                "incomplete", "no-operators", ir.root.loc,
-                f"{entry} builds no layer that rules/ knows in its constructor",
-                "its modules may be created outside __init__, or its __init__ was not found",
-                subject="no operators"))
+            result.diagnostics.append(Diagnostic.of(M.NO_OPERATORS, ir.root.loc, entry=entry))
     if emit is not None:
         _emit(result, rules, emit)
 
@@ -137,9 +133,8 @@ def _findings(ir: ArchIR, rules: Rules) -> list[Diagnostic]:
     for finding in rules.execution.findings:
         node = next((n for n in ir.root.walk(skip_towers=True) if n.cls in finding.classes), None)
         if node is not None:
-            out.append(Diagnostic("note", "finding", node.loc,
-                                  f"{node.cls}: {finding.message} (when {E.to_source(finding.when)}; "
-                                  f"{finding.cite})", subject=node.cls))
+            out.append(Diagnostic.of(M.FINDING, node.loc, cls=node.cls, message=finding.message,
+                                     when=E.to_source(finding.when), cite=finding.cite))
     return out
 
 
@@ -168,13 +163,13 @@ def _with_draft(shapes: ArchShapes, draft: tuple[str, str], loader: Loader, rule
     else:
         why = f"{module}.py has no {entry}"
     if pm is None or entry not in pm.entry_classes:
-        note = Diagnostic("note", "mtp", where, f"MTP draft {entry} not added: {why}")
+        note = Diagnostic.of(M.MTP_NOT_ADDED, where, entry=entry, why=why)
         return replace(shapes, diagnostics=shapes.diagnostics + [note])
     _, draft_shapes = _trace(pm, entry, loader, rules, version, config_entry=shapes.entry)
     problems = [d for d in draft_shapes.diagnostics if d.severity != "note"]
     if problems or not draft_shapes.operators:
-        note = Diagnostic("note", "mtp", where, f"MTP draft {entry} not added: "
-                          + (problems[0].render() if problems else "it builds no operator"))
+        note = Diagnostic.of(M.MTP_NOT_ADDED, where, entry=entry,
+                             why=problems[0].render() if problems else "it builds no operator")
         return replace(shapes, diagnostics=shapes.diagnostics + [note])
     is_mtp = E.attr_path("sc", "is_mtp")
     added = [op.within("mtp_", is_mtp) for op in draft_shapes.operators]
@@ -188,7 +183,7 @@ def _emit(result: FileResult, rules: Rules, options: EmitOptions) -> None:
     try:
         result.source = emit_module(supported, rules, options)
     except EmitError as exc:  # a bug in astgen: the entries lose their FULLY status
-        diag = Diagnostic("incomplete", "emit", Location(result.display, 0), str(exc), subject="emit")
+        diag = Diagnostic.of(M.EMIT_FAILED, Location(result.display, 0), error=str(exc))
         result.diagnostics.append(diag)
         reason = Reason("emit", "emit", f"{result.display}:0", str(exc).splitlines()[0])
         result.classes = [replace(c, status=NOT_SUPPORTED, reasons=c.reasons + (reason,)) if c.status == FULLY
@@ -201,10 +196,8 @@ def crashed(tree: SourceTree, path: Path, exc: BaseException) -> FileResult:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "astgen" in f.filename]
     where = f" (in {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     result = FileResult(path, tree.display(path))
-    result.diagnostics.append(Diagnostic(
-        "error", "crash", Location(result.display, 0),
-        f"astgen crashed on this file: {type(exc).__name__}: {exc}{where}",
-        "please report it with the file", subject=f"crash ({type(exc).__name__})"))
+    result.diagnostics.append(Diagnostic.of(M.CRASH, Location(result.display, 0), error=type(exc).__name__,
+                                            detail=str(exc), where=where))
     return result
 
 

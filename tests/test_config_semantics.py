@@ -318,3 +318,22 @@ def test_a_server_switch_still_takes_its_default_with_a_note(tmp_path):
     assert not [d for d in result.diagnostics if d.severity == "incomplete"]
     assert [d.code for d in result.diagnostics if d.code == "assumed"] == ["assumed"]
     assert result.classes[0].status == "FULLY"
+
+
+def test_a_condition_taken_at_its_default_is_named_as_the_code_spells_it(tmp_path):
+    """The module header names what it took at its default as code (a call
+    is ``f()``), from the note's arguments, never by re-reading its text:
+    a helper given the config read "uses_fast_path with the config()"."""
+    model = MODEL.replace(
+        "        if is_gated_hybrid(config):\n            self.gate = ReplicatedLinear(config.hidden_size, config.gate_dim, bias=False)\n",
+        "        self.scale = 1\n        if uses_fast_path(config):\n            self.scale = 2\n").replace(
+        "from sglang.srt.configs.model_config import is_gated_hybrid\n",
+        "from sglang.srt.layers.unknown_helpers import uses_fast_path\n")
+    tree = _tree(tmp_path, model)
+    result = generate(tree, tree.models_dir / "qwen3_next.py")
+    notes = [d for d in result.diagnostics if d.code == "assumed"]
+    assert [(d.severity, d.message, d.arg("constructs")) for d in notes] == [
+        ("note", "condition on call of uses_fast_path with the config taken as its default (off)",
+         ("uses_fast_path()",))]
+    assert "Taken at sglang's default (off) where the code tests them: uses_fast_path()." in \
+        " ".join(result.source.split('"""')[1].split())

@@ -253,3 +253,23 @@ def test_forward_conditions_are_read_by_a_reader_built_from_the_traced_entry(tmp
     assert reader(tests[0], pm, arch.root, info) == E.parse("mc.num_hidden_layers > 2")
     assert reader(tests[1], pm, arch.root, info) == E.FALSE  # sglang's default path
     assert (list(tracer.diagnostics), [(n.attr, n.cls) for n in arch.root.walk()]) == before
+
+
+def test_every_message_renders_from_named_arguments():
+    """astgen/messages.py: a diagnostic's text, hint and subject are templates
+    over its arguments; a tuple prints joined, `verb` agrees with its count."""
+    from astgen import messages as M
+    from astgen.frontend.parse import Location
+    from astgen.ir import Diagnostic
+
+    kinds = [v for v in vars(M).values() if isinstance(v, M.Message)]
+    assert len(kinds) >= 20 and {k.severity for k in kinds} == {"error", "incomplete", "note"}
+    d = Diagnostic.of(M.ASSUMED_BUILT, Location("m.py", 3), built=("gate", "up"), calls=("call of f",),
+                      first="call of f")
+    assert d.render() == ("m.py:3: incomplete[assumed]: whether gate, up are built depends on call of f (given "
+                          "the config), which astgen cannot evaluate (add the helper to rules/parallel.toml, or "
+                          "teach the tracer the construct)")
+    assert d.subject == "call of f" and d.arg("built") == ("gate", "up")
+    one = Diagnostic.of(M.UNRESOLVED_OPERATOR, Location("m.py", 4), op="o_proj", fields=("k",), why="x")
+    assert one.message == "operator o_proj: k depends on an unresolved value (x)"
+    assert Diagnostic.of(M.SYMBOLIC_LOOP, Location("m.py", 5)).subject == "loop"  # the code when none is named

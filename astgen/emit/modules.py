@@ -17,6 +17,7 @@ from pathlib import Path
 
 from astgen import __version__
 from astgen import expr as E
+from astgen import messages as M
 from astgen.emit._cse import Namer
 from astgen.emit.package import EXPORTS, HELPERS, join_module, table_name
 from astgen.emit.pysource import LINE_LENGTH, block, show, statement
@@ -208,7 +209,7 @@ def _records(archs: list[ArchShapes]) -> list[str]:
 def _assumed(archs: list[ArchShapes]) -> list[str]:
     """The runtime state no schedule field describes, as taken at sglang's
     default (off) where the code tests it: one wrapped paragraph."""
-    names = {_switch_name(why) for a in archs for d in a.diagnostics if d.code == "assumed" for why in d.args}
+    names = {c for a in archs for d in a.diagnostics if d.kind == M.ASSUMED_CONDITION for c in d.arg("constructs")}
     if not names:
         return []
     words = ["Taken", "at", "sglang's", "default", "(off)", "where", "the", "code", "tests", "them:"]
@@ -233,10 +234,6 @@ def _found(archs: list[ArchShapes]) -> list[str]:
         out += ["", *textwrap.wrap(f"sglang's code looks wrong here, and this module follows it: {message}.",
                                    79, break_on_hyphens=False, break_long_words=False)]
     return out
-
-
-def _switch_name(why: str) -> str:
-    return why[len("call of "):] + "()" if why.startswith("call of ") else why
 
 
 def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switches: list[_Switch]) -> str:

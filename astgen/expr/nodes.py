@@ -195,9 +195,18 @@ class Index(Expr):
 
 @dataclass(frozen=True)
 class Unknown(Expr):
-    """A value the tracer could not resolve; ``why`` says what and where."""
+    """A value the tracer could not resolve: ``what`` it is ("call of f",
+    "attribute x of C"), and whether it was computed from the model config
+    (a call given the config: what decides whether a module is built)."""
 
-    why: str
+    what: str
+    given_config: bool = False
+    call: str = ""  # the function whose result it is, when it is a call's
+
+    @property
+    def why(self) -> str:
+        """``what``, as the reports say it."""
+        return self.what + (" with the config" if self.given_config else "")
 
 
 BIN_OPS: dict[str, Callable[[Any, Any], Any]] = {

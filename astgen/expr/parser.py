@@ -111,8 +111,8 @@ def _call_from_ast(node: ast.Call) -> Expr:
         return GetAttr(_from_ast(args[0]), args[1].value, _from_ast(args[2]))
     if fn == "hasattr" and len(args) == 2 and isinstance(args[1], ast.Constant):
         return HasAttr(_from_ast(args[0]), args[1].value)
-    if fn == "__unknown__" and len(args) == 1 and isinstance(args[0], ast.Constant):
-        return Unknown(args[0].value)
+    if fn == "__unknown__" and len(args) in (1, 2, 3) and all(isinstance(a, ast.Constant) for a in args):
+        return Unknown(*(a.value for a in args))
     if fn == "sum" and len(args) == 1 and isinstance(args[0], ast.GeneratorExp):
         return _countif_from_ast(args[0])
     if fn in FUNCS and not node.keywords:

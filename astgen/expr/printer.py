@@ -129,4 +129,5 @@ class Printer:
         return f"{self.wrap(e.obj, PREC['atom'])}[{self.show(e.index)[0]}]", PREC["atom"]
 
     def _Unknown(self, e: Unknown) -> tuple[str, int]:
-        return f"__unknown__({e.why!r})", PREC["atom"]
+        rest = f", {e.given_config!r}, {e.call!r}" if e.call else ", True" if e.given_config else ""
+        return f"__unknown__({e.what!r}{rest})", PREC["atom"]

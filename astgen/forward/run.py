@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from astgen import expr as E
 from astgen import ir
+from astgen import messages as M
 from astgen.forward.flow import Event, Flow
 from astgen.frontend.parse import Location
 from astgen.rules import ModeOp, Rules, model_types_of
@@ -155,11 +156,8 @@ def _plan_mla(node: ir.Node, rules: Rules, plan: ForwardPlan, version: str) -> N
         values = [E.simplify(E.substitute(e, node.fields)) for e in (op.k, op.n, op.batch)]
         missing = sorted(set().union(*(E.free_names(v) for v in values)) - {"mc", "sc"})
         if missing:
-            plan.diagnostics.append(ir.Diagnostic(
-                "incomplete", "unresolved", node.loc,
-                f"{node.cls}: the absorbed MLA operator {op.name} reads {', '.join(missing)}, "
-                "which the constructor does not set",
-                "name the attention's fields in rules/execution.toml [mla]", f"{node.cls}.{missing[0]}"))
+            plan.diagnostics.append(ir.Diagnostic.of(M.MLA_FIELDS, node.loc, cls=node.cls, op=op.name,
+                                                     missing=tuple(missing), first=missing[0]))
             continue
         steps.append(Step(op, absorbed, *values))
     if steps:

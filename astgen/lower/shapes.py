@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from astgen import expr as E
 from astgen import ir
+from astgen import messages as M
 from astgen.forward.run import SEQ_LEN, ForwardPlan, has_moe
 from astgen.frontend.parse import Location
 from astgen.rules import LayerRule, Rules
@@ -503,12 +504,8 @@ def _check_resolved(out: ArchShapes) -> None:
                 if field_name not in names:
                     names.append(field_name)
         for why, names in fields.items():
-            verb = "depends" if len(names) == 1 else "depend"
-            out.diagnostics.append(ir.Diagnostic(
-                "incomplete", "unresolved", op.loc,
-                f"operator {op.name}: {', '.join(names)} {verb} on an unresolved value ({why})",
-                "add the function or object to rules/parallel.toml, or teach the tracer the construct",
-                why))
+            out.diagnostics.append(ir.Diagnostic.of(M.UNRESOLVED_OPERATOR, op.loc, op=op.name, fields=tuple(names),
+                                                    why=why))
 
 
 _FIELDS = ("m", "k", "n", "batch", "layers", "guard")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from astgen import expr as E
+from astgen import messages as M
 from astgen import ir
 from astgen.frontend.parse import Location
 from astgen.lower.layout import Layout
@@ -175,16 +176,14 @@ class _Walker:
         try:
             return E.evaluate(e, env)
         except E.MissingKey as exc:
-            self.problem(node, f"the config has no key {exc.path}, which {node.path() or node.cls} reads",
-                         "missing-key", exc.path)
+            self.problem(node, M.MISSING_KEY, key=exc.path, what=node.path() or node.cls)
         except E.EvalError as exc:
-            self.problem(node, f"cannot evaluate {E.to_source(e)} for {node.path() or node.cls} ({exc})",
-                         "unevaluated", "evaluation")
+            self.problem(node, M.UNEVALUATED, expr=E.to_source(e), what=node.path() or node.cls, error=str(exc))
         return None
 
-    def problem(self, node: ir.Node, message: str, code: str, subject: str) -> None:
+    def problem(self, node: ir.Node, kind: M.Message, **args: Any) -> None:
         """Once per construct: the same node fails in every layer alike."""
-        diag = ir.Diagnostic("error", code, node.loc, message, subject=subject)
+        diag = ir.Diagnostic.of(kind, node.loc, **args)
         if diag not in self.table.problems:
             self.table.problems.append(diag)
 

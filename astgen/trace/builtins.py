@@ -56,7 +56,7 @@ class Builtins:
             return self._numeric(name, args)
         handler = getattr(self, f"_b_{name}", None)
         if handler is None:
-            return E.Unknown(f"call of {site}")
+            return E.Unknown(f"call of {site}", call=site)
         return handler(args, kwargs)
 
     def _b_namespace(self, args: list, kwargs: dict) -> Any:

@@ -7,13 +7,13 @@ from typing import Any
 import libcst as cst
 
 from astgen import expr as E
+from astgen import messages as M
 from astgen import ir
 from astgen.frontend.parse import ParsedModule
 from astgen.rules import FunctionRule, RuleMethod
 from astgen.trace.builtins import _BUILTIN_FUNCS
 from astgen.trace.common import (
     MAX_DEPTH,
-    ON_CONFIG,
     _body,
     _callee_name,
     _Frame,
@@ -58,7 +58,7 @@ class Calls:
             node = ir.Node(ir.MODULE, ref.name, loc)
             inst = Instance(node, ref.info)
             if self.depth > MAX_DEPTH:
-                self._diag("incomplete", "too-deep", loc, f"construction of {ref.name} nested too deeply")
+                self._diag(M.DEEP_CONSTRUCTION, loc, cls=ref.name)
                 return inst
             self._construct_traced(inst, ref.info, args, kwargs, loc)
             node.fields = self._scalar_fields(inst)
@@ -125,12 +125,12 @@ class Calls:
             return self._instantiate(ClassRef(name), args, kwargs)
         if any(_reads_config(v) for v in [*args, *kwargs.values()]):
             # a helper astgen cannot read, asked about the checkpoint: not a server switch
-            return E.Unknown(f"call of {name}{ON_CONFIG}")
-        return E.Unknown(f"call of {name}")
+            return E.Unknown(f"call of {name}", given_config=True, call=name)
+        return E.Unknown(f"call of {name}", call=name)
 
     def _call_function(self, fn: FuncRef, args: list, kwargs: dict, new_guard: bool = False) -> Any:
         if self.depth > MAX_DEPTH:
-            self._diag("incomplete", "too-deep", self._here(), "call nesting too deep")
+            self._diag(M.DEEP_CALLS, self._here())
             return E.Unknown("call nesting too deep")
         params = fn.node.params
         scope: dict[str, Any] = dict(fn.closure or {})
@@ -229,11 +229,9 @@ class Calls:
             elif arg.star == "**":
                 splat = _splat(value)
                 if not splat and not isinstance(value, DictVal):
-                    self._diag("note", "assumed", self._here(),
-                               f"keyword arguments **{_callee_name(arg.value) or 'a value'} not resolved: "
-                               "the callee's defaults are taken",
-                               "trace the function ([trace] functions in rules/layers.toml)",
-                               _callee_name(arg.value) or "a ** argument")
+                    splatted = _callee_name(arg.value)
+                    self._diag(M.ASSUMED_KWARGS, self._here(), callee=splatted or "a value",
+                               construct=splatted or "a ** argument")
                 kwargs.update(splat)
             elif arg.keyword is not None:
                 kwargs[arg.keyword.value] = value

@@ -84,7 +84,6 @@ def _callee_name(node: cst.BaseExpression) -> str:
     return type(node).__name__
 
 
-ON_CONFIG = " with the config"  # the suffix of an unknown call that was given the model config
 
 
 def _reads_config(value: Any) -> bool:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from astgen import expr as E
+from astgen import messages as M
 from astgen import ir
 from astgen.frontend.loader import Loader
 from astgen.frontend.parse import (
@@ -19,7 +20,6 @@ from astgen.trace.common import (
     CONFIG_NODE,
     MAX_DEPTH,
     MC,
-    ON_CONFIG,
     _has_decorator,
     _plain_config_value,
 )
@@ -224,11 +224,9 @@ class ConfigModel:
         class's own code is not understood (reported at the class)."""
         if _plain_config_value(value):
             return value
-        why = sorted({u.why.removesuffix(ON_CONFIG) for u in E.unknowns(value)}) if isinstance(value, E.Expr) else \
+        whys = sorted({u.what for u in E.unknowns(value)}) if isinstance(value, E.Expr) else \
             [f"a {type(value).__name__} value"]
         raw = E.Attr(obj.root, attr) if obj.root is not None else E.Unknown(f"{obj.cls.name}.{attr}")
         self._config_fallbacks.append(raw)
-        self._diag("note", "config-attr", obj.node.loc,
-                   f"{obj.cls.name}.{attr} is computed from {', '.join(why)}: read as the raw config key "
-                   f"{E.to_source(raw)}", subject=f"{obj.cls.name}.{attr}")
+        self._diag(M.CONFIG_ATTR, obj.node.loc, cls=obj.cls.name, attr=attr, whys=tuple(whys), raw=E.to_source(raw))
         return raw

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 import libcst as cst
 
 from astgen import expr as E
+from astgen import messages as M
 from astgen import ir
 from astgen.trace.common import (
     MC,
@@ -379,9 +380,9 @@ class Expressions:
                 defaulted = E.Const(bool(E.evaluate(defaulted, {})))
             except E.EvalError:
                 defaulted = E.FALSE
-        whys = sorted({u.why for u in E.unknowns(value)})
-        self._diag("note", "assumed", self._here(),
-                   f"condition on {', '.join(whys)} taken as its default (off)", args=tuple(whys))
+        unknowns = E.unknowns(value)
+        self._diag(M.ASSUMED_CONDITION, self._here(), whys=tuple(sorted({u.why for u in unknowns})),
+                   constructs=tuple(sorted({f"{u.call}()" if u.call else u.why for u in unknowns})))
         if isinstance(defaulted, E.Const):
             return E.Const(bool(defaulted.value))
         return defaulted

@@ -8,11 +8,11 @@ from typing import Any, Callable, Iterable
 import libcst as cst
 
 from astgen import expr as E
+from astgen import messages as M
 from astgen import ir
 from astgen.frontend.parse import import_bindings
 from astgen.trace.common import (
     MC,
-    ON_CONFIG,
     _assigned_modules,
     _body,
     _callee_name,
@@ -61,9 +61,8 @@ class Statements:
                 return ret
             except (RecursionError, TypeError, ValueError, AttributeError,
                     KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
-                self._diag("incomplete", "tracer-error", self._here(),
-                           f"could not interpret statement ({type(exc).__name__}: {exc})",
-                           "statement skipped", f"statement {type(stmt).__name__} ({type(exc).__name__})")
+                self._diag(M.TRACER_ERROR, self._here(), error=type(exc).__name__, detail=str(exc),
+                           statement=type(stmt).__name__)
                 continue
             if result is not None:
                 return result
@@ -133,14 +132,10 @@ class Statements:
         path with a note, as before."""
         if not isinstance(value, E.Expr):
             return
-        whys = sorted({u.why for u in E.unknowns(value) if u.why.endswith(ON_CONFIG)})
+        calls = sorted({u.what for u in E.unknowns(value) if u.given_config})
         built = [a for stmt in skipped for a in _assigned_modules(stmt)]
-        if whys and built:
-            self._diag("incomplete", "assumed", self._here(),
-                       f"whether {', '.join(built)} {'is' if len(built) == 1 else 'are'} built depends on "
-                       f"{', '.join(w.removesuffix(ON_CONFIG) for w in whys)} (given the config), which astgen "
-                       "cannot evaluate", "add the helper to rules/parallel.toml, or teach the tracer the construct",
-                       subject=whys[0].removesuffix(ON_CONFIG))
+        if calls and built:
+            self._diag(M.ASSUMED_BUILT, self._here(), built=tuple(built), calls=tuple(calls), first=calls[0])
 
     def _exec_cases(self, subject: Any, cases: list[cst.MatchCase], rest: list) -> _Return | None:
         """``match``: the cases as an if/elif chain on ``subject == value``."""
@@ -228,7 +223,7 @@ class Statements:
         if items is None and self._overrides_from_items(stmt):
             return None
         if items is None:
-            self._diag("note", "loop", self._here(), "loop over a symbolic range skipped")
+            self._diag(M.SYMBOLIC_LOOP, self._here())
             return None
         for item in items[:MAX_UNROLL]:
             self._assign(stmt.target, item)
@@ -377,9 +372,7 @@ class Statements:
             return
         if isinstance(value, Repeated):
             if isinstance(value.item, E.Unknown):  # the items are modules we could not resolve
-                self._diag("incomplete", "unresolved", self._here(),
-                           f"the items of {attr or 'a module list'} are not resolved ({value.item.why})",
-                           "teach the tracer the construct", value.item.why)
+                self._diag(M.UNRESOLVED_ITEMS, self._here(), attr=attr or "a module list", why=value.item.why)
             holder = ir.Node(ir.LIST, "ModuleList", self._here(), repeat=value.count, repeat_var=value.var)
             parent.add(holder, attr, guard)
             self._attach(holder, "", value.item, E.TRUE)

@@ -8,6 +8,7 @@ from typing import Any
 import libcst as cst
 
 from astgen import expr as E
+from astgen import messages as M
 from astgen import ir
 from astgen.frontend.loader import Loader
 from astgen.frontend.parse import (
@@ -42,7 +43,7 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         self.loader = loader
         self.rules = rules
         self.diagnostics: list[ir.Diagnostic] = []
-        self._seen_diag: set[tuple[str, str, int]] = set()
+        self._seen_diag: set[tuple] = set()  # (kind, arguments, line) reported
         self.depth = 0
         self.frame: _Frame | None = None
         self._module_values: dict[tuple[str, str], Any] = {}
@@ -80,9 +81,7 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         root = ir.Node(ir.MODULE, class_name, Location(info.module.display if info else pm.display, line))
         result = ir.ArchIR(class_name, pm.name, pm.display, pm.sha256, root)
         if info is None:
-            self._diag("error", "no-class", Location(pm.display, 0),
-                       f"EntryClass names {class_name}, which is neither defined in this file nor imported "
-                       "from a model file")
+            self._diag(M.NO_CLASS, Location(pm.display, 0), cls=class_name)
         else:
             inst = Instance(root, info)
             kwargs = {k: v for k, v in self.rules.entry.items()}
@@ -104,18 +103,18 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         pm = self.loader.get(module)
         ref = self._module_global(pm, cls_name) if pm is not None else None
         if not isinstance(ref, ClassRef) or ref.info is None:
-            self._diag("incomplete", "entry-config", loc, f"the entry's config factory {self.rules.entry_factory} "
-                       "is not in this tree", subject="entry config")
+            self._diag(M.ENTRY_CONFIG, loc, factory=self.rules.entry_factory)
             return config
         return self._call(self._getattr(ref, method), [config], {}, str(loc))
 
     # -- diagnostics --------------------------------------------------
-    def _diag(self, severity: str, code: str, loc: Location, message: str, hint: str = "",
-              subject: str = "", args: tuple[str, ...] = ()) -> None:
-        key = (code, message, loc.line)
+    def _diag(self, kind: M.Message, loc: Location, /, **args: Any) -> None:
+        """Report ``kind`` (astgen.messages) at ``loc``, once per line and arguments."""
+        diagnostic = ir.Diagnostic.of(kind, loc, **args)
+        key = (kind, diagnostic.args, loc.line)
         if key not in self._seen_diag:
             self._seen_diag.add(key)
-            self.diagnostics.append(ir.Diagnostic(severity, code, loc, message, hint, subject or code, args))
+            self.diagnostics.append(diagnostic)
 
     def _here(self) -> Location:
         f = self.frame
@@ -157,13 +156,12 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         for n in root.walk(skip_towers=True):
             if n.tower:
                 unknown = sorted({u.cls for u in n.walk() if u.kind == ir.UNKNOWN})
-                self._diag("note", "tower", n.loc, f"multimodal tower {n.path()} ({n.cls}) is not analyzed"
-                           + (f"; it holds unknown classes {', '.join(unknown)}" if unknown else ""))
+                if unknown:
+                    self._diag(M.TOWER_WITH_UNKNOWN, n.loc, path=n.path(), cls=n.cls, unknown=tuple(unknown))
+                else:
+                    self._diag(M.TOWER, n.loc, path=n.path(), cls=n.cls)
             elif n.kind == ir.UNKNOWN:
-                self._diag("incomplete", "unknown-layer", n.loc,
-                           f"unknown layer class {n.cls} (attribute {n.attr or '?'})",
-                           f"add a rule for {n.cls} to rules/layers.toml, or list it under [ignored]",
-                           n.cls)
+                self._diag(M.UNKNOWN_LAYER, n.loc, cls=n.cls, attr=n.attr or "?")
 
 
 class ConditionReader:
