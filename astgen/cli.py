@@ -166,12 +166,14 @@ def _cache(args: argparse.Namespace, tree: SourceTree, rules: Rules, emit: EmitO
 def _options(args: argparse.Namespace, tree: SourceTree, rules: Rules, n_files: int, emit: bool) -> ScanOptions:
     """How to run the pipeline over a tree: workers, what to emit, the cache
     (none for a single --arch, since results are cached per whole file)."""
+    kept = _kept(args)
     options = EmitOptions(import_root=args.import_root, sglang_version=tree.version,
-                          kv_cache_dtype=args.kv_cache_dtype) if emit else None
+                          kv_cache_dtype=args.kv_cache_dtype,
+                          format_cache=kept / "format" if kept is not None else None) if emit else None
     arch = getattr(args, "arch", None)
     return ScanOptions(jobs=_jobs(args, n_files), emit=options, arch=arch,
                        cache=None if arch else _cache(args, tree, rules, options),
-                       kept=_kept(args))
+                       kept=kept)
 
 
 def _kept(args: argparse.Namespace) -> Path | None:

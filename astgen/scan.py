@@ -18,7 +18,6 @@ from typing import Callable, Iterator
 from astgen import expr as E
 from astgen import messages as M
 from astgen.cache import ResultCache
-from astgen.emit import pysource
 from astgen.emit.modules import EmitError, EmitOptions, emit_module
 from astgen.forward.flow import read_flow
 from astgen.forward.run import plan_forward
@@ -314,7 +313,6 @@ def _init_worker(tree: SourceTree, rules: Rules, emit: EmitOptions | None, arch:
     gc.set_threshold(50_000, 20, 100)
     loader = Loader(tree, kept / "registry" if kept is not None else None)
     _WORKER.update(tree=tree, rules=rules, emit=emit, arch=arch, loader=loader)
-    pysource.DISK_CACHE[0] = kept / "format" if kept is not None else None
 
 
 def _work(path: Path) -> FileResult:

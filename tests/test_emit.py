@@ -74,11 +74,11 @@ def test_black_output_is_kept_by_text_and_read_back_without_black(tmp_path, monk
     cache directory the layout is kept there (keyed by black's version,
     the width and the text) and a later process reads it back."""
     from astgen.emit import pysource
-    monkeypatch.setattr(pysource, "DISK_CACHE", [tmp_path / "format"])
     monkeypatch.setattr(pysource, "_FORMATTED", {})
     text = "x = " + " + ".join(f"mc.key_{i}" for i in range(12))
     expected = black.format_str(text + "\n", mode=black.Mode(line_length=80)).rstrip("\n").split("\n")
-    assert pysource.statement(text, 8) == ["        " + line for line in expected]
+    with pysource.kept_in(tmp_path / "format"):  # what emit_module does with EmitOptions.format_cache
+        assert pysource.statement(text, 8) == ["        " + line for line in expected]
     kept = list((tmp_path / "format").rglob("*"))
     assert len([p for p in kept if p.is_file()]) == 1
 
@@ -87,6 +87,10 @@ def test_black_output_is_kept_by_text_and_read_back_without_black(tmp_path, monk
 
     monkeypatch.setattr(pysource, "_FORMATTED", {})  # a new process: nothing in memory
     monkeypatch.setattr(pysource, "_run_black", no_black)
-    assert pysource.statement(text, 8) == ["        " + line for line in expected]
+    with pysource.kept_in(tmp_path / "format"):
+        assert pysource.statement(text, 8) == ["        " + line for line in expected]
+        with pytest.raises(AssertionError, match="black ran again"):
+            pysource.statement(text, 4)  # another width is another key
+    monkeypatch.setattr(pysource, "_FORMATTED", {})
     with pytest.raises(AssertionError, match="black ran again"):
-        pysource.statement(text, 4)  # another width is another key
+        pysource.statement(text, 8)  # outside the block nothing is kept or read

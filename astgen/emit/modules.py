@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from astgen import __version__
@@ -20,7 +20,7 @@ from astgen import expr as E
 from astgen import messages as M
 from astgen.emit._cse import Namer
 from astgen.emit.package import EXPORTS, HELPERS, join_module, table_name
-from astgen.emit.pysource import LINE_LENGTH, block, show, statement
+from astgen.emit.pysource import LINE_LENGTH, block, kept_in, show, statement
 from astgen.emit.tidy import given, tidy, tidy_condition
 from astgen.frontend.parse import Location
 from astgen.lower.shapes import BOUND_NAMES, ArchShapes, Operator, Site
@@ -34,6 +34,9 @@ class EmitOptions:
     import_root: str = "src.arch"
     sglang_version: str = "unknown"
     kv_cache_dtype: str = "auto"  # sglang's --kv-cache-dtype ("auto": the model dtype)
+    # where black's layout of a long statement is kept between runs (None: not kept); where the
+    # text is kept changes no text, so it is no part of the options' identity (the result cache's key)
+    format_cache: Path | None = field(default=None, repr=False, compare=False)
 
 
 KV_CACHE_DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1")
@@ -57,6 +60,11 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
     package's (:mod:`astgen.emit.package`): the module imports what it uses."""
     if not archs:
         raise EmitError("nothing to emit")
+    with kept_in(options.format_cache):
+        return _emit_module(archs, rules, options)
+
+
+def _emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> str:
     first = archs[0]
     named, switches, chunk = _named_switches(archs, rules)
     try:

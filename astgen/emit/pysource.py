@@ -13,14 +13,19 @@ pre-commit hook does, then never imports black).
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Iterator
 
 from astgen import expr as E
 from astgen.atomic import write_atomic
 
 LINE_LENGTH = 88
 _MODE = {}  # line length -> black.Mode
-DISK_CACHE: list[Path | None] = [None]  # directory for black's output; None: nothing kept
+# where black's output is kept for the emission running now (EmitOptions.format_cache): set
+# for one emit_module call by `kept_in`, read by _black; None: nothing kept on disk
+_KEPT: ContextVar[Path | None] = ContextVar("format_cache", default=None)
 _BLACK_VERSION: list[str] = []
 
 
@@ -103,8 +108,18 @@ def block(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+@contextmanager
+def kept_in(directory: Path | None) -> Iterator[None]:
+    """Statements black lays out inside this block are kept under ``directory``."""
+    token = _KEPT.set(directory)
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+
+
 def _black(text: str, width: int) -> str:
-    directory = DISK_CACHE[0]
+    directory = _KEPT.get()
     if directory is None:
         return _run_black(text, width)
     if not _BLACK_VERSION:
