@@ -63,6 +63,7 @@ from astgen.scan import (
     default_jobs,
     scan_files,
 )
+from astgen.trace import check_rules
 
 if TYPE_CHECKING:
     from astgen.compare.drift import ConfigIndex
@@ -127,17 +128,19 @@ def tree_rules(args: argparse.Namespace, tree: SourceTree) -> Rules:
     """The rules with the tree's server arguments bound as switches, set
     by --server-args (sglang's launch flags) where the user gave them; a
     mini-sglang tree's rules (rules/minisgl.toml) for one."""
+    rules = load_rules(args.rules)
+    check_rules(rules)  # what the rules ask of the tracer, before anything is read
     if tree.flavour.name != "sglang":
         if getattr(args, "server_args", None):
             raise UsageError(f"--server-args: sglang's launch flags; {tree.root} is a {tree.flavour.name} tree")
-        return load_rules(args.rules).for_flavour(tree.flavour.name)
+        return rules.for_flavour(tree.flavour.name)
     spec = read_server_args(tree.root, _kept(args)) if not tree.flat else ServerArgSpec()
     text = getattr(args, "server_args", None)
     try:
         given = parse_flags(spec, text) if text else {}
     except ServerArgsError as exc:
         raise UsageError(str(exc)) from None
-    return bind_switches(load_rules(args.rules), spec, given)
+    return bind_switches(rules, spec, given)
 
 
 # ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import shutil
 
 from astgen import ir
 from astgen.frontend.source import tree_of_file
-from tests.helpers import FIXTURES, generate
+from tests.helpers import FIXTURES, RULES, generate
 
 # sglang 0.5.23 llama_eagle.py:43-60: `class LlamaDecoderLayer(LlamaDecoderLayer)`, a
 # subclass that takes the name of the class it imports and extends
@@ -273,3 +273,27 @@ def test_every_message_renders_from_named_arguments():
     one = Diagnostic.of(M.UNRESOLVED_OPERATOR, Location("m.py", 4), op="o_proj", fields=("k",), why="x")
     assert one.message == "operator o_proj: k depends on an unresolved value (x)"
     assert Diagnostic.of(M.SYMBOLIC_LOOP, Location("m.py", 5)).subject == "loop"  # the code when none is named
+
+
+def test_a_builtin_the_rules_name_must_exist(tmp_path, capsys):
+    """rules/ name tracer builtins (``builtin:make_layers``, a source family's
+    [builtins]); one the tracer does not implement is refused before anything
+    is read, with the rules table and the closest name (exit 2)."""
+    import shutil
+
+    from astgen.cli import main
+    from astgen.trace import check_rules
+    from astgen.trace.builtins import _BUILTIN_FUNCS, builtin_names
+    from tests.helpers import REPO
+
+    assert set(_BUILTIN_FUNCS.values()) <= builtin_names()  # every Python name the tracer maps
+    check_rules(RULES)  # the bundled rules name only what exists
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    text = (rules / "parallel.toml").read_text()
+    (rules / "parallel.toml").write_text(text.replace('"builtin:make_layers"', '"builtin:make_layer"', 1))
+    capsys.readouterr()
+    assert main(["scan", "--rules", str(rules), "-q", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "rules/parallel.toml [functions] make_layers: no tracer builtin 'make_layer' (did you mean " \
+           "'make_layers'?)" in err

@@ -26,7 +26,30 @@ The package keeps the interpreter's parts apart, each a mixin of
 - ``objects`` and ``common``: the tracer's own values and helpers.
 """
 
+import difflib
+
+from astgen.rules import Rules, RulesError
+from astgen.trace.builtins import builtin_names
 from astgen.trace.config import config_class
 from astgen.trace.tracer import Tracer
+
+
+def check_rules(rules: Rules) -> None:
+    """Refuse rules that name a builtin the tracer does not implement
+    (``builtin:X`` in [functions], the [builtins] of a source family's
+    rules): a typo there is an error, not a value silently left unknown."""
+    known = builtin_names()
+    named = [(f"rules/parallel.toml [functions] {f.name}", f.target) for f in rules.functions.values()
+             if f.kind == "builtin"]
+    for flavour, doc in sorted(rules.flavours.items()):
+        named += [(f"rules/{flavour}.toml [builtins] {k}", v) for k, v in doc.get("builtins", {}).items()]
+        named += [(f"rules/{flavour}.toml [functions] {k}", str(spec.get("value", ""))[len("builtin:"):])
+                  for k, spec in doc.get("functions", {}).items()
+                  if str(spec.get("value", "")).startswith("builtin:")]
+    for where, name in named:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            raise RulesError(f"{where}: no tracer builtin {name!r}" + (f" (did you mean {close[0]!r}?)" if close
+                             else f"; the builtins: {', '.join(sorted(known))}"))
 
 __all__ = ["Tracer", "config_class"]

@@ -45,6 +45,12 @@ _BUILTIN_FUNCS = {
 }
 
 
+def builtin_names() -> frozenset[str]:
+    """Every builtin the tracer implements: what rules/ may name
+    (``builtin:X`` of [functions], the values of [builtins])."""
+    return _NUMERIC | frozenset(name[3:] for name in dir(Builtins) if name.startswith("_b_"))
+
+
 class Builtins:
     """The tracer's builtins: the Python and torch callables the tracer evaluates
     (getattr, range, ModuleList, ...). A mixin of
