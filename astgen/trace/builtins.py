@@ -7,7 +7,8 @@ from typing import Any
 
 from astgen import expr as E
 from astgen import ir
-from astgen.trace.common import LAYER_VAR, MC, _is_config
+from astgen.trace.common import LAYER_VAR, _is_config
+from astgen.trace.config import NOT_CONFIG
 from astgen.trace.objects import _Layers, _Partial
 from astgen.values import (
     BASE,
@@ -85,39 +86,20 @@ class Builtins:
         if len(args) < 2 or not isinstance(args[1], E.Const) or not isinstance(args[1].value, str):
             return E.Unknown("getattr with a computed name")
         obj, attr = args[0], args[1].value
-        default = args[2] if len(args) > 2 else None
-        if isinstance(obj, E.Expr):
-            loaded = self._loaded(obj, attr)
-            if loaded is not MISSING:
-                return loaded
-        config = self._config() if isinstance(obj, E.Expr) and obj == MC else None
-        if isinstance(obj, ConfigObject):
-            config = obj
-        if config is not None:
-            return self._config_member(config, attr, MISSING if len(args) < 3 else default)
-        if isinstance(obj, E.Expr) and _is_config(obj):
-            key = self._key(attr) if obj == MC else attr
-            read = E.Attr(obj, key) if default is None else E.GetAttr(obj, key, self._as_expr(default))
-            return read if key == attr else self._aliased(attr, read)
+        default = args[2] if len(args) > 2 else MISSING
+        value = self.member(obj, attr, default)  # the config model (astgen.trace.config)
+        if value is not NOT_CONFIG:
+            return value
         value = self._getattr(obj, attr)
-        if isinstance(value, E.Unknown) and default is not None:
+        if isinstance(value, E.Unknown) and default is not MISSING:
             return default
         return value
 
     def _b_hasattr(self, args: list, kwargs: dict) -> Any:
         if len(args) == 2 and isinstance(args[1], E.Const) and isinstance(args[1].value, str):
-            config = args[0] if isinstance(args[0], ConfigObject) else (
-                self._config() if isinstance(args[0], E.Expr) and args[0] == MC else None)
-            if config is not None and config.root is not None:
-                member = self._config_member(config, args[1].value)
-                if not (isinstance(member, E.Attr) and member == E.Attr(config.root, args[1].value)):
-                    return E.TRUE  # computed, a property, an alias or a class default: always there
-                return E.HasAttr(config.root, args[1].value)
-        if len(args) == 2 and isinstance(args[1], E.Const) and isinstance(args[0], E.Expr) and _is_config(args[0]):
-            name = args[1].value
-            key = self._key(name) if args[0] == MC else name
-            return E.HasAttr(args[0], name) if key == name else \
-                E.BoolOp("or", E.HasAttr(args[0], name), E.HasAttr(args[0], key))
+            present = self.has_member(args[0], args[1].value)  # the config model (astgen.trace.config)
+            if present is not NOT_CONFIG:
+                return present
         if len(args) == 2 and isinstance(args[0], Instance) and isinstance(args[1], E.Const):
             if args[0].cls is not None:
                 return E.Const(args[1].value in args[0].attrs)

@@ -21,6 +21,7 @@ from astgen.trace.common import (
     MAX_DEPTH,
     MC,
     _has_decorator,
+    _is_config,
     _plain_config_value,
 )
 from astgen.values import (
@@ -54,6 +55,9 @@ def config_class(loader: Loader, arch: str) -> ClassInfo | None:
         pm = loader.get(found.module)
         return pm.classes.get(found.name) if pm is not None else None
     return None
+
+
+NOT_CONFIG = object()  # what member() answers for an object that is no config
 
 
 def _is_config_module(dotted: str) -> bool:
@@ -103,6 +107,51 @@ class ConfigModel:
         finally:  # what the config's own code leaves unresolved is reported where model code reads it
             self.diagnostics, self._seen_diag = saved
         return obj
+
+    # -- the one way a config attribute is read --------------------------
+    def member(self, obj: Any, attr: str, default: Any = MISSING) -> Any:
+        """``obj.attr`` (``getattr(obj, attr, default)`` with a default) of
+        the model config or a config inside it; NOT_CONFIG for anything else.
+        sglang's precedence, first answer wins:
+
+        1. what sglang's config loading sets (:meth:`_loaded`): the
+           architecture, [config_attrs] (ModelConfig's writes from server
+           arguments), transformers' aliases of a checkpoint with no sglang
+           config class ([config_aliases], [config_properties]), sub-config
+           attributes rewritten per model_type ([config_rewrites]);
+        2. the entry's config class, traced over mc (:meth:`_config_member`):
+           its ``__init__``'s attributes, properties, ``attribute_map``, class
+           defaults, a layer's own override block;
+        3. the checkpoint's raw key (``default`` where the JSON may leave it out).
+        """
+        if isinstance(obj, E.Expr):
+            loaded = self._loaded(obj, attr)
+            if loaded is not MISSING:
+                return loaded
+        config = obj if isinstance(obj, ConfigObject) else \
+            self._config() if isinstance(obj, E.Expr) and obj == MC else None
+        if config is not None:
+            return self._config_member(config, attr, default)
+        if isinstance(obj, E.Expr) and _is_config(obj):
+            return E.Attr(obj, attr) if default is MISSING else E.GetAttr(obj, attr, self._as_expr(default))
+        return NOT_CONFIG
+
+    def has_member(self, obj: Any, attr: str) -> Any:
+        """``hasattr(obj, attr)`` of a config, NOT_CONFIG for anything else:
+        true for what the config class computes, sets or aliases (it is
+        always there), else whether the checkpoint has the key (or its
+        alias, for a config with no sglang class)."""
+        config = obj if isinstance(obj, ConfigObject) else \
+            self._config() if isinstance(obj, E.Expr) and obj == MC else None
+        if config is not None and config.root is not None:
+            found = self._config_member(config, attr)
+            if not (isinstance(found, E.Attr) and found == E.Attr(config.root, attr)):
+                return E.TRUE  # computed, a property, an alias or a class default: always there
+            return E.HasAttr(config.root, attr)
+        if isinstance(obj, E.Expr) and _is_config(obj):
+            key = self._key(attr) if obj == MC else attr
+            return E.HasAttr(obj, attr) if key == attr else E.BoolOp("or", E.HasAttr(obj, attr), E.HasAttr(obj, key))
+        return NOT_CONFIG
 
     def _loaded(self, obj: E.Expr, attr: str) -> Any:
         """What sglang's config loading sets on a checkpoint's config, or

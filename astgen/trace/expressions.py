@@ -18,13 +18,13 @@ from astgen.trace.common import (
     _select_by_key,
     _splat,
 )
+from astgen.trace.config import NOT_CONFIG
 from astgen.trace.objects import _DictMethod, _Opaque, _Partial
 from astgen.values import (
     MAX_UNROLL,
     MISSING,
     Builtin,
     ClassRef,
-    ConfigObject,
     DictVal,
     FuncRef,
     Instance,
@@ -105,11 +105,6 @@ class Expressions:
         if isinstance(obj, E.Expr):
             if attr == "__dict__" and _is_config(obj):
                 return obj
-            loaded = self._loaded(obj, attr)
-            if loaded is not MISSING:
-                return loaded
-            if obj == MC and self._config() is not None:
-                return self._config_member(self._config(), attr)
             if attr == "value" and isinstance(obj, E.Const) and obj.value in self._enum_values:
                 return self._enum_values[obj.value]  # HybridLayerType.full_attention.value
             if attr == "get" and _is_config(obj) and obj != MC:  # a JSON object in the config: a dict
@@ -117,9 +112,11 @@ class Expressions:
             if isinstance(obj, E.IfExp) and _is_config(obj.body) and _is_config(obj.orelse):
                 # one of two configs (`config = config.text_config` on a branch): the attribute of each
                 return phi(obj.test, self._getattr(obj.body, attr), self._getattr(obj.orelse, attr))
-            return E.Attr(obj, attr) if _is_config(obj) else E.Unknown(f"attribute {attr} of a value")
-        if isinstance(obj, ConfigObject):
-            return self._config_member(obj, attr)
+        value = self.member(obj, attr)  # the config model (astgen.trace.config)
+        if value is not NOT_CONFIG:
+            return value
+        if isinstance(obj, E.Expr):
+            return E.Unknown(f"attribute {attr} of a value")
         if isinstance(obj, Instance):
             if attr in obj.attrs:
                 return obj.attrs[attr]
