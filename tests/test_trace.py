@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+from astgen import expr as E
 from astgen import ir
 from astgen.frontend.source import tree_of_file
 from tests.helpers import FIXTURES, RULES, generate
@@ -297,3 +298,30 @@ def test_a_builtin_the_rules_name_must_exist(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "rules/parallel.toml [functions] make_layers: no tracer builtin 'make_layer' (did you mean " \
            "'make_layers'?)" in err
+
+
+def test_an_if_merges_its_branches_end_states_under_its_test():
+    """astgen/trace/frame.py: each branch from the state before the ``if``;
+    their ends merged under the test, one phi per name that differs; a name
+    one branch alone sets keeps that branch's value."""
+    from astgen.frontend.parse import Location
+    from astgen.ir import MODULE, Node
+    from astgen.trace.frame import Frame, FrameState
+    from astgen.values import Instance
+
+    me = Instance(Node(MODULE, "M", Location("m.py", 1)), None)
+    frame = Frame(None, {"a": E.Const(1), "b": E.Const(2)}, me, None)
+    me.attrs["x"] = E.Const(0)
+    test = E.attr_path("mc", "t")
+    before = frame.state()
+    frame.locals["a"], me.attrs["x"] = E.Const(10), E.Const(5)
+    then_end = frame.state()
+    before.restore(frame)
+    assert frame.locals == {"a": E.Const(1), "b": E.Const(2)} and me.attrs == {"x": E.Const(0)}
+    frame.locals["c"] = E.Const(3)
+    then_end.merge(test, frame.state()).restore(frame)
+    a, x = frame.locals["a"], me.attrs["x"]
+    assert [E.evaluate(a, {"mc": {"t": t}}) for t in (True, False)] == [10, 1]
+    assert [E.evaluate(x, {"mc": {"t": t}}) for t in (True, False)] == [5, 0]
+    assert frame.locals["b"] == E.Const(2) and frame.locals["c"] == E.Const(3)
+    assert isinstance(before, FrameState)

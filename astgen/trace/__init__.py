@@ -16,7 +16,8 @@ The package keeps the interpreter's parts apart, each a mixin of
 :class:`Tracer` in a module of its own:
 
 - ``tracer``: the entry point (``trace_entry``), diagnostics, the state;
-- ``statements``: blocks, ``if``/``match`` (fork and merge of locals), loops, assignments, the IR builder;
+- ``frame``: a frame and its state (what the branches of an ``if`` start from, how their ends merge);
+- ``statements``: blocks, ``if``/``match`` under guards, loops, assignments, the IR builder;
 - ``expressions``: literals, attributes, operators, containers; values as guards;
 - ``calls``: functions, methods, rules, constructors;
 - ``names``: locals, globals, imports across files;

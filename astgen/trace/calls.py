@@ -16,12 +16,12 @@ from astgen.trace.common import (
     MAX_DEPTH,
     _body,
     _callee_name,
-    _Frame,
     _reads_config,
     _splat,
     _without_quant_config,
 )
 from astgen.trace.config import _is_config_module
+from astgen.trace.frame import Frame
 from astgen.trace.objects import _BecomeLayer, _DictMethod, _Opaque, _Partial
 from astgen.values import (
     BASE,
@@ -163,7 +163,7 @@ class Calls:
             scope[params.star_kwarg.name.value] = DictVal(dict(kwargs))
         inst = fn.bound if isinstance(fn.bound, Instance) else None
         guard = E.TRUE if new_guard or self.frame is None else self.frame.guard
-        frame = _Frame(fn.module, scope, inst, fn.owner, guard)
+        frame = Frame(fn.module, scope, inst, fn.owner, guard)
         if isinstance(fn.node, cst.FunctionDef) and fn.owner is not None:
             frame.line = fn.module.method_line(fn.owner, fn.node)
         elif isinstance(fn.node, cst.FunctionDef):
@@ -186,7 +186,7 @@ class Calls:
             return self.rules.entry[pname]
         return E.Unknown(f"argument {pname} not given")
 
-    def _run(self, frame: _Frame, node: cst.FunctionDef | cst.Lambda) -> Any:
+    def _run(self, frame: Frame, node: cst.FunctionDef | cst.Lambda) -> Any:
         saved, self.frame = self.frame, frame
         self.depth += 1
         try:

@@ -3,17 +3,13 @@ helpers over libcst nodes and traced values."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
-from astgen.frontend.parse import (
-    ClassInfo,
-    ParsedModule,
-)
+from astgen.frontend.parse import ClassInfo
 from astgen.trace.objects import _Layers
 from astgen.values import (
     BASE,
@@ -45,15 +41,6 @@ class _Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
 
-
-@dataclass
-class _Frame:
-    module: ParsedModule
-    locals: dict[str, Any]
-    self_inst: Instance | None
-    owner: ClassInfo | None
-    guard: E.Expr = E.TRUE
-    line: int = 0
 
 
 _ENUMBASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})

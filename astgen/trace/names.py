@@ -14,7 +14,7 @@ from astgen.frontend.parse import (
 )
 from astgen.frontend.registry import NOT_CONSTANT, module_constant
 from astgen.trace.builtins import _BUILTIN_FUNCS, _CONSTANTS
-from astgen.trace.common import _Frame
+from astgen.trace.frame import Frame
 from astgen.trace.objects import _Opaque
 from astgen.values import (
     Builtin,
@@ -31,7 +31,7 @@ class Names:
 
     def _eval_in_module(self, node: cst.BaseExpression, module: ParsedModule, scope: dict | None = None) -> Any:
         saved = self.frame
-        self.frame = _Frame(module, dict(scope or {}), None, None, E.TRUE, saved.line if saved else 0)
+        self.frame = Frame(module, dict(scope or {}), None, None, E.TRUE, saved.line if saved else 0)
         try:
             return self._eval(node)
         finally:

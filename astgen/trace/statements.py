@@ -35,7 +35,6 @@ from astgen.values import (
     RangeVal,
     Repeated,
     TupleVal,
-    merge_dicts,
     phi,
 )
 
@@ -167,53 +166,38 @@ class Statements:
         return E.Unknown(f"match pattern {type(pattern).__name__}")
 
     def _fork(self, test: E.Expr, then: Callable, orelse: Callable, rest: list) -> _Return | None:
+        """An ``if``: each branch from the state before it, under the guard
+        and its test (or its negation); where both fall through, their end
+        states merged under the test (astgen.trace.frame). A branch that
+        returns leaves the statements after the ``if`` to the other."""
         frame = self.frame
-        base_guard = frame.guard
-        before = self._snapshot()
-        frame.guard = E.and_(base_guard, test)
-        r1 = then()
-        after_then = self._snapshot()
-        self._restore(before)
-        frame.guard = E.and_(base_guard, E.not_(test))
-        r2 = orelse()
-        frame.guard = base_guard
+        before = frame.state()
+        r1 = self._under(test, then)
+        after_then = frame.state()
+        before.restore(frame)
+        r2 = self._under(E.not_(test), orelse)
         if r1 is None and r2 is None:
-            self._merge(test, after_then, self._snapshot())
+            after_then.merge(test, frame.state()).restore(frame)
             return None
         if r1 is not None and r2 is not None:
             return _Return(phi(test, r1.value, r2.value))
-        # one branch returned: the statements after the `if` run on the other
         if r1 is not None:
-            frame.guard = E.and_(base_guard, E.not_(test))
-            r_rest = self._exec_block(rest)
-            frame.guard = base_guard
+            r_rest = self._under(E.not_(test), lambda: self._exec_block(rest))
             return _Return(phi(test, r1.value, r_rest.value if r_rest else E.NONE))
-        self._restore(after_then)
-        frame.guard = E.and_(base_guard, test)
-        r_rest = self._exec_block(rest)
-        frame.guard = base_guard
+        after_then.restore(frame)
+        r_rest = self._under(test, lambda: self._exec_block(rest))
         return _Return(phi(test, r_rest.value if r_rest else E.NONE, r2.value))
 
-    def _snapshot(self) -> tuple[dict, dict | None]:
-        f = self.frame
-        attrs = dict(f.self_inst.attrs) if f.self_inst is not None else None
-        return dict(f.locals), attrs
-
-    def _restore(self, snap: tuple[dict, dict | None]) -> None:
-        f = self.frame
-        f.locals.clear()
-        f.locals.update(snap[0])
-        if f.self_inst is not None and snap[1] is not None:
-            f.self_inst.attrs.clear()
-            f.self_inst.attrs.update(snap[1])
-
-    def _merge(self, test: E.Expr, a: tuple[dict, dict | None], b: tuple[dict, dict | None]) -> None:
-        f = self.frame
-        f.locals.clear()
-        f.locals.update(merge_dicts(test, a[0], b[0]))
-        if f.self_inst is not None and a[1] is not None and b[1] is not None:
-            f.self_inst.attrs.clear()
-            f.self_inst.attrs.update(merge_dicts(test, a[1], b[1]))
+    def _under(self, test: E.Expr, run: Callable) -> Any:
+        """``run()`` with the frame's guard and'ed with ``test``; the guard is
+        the one before afterwards."""
+        frame = self.frame
+        base = frame.guard
+        frame.guard = E.and_(base, test)
+        try:
+            return run()
+        finally:
+            frame.guard = base
 
     def _exec_for(self, stmt: cst.For) -> _Return | None:
         it = self._eval(stmt.iter)

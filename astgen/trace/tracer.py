@@ -20,9 +20,9 @@ from astgen.rules import Rules
 from astgen.trace.builtins import Builtins
 from astgen.trace.calls import Calls
 from astgen.trace.classes import ClassModel
-from astgen.trace.common import _Frame
 from astgen.trace.config import ConfigModel
 from astgen.trace.expressions import Expressions
+from astgen.trace.frame import Frame
 from astgen.trace.names import Names
 from astgen.trace.statements import Statements
 from astgen.values import (
@@ -45,7 +45,7 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         self.diagnostics: list[ir.Diagnostic] = []
         self._seen_diag: set[tuple] = set()  # (kind, arguments, line) reported
         self.depth = 0
-        self.frame: _Frame | None = None
+        self.frame: Frame | None = None
         self._module_values: dict[tuple[str, str], Any] = {}
         self._entry = ""  # the architecture being traced (config.architectures[0])
         self._config_cls: ClassInfo | None = None  # sglang's config class for it, when it has one
