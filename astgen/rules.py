@@ -309,6 +309,7 @@ class Rules:
     # another family of model source (rules/<flavour>.toml, as read): see for_flavour
     flavours: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
     flavour: str = "sglang"
+    base: "Rules | None" = field(default=None, repr=False, compare=False)  # another family's: sglang's, as read
     display: str = "sglang"  # the source family's name in emitted text
     mapping: str = ""  # how an emitted header states another family's parallelism (rules/<flavour>.toml)
     # "module:Class.method" building the entry's `config` from mc (mini-sglang's ModelConfig.from_hf)
@@ -336,7 +337,7 @@ class Rules:
             execution = unbound.execution if chunk is None else \
                 replace(unbound.execution, prefill_chunk=_expr(chunk, f"{name}.prefill.chunk"))
             flavoured = replace(
-                unbound, flavour=name, display=doc.get("display", name), mapping=doc.get("mapping", ""),
+                unbound, flavour=name, base=unbound, display=doc.get("display", name), mapping=doc.get("mapping", ""),
                 entry_factory=factory, builtins=dict(doc.get("builtins", {})),
                 layers={**unbound.layers, **_load_layers(doc.get("layers", {}))},
                 ignored={**unbound.ignored, **ignored}, functions={**unbound.functions, **functions},
@@ -451,7 +452,7 @@ def _bind_all(rules: "Rules", unbound: "Rules | None" = None) -> "Rules":
     """``rules`` with every expression's switches bound; ``unbound``: the
     rules as read, which a later binding starts from (its digest too)."""
     keep = ("server_args", "given", "derived", "switch_objects", "_switch_cache", "digest", "version", "unbound",
-            "flavours", "flavour", "entry_factory", "builtins", "display", "mapping")
+            "flavours", "flavour", "base", "entry_factory", "builtins", "display", "mapping")
     changes = {f: _bound(getattr(rules, f), rules) for f in rules.__dataclass_fields__ if f not in keep}
     return replace(rules, unbound=unbound or rules, **changes)
 

@@ -10,6 +10,9 @@ nested configs read by attribute, and the KV-cache methods.
 sglang -> LLMSim: attention TP -> sc.tp_size, DP attention -> sc.dp_size, --tp
 -> sc.tp_size * sc.dp_size, --ep -> sc.ep_size, deepep -> sc.deepep,
 --moe-dense-tp-size 1 -> sc.enable_moe_dense_fully_dp; one pipeline stage.
+mini-sglang -> LLMSim: --tp-size -> sc.tp_size (an LLMSim DP replica is one
+mini-sglang engine: it has no DP attention, EP or PP); --max-extend-tokens ->
+the prefill chunk.
 Weights at the checkpoint's precision (quantization_config, torch_dtype).
 """
 
@@ -141,8 +144,6 @@ class Operators:
         *,
         num_embeddings,
         embedding_dim,
-        enable_dp_lm_head,
-        enable_tp_lm_head_all_to_all,
         padding_size=64,
         enable_tp=True,
         use_attn_tp_group=False,
@@ -156,11 +157,11 @@ class Operators:
             else 1
         )
         vocab = (num_embeddings + padding_size - 1) // padding_size * padding_size
-        dp_head = enable_dp_lm_head
+        dp_head = self.arch.switch("enable_dp_lm_head")
         rows = sc.batch_size * (1 if dp_head else sc.dp_size)
         gather_tp = sc.tp_size if dp_head else sc.tp_size * sc.dp_size
         a2a = (
-            enable_tp_lm_head_all_to_all
+            self.arch.switch("enable_tp_lm_head_all_to_all")
             and not dp_head
             and tp == sc.tp_size * sc.dp_size
             and tp > 1
@@ -284,11 +285,77 @@ class Arch(BaseModelArch):
             * (self.kv_cache_dtype or model_dtype(mc)).value
         )
 
-    def prefill_chunks(self, chunk):
+    server_args = {}  # a module's server arguments (its SERVER_ARGS)
+    source = "sglang"  # the family of model source it was emitted from (PREFILL_CHUNK, DERIVED)
+
+    def switch(self, name, sc=None):
+        """sglang's server argument `name`: the LLMSim schedule field of that
+        name when there is one, else the module's value (SERVER_ARGS), else
+        the default sglang derives from the others (DERIVED)."""
+        sc = self.schedule_config if sc is None else sc
+        if hasattr(sc, name):
+            return getattr(sc, name)
+        if name in self.server_args:
+            return self.server_args[name]
+        return DERIVED[self.source][name](self, sc)
+
+    def prefill_chunk(self):
+        """Tokens per prefill chunk (the source's [prefill] rules; 0: whole)."""
+        return PREFILL_CHUNK[self.source](self, self.schedule_config)
+
+    def prefill_chunks(self):
         """(chunks, seq_len): this forward pass's tokens as `chunks` pieces of
-        `seq_len` tokens, an EXTEND in pieces of `chunk` tokens (0: whole), a
+        `seq_len` tokens, an EXTEND in pieces of prefill_chunk() tokens, a
         DECODE in one; every operator runs once per piece."""
+        chunk = self.prefill_chunk()
         tokens = self.get_seq_length()
         decode = self.schedule_config.mode == ForwardMode.DECODE
         chunks = 1 if decode or not chunk else -(-tokens // chunk)
         return chunks, -(-tokens // chunks)
+
+
+def _prefill_chunk_sglang(arch, sc):
+    return (
+        arch.switch("chunked_prefill_size", sc) // sc.dp_size
+        if arch.switch("chunked_prefill_size", sc) is not None
+        and arch.switch("chunked_prefill_size", sc) > 0
+        else 0
+    )
+
+
+def _derived_sglang_chunked_prefill_size(arch, sc):
+    return 8192
+
+
+def _derived_sglang_enable_tp_lm_head_all_to_all(arch, sc):
+    return (
+        arch.switch("disaggregation_mode", sc) == "decode"
+        and sc.dp_size > 1
+        and sc.tp_size == 1
+        and not arch.switch("enable_dp_lm_head", sc)
+    )
+
+
+def _prefill_chunk_minisgl(arch, sc):
+    return arch.switch("max_extend_tokens", sc)
+
+
+def _derived_minisgl_max_extend_tokens(arch, sc):
+    return 8192
+
+
+# tokens per prefill chunk (0: the whole prompt), by source family
+PREFILL_CHUNK = {
+    "sglang": _prefill_chunk_sglang,
+    "minisgl": _prefill_chunk_minisgl,
+}
+# the default of a server argument the source derives when not given, by source family
+DERIVED = {
+    "sglang": {
+        "chunked_prefill_size": _derived_sglang_chunked_prefill_size,
+        "enable_tp_lm_head_all_to_all": _derived_sglang_enable_tp_lm_head_all_to_all,
+    },
+    "minisgl": {
+        "max_extend_tokens": _derived_minisgl_max_extend_tokens,
+    },
+}

@@ -19,9 +19,11 @@ from ._astgen import Arch, Operators, weight_dtype_of
 KV_CACHE_DTYPE = None
 
 
-# sglang's server arguments the code tests (astgen gen --server-args), each read as
-# getattr(sc, NAME, CONSTANT): an LLMSim schedule field of that name wins
-CHUNKED_PREFILL_SIZE = 8192  # --chunked-prefill-size (sglang's derived default)
+# sglang's server arguments the code tests (astgen gen --server-args): Arch.switch
+# reads an LLMSim schedule field of the same name first
+SERVER_ARGS = {
+    "chunked_prefill_size": 8192,  # --chunked-prefill-size (sglang's derived default)
+}
 
 
 class BomForSequenceClassificationArch(Arch):
@@ -29,17 +31,12 @@ class BomForSequenceClassificationArch(Arch):
 
     attention_type_name = "MHA"
     kv_cache_dtype = KV_CACHE_DTYPE
+    server_args = SERVER_ARGS
 
     def build_operators(self) -> None:
         mc = self.model_config
         sc = self.schedule_config
-        chunked_prefill_size = getattr(sc, "chunked_prefill_size", CHUNKED_PREFILL_SIZE)
-        chunk = (
-            chunked_prefill_size // sc.dp_size
-            if chunked_prefill_size is not None and chunked_prefill_size > 0
-            else 0
-        )
-        chunks, seq_len = self.prefill_chunks(chunk)
+        chunks, seq_len = self.prefill_chunks()
         weight_dtype = partial(weight_dtype_of, mc)
         ops = Operators(self, "attention", repeat=chunks)
         hidden_size = mc.hidden_size

@@ -17,9 +17,13 @@ from ._astgen import Arch, Operators
 KV_CACHE_DTYPE = None
 
 
-# sglang's server arguments the code tests (astgen gen --server-args), each read as
-# getattr(sc, NAME, CONSTANT): an LLMSim schedule field of that name wins
-CHUNKED_PREFILL_SIZE = 8192  # --chunked-prefill-size (sglang's derived default)
+# sglang's server arguments the code tests (astgen gen --server-args): Arch.switch
+# reads an LLMSim schedule field of the same name first
+SERVER_ARGS = {
+    "chunked_prefill_size": 8192,  # --chunked-prefill-size (sglang's derived default)
+    "disaggregation_mode": None,  # --disaggregation-mode (not in this tree)
+    "enable_dp_lm_head": None,  # --enable-dp-lm-head (not in this tree)
+}
 # derived by sglang when not given (rules/parallel.toml [switches]):
 # --enable-tp-lm-head-all-to-all
 
@@ -29,25 +33,12 @@ class KMoeForCausalLMArch(Arch):
 
     attention_type_name = "MHA"
     kv_cache_dtype = KV_CACHE_DTYPE
+    server_args = SERVER_ARGS
 
     def build_operators(self) -> None:
         mc = self.model_config
         sc = self.schedule_config
-        chunked_prefill_size = getattr(sc, "chunked_prefill_size", CHUNKED_PREFILL_SIZE)
-        enable_tp_lm_head_all_to_all = getattr(
-            sc,
-            "enable_tp_lm_head_all_to_all",
-            getattr(sc, "disaggregation_mode", None) == "decode"
-            and sc.dp_size > 1
-            and sc.tp_size == 1
-            and not getattr(sc, "enable_dp_lm_head", None),
-        )
-        chunk = (
-            chunked_prefill_size // sc.dp_size
-            if chunked_prefill_size is not None and chunked_prefill_size > 0
-            else 0
-        )
-        chunks, seq_len = self.prefill_chunks(chunk)
+        chunks, seq_len = self.prefill_chunks()
         ops = Operators(self, "attention", repeat=chunks)
         hidden_size = mc.hidden_size
         intermediate_size = mc.intermediate_size
@@ -145,13 +136,7 @@ class KMoeForCausalLMArch(Arch):
             # moe_every_k.py:21
             ops.all_reduce("dense_down_proj_all_reduce", seq_len, hidden_size, layers)
         # moe_every_k.py:76
-        ops.lm_head(
-            "lm_head",
-            num_embeddings=mc.vocab_size,
-            embedding_dim=hidden_size,
-            enable_dp_lm_head=getattr(sc, "enable_dp_lm_head", None),
-            enable_tp_lm_head_all_to_all=enable_tp_lm_head_all_to_all,
-        )
+        ops.lm_head("lm_head", num_embeddings=mc.vocab_size, embedding_dim=hidden_size)
         ops.finish()
 
     def _kv_cache_elements(self, mc, sc):

@@ -558,11 +558,11 @@ def test_dp_lm_head_shards_the_vocab_over_attention_tp_and_gathers_nothing(sglan
     (deepseek_v2.py:3291, vocab_parallel_embedding.py:250-263) and the
     logits processor skips both gathers (logits_processor.py:469-482)."""
     source, module = deployed(sglang_tree, "--enable-dp-lm-head")
-    assert "ENABLE_DP_LM_HEAD = True  # --enable-dp-lm-head\n" in source
+    assert '    "enable_dp_lm_head": True,  # --enable-dp-lm-head\n' in source
     on = r1(module, "L1", True)
     assert on["lm_head"] == ("matmul", 64, 7168, 129280, 1, 1, BF16, None)
     assert not {"lm_head_dp_gather", "lm_head_all_gather", "lm_head_all_to_all"} & set(on)
-    # an LLMSim schedule field of the same name wins over the module's constant
+    # an LLMSim schedule field of the same name wins over the module's value
     off = r1(module, "L1", True, enable_dp_lm_head=False)
     assert off["lm_head"] == ("matmul", 64 * 16, 7168, 129280 // 16, 1, 1, BF16, None)
     assert off["lm_head_dp_gather"] == transfer(64 * 16, 7168, "all_reduce", 1, True)

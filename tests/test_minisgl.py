@@ -35,7 +35,7 @@ def _module(stem: str):
     path = MODELS / f"{stem}.py"
     result = generate(tree_of_file(path), path)
     assert result.status == 0, [d.render() for d in result.diagnostics]
-    return result, load_module(result.source, f"minisgl_{stem}")
+    return result, load_module(result.source, f"minisgl_{stem}", rules=RULES.for_flavour("minisgl"))
 
 
 def test_a_minisgl_tree_is_found_from_its_root_a_model_file_or_its_models_directory():
@@ -84,7 +84,10 @@ def test_the_module_names_mini_sglang_its_parallelism_and_its_prefill_chunk():
     assert "mini-sglang -> LLMSim: --tp-size -> sc.tp_size" in " ".join(helpers.split('"""')[1].split())
     assert "# mini-sglang: unknown\n" in result.source
     # scheduler/config.py:16 max_extend_tokens = 8192: the prefill chunk
-    assert "MAX_EXTEND_TOKENS = 8192  # --max-extend-tokens (mini-sglang's default)" in result.source
+    assert '    "max_extend_tokens": 8192,  # --max-extend-tokens (mini-sglang\'s default)' in result.source
+    assert '    source = "minisgl"\n' in result.source  # the package's PREFILL_CHUNK and DERIVED by family
+    assert 'def _prefill_chunk_minisgl(arch, sc):\n    return arch.switch("max_extend_tokens", sc)\n' in helpers
+    assert helpers == helpers_source(STUB_ROOT, RULES)  # one package serves modules of both families
     assert "sglang's default" not in result.source.replace("mini-sglang's default", "")
     # the alias entry is the first entry's class, under both architecture names
     assert module.ARCHITECTURES["Mistral3ForConditionalGeneration"].__mro__[1] is \

@@ -29,6 +29,10 @@ class _Recorder:
         self.kv_cache_dtype = None
         self.added: list[tuple] = []
 
+    def switch(self, name, sc=None):
+        """A server argument as the analysis reads it (rules.switch)."""
+        return E.evaluate(RULES.switch(name), {"sc": sc or self.schedule_config})
+
     def _add_operator(self, op) -> None:
         self._record(op)
 
@@ -41,7 +45,7 @@ class _Recorder:
         self.added.append((md.name, io.input_shape.m, io.input_shape.n, io.weight_shape.n, md.num_layers))
 
 
-def _flat(node: ir.Node, sc, switches: dict) -> list[tuple]:
+def _flat(node: ir.Node, sc) -> list[tuple]:
     """The instance's operators as shapes.py derives them, evaluated."""
     out = []
     env = {"sc": sc}
@@ -69,11 +73,10 @@ def test_the_lm_head_helper_adds_what_the_rule_derives(tp, dp, decode, dp_head, 
     helpers = sys.modules[emitted_package() + "._astgen"]
     arch = _Recorder(sc)
     ops = helpers.Operators(arch)
-    rule = RULES.layer("ParallelLMHead")
-    switches = {name: E.evaluate(RULES.switch(name), {"sc": sc}) for name in rule.switches}
-    ops.lm_head("lm_head", num_embeddings=vocab, embedding_dim=hidden, **switches,
-                **({} if attn_group is None else {"use_attn_tp_group": attn_group}))
-    assert sorted(arch.added) == sorted(_flat(node, sc, switches))
+    assert RULES.layer("ParallelLMHead").switches == ("enable_dp_lm_head", "enable_tp_lm_head_all_to_all")
+    ops.lm_head("lm_head", num_embeddings=vocab, embedding_dim=hidden,
+                **({} if attn_group is None else {"use_attn_tp_group": attn_group}))  # the switches: arch.switch
+    assert sorted(arch.added) == sorted(_flat(node, sc))
     assert arch.added[0][0] == "lm_head"
 
 

@@ -3,6 +3,8 @@ against them (astgen/server_args.py), then as switches of the emitted module."""
 
 from __future__ import annotations
 
+import types
+
 import pytest
 
 from astgen.cli import main
@@ -138,19 +140,27 @@ def test_unknown_flags_exit_2_with_the_closest_sglang_flag(sglang_tree, capsys, 
 
 
 @pytest.mark.corpus
-def test_switches_are_named_constants_a_schedule_field_overrides(sglang_tree):
-    """Each server argument the traced code tests is one constant of the
-    module (what --server-args gave, else sglang's default), read as
-    getattr(sc, NAME, CONSTANT)."""
+def test_switches_are_one_table_a_schedule_field_overrides(sglang_tree):
+    """Each server argument the traced code (or a helper it calls) tests is
+    one entry of the module's SERVER_ARGS (what --server-args gave, else
+    sglang's default), read as self.switch(NAME): an LLMSim schedule field of
+    that name first; one sglang derives is computed from the others."""
     tree = sglang_tree("0.5.23")
     source = generate(tree, tree.models_dir / "qwen3.py", server_args="--enable-dp-lm-head").source
-    assert "ENABLE_DP_LM_HEAD = True  # --enable-dp-lm-head\n" in source
-    assert 'DISAGGREGATION_MODE = "null"  # --disaggregation-mode (sglang\'s default)\n' in source
-    assert "CHUNKED_PREFILL_SIZE = 8192  # --chunked-prefill-size (sglang's derived default)\n" in source
-    assert '        enable_dp_lm_head = getattr(sc, "enable_dp_lm_head", ENABLE_DP_LM_HEAD)\n' in source
+    assert '    "enable_dp_lm_head": True,  # --enable-dp-lm-head\n' in source
+    assert '    "disaggregation_mode": "null",  # --disaggregation-mode (sglang\'s default)\n' in source
+    assert '    "chunked_prefill_size": 8192,  # --chunked-prefill-size (sglang\'s derived default)\n' in source
+    assert '        enable_dp_lm_head = self.switch("enable_dp_lm_head")\n' in source
     assert "server arguments --enable-dp-lm-head True; others at" in source  # the docstring
     module = load_module(source, "qwen3_switched")
-    assert module.ENABLE_DP_LM_HEAD is True and module.CHUNKED_PREFILL_SIZE == 8192
+    assert module.SERVER_ARGS["enable_dp_lm_head"] is True and module.SERVER_ARGS["chunked_prefill_size"] == 8192
+    arch = module.Qwen3ForCausalLMArch.__new__(module.Qwen3ForCausalLMArch)
+    arch.schedule_config = types.SimpleNamespace(tp_size=1, dp_size=8, disaggregation_mode="decode")
+    assert arch.switch("enable_dp_lm_head") is True and arch.switch("disaggregation_mode") == "decode"
+    # the TP LM-head all-to-all: decode node, pure DP, no DP LM head (arg_groups/overrides.py:1399-1418)
+    assert arch.switch("enable_tp_lm_head_all_to_all") is False
+    arch.schedule_config.enable_dp_lm_head = False
+    assert arch.switch("enable_tp_lm_head_all_to_all") is True
 
 
 def test_binding_twice_is_binding_once(tmp_path):

@@ -67,9 +67,9 @@ def emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> 
 
 def _emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) -> str:
     first = archs[0]
-    named, switches, chunk = named_switches(archs, rules)
+    named, switches = named_switches(archs, rules)
     try:
-        body = "\n\n\n".join(_arch_classes(named, switches, chunk, rules.display) + [_registry(named, rules)]) + "\n"
+        body = "\n\n\n".join(_arch_classes(named, switches, rules) + [_registry(named, rules)]) + "\n"
         shared = _imports(options, rules, body)
     except ValueError as exc:  # black refused a statement: a bug in astgen
         raise EmitError(str(exc)) from None
@@ -173,25 +173,26 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switche
     ])
 
 
-def _arch_classes(archs: list[ArchShapes], switches: list[Switch], chunk: E.Expr, who: str) -> list[str]:
+def _arch_classes(archs: list[ArchShapes], switches: list[Switch], rules: Rules) -> list[str]:
     """One class per entry; an entry whose forward pass prints the same as an
     earlier one's (MiniCPMForCausalLM and MiniCPMSALAForCausalLM) is that
     class's subclass, with nothing of its own."""
     out, seen = [], {}
     for a in archs:
-        head, members = _arch_class(a, switches, chunk, who)
+        head, members = _arch_class(a, switches, rules)
         first = seen.setdefault(members, a.entry)
         if first == a.entry:
             out.append(head + "\n" + members)
         else:
             out.append("\n".join([
                 *statement(f"class {a.entry}Arch({first}Arch):", 0),
-                *_docstring(f"{who}'s {a.entry} ({Path(a.file).name}): the same forward pass as {first}.", 4)]))
+                *_docstring(f"{rules.display}'s {a.entry} ({Path(a.file).name}): the same forward pass as {first}.", 4)]))
     return out
 
 
-def _arch_class(a: ArchShapes, switches: list[Switch], chunk: E.Expr, who: str) -> tuple[str, str]:
+def _arch_class(a: ArchShapes, switches: list[Switch], rules: Rules) -> tuple[str, str]:
     """(the class line and docstring, the members)."""
+    who = rules.display
     ops = _emitted(a.operators)
     groups = sorted({op.group for op in ops if op.kind == "attention"})
     reserved = set(_PREAMBLE_NAMES) | set(BOUND_NAMES) | {s.field for s in switches}
@@ -207,9 +208,11 @@ def _arch_class(a: ArchShapes, switches: list[Switch], chunk: E.Expr, who: str) 
         "",
         f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
         "    kv_cache_dtype = KV_CACHE_DTYPE",
+        *(["    server_args = SERVER_ARGS"] if switches else []),
+        *([f"    source = {show(E.Const(rules.flavour))}"] if rules.flavour != "sglang" else []),
         "",
         "    def build_operators(self) -> None:",
-        *_preamble([ops_line] + body, [(s.field, switch_line(s)) for s in switches] + [("chunk", f"chunk = {show(chunk)}")]),
+        *_preamble([ops_line] + body, [(s.field, switch_line(s)) for s in switches]),
         ops_line,
         *body,
         "        ops.finish()",
@@ -231,11 +234,12 @@ _PREAMBLE = (
     ("mc", "mc = self.model_config"),
     ("sc", "sc = self.schedule_config"),
     ("is_decode", "is_decode = sc.mode == ForwardMode.DECODE"),
-    ("chunks|seq_len", "chunks, seq_len = self.prefill_chunks(chunk)"),  # the package's Arch
+    ("chunk", "chunk = self.prefill_chunk()"),  # the package's Arch: tokens per chunk
+    ("chunks|seq_len", "chunks, seq_len = self.prefill_chunks()"),
     ("weight_dtype", "weight_dtype = partial(weight_dtype_of, mc)"),
 )
 _ARGUMENTS = ("m", "k", "n", "batch", "layers", "dtype")  # an operator's own locals
-_PREAMBLE_NAMES = tuple(n for names, _ in _PREAMBLE for n in names.split("|")) + ("self", "ops", "chunk") \
+_PREAMBLE_NAMES = tuple(n for names, _ in _PREAMBLE for n in names.split("|")) + ("self", "ops") \
     + _ARGUMENTS
 
 

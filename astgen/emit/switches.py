@@ -1,7 +1,9 @@
 """Stage 6, emit (server arguments): each sglang server argument a module's
 operators read, ``getattr(sc, "enable_dp_lm_head", False)``, becomes a
-local that ``build_operators`` binds once from a module constant
-(``ENABLE_DP_LM_HEAD``), an LLMSim schedule field of that name winning."""
+local that ``build_operators`` binds once, ``self.switch("enable_dp_lm_head")``:
+an LLMSim schedule field of that name, else the module's value
+(``SERVER_ARGS``), else the default sglang derives from the others, which
+the package's helpers compute (rules/parallel.toml [switches])."""
 
 from __future__ import annotations
 
@@ -11,14 +13,13 @@ from dataclasses import dataclass, replace
 from astgen import expr as E
 from astgen.emit.pysource import LINE_LENGTH, show
 from astgen.lower.shapes import ArchShapes, Site
-from astgen.rules import Rules
+from astgen.rules import SWITCH, Rules
 
 
 @dataclass(frozen=True)
 class Switch:
     field: str  # sglang's name, also the schedule field that overrides it
-    constant: str  # the module's name for its value
-    value: E.Expr
+    value: E.Expr  # a constant, or how sglang derives it from the others
     flag: str  # sglang's launch flag
     given: bool  # set by --server-args
 
@@ -26,9 +27,14 @@ class Switch:
 def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShapes], list[Switch], E.Expr]:
     """The entries with each server argument they read
     (``getattr(sc, "enable_dp_lm_head", False)``) reading a local that
-    build_operators binds once from a module constant (``ENABLE_DP_LM_HEAD``),
-    those switches, and the prefill chunk as that preamble computes it."""
+    build_operators binds once (``self.switch("enable_dp_lm_head")``), and
+    those switches: every one the entries, their helpers and the defaults
+    sglang derives read."""
+    derived = (rules.unbound or rules).derived  # rules text: `switch.X`
     known = set(rules.server_args.args) | set(rules.derived) | set(rules.given)
+    # what the package's helpers read by name must be in SERVER_ARGS, declared by this tree or not
+    known |= {x.name for a in archs for op in a.operators if op.site is not None for x in op.site.switches}
+    known |= {y.name for d in derived.values() for y in E.walk(d) if isinstance(y, E.Attr) and y.obj == E.Name(SWITCH)}
     found: dict[E.Expr, E.Expr] = {}
     switches: dict[str, Switch] = {}
 
@@ -38,19 +44,21 @@ def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShap
                 found[x] = E.Name(x.name)  # bound once: build_operators' preamble
                 arg = rules.server_args.args.get(x.name)
                 flag = arg.flags[0] if arg is not None else "--" + x.name.replace("_", "-")
-                switches[x.name] = Switch(x.name, x.name.upper(), x.default, flag, x.name in rules.given)
+                switches[x.name] = Switch(x.name, x.default, flag, x.name in rules.given)
                 visit(x.default)  # a default sglang derives from other switches
+                for y in E.walk(derived.get(x.name, E.TRUE)):  # ... as the package computes it
+                    if isinstance(y, E.Attr) and y.obj == E.Name(SWITCH):
+                        visit(rules.switch(y.name))
 
     visit(rules.execution.prefill_chunk)  # every module runs its prefill in chunks
     for a in archs:
         for op in a.operators:
             for e in (op.m, op.k, op.n, op.batch, op.layers, op.guard, a.kv_cache, a.kv_cache_per_gpu):
                 visit(e)
-            for _, e in op.site.args if op.site is not None else ():
+            for e in [e for _, e in op.site.args] + list(op.site.switches) if op.site is not None else ():
                 visit(e)
-    chunk_value = E.replace_all(rules.execution.prefill_chunk, found)
     if not found:
-        return archs, [], chunk_value
+        return archs, []
     # a derived default reads the other switches' locals
     switches = {k: replace(v, value=E.replace_all(v.value, found)) for k, v in switches.items()}
 
@@ -59,8 +67,8 @@ def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShap
     def named(e: E.Expr) -> E.Expr:
         return E.replace_all(e, found)
 
-    def read(e: E.Expr) -> E.Expr:  # in a method of its own: getattr(sc, NAME, CONSTANT)
-        return E.replace_all(e, {x: E.GetAttr(x.obj, x.name, E.Name(x.name.upper())) for x in found
+    def read(e: E.Expr) -> E.Expr:  # in a method of its own, at the parallel sizes of its sc
+        return E.replace_all(e, {x: E.Call("self.switch", (E.Const(x.name), x.obj)) for x in found
                                if isinstance(x, E.GetAttr)})
 
     def site(s: Site | None) -> Site | None:
@@ -76,25 +84,28 @@ def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShap
         out.append(replace(a, operators=ops, kv_cache=read(a.kv_cache), kv_cache_per_gpu=read(a.kv_cache_per_gpu),
                            names={named(k): v for k, v in a.names.items()}))
     fixed = [switches[k] for k in sorted(switches) if isinstance(switches[k].value, E.Const)]
-    return out, fixed + [switches[k] for k in sorted(switches) if not isinstance(switches[k].value, E.Const)], \
-        chunk_value
+    return out, fixed + [switches[k] for k in sorted(switches) if not isinstance(switches[k].value, E.Const)]
 
 
 def switch_block(switches: list[Switch], rules: Rules) -> str:
+    """``SERVER_ARGS``: the value of each server argument the module reads
+    (the launch flag in the comment); those sglang derives, named after it."""
     if not switches:
         return ""
     who = rules.display
-    lines = ["", "", "", f"# {who}'s server arguments the code tests (astgen gen --server-args), each read as",
-             "# getattr(sc, NAME, CONSTANT): an LLMSim schedule field of that name wins"]
+    lines = ["", "", "", f"# {who}'s server arguments the code tests (astgen gen --server-args): Arch.switch",
+             "# reads an LLMSim schedule field of the same name first", "SERVER_ARGS = {"]
     for s in switches:
         if isinstance(s.value, E.Const):
             derived = s.field in rules.derived and rules.flavour == "sglang"  # another family's are plain defaults
-            origin = "" if s.given else f" ({who}'s derived default)" if derived else f" ({who}'s default)"
-            line = f"{s.constant} = {show(s.value)}  # {s.flag}{origin}"
+            origin = "" if s.given else f" ({who}'s derived default)" if derived else f" ({who}'s default)" \
+                if s.field in rules.server_args.args or s.field in rules.derived else " (not in this tree)"
+            line = f"    {show(E.Const(s.field))}: {show(s.value)},  # {s.flag}{origin}"
             if len(line) > LINE_LENGTH:  # the comment above the line, as black would not wrap it
-                lines += [f"# {s.flag}{origin}", f"{s.constant} = {show(s.value)}"]
+                lines += [f"    # {s.flag}{origin}", f"    {show(E.Const(s.field))}: {show(s.value)},"]
             else:
                 lines.append(line)
+    lines.append("}")
     derived = [s.flag for s in switches if not isinstance(s.value, E.Const)]
     if derived:
         lines += textwrap.wrap(f"derived by sglang when not given (rules/parallel.toml [switches]): "
@@ -104,7 +115,6 @@ def switch_block(switches: list[Switch], rules: Rules) -> str:
 
 
 def switch_line(s: Switch) -> str:
-    default = s.constant if isinstance(s.value, E.Const) else show(s.value)
-    return f"{s.field} = getattr(sc, {show(E.Const(s.field))}, {default})"
+    return f"{s.field} = self.switch({show(E.Const(s.field))})"
 
 

@@ -60,10 +60,11 @@ class Site:
 
     helper: str
     name: str  # the instance's base operator name (``lm_head``)
-    args: tuple[tuple[str, E.Expr], ...]  # the rule's inputs and switches, each unless at its default
+    args: tuple[tuple[str, E.Expr], ...]  # the rule's inputs, each unless at its default
     guard: E.Expr
     layers: E.Expr
     positional: int = 0  # the first args are passed by position
+    switches: tuple[E.Expr, ...] = ()  # the server arguments the helper reads itself (as rules.switch gives them)
 
 
 @dataclass
@@ -354,8 +355,7 @@ def _site(rule: LayerRule, base: str, env: dict[str, E.Expr], guard: E.Expr, cou
     if not rule.helper:
         return None
     args = [(name, env[name]) for name in rule.inputs if rule.defaults.get(name) != env[name]]
-    args += [(name, rules.switch(name)) for name in rule.switches]
-    return Site(rule.helper, base, tuple(args), guard, count)
+    return Site(rule.helper, base, tuple(args), guard, count, switches=tuple(rules.switch(n) for n in rule.switches))
 
 
 def _param_ops(leaf: _Leaf):
