@@ -207,6 +207,9 @@ class Execution:
     prefill_chunk: E.Expr = E.Const(0)  # tokens per prefill chunk ([prefill]; 0: one piece)
     findings: tuple[Finding, ...] = ()
     boundary_reduction: BoundaryReduction | None = None
+    # a logits processor class -> the position of the argument its forward takes the
+    # head's weights from ([forward.logits]: `self.logits_processor(ids, h, self.lm_head, fb)`)
+    logits: dict[str, int] = field(default_factory=dict)
 
 
 def _draft(target: str, value: Any) -> tuple[str, str]:
@@ -267,7 +270,8 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
                      _expr(doc.get("prefill", {}).get("chunk", "0"), f"{where}.prefill.chunk"),
                      tuple(Finding(tuple(f["classes"]), _expr(f.get("when", "True"), f"{where}.findings.when"),
                                    str(f["message"]), str(f["cite"])) for f in doc.get("findings", [])),
-                     _boundary_reduction(doc.get("boundary_reduction", {}), f"{where}.boundary_reduction"))
+                     _boundary_reduction(doc.get("boundary_reduction", {}), f"{where}.boundary_reduction"),
+                     {k: int(v) for k, v in forward.get("logits", {}).items()})
 
 
 @dataclass

@@ -3,7 +3,7 @@
 # sha256: 7c1f9a99393a57b1116fe3243a9abc3e9a8e058d68cab0cba54784ba2cf3c9b6
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: bom_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's bom.py: one forward pass per rank.
 

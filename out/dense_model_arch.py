@@ -3,7 +3,7 @@
 # sha256: a85815b5d40a7803606f10a3315d8f177e6953cd86afeae0c11476d0bd716ca5
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: dense_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's dense.py: one forward pass per rank.
 

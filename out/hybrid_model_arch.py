@@ -3,7 +3,7 @@
 # sha256: 8353b30e7dca5e0ef5282c2c8eb082ab4f0f5b4fb67fb970dd9950c88001b0bd
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: hybrid_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's hybrid.py: one forward pass per rank.
 

@@ -3,7 +3,7 @@
 # sha256: f1fbef645914a429584ea56b9fb3bb984276f6b9b7b14817883f9615ab83e687
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: inherit_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's inherit.py: one forward pass per rank.
 

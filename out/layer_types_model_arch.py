@@ -3,7 +3,7 @@
 # sha256: d3c50338e0ebd6c67300df59829cf22593c634c398d0403c37a20776f0528ab0
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: layer_types_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's layer_types.py: one forward pass per rank.
 

@@ -3,7 +3,7 @@
 # sha256: 246a864e29229636ad20cd30502fbbb17f9a460452ee17b2f557135416ced58d
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: mla_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's mla.py: one forward pass per rank.
 

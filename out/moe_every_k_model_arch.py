@@ -3,7 +3,7 @@
 # sha256: 04cc82335ae934e29453f51070d16cd74b81a84d09e39f6708dbe38baaacf4cf
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: moe_every_k_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's moe_every_k.py: one forward pass per rank.
 

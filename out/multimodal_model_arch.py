@@ -3,7 +3,7 @@
 # sha256: 3031dc2e13fdaba873c1616f6e0781df76c67a5539d1352123e41b3b797f3fe1
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: multimodal_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's multimodal.py: one forward pass per rank.
 

@@ -3,7 +3,7 @@
 # sha256: a79b8b2400d4f7c686e68c58a105d982c398f89bf09ee466525418b3068647a3
 # sglang: unknown
 # astgen: 0.1.0
-# rules: 1.1.1 (a864e3dce6c6)
+# rules: 1.1.1 (55973e12d81c)
 # helpers: _astgen.py in this package; operators as traced: reexport_model_arch.ops.jsonl
 """LLMSim model_arch for sglang's reexport.py: one forward pass per rank.
 

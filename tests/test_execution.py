@@ -29,6 +29,8 @@ import json
 
 import pytest
 
+from astgen import expr as E
+
 from tests.helpers import CONFIGS, HF_CONFIGS, analyzed, generate, load_module, model_config, schedule
 from tests.llmsim_stub.config import ForwardMode
 from tests.llmsim_stub.perf_calculator import forward_time_ms
@@ -643,3 +645,42 @@ def test_dp_attention_returns_the_ffn_output_with_a_reduce_scatter(sglang_tree):
     assert not {"moe_ffn_all_reduce", "dense_ffn_all_reduce"} & set(r1)
     assert qwen["ffn_all_reduce"] == transfer(rows, 5120, "all_reduce", 64, True)
     assert "ffn_reduce_scatter" not in qwen
+
+
+# ---------------------------------------------------------------------------
+# LM heads no attribute names
+
+
+@pytest.mark.corpus
+def test_a_logits_processor_handed_the_embedding_runs_the_tied_head(sglang_tree):
+    """gemma2.py:402-404 computes the logits with
+    `self.logits_processor(input_ids, hidden_states, self.model.embed_tokens, ...)`:
+    no attribute is an LM head, the embedding (VocabParallelEmbedding, its
+    vocab split over TP, gemma2.py:281-284) is (rules/execution.toml
+    [forward.logits]). Gemma-2-2B at tp 8, decode: [8, 2304] x [2304,
+    256000 / 8], then the logits all-gathered (64 sequences)."""
+    got = table(built(module_of(sglang_tree, "0.5.23", "gemma2"), "Gemma2ForCausalLM", "google__gemma-2-2b",
+                      "L3", True))
+    fp32 = 4  # the checkpoint's torch_dtype
+    assert got["lm_head"] == ("matmul", DECODE_BATCH, 2304, 256000 // 8, 1, 1, fp32, None)
+    assert got["lm_head_all_gather"] == transfer(DECODE_BATCH, 256000, "all_gather", 1, True)
+    # Gemma (gemma.py:320-322) the same: one head
+    gemma = table(built(module_of(sglang_tree, "0.5.23", "gemma"), "GemmaForCausalLM", "google__gemma-2b", "L3", True))
+    assert gemma["lm_head"] == ("matmul", DECODE_BATCH, 2048, 256000 // 8, 1, 1, BF16, None)  # no torch_dtype
+    # a model with an LM head attribute gets no second head: gemma3_causal.py:750-758 aliases the
+    # embedding as lm_head and still hands the embedding to the logits processor (:790)
+    result, _ = analyzed(sglang_tree("0.5.23"), "gemma3_causal")
+    shapes = next(s for s in result.shapes if s.entry == "Gemma3ForCausalLM")
+    assert sorted(E.to_source(op.guard) for op in shapes.operators if op.name == "lm_head") == [
+        "mc.tie_word_embeddings", "not mc.tie_word_embeddings"]
+
+
+@pytest.mark.corpus
+def test_a_head_cast_to_float_is_still_the_head(sglang_tree):
+    """falcon_h1.py:462-472: `self.lm_head = self.lm_head.float()` after
+    choosing the tied embedding or a ParallelLMHead: `.float()` returns the
+    module ([trace] returns_self in rules/layers.toml), so the head stays."""
+    result, _ = analyzed(sglang_tree("0.5.23"), "falcon_h1")
+    shapes = next(s for s in result.shapes if s.entry == "FalconH1ForCausalLM")
+    heads = [(op.name, E.to_source(op.guard)) for op in shapes.operators if op.name == "lm_head"]
+    assert heads == [("lm_head", "mc.tie_word_embeddings"), ("lm_head", "not mc.tie_word_embeddings")]

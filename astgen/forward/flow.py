@@ -43,6 +43,9 @@ class Event:
     target: str  # child attribute, collective function, or "attr.method"
     guard: E.Expr
     loc: Location
+    # a logits processor run: the attribute path on self of the module whose weights
+    # it takes as the LM head ([forward.logits]), e.g. ("model", "embed_tokens")
+    head: tuple[str, ...] = ()
 
 
 @dataclass
@@ -83,7 +86,7 @@ class _Reader:
             pm = get_module(dotted)
             if pm is not None and name in pm.classes:
                 self.classes.append(pm.classes[name])
-        self.children = {c.attr for c in node.children if c.attr}
+        self.children = {c.attr: c for c in node.children if c.attr}
         self.events: list[Event] = []
         self.depth = 0
 
@@ -158,7 +161,7 @@ class _Reader:
         elif isinstance(func, cst.Attribute) and _is_self(func.value):
             name = func.attr.value
             if name in self.children:
-                self.events.append(Event("run", name, guard, loc))
+                self.events.append(Event("run", name, guard, loc, self._head(call, self.children[name])))
             else:
                 found = self.method(name)
                 if found is not None:
@@ -171,6 +174,19 @@ class _Reader:
                 self.events.append(Event("boundary", role, guard, loc))
             elif holder in self.children and method == "forward":
                 self.events.append(Event("run", holder, guard, loc))
+
+    def _head(self, call: cst.Call, child: ir.Node) -> tuple[str, ...]:
+        """The attribute path on self of the module a logits processor's
+        call hands it as the head ([forward.logits]); () for any other call."""
+        at = self.rules.execution.logits.get(child.cls)
+        args = [a for a in call.args if a.keyword is None and not a.star]
+        if at is None or at >= len(args):
+            return ()
+        path, value = [], args[at].value
+        while isinstance(value, cst.Attribute):
+            path.append(value.attr.value)
+            value = value.value
+        return tuple(reversed(path)) if _is_self(value) else ()
 
     # -- tests of if statements -------------------------------------
     def _test(self, module: ParsedModule, info: ClassInfo, node: cst.BaseExpression) -> E.Expr:

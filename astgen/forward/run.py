@@ -69,12 +69,23 @@ class Transfer:
     call: RoleCall | None = None  # the role it is a step of
 
 
+@dataclass(frozen=True)
+class Head:
+    """An LM head no attribute names: the logits processor runs on the
+    weights of ``target`` (the input embedding) where ``guard`` holds."""
+
+    target: ir.Node
+    guard: E.Expr
+    loc: Location
+
+
 @dataclass
 class ForwardPlan:
     when: dict[int, E.Expr] = field(default_factory=dict)  # id(node) -> mode guard
     steps: dict[int, list[Step]] = field(default_factory=dict)  # id(module node) -> its extra ops
     rows: dict[int, E.Expr] = field(default_factory=dict)  # id(node) -> rows it runs on (default seq_len)
     transfers: dict[int, list[Transfer]] = field(default_factory=dict)  # id(module node) -> collectives
+    heads: dict[int, list[Head]] = field(default_factory=dict)  # id(module node) -> its tied LM heads
     diagnostics: list[ir.Diagnostic] = field(default_factory=list)
 
     def mode_guard(self, node: ir.Node) -> E.Expr:
@@ -93,7 +104,41 @@ def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow, version: str) -> For
         if node.kind == ir.MODULE and _is_mla(node, rules):
             _plan_mla(node, rules, plan, version)
     _Rows(rules, flow, plan, *_boundary_return(arch.entry, rules, version)).visit(arch.root, SEQ_LEN)
+    _plan_heads(arch.root, rules, flow, plan)
     return plan
+
+
+def _plan_heads(root: ir.Node, rules: Rules, flow: Flow, plan: ForwardPlan) -> None:
+    """A logits processor handed the input embedding (gemma2.py:402-404):
+    an LM head on its tied weights, where the model has no LM head of its
+    own (an ``lm_head`` layer, or an attribute aliasing an embedding)."""
+    nodes = list(root.walk(skip_towers=True))
+    if any(_is_head(n, rules) for n in nodes):
+        return
+    for node in nodes:
+        for event in flow.of(node):
+            target = _at_path(node, event.head) if event.head else None
+            rule = rules.layer(target.cls) if target is not None and target.kind == ir.LAYER else None
+            if rule is not None and rule.tied_as:
+                plan.heads.setdefault(id(node), []).append(Head(target, event.guard, event.loc))
+
+
+def _is_head(node: ir.Node, rules: Rules) -> bool:
+    """An LM head layer, or an attribute aliasing a module that can be one (a tied embedding)."""
+    rule = rules.layer(node.cls) if node.kind == ir.LAYER else None
+    target = rules.layer(node.target.cls) if node.kind == ir.ALIAS and node.target is not None else None
+    return (rule is not None and rule.category == "lm_head") or (target is not None and target.tied_as is not None)
+
+
+def _at_path(node: ir.Node, path: tuple[str, ...]) -> ir.Node | None:
+    """The node at attribute ``path`` below ``node`` (an alias read through)."""
+    for attr in path:
+        node = next((c for c in node.children if c.attr == attr), None)
+        if node is None:
+            return None
+        if node.kind == ir.ALIAS and node.target is not None:
+            node = node.target
+    return node
 
 
 def _boundary_return(entry: str, rules: Rules, version: str) -> tuple[E.Expr, E.Expr]:

@@ -161,6 +161,10 @@ def _collect(node: ir.Node, repeats: list, terms: list, prefix: str, rules: Rule
              plan: ForwardPlan, mode: E.Expr = E.TRUE, unquantized: bool = False):
     if node.parent is None and plan.has_operations(node):  # the entry's own forward
         yield _Leaf(node, repeats, terms, prefix, mode, unquantized, plan.rows.get(id(node), SEQ_LEN))
+    for head in plan.heads.get(id(node), ()):  # an LM head on the embedding's tied weights
+        alias = ir.Node(ir.ALIAS, head.target.cls, head.loc, attr="lm_head", target=head.target)
+        alias.parent = node
+        yield _Leaf(alias, repeats, terms + E.conjuncts(head.guard), prefix, mode, unquantized)
     for child in node.children:
         if child.tower:  # multimodal towers are listed, not analyzed
             continue

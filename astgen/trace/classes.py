@@ -14,7 +14,7 @@ from astgen.frontend.parse import (
 )
 from astgen.trace.common import _has_decorator, _is_classmethod, _is_enum
 from astgen.trace.config import _is_config_module
-from astgen.trace.objects import _BecomeLayer
+from astgen.trace.objects import _BecomeLayer, _Opaque
 from astgen.values import (
     MISSING,
     Builtin,
@@ -152,8 +152,11 @@ class ClassModel:
         for c in self._mro(sup.inst.cls):
             for base in c.bases:
                 ref = self._base(c, base)
-                if isinstance(ref, ClassRef) and ref.info is None and self.rules.layer(ref.name):
-                    return _BecomeLayer(sup.inst, ref.name)
+                # a class outside sglang's code: by its name (`nn.Embedding` reads as an opaque torch name)
+                name = ref.name if isinstance(ref, ClassRef) and ref.info is None else \
+                    ref.name if isinstance(ref, _Opaque) else None
+                if name is not None and self.rules.layer(name):
+                    return _BecomeLayer(sup.inst, name)
         return Builtin("noop")
 
     def _method_or_class_attr(self, inst: Instance, info: ClassInfo, attr: str) -> Any:

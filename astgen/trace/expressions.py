@@ -120,6 +120,9 @@ class Expressions:
         if isinstance(obj, Instance):
             if attr in obj.attrs:
                 return obj.attrs[attr]
+            if attr in self.rules.trace_kinds.get("returns_self", ()) and (obj.cls is None or self._find_method(
+                    obj.cls, attr)[1] is None):  # `.float()`, `.to(device)`: the module itself
+                return _Partial(Builtin("identity"), [obj], {})
             if obj.cls is not None:
                 return self._method_or_class_attr(obj, obj.cls, attr)
             rule = self.rules.layer(obj.node.cls) if obj.node.kind == ir.LAYER else None

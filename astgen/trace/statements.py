@@ -326,6 +326,8 @@ class Statements:
     def _set_attr(self, inst: Instance, attr: str, value: Any) -> None:
         if isinstance(value, _Layers):
             value = value.modules
+        if attr in inst.attrs and _same_modules(inst.attrs[attr], value):
+            return  # `self.lm_head = self.lm_head.float()`: the same module(s) again, nothing changes
         inst.attrs[attr] = value
         if inst.node.kind != ir.MODULE or (inst.cls is not None and self._plain_object(inst.cls)):
             return  # a helper object's attributes are no submodules (HcRead(layer) in deepseek_v4_boundary.py)
@@ -381,3 +383,12 @@ class Statements:
         wrapper a constructor built in a local and never attached."""
         root = _root_of(node)
         return root.kind == ir.MODULE and all(root is not b for b in self._building)
+
+
+def _same_modules(old: Any, new: Any) -> bool:
+    """Both the same module instances, under the same conditions."""
+    if isinstance(old, Instance) or isinstance(new, Instance):
+        return old is new
+    if isinstance(old, Phi) and isinstance(new, Phi):
+        return old.test == new.test and _same_modules(old.then, new.then) and _same_modules(old.orelse, new.orelse)
+    return False
