@@ -15,12 +15,7 @@ from functools import partial
 
 from ._astgen import Arch, Operators, weight_dtype_of
 
-# sglang --kv-cache-dtype auto: the model dtype
-KV_CACHE_DTYPE = None
-
-
-# sglang's server arguments the code tests (astgen gen --server-args): Arch.switch
-# reads an LLMSim schedule field of the same name first
+# sglang's server arguments the code tests (--server-args); a schedule field wins
 SERVER_ARGS = {
     "chunked_prefill_size": 8192,  # --chunked-prefill-size (sglang's derived default)
     "disaggregation_mode": None,  # --disaggregation-mode (not in this tree)
@@ -34,7 +29,6 @@ class DenseForCausalLMArch(Arch):
     """sglang's DenseForCausalLM (dense.py): one forward pass, per rank."""
 
     attention_type_name = "MHA"
-    kv_cache_dtype = KV_CACHE_DTYPE
     server_args = SERVER_ARGS
 
     def build_operators(self) -> None:

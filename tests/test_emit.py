@@ -94,3 +94,28 @@ def test_black_output_is_kept_by_text_and_read_back_without_black(tmp_path, monk
     monkeypatch.setattr(pysource, "_FORMATTED", {})
     with pytest.raises(AssertionError, match="black ran again"):
         pysource.statement(text, 8)  # outside the block nothing is kept or read
+
+
+def test_the_kv_cache_dtype_is_the_models_unless_given():
+    """--kv-cache-dtype auto: the model's dtype, the package Arch's default,
+    and the module says nothing more; fp8_e4m3 (rules/execution.toml
+    [precision] kv_cache): one constant, the cache and the attention cores
+    at one byte."""
+    from astgen.emit.modules import EmitOptions
+    from astgen.frontend.source import tree_of_file
+    from astgen.scan import analyze_file
+    from tests.helpers import RULES, STUB_ROOT
+
+    path = FIXTURES / "dense.py"
+    auto = fixture_result("dense").source
+    fp8 = analyze_file(tree_of_file(path), path, RULES, emit=EmitOptions(
+        import_root=STUB_ROOT, kv_cache_dtype="fp8_e4m3")).source
+    assert "KV_CACHE_DTYPE" not in auto and "kv_cache_dtype" not in auto
+    assert "KV_CACHE_DTYPE = DataType.FP8\n" in fp8 and "    kv_cache_dtype = KV_CACHE_DTYPE\n" in fp8
+    config = load_config("Qwen__Qwen3-8B")
+    plain = build(load_module(auto, "dense_kv_auto"), "DenseForCausalLM", config, tp=8)
+    one_byte = build(load_module(fp8, "dense_kv_fp8"), "DenseForCausalLM", config, tp=8)
+    # Qwen3-8B at tp 8: 36 layers x 1 KV head x (128 + 128) elements, at 2 bytes
+    assert plain.get_kv_cache_per_gpu() == 2 * one_byte.get_kv_cache_per_gpu() == 36 * 1 * (128 + 128) * 2
+    cores = [op for ops in one_byte.attention_operators.values() for op in ops]
+    assert cores and {op.metadata.io_config.weight_dtype.value for op in cores} == {1}

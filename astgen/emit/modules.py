@@ -69,7 +69,7 @@ def _emit_module(archs: list[ArchShapes], rules: Rules, options: EmitOptions) ->
     first = archs[0]
     named, switches = named_switches(archs, rules)
     try:
-        body = "\n\n\n".join(_arch_classes(named, switches, rules) + [_registry(named, rules)]) + "\n"
+        body = "\n\n\n".join(_arch_classes(named, switches, rules, bool(rules.execution.kv_cache.get(options.kv_cache_dtype))) + [_registry(named, rules)]) + "\n"
         shared = _imports(options, rules, body)
     except ValueError as exc:  # black refused a statement: a bug in astgen
         raise EmitError(str(exc)) from None
@@ -90,8 +90,8 @@ def _imports(options: EmitOptions, rules: Rules, body: str) -> str:
     used = [name for name in EXPORTS if re.search(rf"\b{name}\b", body)]
     helpers = [f"from .{Path(HELPERS).stem} import {', '.join(used)}"]
     lines = [line for group in (stdlib, llmsim, helpers) if group for line in (*group, "")]
-    lines += [f"# sglang --kv-cache-dtype {options.kv_cache_dtype}" + ("" if kv else ": the model dtype"),
-              f"KV_CACHE_DTYPE = {'DataType.' + kv if kv else None}"]
+    if kv:  # else the model dtype, the package's Arch default
+        lines += [f"# sglang --kv-cache-dtype {options.kv_cache_dtype}", f"KV_CACHE_DTYPE = DataType.{kv}"]
     return block("\n".join(lines)).rstrip("\n")
 
 
@@ -173,13 +173,13 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switche
     ])
 
 
-def _arch_classes(archs: list[ArchShapes], switches: list[Switch], rules: Rules) -> list[str]:
+def _arch_classes(archs: list[ArchShapes], switches: list[Switch], rules: Rules, kv_dtype: bool) -> list[str]:
     """One class per entry; an entry whose forward pass prints the same as an
     earlier one's (MiniCPMForCausalLM and MiniCPMSALAForCausalLM) is that
     class's subclass, with nothing of its own."""
     out, seen = [], {}
     for a in archs:
-        head, members = _arch_class(a, switches, rules)
+        head, members = _arch_class(a, switches, rules, kv_dtype)
         first = seen.setdefault(members, a.entry)
         if first == a.entry:
             out.append(head + "\n" + members)
@@ -190,8 +190,9 @@ def _arch_classes(archs: list[ArchShapes], switches: list[Switch], rules: Rules)
     return out
 
 
-def _arch_class(a: ArchShapes, switches: list[Switch], rules: Rules) -> tuple[str, str]:
-    """(the class line and docstring, the members)."""
+def _arch_class(a: ArchShapes, switches: list[Switch], rules: Rules, kv_dtype: bool) -> tuple[str, str]:
+    """(the class line and docstring, the members); ``kv_dtype``: the KV
+    cache has a dtype of its own (else the model's: the package's default)."""
     who = rules.display
     ops = _emitted(a.operators)
     groups = sorted({op.group for op in ops if op.kind == "attention"})
@@ -207,7 +208,7 @@ def _arch_class(a: ArchShapes, switches: list[Switch], rules: Rules) -> tuple[st
     lines = [
         "",
         f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
-        "    kv_cache_dtype = KV_CACHE_DTYPE",
+        *(["    kv_cache_dtype = KV_CACHE_DTYPE"] if kv_dtype else []),
         *(["    server_args = SERVER_ARGS"] if switches else []),
         *([f"    source = {show(E.Const(rules.flavour))}"] if rules.flavour != "sglang" else []),
         "",

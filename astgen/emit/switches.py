@@ -93,8 +93,8 @@ def switch_block(switches: list[Switch], rules: Rules) -> str:
     if not switches:
         return ""
     who = rules.display
-    lines = ["", "", "", f"# {who}'s server arguments the code tests (astgen gen --server-args): Arch.switch",
-             "# reads an LLMSim schedule field of the same name first", "SERVER_ARGS = {"]
+    lines = ["", "", f"# {who}'s server arguments the code tests (--server-args); a schedule field wins",
+             "SERVER_ARGS = {"]
     for s in switches:
         if isinstance(s.value, E.Const):
             derived = s.field in rules.derived and rules.flavour == "sglang"  # another family's are plain defaults
