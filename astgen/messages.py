@@ -72,6 +72,9 @@ ASSUMED_CONDITION = Message("assumed", "note", "condition on {whys} taken as its
 ASSUMED_KWARGS = Message("assumed", "note", "keyword arguments **{callee} not resolved: the callee's defaults "
                          "are taken", "trace the function ([trace] functions in rules/layers.toml)", "{construct}")
 SYMBOLIC_LOOP = Message("loop", "note", "loop over a symbolic range skipped")
+SYMBOLIC_LOOP_MODULES = Message("loop", "incomplete", "modules of self.{built} built in a loop over a symbolic "
+                                "range: how many is not known", "teach the tracer the construct",
+                                "modules built in a symbolic loop")
 UNRESOLVED_ITEMS = Message("unresolved", "incomplete", "the items of {attr} are not resolved ({why})",
                            "teach the tracer the construct", "{why}")
 DEEP_CONSTRUCTION = Message("too-deep", "incomplete", "construction of {cls} nested too deeply")

@@ -207,7 +207,12 @@ class Statements:
         if items is None and self._overrides_from_items(stmt):
             return None
         if items is None:
-            self._diag(M.SYMBOLIC_LOOP, self._here())
+            built = _modules_built_in(stmt.body)
+            if built:  # a per-step module (nanbeige.py:165-179): how many is not known
+                owner = self.frame.self_inst.node if self.frame.self_inst is not None else None
+                self._skipped_loops.append((owner, tuple(built), self._here()))
+            else:
+                self._diag(M.SYMBOLIC_LOOP, self._here())
             return None
         for item in items[:MAX_UNROLL]:
             self._assign(stmt.target, item)
@@ -392,3 +397,30 @@ def _same_modules(old: Any, new: Any) -> bool:
     if isinstance(old, Phi) and isinstance(new, Phi):
         return old.test == new.test and _same_modules(old.then, new.then) and _same_modules(old.orelse, new.orelse)
     return False
+
+
+def _modules_built_in(body: cst.BaseSuite) -> list[str]:
+    """``self.x`` attributes a loop body builds modules into: assigned a call,
+    or a call appended to or stored in them (``self.attn.append(RadixAttention(...))``)."""
+    out: list[str] = []
+
+    def attr_of(node: cst.BaseExpression) -> str | None:
+        return node.attr.value if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) \
+            and node.value.value == "self" else None
+
+    class Visitor(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for t in node.targets:
+                target = t.target.value if isinstance(t.target, cst.Subscript) else t.target
+                if isinstance(node.value, cst.Call) and attr_of(target) and attr_of(target) not in out:
+                    out.append(attr_of(target))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend") and node.args \
+                    and isinstance(node.args[0].value, cst.Call) and attr_of(func.value) \
+                    and attr_of(func.value) not in out:
+                out.append(attr_of(func.value))
+
+    body.visit(Visitor())
+    return out

@@ -55,6 +55,9 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         self._mros: dict[ClassInfo, list[ClassInfo]] = {}  # class -> its MRO (classes hash by identity)
         self._config_fallbacks: list[E.Expr] = []  # config attributes read as raw keys (_config_value)
         self._building: list[ir.Node] = []  # modules whose __init__ is running, outermost first
+        # loops over a symbolic range skipped whose body builds modules: (the module whose
+        # __init__ ran it, the attributes, where), reported once the towers are known
+        self._skipped_loops: list[tuple[ir.Node | None, tuple[str, ...], Location]] = []
         # attributes model code assigned on the raw config (copy.deepcopy is the identity here,
         # so an assignment to a copy is seen by every later read of the config)
         self._mc_set: dict[str, Any] = {}
@@ -92,6 +95,7 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
             root.origin = tuple((c.module.name, c.name) for c in self._mro(info))
             result.towers = ir.find_towers(root, self.rules.is_text_marker, self.rules.is_encoder_marker)
             self._report_unknown(root)
+            self._report_skipped_loops()
         result.diagnostics = list(self.diagnostics)
         return result
 
@@ -150,6 +154,16 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
                     out[name] = e
         return out
 
+    def _report_skipped_loops(self) -> None:
+        """Modules built in a loop over a symbolic range: how many is not
+        known, so the text model is incomplete; in a tower (not analyzed) a note."""
+        for node, built, loc in self._skipped_loops:
+            in_tower = node is not None and any(n.tower for n in _ancestors(node))
+            if in_tower:
+                self._diag(M.SYMBOLIC_LOOP, loc)
+            else:
+                self._diag(M.SYMBOLIC_LOOP_MODULES, loc, built=built)
+
     def _report_unknown(self, root: ir.Node) -> None:
         """Unknown classes of the text model are incomplete; a multimodal
         tower is not analyzed, so its unknown classes are only noted."""
@@ -181,3 +195,10 @@ class ConditionReader:
         scope["self"] = inst
         t.diagnostics = []
         return t._truth(t._eval_in_module(test, module, scope))
+
+
+def _ancestors(node: ir.Node):
+    """The node and the nodes holding it, up to the root."""
+    while node is not None:
+        yield node
+        node = node.parent
