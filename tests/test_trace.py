@@ -380,3 +380,56 @@ def test_modules_built_in_a_loop_of_unknown_length_leave_the_text_model_incomple
         ("incomplete", 13, "modules of self.attn built in a loop over a symbolic range: how many is not known"),
         ("note", 22, "loop over a symbolic range skipped")]
     assert result.classes[0].status == "PARTIALLY"
+
+
+# mllama.py:681-703: the decoder layers built into a local list, one of two
+# classes by a test of the layer index, then held as one ModuleList
+CHOSEN_PER_INDEX = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import ColumnParallelLinear, RowParallelLinear
+from sglang.srt.layers.vocab_parallel_embedding import ParallelLMHead
+
+
+class CrossLayer(nn.Module):
+    def __init__(self, config, layer_id):
+        super().__init__()
+        self.cross_proj = ColumnParallelLinear(config.hidden_size, config.hidden_size)
+
+
+class SelfLayer(nn.Module):
+    def __init__(self, config, layer_id):
+        super().__init__()
+        self.self_proj = RowParallelLinear(config.hidden_size, config.hidden_size)
+
+
+class ChosenForCausalLM(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        layers = []
+        for layer_id in range(config.num_hidden_layers):
+            if layer_id in config.cross_attention_layers:
+                layers.append(CrossLayer(config, layer_id))
+            else:
+                layers.append(SelfLayer(config, layer_id))
+        self.layers = nn.ModuleList(layers)
+        self.lm_head = ParallelLMHead(config.vocab_size, config.hidden_size)
+
+
+EntryClass = ChosenForCausalLM
+'''
+
+
+def test_modules_chosen_per_layer_index_into_a_list_are_the_stack(tmp_path):
+    """Each index gets one of two classes by a test of the index: the stack
+    holds both, each counted on the layers its test picks. The runtime
+    oracle's view of mllama: the list stayed empty, the text model had no
+    layer, was taken for a tower, and the entry was FULLY on 5 operators."""
+    path = tmp_path / "chosen.py"
+    path.write_text(CHOSEN_PER_INDEX)
+    result = generate(tree_of_file(path), path)
+    assert result.classes[0].status == "FULLY"
+    layers = {op.name: op.layers for op in result.shapes[0].operators if op.kind == "matmul"}
+    env = {"mc": {"num_hidden_layers": 40, "cross_attention_layers": [3, 8, 13, 18, 23, 28, 33, 38]}}
+    assert {name: E.evaluate(count, env) for name, count in layers.items()} == {
+        "cross_proj": 8, "self_proj": 32, "lm_head": 1}

@@ -240,9 +240,10 @@ class Statements:
             return False
         target, element = found
         current = self.frame.locals.get(target)
-        if not (isinstance(current, ListVal) and not current.items) or E.unknowns(element):
+        if not (isinstance(current, ListVal) and not current.items) or not _per_index(element):
             return False
-        self.frame.locals[target] = Repeated(E.simplify(element), it.args[0], var)
+        element = E.simplify(element) if isinstance(element, E.Expr) else element
+        self.frame.locals[target] = Repeated(element, it.args[0], var)
         return True
 
     def _overrides_from_items(self, stmt: cst.For) -> bool:
@@ -269,9 +270,10 @@ class Statements:
         target.overrides = source
         return True
 
-    def _appended(self, stmts: list) -> tuple[str, E.Expr] | None:
+    def _appended(self, stmts: list) -> tuple[str, Any] | None:
         """(list name, element) of a block that is one ``xs.append(e)`` or an
-        if/else of such blocks on the same list."""
+        if/else of such blocks on the same list: a value, or a module (one of
+        two by a test of the index: mllama.py:681-703)."""
         if len(stmts) != 1:
             return None
         stmt = stmts[0]
@@ -283,13 +285,14 @@ class Statements:
             if then is None or other is None or then[0] != other[0]:
                 return None
             test = self._truth(self._eval(stmt.test))
-            return then[0], E.IfExp(test, then[1], other[1])
+            return then[0], phi(test, then[1], other[1])
         if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr):
             call = stmt.body[0].value
             if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
                     and call.func.attr.value == "append" and isinstance(call.func.value, cst.Name)
                     and len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star):
-                return call.func.value.value, self._as_expr(self._eval(call.args[0].value))
+                value = self._eval(call.args[0].value)
+                return call.func.value.value, value if _is_module(value) else self._as_expr(value)
         return None
 
     def _iter_items(self, it: Any) -> list | None:
@@ -424,3 +427,15 @@ def _modules_built_in(body: cst.BaseSuite) -> list[str]:
 
     body.visit(Visitor())
     return out
+
+
+def _is_module(value: Any) -> bool:
+    """A module, or one of modules by a test."""
+    if isinstance(value, Phi):
+        return _is_module(value.then) and _is_module(value.orelse)
+    return isinstance(value, Instance)
+
+
+def _per_index(element: Any) -> bool:
+    """An element a list can hold per index: a resolved value, or modules."""
+    return _is_module(element) if not isinstance(element, E.Expr) else not E.unknowns(element)
