@@ -404,8 +404,11 @@ def _same_modules(old: Any, new: Any) -> bool:
 
 def _modules_built_in(body: cst.BaseSuite) -> list[str]:
     """``self.x`` attributes a loop body builds modules into: assigned a call,
-    or a call appended to or stored in them (``self.attn.append(RadixAttention(...))``)."""
+    or a call appended to or stored in them (``self.attn.append(RadixAttention(...))``),
+    or anything appended to them in a body that constructs a class
+    (``layer = DecoderLayer(...); self.layers.append(layer)``, muse_spark.py:1092-1104)."""
     out: list[str] = []
+    constructs = any(_callee_name(c.func).rsplit(".", 1)[-1][:1].isupper() for c in _calls_in_node(body))
 
     def attr_of(node: cst.BaseExpression) -> str | None:
         return node.attr.value if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) \
@@ -421,7 +424,7 @@ def _modules_built_in(body: cst.BaseSuite) -> list[str]:
         def visit_Call(self, node: cst.Call) -> None:
             func = node.func
             if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend") and node.args \
-                    and isinstance(node.args[0].value, cst.Call) and attr_of(func.value) \
+                    and (isinstance(node.args[0].value, cst.Call) or constructs) and attr_of(func.value) \
                     and attr_of(func.value) not in out:
                 out.append(attr_of(func.value))
 
@@ -439,3 +442,14 @@ def _is_module(value: Any) -> bool:
 def _per_index(element: Any) -> bool:
     """An element a list can hold per index: a resolved value, or modules."""
     return _is_module(element) if not isinstance(element, E.Expr) else not E.unknowns(element)
+
+
+def _calls_in_node(node: cst.CSTNode) -> list[cst.Call]:
+    found: list[cst.Call] = []
+
+    class Visitor(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    node.visit(Visitor())
+    return found

@@ -158,11 +158,23 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         """Modules built in a loop over a symbolic range: how many is not
         known, so the text model is incomplete; in a tower (not analyzed) a note."""
         for node, built, loc in self._skipped_loops:
-            in_tower = node is not None and any(n.tower for n in _ancestors(node))
-            if in_tower:
+            if node is not None and self._in_encoder(node):
                 self._diag(M.SYMBOLIC_LOOP, loc)
             else:
                 self._diag(M.SYMBOLIC_LOOP_MODULES, loc, built=built)
+
+    def _in_encoder(self, node: ir.Node) -> bool:
+        """``node`` is part of a multimodal encoder: inside a tower, with an
+        encoder's class on its way up to the tower or below it. A tower that
+        wraps the text model too (muse_spark_omni.py: `model` holds the
+        language model beside the encoders) does not make its text part one."""
+        path = []
+        for n in _ancestors(node):
+            path.append(n)
+            if n.tower:
+                return any(self.rules.is_encoder_marker(p.cls) for p in path) or \
+                    any(self.rules.is_encoder_marker(d.cls) for d in node.walk())
+        return False
 
     def _report_unknown(self, root: ir.Node) -> None:
         """Unknown classes of the text model are incomplete; a multimodal
