@@ -193,9 +193,6 @@ def rule_methods(every: list[Rules]) -> str:
     return "\n".join([text for _, text in sorted(chosen.items())] + roles)
 
 
-ROLE_INPUTS = ("rows", "local", "rsv", "maxlen")  # what a boundary role's steps read, beside seq_len and hidden
-
-
 def _role_method(role: str, steps) -> str:
     """One method per layer-boundary role (rules/execution.toml
     [forward.roles]): its steps in order, each a collective when its

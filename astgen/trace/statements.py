@@ -407,8 +407,9 @@ def _modules_built_in(body: cst.BaseSuite) -> list[str]:
     or a call appended to or stored in them (``self.attn.append(RadixAttention(...))``),
     or anything appended to them in a body that constructs a class
     (``layer = DecoderLayer(...); self.layers.append(layer)``, muse_spark.py:1092-1104)."""
-    out: list[str] = []
-    constructs = any(_callee_name(c.func).rsplit(".", 1)[-1][:1].isupper() for c in _calls_in_node(body))
+    assigned: list[str] = []
+    appended: list[tuple[str, bool]] = []  # (attribute, a call appended directly)
+    constructs = False
 
     def attr_of(node: cst.BaseExpression) -> str | None:
         return node.attr.value if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) \
@@ -418,18 +419,20 @@ def _modules_built_in(body: cst.BaseSuite) -> list[str]:
         def visit_Assign(self, node: cst.Assign) -> None:
             for t in node.targets:
                 target = t.target.value if isinstance(t.target, cst.Subscript) else t.target
-                if isinstance(node.value, cst.Call) and attr_of(target) and attr_of(target) not in out:
-                    out.append(attr_of(target))
+                if isinstance(node.value, cst.Call) and attr_of(target):
+                    assigned.append(attr_of(target))
 
         def visit_Call(self, node: cst.Call) -> None:
+            nonlocal constructs
             func = node.func
+            constructs = constructs or _callee_name(func).rsplit(".", 1)[-1][:1].isupper()
             if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend") and node.args \
-                    and (isinstance(node.args[0].value, cst.Call) or constructs) and attr_of(func.value) \
-                    and attr_of(func.value) not in out:
-                out.append(attr_of(func.value))
+                    and attr_of(func.value):
+                appended.append((attr_of(func.value), isinstance(node.args[0].value, cst.Call)))
 
     body.visit(Visitor())
-    return out
+    found = assigned + [attr for attr, direct in appended if direct or constructs]
+    return list(dict.fromkeys(found))
 
 
 def _is_module(value: Any) -> bool:
@@ -442,14 +445,3 @@ def _is_module(value: Any) -> bool:
 def _per_index(element: Any) -> bool:
     """An element a list can hold per index: a resolved value, or modules."""
     return _is_module(element) if not isinstance(element, E.Expr) else not E.unknowns(element)
-
-
-def _calls_in_node(node: cst.CSTNode) -> list[cst.Call]:
-    found: list[cst.Call] = []
-
-    class Visitor(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            found.append(call)
-
-    node.visit(Visitor())
-    return found
