@@ -188,3 +188,15 @@ def test_either_case_drops_the_test_that_does_not_decide():
     assert E.to_source(tidy_condition(E.parse(text))) == "not sc.f and sc.dp_size > 1"
     assert E.to_source(tidy_condition(E.parse("sc.a and sc.b or sc.c and not sc.b"))) == \
         "sc.a and sc.b or sc.c and not sc.b"
+
+
+def test_a_selector_compared_with_a_bool_compares_as_python_does():
+    """``(0 if c else 1) == (not 1)`` is ``c``: 0 == False in Python. The
+    simplifier compared the constants as Const does (a bool is no int, for
+    hashing) and folded it to False (found by hypothesis)."""
+    c = E.attr_path("mc", "hidden_size")
+    e = E.Compare("==", E.IfExp(c, E.Const(0), E.Const(1)), E.UnaryOp("not", E.Const(1)))
+    for value in (0, 1, 7):
+        env = {"mc": {"hidden_size": value}}
+        assert E.evaluate(E.simplify(e), env) == E.evaluate(e, env)
+        assert bool(E.evaluate(E.simplify_condition(e), env)) == bool(E.evaluate(e, env))

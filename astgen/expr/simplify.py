@@ -171,9 +171,9 @@ def simplify_condition(e: Expr, simplified: bool = False) -> Expr:
         return simplify(UnaryOp("not", inner)) if not isinstance(inner, Const) else Const(not inner.value)
     if isinstance(e, Compare) and e.op in ("==", "!=") and isinstance(e.right, Const) \
             and isinstance(e.left, IfExp) and isinstance(e.left.body, Const) and isinstance(e.left.orelse, Const) \
-            and e.left.body != e.left.orelse:
+            and not _equal(e.left.body, e.left.orelse):
         # (A if c else B) == A  ->  c, for constants A != B (an enum member chosen by a condition)
-        then_hit, else_hit = e.left.body == e.right, e.left.orelse == e.right
+        then_hit, else_hit = _equal(e.left.body, e.right), _equal(e.left.orelse, e.right)
         if e.op == "!=":
             then_hit, else_hit = not then_hit, not else_hit
         test = simplify_condition(e.left.test, True)
@@ -258,7 +258,7 @@ def _simplify_compare(e: Compare) -> Expr:
     if e.op in ("==", "!=") and isinstance(e.right, Const) and isinstance(e.left, IfExp):
         sel = e.left
         if isinstance(sel.body, Const) and isinstance(sel.orelse, Const):
-            hit_then, hit_else = sel.body == e.right, sel.orelse == e.right
+            hit_then, hit_else = _equal(sel.body, e.right), _equal(sel.orelse, e.right)
             if e.op == "!=":
                 hit_then, hit_else = not hit_then, not hit_else
             if hit_then and hit_else:
@@ -270,6 +270,15 @@ def _simplify_compare(e: Compare) -> Expr:
                 return simplify(not_(test))
             return FALSE
     return e
+
+
+def _equal(a: Const, b: Const) -> bool:
+    """Python's ``a == b`` of two constants (``0 == False``; Const's own
+    equality keeps bools and ints apart, for hashing)."""
+    try:
+        return bool(a.value == b.value)
+    except Exception:  # noqa: BLE001 - a comparison Python refuses is no equality
+        return False
 
 
 def _simplify_ifexp(e: IfExp) -> Expr:
