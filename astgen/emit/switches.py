@@ -37,23 +37,31 @@ def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShap
     known |= {y.name for d in derived.values() for y in E.walk(d) if isinstance(y, E.Attr) and y.obj == E.Name(SWITCH)}
     found: dict[E.Expr, E.Expr] = {}
     switches: dict[str, Switch] = {}
+    seen: set[E.Expr] = set()  # operators share most of their subexpressions: each looked at once
 
     def visit(e: E.Expr) -> None:
-        for x in E.walk(e):
+        stack = [e]
+        while stack:
+            x = stack.pop()
+            if x in seen or "sc" not in E.free_names(x):
+                continue
+            seen.add(x)
+            stack.extend(x.children())
             if isinstance(x, E.GetAttr) and x.obj == E.Name("sc") and x.name in known and x not in found:
                 found[x] = E.Name(x.name)  # bound once: build_operators' preamble
                 arg = rules.server_args.args.get(x.name)
                 flag = arg.flags[0] if arg is not None else "--" + x.name.replace("_", "-")
                 switches[x.name] = Switch(x.name, x.default, flag, x.name in rules.given)
-                visit(x.default)  # a default sglang derives from other switches
-                for y in E.walk(derived.get(x.name, E.TRUE)):  # ... as the package computes it
-                    if isinstance(y, E.Attr) and y.obj == E.Name(SWITCH):
-                        visit(rules.switch(y.name))
+                stack.append(x.default)  # a default sglang derives from other switches
+                stack += [rules.switch(y.name) for y in E.walk(derived.get(x.name, E.TRUE))  # ... as the
+                          if isinstance(y, E.Attr) and y.obj == E.Name(SWITCH)]  # package computes it
 
     visit(rules.execution.prefill_chunk)  # every module runs its prefill in chunks
     for a in archs:
+        visit(a.kv_cache)
+        visit(a.kv_cache_per_gpu)
         for op in a.operators:
-            for e in (op.m, op.k, op.n, op.batch, op.layers, op.guard, a.kv_cache, a.kv_cache_per_gpu):
+            for e in (op.m, op.k, op.n, op.batch, op.layers, op.guard):
                 visit(e)
             for e in [e for _, e in op.site.args] + list(op.site.switches) if op.site is not None else ():
                 visit(e)
@@ -65,7 +73,7 @@ def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShap
     found[rules.execution.prefill_chunk] = E.Name("chunk")  # the preamble's local
 
     def named(e: E.Expr) -> E.Expr:
-        return E.replace_all(e, found)
+        return E.replace_all(e, found) if "sc" in E.free_names(e) else e  # every key found reads sc
 
     def read(e: E.Expr) -> E.Expr:  # in a method of its own, at the parallel sizes of its sc
         return E.replace_all(e, {x: E.Call("self.switch", (E.Const(x.name), x.obj)) for x in found
