@@ -684,3 +684,20 @@ def test_a_head_cast_to_float_is_still_the_head(sglang_tree):
     shapes = next(s for s in result.shapes if s.entry == "FalconH1ForCausalLM")
     heads = [(op.name, E.to_source(op.guard)) for op in shapes.operators if op.name == "lm_head"]
     assert heads == [("lm_head", "mc.tie_word_embeddings"), ("lm_head", "not mc.tie_word_embeddings")]
+
+
+@pytest.mark.corpus
+def test_a_key_read_to_fall_back_on_is_missing_in_the_checkpoint(sglang_tree):
+    """bailing_moe.py:536 `self.head_dim = config.head_dim or (hidden // heads)`:
+    Ling-plus's config.json has no head_dim (its remote config class answers
+    None), and LLMSim's config holds only the JSON's keys. The module read
+    `mc.head_dim` and raised AttributeError; it reads the key as missing."""
+    import json as _json
+
+    from tests.helpers import REPO, build
+    config = _json.loads((REPO / "tests/data/runtime_configs/inclusionAI__Ling-plus.json").read_text())
+    assert "head_dim" not in config
+    arch = build(module_of(sglang_tree, "0.5.23", "bailing_moe"), "BailingMoeForCausalLM", config, tp=8)
+    cores = [op for ops in arch.attention_operators.values() for op in ops]
+    assert {op.metadata.io_config.input_shape.n for op in cores if op.metadata.name.endswith("_qk")} == \
+        {5376 // 42}  # head_dim = hidden_size // num_attention_heads

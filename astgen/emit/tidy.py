@@ -179,7 +179,24 @@ def _ifexp(e: E.IfExp) -> E.Expr:
     return e
 
 
-_RULES = {E.BinOp: _binop, E.Call: _call, E.Compare: _compare, E.IfExp: _ifexp}
+def _boolop(e: E.BoolOp) -> E.Expr:
+    """``mc.head_dim or hidden // heads``: a config key read only to fall
+    back when it is falsy reads as falsy where the checkpoint leaves it out
+    (``getattr(mc, "head_dim", None) or ...``), as a config class that
+    declares the key with a None default answers (bailing_moe.py:536 on
+    Ling-plus, whose config.json has no head_dim; LLMSim's config has only
+    the JSON's keys)."""
+    left = e.left
+    if e.op == "or" and isinstance(left, E.Attr) and _is_config_read(left.obj):
+        return E.BoolOp("or", E.GetAttr(left.obj, left.name, E.NONE), e.right)
+    return e
+
+
+def _is_config_read(e: E.Expr) -> bool:
+    return e == E.Name("mc") or (isinstance(e, E.Call) and e.func == "sub_config")
+
+
+_RULES = {E.BinOp: _binop, E.Call: _call, E.Compare: _compare, E.IfExp: _ifexp, E.BoolOp: _boolop}
 
 
 def given(e: E.Expr, fact: E.Expr) -> E.Expr:
