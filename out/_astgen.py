@@ -90,6 +90,11 @@ class _Sub:
                 self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
 
 
+def as_config(value):
+    """A JSON object of the config read by attribute, as its config class reads it."""
+    return _Sub(value) if isinstance(value, dict) else value
+
+
 def sub_config(mc, name):
     """mc.<name> (text_config ...): LLMSim keeps a nested config a dict, or
     flattens its keys into mc (Qwen3.5-MoE) and drops it."""

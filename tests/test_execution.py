@@ -701,3 +701,21 @@ def test_a_key_read_to_fall_back_on_is_missing_in_the_checkpoint(sglang_tree):
     cores = [op for ops in arch.attention_operators.values() for op in ops]
     assert {op.metadata.io_config.input_shape.n for op in cores if op.metadata.name.endswith("_qk")} == \
         {5376 // 42}  # head_dim = hidden_size // num_attention_heads
+
+
+@pytest.mark.corpus
+def test_an_entry_of_a_json_object_of_the_config_is_read_by_attribute(sglang_tree):
+    """jet_nemotron.py reads `config.efficient_attention_config[layer_type].num_heads`:
+    a JSON object, which LLMSim's config keeps a dict. The module reads it
+    through the package's as_config; it raised AttributeError on a dict."""
+    import json as _json
+
+    from tests.helpers import REPO, build
+    config = _json.loads((REPO / "tests/data/runtime_configs/jet-ai__Jet-Nemotron-2B.json").read_text())
+    assert isinstance(config["efficient_attention_config"], dict)
+    arch = build(module_of(sglang_tree, "0.5.23", "jet_nemotron"), "JetNemotronForCausalLM", config, tp=1)
+    jet = config["efficient_attention_config"]["jet"]
+    outs = [op.metadata.io_config for op in arch.operators if op.metadata.name == "self_attn_o_proj"]
+    # one JetBlock output projection per "jet" layer, from num_heads x head_dim x expand_v
+    assert len(outs) == config["layer_types"].count("jet") == 24
+    assert {io.input_shape.n for io in outs} == {round(jet["num_heads"] * jet["head_dim"] * jet["expand_v"])} == {3072}

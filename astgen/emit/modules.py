@@ -675,6 +675,9 @@ def _nested(e: E.Expr) -> E.Expr:
     e = E.rebuild(e, kids) if kids else e
     if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and _is_mc_key(e.obj):
         return replace(e, obj=E.Call("sub_config", (e.obj.obj, E.Const(e.obj.name))))
+    if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and isinstance(e.obj, E.Index) and "mc" in E.free_names(e.obj):
+        # an entry of a JSON object of the config (jet_nemotron.py: efficient_attention_config[layer_type])
+        return replace(e, obj=E.Call("as_config", (e.obj,)))
     return e
 
 

@@ -34,7 +34,7 @@ PACKAGE_FILES = (INIT, HELPERS)
 MODULE_GLOB = "*_model_arch.py"
 
 # what a model module imports from the helpers' module, by the name it uses
-EXPORTS = ("Arch", "Operators", "model_dtype", "sub_config", "weight_dtype_of")
+EXPORTS = ("Arch", "Operators", "as_config", "model_dtype", "sub_config", "weight_dtype_of")
 
 
 def package_files(import_root: str, rules: Rules) -> dict[str, str]:
@@ -342,6 +342,11 @@ class _Sub:
         for key, value in values.items():
             if isinstance(key, str):
                 self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
+
+
+def as_config(value):
+    """A JSON object of the config read by attribute, as its config class reads it."""
+    return _Sub(value) if isinstance(value, dict) else value
 
 
 def sub_config(mc, name):
