@@ -1,9 +1,12 @@
-"""The forward and lower stages on their own: a small sglang-style file
-written here, traced, its forward code read (astgen.forward.flow), its
+"""The forward, lower and emit stages on their own: a small sglang-style
+file written here, traced, its forward code read (astgen.forward.flow), its
 forward pass planned (astgen.forward.run) and its operators built
-(astgen.lower.shapes), each stage's output checked by itself."""
+(astgen.lower.shapes), each stage's output checked by itself; and the
+emitter given operators made by hand (astgen.emit.modules)."""
 
 from __future__ import annotations
+
+import json
 
 from astgen import expr as E
 from astgen.forward.flow import read_flow
@@ -83,3 +86,49 @@ def test_shapes_turn_the_forward_collective_into_a_transfer_and_drop_a_deferred_
         ("transfer", "all_reduce", "seq_len", "mc.hidden_size")
     assert E.simplify_condition(ops["down_all_reduce"].guard) == E.FALSE
     assert E.to_source(ops["down"].k) == "mc.intermediate_size // (sc.tp_size * sc.dp_size)"
+
+
+def test_emit_prints_operators_it_is_given_with_their_guards_and_sources():
+    """The emit stage alone, on operators made here (no tracer): a guard of
+    the config becomes one `if`, a schedule test another; a value used twice
+    is named once; each call says the sglang line behind it; the operator
+    table beside the code keeps the expressions as given."""
+    from astgen.emit.modules import EmitOptions, emit_module
+    from astgen.emit.package import split_module
+    from astgen.frontend.parse import Location
+    from astgen.lower.shapes import ArchShapes, Operator
+
+    mc, sc = E.Name("mc"), E.Name("sc")
+    hidden, tp = E.Attr(mc, "hidden_size"), E.BinOp("*", E.Attr(sc, "tp_size"), E.Attr(sc, "dp_size"))
+    seq, layers = E.Name("seq_len"), E.Attr(mc, "num_hidden_layers")
+    width = E.BinOp("//", E.Attr(mc, "intermediate_size"), tp)
+    at = Location("sglang/srt/models/toy.py", 12)
+    ops = [
+        Operator("up", "matmul", seq, hidden, width, E.Const(1), layers, E.TRUE, at, "model.up", "ColumnParallelLinear"),
+        Operator("down", "matmul", seq, width, hidden, E.Const(1), layers, E.Attr(mc, "use_down"),
+                 Location(at.file, 13), "model.down", "RowParallelLinear"),
+        Operator("down_all_reduce", "transfer", seq, hidden, hidden, E.Const(1), layers,
+                 E.and_(E.Attr(mc, "use_down"), E.Compare(">", tp, E.Const(1))), Location(at.file, 13),
+                 "model.down", "RowParallelLinear", group="all_reduce"),
+    ]
+    shapes = ArchShapes("ToyForCausalLM", "sglang.srt.models.toy", "sglang/srt/models/toy.py", "0" * 64,
+                        operators=ops)
+    code, records = split_module(emit_module([shapes], load_rules(), EmitOptions()))
+    body = [line.strip() for line in code.split("def build_operators(self) -> None:")[1].split("ops.finish()")[0]
+            .splitlines() if line.strip()]
+    # config keys read three times or more bound once (num_hidden_layers as num_layers), the
+    # world size named, a long argument hoisted into a local named after it (n, k)
+    assert body[4:] == [
+        "hidden_size = mc.hidden_size",
+        "num_layers = mc.num_hidden_layers",
+        "tp_size = sc.tp_size * sc.dp_size",
+        "n = mc.intermediate_size // tp_size",
+        'ops.matmul("up", seq_len, hidden_size, n, num_layers)  # toy.py:12',
+        "if mc.use_down:",
+        "k = mc.intermediate_size // tp_size",
+        'ops.matmul("down", seq_len, k, hidden_size, num_layers)  # toy.py:13',
+        "if tp_size > 1:",
+        "# toy.py:13",
+        'ops.all_reduce("down_all_reduce", seq_len, hidden_size, num_layers)',
+    ]
+    assert [E.parse(json.loads(r)["guard"]) for r in records] == [op.guard for op in ops]
