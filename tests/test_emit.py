@@ -8,6 +8,8 @@ import re
 
 import black
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from astgen.emit.package import OP_MARK
 from tests.helpers import FIXTURES, build, fixture_result, load_config, load_module
@@ -119,3 +121,31 @@ def test_the_kv_cache_dtype_is_the_models_unless_given():
     assert plain.get_kv_cache_per_gpu() == 2 * one_byte.get_kv_cache_per_gpu() == 36 * 1 * (128 + 128) * 2
     cores = [op for ops in one_byte.attention_operators.values() for op in ops]
     assert cores and {op.metadata.io_config.weight_dtype.value for op in cores} == {1}
+
+
+_NAMES = st.sampled_from(["seq_len", "hidden_size", "num_layers", "mc.vocab_size", "sc.tp_size * sc.dp_size",
+                          "weight_dtype(\"model.layers.mlp.down_proj\")", "f(a, b)", "\"a, b\"", "xs[0]",
+                          "mc.intermediate_size // tp_size", "enable_dp_lm_head", "(1 if a else 2)",
+                          "[a, b]", "1e5", "-(-seq_len // sc.tp_size)", "not (a and b)"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(args=st.lists(st.tuples(st.sampled_from(["", "rows=", "layers=", "dtype="]), _NAMES), min_size=1,
+                     max_size=8), name=st.sampled_from(["ops.matmul", "ops.lm_head", "ops.ffn_exit"]),
+       shorter=st.integers(1, 60))
+def test_a_call_laid_out_without_black_is_laid_out_as_black_does(args, name, shorter):
+    """pysource lays out a plain call too long for its line itself (black's
+    right-hand split: the arguments on one line, else one per line with a
+    trailing comma); where it does, black agrees. What black would rewrite
+    inside (quotes, `**`, slices) is left to black."""
+    from astgen.emit.pysource import _call_layout
+
+    text = f"{name}({', '.join(key + value for key, value in args)})"
+    width = max(20, len(text) - shorter)
+    if len(text) <= width:
+        return  # fits its line: never laid out
+    mine = _call_layout(text, width)
+    if mine is not None:
+        assert "\n".join(mine) + "\n" == black.format_str(text + "\n", mode=black.Mode(line_length=width))
+    for rewritten in ("x ** 2", "xs[1:2]", "'a'"):
+        assert _call_layout(f"{name}({rewritten}, {text})", 20) is None
