@@ -59,11 +59,11 @@ def fixture_result(name: str):
     return generate(tree_of_file(path), path)
 
 
-def load_module(source: str, name: str, import_root: str = STUB_ROOT, rules: Rules | None = None) -> types.ModuleType:
+def load_module(source: str, name: str, import_root: str = STUB_ROOT) -> types.ModuleType:
     """Load an emitted module (astgen's own output) as a module of a package
-    holding the helpers astgen writes beside it (``from ._astgen import ...``)
-    for ``rules`` (a source family's helpers differ: its prefill chunk)."""
-    package = emitted_package(import_root, rules or RULES)
+    holding the helpers astgen writes beside it (``from ._astgen import ...``;
+    the same for every source family)."""
+    package = emitted_package(import_root)
     module = types.ModuleType(f"{package}.{name}")
     module.__package__ = package
     code = compile(source, f"<{name}>", "exec")
@@ -71,10 +71,10 @@ def load_module(source: str, name: str, import_root: str = STUB_ROOT, rules: Rul
     return module
 
 
-def emitted_package(import_root: str = STUB_ROOT, rules: Rules | None = None) -> str:
+def emitted_package(import_root: str = STUB_ROOT) -> str:
     """The name of an in-memory package (in sys.modules) holding the emitted
     helpers' module for ``import_root`` and the rules, made once."""
-    helpers = helpers_source(import_root, rules or RULES)
+    helpers = helpers_source(import_root, RULES)
     package = "astgen_emitted_" + hashlib.sha256(helpers.encode()).hexdigest()[:12]
     if package not in sys.modules:
         pkg = types.ModuleType(package)

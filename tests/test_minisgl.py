@@ -35,7 +35,7 @@ def _module(stem: str):
     path = MODELS / f"{stem}.py"
     result = generate(tree_of_file(path), path)
     assert result.status == 0, [d.render() for d in result.diagnostics]
-    return result, load_module(result.source, f"minisgl_{stem}", rules=RULES.for_flavour("minisgl"))
+    return result, load_module(result.source, f"minisgl_{stem}")
 
 
 def test_a_minisgl_tree_is_found_from_its_root_a_model_file_or_its_models_directory():

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from astgen import expr as E
-from astgen.atomic import write_atomic
+from astgen.atomic import kept_on_disk
 
 LINE_LENGTH = 88
 _MODE = {}  # line length -> black.Mode
@@ -186,17 +186,8 @@ def _black(text: str, width: int) -> str:
 
         _BLACK_VERSION.append(version("black"))
     key = hashlib.sha256(f"{_BLACK_VERSION[0]}\0{width}\0{text}".encode()).hexdigest()
-    path = directory / key[:2] / key
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        pass
-    formatted = _run_black(text, width)
-    try:
-        write_atomic(path, formatted)
-    except OSError:  # a cache that cannot be written is no cache, not an error
-        pass
-    return formatted
+    return kept_on_disk(directory / key[:2] / key, lambda: _run_black(text, width),
+                        lambda data: data.decode("utf-8"), lambda formatted: formatted)
 
 
 def _run_black(text: str, width: int) -> str:

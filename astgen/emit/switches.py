@@ -24,7 +24,7 @@ class Switch:
     given: bool  # set by --server-args
 
 
-def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShapes], list[Switch], E.Expr]:
+def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShapes], list[Switch]]:
     """The entries with each server argument they read
     (``getattr(sc, "enable_dp_lm_head", False)``) reading a local that
     build_operators binds once (``self.switch("enable_dp_lm_head")``), and

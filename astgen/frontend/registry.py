@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from astgen.atomic import write_atomic
+from astgen.atomic import kept_on_disk, write_atomic
 from astgen.frontend.source import SourceTree
 
 # where sglang keeps _CONFIG_REGISTRY, newest first
@@ -330,18 +330,17 @@ def _from_disk(tree: SourceTree, directory: Path | None) -> Registry:
     for path in sources:
         if path is not None:
             digest.update(f"{path.relative_to(tree.root)}\0{_sha(path)}\0".encode())
-    target = directory / f"{digest.hexdigest()[:32]}.json"
-    try:
-        data = json.loads(target.read_text("utf-8"))
-        return Registry({k: ConfigClass(*v) for k, v in data["classes"].items()}, data["source"],
-                        data["module"], tuple(data["skipped"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    registry = read_registry(tree)
-    data = {"classes": {k: [c.module, c.name] for k, c in registry.classes.items()},
-            "source": registry.source, "module": registry.module, "skipped": list(registry.skipped)}
-    try:
-        write_atomic(target, json.dumps(data, sort_keys=True))
-    except OSError:  # a read-only cache: read again next time
-        pass
-    return registry
+    return kept_on_disk(directory / f"{digest.hexdigest()[:32]}.json", lambda: read_registry(tree),
+                        _registry_from_json, _registry_json)
+
+
+def _registry_from_json(text: bytes) -> Registry:
+    data = json.loads(text)
+    return Registry({k: ConfigClass(*v) for k, v in data["classes"].items()}, data["source"],
+                    data["module"], tuple(data["skipped"]))
+
+
+def _registry_json(registry: Registry) -> str:
+    return json.dumps({"classes": {k: [c.module, c.name] for k, c in registry.classes.items()},
+                       "source": registry.source, "module": registry.module, "skipped": list(registry.skipped)},
+                      sort_keys=True)

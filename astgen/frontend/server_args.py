@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 
 import libcst as cst
 
-from astgen.atomic import write_atomic
+from astgen.atomic import kept_on_disk
 
 NOT_LITERAL = "<computed>"  # a default sglang computes (a call, a name): no value to read
 
@@ -70,19 +70,15 @@ def read_server_args(package_root: Path, kept: Path | None = None) -> ServerArgS
     digest = hashlib.sha256(_CODE)
     for path in _sources(package_root):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    target = Path(kept) / "server_args" / f"{digest.hexdigest()[:32]}.pickle"
-    try:
-        with open(target, "rb") as fh:
-            spec = pickle.load(fh)  # astgen's own cache, written below
-        if isinstance(spec, ServerArgSpec):
-            return spec
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        pass
-    spec = _read(package_root)
-    try:
-        write_atomic(target, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
-    except OSError:  # a read-only cache: read again next time
-        pass
+    return kept_on_disk(Path(kept) / "server_args" / f"{digest.hexdigest()[:32]}.pickle",
+                        lambda: _read(package_root), _unpickled,
+                        lambda spec: pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _unpickled(data: bytes) -> ServerArgSpec:
+    spec = pickle.loads(data)  # astgen's own cache entry (kept_on_disk wrote it)
+    if not isinstance(spec, ServerArgSpec):
+        raise TypeError("not a ServerArgSpec")
     return spec
 
 

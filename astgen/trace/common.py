@@ -80,18 +80,54 @@ def _reads_config(value: Any) -> bool:
 def _assigned_modules(stmt: cst.CSTNode) -> list[str]:
     """``self.x`` targets assigned a call anywhere in ``stmt`` (the modules a
     branch builds), by attribute name."""
-    out: list[str] = []
+    return _ModuleWrites.of(stmt).assigned
 
-    class Visitor(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            if isinstance(node.value, cst.Call):
-                for t in node.targets:
-                    if isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name) \
-                            and t.target.value.value == "self":
-                        out.append(t.target.attr.value)
 
-    stmt.visit(Visitor())
-    return out
+def _modules_built_in(body: cst.CSTNode) -> list[str]:
+    """``self.x`` attributes a loop body builds modules into: assigned a call,
+    or a call appended to or stored in them (``self.attn.append(RadixAttention(...))``),
+    or anything appended to them in a body that constructs a class
+    (``layer = DecoderLayer(...); self.layers.append(layer)``, muse_spark.py:1092-1104)."""
+    found = _ModuleWrites.of(body, subscripts=True)
+    built = found.assigned + [attr for attr, direct in found.appended if direct or found.constructs]
+    return list(dict.fromkeys(built))
+
+
+class _ModuleWrites(cst.CSTVisitor):
+    """What a piece of code writes to ``self``'s attributes (read, never run)."""
+
+    def __init__(self, subscripts: bool) -> None:
+        self.subscripts = subscripts  # `self.x[k] = Call(...)` counts as writing x
+        self.assigned: list[str] = []  # assigned a call
+        self.appended: list[tuple[str, bool]] = []  # appended to: (attribute, a call appended directly)
+        self.constructs = False  # a class (CamelCase) is called somewhere
+
+    @classmethod
+    def of(cls, node: cst.CSTNode, subscripts: bool = False) -> "_ModuleWrites":
+        found = cls(subscripts)
+        node.visit(found)
+        return found
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if not isinstance(node.value, cst.Call):
+            return
+        for t in node.targets:
+            target = t.target.value if self.subscripts and isinstance(t.target, cst.Subscript) else t.target
+            if _self_attr(target):
+                self.assigned.append(_self_attr(target))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        self.constructs = self.constructs or _callee_name(func).rsplit(".", 1)[-1][:1].isupper()
+        if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend") and node.args \
+                and _self_attr(func.value):
+            self.appended.append((_self_attr(func.value), isinstance(node.args[0].value, cst.Call)))
+
+
+def _self_attr(node: cst.BaseExpression) -> str | None:
+    """``x`` of ``self.x``."""
+    return node.attr.value if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) \
+        and node.value.value == "self" else None
 
 
 def _plain_config_value(value: Any) -> bool:

@@ -14,6 +14,7 @@ from astgen.frontend.parse import import_bindings
 from astgen.trace.common import (
     MC,
     _assigned_modules,
+    _modules_built_in,
     _body,
     _callee_name,
     _is_config,
@@ -400,39 +401,6 @@ def _same_modules(old: Any, new: Any) -> bool:
     if isinstance(old, Phi) and isinstance(new, Phi):
         return old.test == new.test and _same_modules(old.then, new.then) and _same_modules(old.orelse, new.orelse)
     return False
-
-
-def _modules_built_in(body: cst.BaseSuite) -> list[str]:
-    """``self.x`` attributes a loop body builds modules into: assigned a call,
-    or a call appended to or stored in them (``self.attn.append(RadixAttention(...))``),
-    or anything appended to them in a body that constructs a class
-    (``layer = DecoderLayer(...); self.layers.append(layer)``, muse_spark.py:1092-1104)."""
-    assigned: list[str] = []
-    appended: list[tuple[str, bool]] = []  # (attribute, a call appended directly)
-    constructs = False
-
-    def attr_of(node: cst.BaseExpression) -> str | None:
-        return node.attr.value if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) \
-            and node.value.value == "self" else None
-
-    class Visitor(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            for t in node.targets:
-                target = t.target.value if isinstance(t.target, cst.Subscript) else t.target
-                if isinstance(node.value, cst.Call) and attr_of(target):
-                    assigned.append(attr_of(target))
-
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal constructs
-            func = node.func
-            constructs = constructs or _callee_name(func).rsplit(".", 1)[-1][:1].isupper()
-            if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend") and node.args \
-                    and attr_of(func.value):
-                appended.append((attr_of(func.value), isinstance(node.args[0].value, cst.Call)))
-
-    body.visit(Visitor())
-    found = assigned + [attr for attr, direct in appended if direct or constructs]
-    return list(dict.fromkeys(found))
 
 
 def _is_module(value: Any) -> bool:
