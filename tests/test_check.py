@@ -76,7 +76,7 @@ def test_modules_of_another_astgen_or_rules_are_stale_not_drift(tmp_path, capsys
     tree, out = setup_tree(tmp_path)
     module = out / "dense_model_arch.py"
     text = module.read_text()
-    module.write_text(text.replace("# rules: ", "# rules: 0.9 (000000000000) was ", 1))
+    module.write_text(text.replace("(rules ", "(rules 0.9, 000000000000) was (rules ", 1))
     capsys.readouterr()
     assert check(tree, out) == 1
     lines = capsys.readouterr().out.splitlines()

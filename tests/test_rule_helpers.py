@@ -117,6 +117,45 @@ def test_a_boundary_role_helper_runs_the_roles_steps_in_order(role, tp, dp, ep, 
             current = E.evaluate(step.then, env)
     helpers = sys.modules[emitted_package() + "._astgen"]
     arch = _Recorder(sc)
-    getattr(helpers.Operators(arch), role)("", seq_len, 7168, rows=rows, local=local, rsv=rsv, maxlen=maxlen,
+    getattr(helpers.Operators(arch), role)(seq_len, 7168, rows=rows, local=local, rsv=rsv, maxlen=maxlen,
                                           layers=3)
     assert arch.added == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(entry=st.sampled_from(["LongcatFlashForCausalLM", "Qwen3ForCausalLM", "LlamaForCausalLM"]),
+       chosen=st.sampled_from(["auto", "rsv", "rs+rsv", "ar"]), tp=st.sampled_from([1, 2]),
+       dp=st.sampled_from([1, 8]), ep=st.sampled_from([1, 8]), deepep=st.booleans(),
+       mode=st.sampled_from([ForwardMode.EXTEND, ForwardMode.DECODE]), ffn=st.sampled_from(["dense", "moe"]))
+def test_a_role_call_without_rsv_maxlen_or_local_derives_them_as_the_run_stage_does(entry, chosen, tp, dp, ep,
+                                                                                   deepep, mode, ffn):
+    """A module at sglang 0.5.23 passes neither rsv nor maxlen (the arch's
+    ``boundary_reduction`` at auto: LongcatFlash's is rsv, Qwen3's ar,
+    Llama's rs+rsv, rules/execution.toml [boundary_reduction]) nor the
+    FFN's locality, only its kind ([forward.local]): the helper's steps are
+    those the run stage's expressions give (astgen/forward/run.py
+    _boundary_return)."""
+    from astgen.forward.run import _boundary_return
+    from astgen.rules import bind_switches
+
+    rules = bind_switches(RULES, RULES.server_args, {"boundary_reduction": "auto"})  # as a 0.5.23 tree declares it
+    rsv_expr, maxlen_expr, default = _boundary_return(entry, rules, "0.5.23")
+    assert default == {"LongcatFlashForCausalLM": "rsv", "Qwen3ForCausalLM": "ar"}.get(entry, "rs+rsv")
+    sc = schedule(tp=tp, dp=dp, ep=ep, deepep=deepep, mode=mode, boundary_reduction=chosen)
+    env = {"sc": sc, "is_decode": mode == ForwardMode.DECODE}
+    rsv, maxlen = bool(E.evaluate(rsv_expr, env)), bool(E.evaluate(maxlen_expr, env))
+    local = bool(E.evaluate(rules.execution.local[ffn], env))
+    helpers = sys.modules[emitted_package() + "._astgen"]
+
+    def steps(**given):
+        arch = _Recorder(sc)
+        arch.boundary_reduction, arch.boundary_return = default, types.MethodType(helpers.Arch.boundary_return, arch)
+        for role in ("ffn_entry", "ffn_exit"):
+            getattr(helpers.Operators(arch), role)(64, 7168, prefix="moe_", layers=3, **given)
+        return arch.added
+
+    derived = steps(ffn=ffn)
+    assert derived == steps(local=local, rsv=rsv, maxlen=maxlen)
+    assert all(name.startswith("moe_") for name, *_ in derived)
+    # the reduce-scatterv return is there exactly where the run stage's rsv holds
+    assert ("moe_ffn_reduce_scatter" in [name for name, *_ in derived]) == (rsv and not local)

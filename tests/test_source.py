@@ -112,7 +112,7 @@ def test_the_version_decides_version_dependent_rules(tmp_path):
         assert tree.version == version
         result = generate(tree, path)
         source = result.source
-        assert f"# sglang: {version}\n" in source
+        assert f" (sglang {version})\n# sha256: " in source
         heads[version] = source
     # the absorbed path at EXTEND (chunks inside the prefill graph's
     # min(8192, chunk) tokens) exists only where the version allows it

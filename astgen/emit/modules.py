@@ -154,12 +154,9 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switche
     deployment = ("server arguments " + ", ".join(given) + f"; others at {who}'s default") if given \
         else f"other switches at {who}'s default"
     return "\n".join([
-        f"{HEADER_MARK} {__version__}; do not edit. Regenerate with `astgen gen`.",
-        f"# source: {a.file}",
+        f"{HEADER_MARK} {__version__} (rules {rules.version}, {rules.digest}); regenerate with `astgen gen`.",
+        f"# source: {a.file} ({who} {options.sglang_version})".replace(" unknown)", " version unknown)"),
         f"# sha256: {a.sha256}",
-        f"# {who}: {options.sglang_version}",
-        f"# astgen: {__version__}",
-        f"# rules: {rules.version} ({rules.digest})",
         f"# helpers: {HELPERS} in this package; operators as traced: {table_name(module_name_for(a.file))}",
         f'"""LLMSim model_arch for {who}\'s {Path(a.file).name}: one forward pass per rank.',
         "",
@@ -211,6 +208,9 @@ def _arch_class(a: ArchShapes, switches: list[Switch], rules: Rules, kv_dtype: b
         *(["    kv_cache_dtype = KV_CACHE_DTYPE"] if kv_dtype else []),
         *(["    server_args = SERVER_ARGS"] if switches else []),
         *([f"    source = {show(E.Const(rules.flavour))}"] if rules.flavour != "sglang" else []),
+        *([f"    boundary_reduction = {show(E.Const(a.boundary_reduction))}  # at --boundary-reduction auto"]
+          if a.boundary_reduction is not None and any(op.site is not None and op.site.helper in rules.execution.roles
+                                                      for op in a.operators) else []),
         "",
         "    def build_operators(self) -> None:",
         *_preamble([ops_line] + body, [(s.field, switch_line(s)) for s in switches]),
@@ -271,6 +271,7 @@ class _Op(Operator):
     # `positional` of them passed by position
     args: tuple[tuple[str, E.Expr], ...] = ()
     positional: int = 0
+    name_as: str = ""  # the name as this keyword, left out when empty ("": the first argument)
 
 
 _NOWHERE = Location("", 0)
@@ -299,7 +300,7 @@ def _emitted(operators: list[Operator]) -> list[_Op]:
         printed = _Op(**{f.name: getattr(op, f.name) for f in fields(Operator)},
                       at=(f"{Path(op.loc.file).name}:{op.loc.line}",),
                       args=tuple((k, given(tidy(_nested(v)), guard)) for k, v in getattr(op, "args", ())),
-                      positional=getattr(op, "positional", 0))
+                      positional=getattr(op, "positional", 0), name_as=getattr(op, "name_as", ""))
         ops.append(replace(printed, guard=guard, per_layer=per_layer, **values))
     return _merge_complements(ops)
 
@@ -309,7 +310,7 @@ def _call_of(op: Operator) -> _Op:
     site = op.site
     zero = E.Const(0)
     return _Op(site.name, "call", zero, zero, zero, zero, site.layers, site.guard, op.loc, op.path, op.cls,
-               group=site.helper, args=site.args, positional=site.positional)
+               group=site.helper, args=site.args, positional=site.positional, name_as=site.name_as)
 
 
 def _merge_complements(ops: list[_Op]) -> list[_Op]:
@@ -562,8 +563,11 @@ def _op_lines(op: _Op, indent: int) -> list[str]:
     ``dtype``), bound again by the next operator that needs one."""
     comment = f"  # {_sources(op.at)}"
     if op.kind == "call":  # keyword arguments: black lays out a call too long for the line
-        args = [show(E.Const(op.name)), *(show(v) if i < op.positional else f"{k}={show(v)}"
-                                          for i, (k, v) in enumerate(op.args))]
+        args = [show(v) if i < op.positional else f"{k}={show(v)}" for i, (k, v) in enumerate(op.args)]
+        if not op.name_as:
+            args.insert(0, show(E.Const(op.name)))
+        elif op.name:
+            args.insert(op.positional, f"{op.name_as}={show(E.Const(op.name))}")
         args += [f"layers={show(op.layers)}"] if op.layers != E.Const(1) else []
         call = f"ops.{op.group}({', '.join(args)})"
         if indent + len(call) + len(comment) <= LINE_LENGTH:
@@ -698,11 +702,10 @@ def _registry(archs: list[ArchShapes], rules: Rules) -> str:
     if not types:
         types[Path(archs[0].file).stem] = archs[0].entry
     type_lines = [f"    {show(E.Const(mt))}: {entry}Arch," for mt, entry in sorted(types.items())]
+    entry = "EntryClass" if rules.flavour == "sglang" else "registry entry"
     return "\n".join(
-        [f"# {rules.display} {'EntryClass' if rules.flavour == 'sglang' else 'registry entry'} / Hugging Face "
-         "`architectures` name -> arch class",
-         *_mapping("ARCHITECTURES", arch_lines), "",
-         "# Hugging Face `model_type` -> arch class (LLMSim's create_model_arch key)",
+        [f"# arch class by {rules.display} {entry} (Hugging Face `architectures`) and by `model_type`",
+         *_mapping("ARCHITECTURES", arch_lines),
          *_mapping("MODEL_TYPES", type_lines)])
 
 

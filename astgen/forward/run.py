@@ -54,6 +54,7 @@ class RoleCall:
     prefix: str  # the steps' names start with it (DeepSeek's dense_ / moe_ FFNs)
     guard: E.Expr  # where the boundary runs
     args: tuple[tuple[str, E.Expr], ...]  # seq_len, hidden, then rows, local, rsv, maxlen unless default
+    switches: tuple[E.Expr, ...] = ()  # the server arguments the package's method reads itself
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ class ForwardPlan:
     rows: dict[int, E.Expr] = field(default_factory=dict)  # id(node) -> rows it runs on (default seq_len)
     transfers: dict[int, list[Transfer]] = field(default_factory=dict)  # id(module node) -> collectives
     heads: dict[int, list[Head]] = field(default_factory=dict)  # id(module node) -> its tied LM heads
+    # the entry's --boundary-reduction at "auto" where the package's role
+    # methods derive rsv and maxlen from it themselves (Arch.boundary_return)
+    boundary_reduction: str | None = None
     diagnostics: list[ir.Diagnostic] = field(default_factory=list)
 
     def mode_guard(self, node: ir.Node) -> E.Expr:
@@ -103,7 +107,8 @@ def plan_forward(arch: ir.ArchIR, rules: Rules, flow: Flow, version: str) -> For
     for node in arch.root.walk(skip_towers=True):
         if node.kind == ir.MODULE and _is_mla(node, rules):
             _plan_mla(node, rules, plan, version)
-    _Rows(rules, flow, plan, *_boundary_return(arch.entry, rules, version)).visit(arch.root, SEQ_LEN)
+    rsv, maxlen, plan.boundary_reduction = _boundary_return(arch.entry, rules, version)
+    _Rows(rules, flow, plan, rsv, maxlen).visit(arch.root, SEQ_LEN)
     _plan_heads(arch.root, rules, flow, plan)
     return plan
 
@@ -141,21 +146,24 @@ def _at_path(node: ir.Node, path: tuple[str, ...]) -> ir.Node | None:
     return node
 
 
-def _boundary_return(entry: str, rules: Rules, version: str) -> tuple[E.Expr, E.Expr]:
-    """(rsv, maxlen): when the entry's layer boundaries return an FFN's
-    output over attention DP with a reduce-scatterv (its boundary reduction,
-    sglang's per-model default or --boundary-reduction, allows it, and the
-    layout does), and when DP attention pads to the longest replica
-    (rules/execution.toml [boundary_reduction])."""
+def _boundary_return(entry: str, rules: Rules, version: str) -> tuple[E.Expr, E.Expr, str | None]:
+    """(rsv, maxlen, default): when the entry's layer boundaries return an
+    FFN's output over attention DP with a reduce-scatterv (its boundary
+    reduction, sglang's per-model default or --boundary-reduction, allows
+    it, and the layout does), when DP attention pads to the longest replica
+    (rules/execution.toml [boundary_reduction]), and the per-model default
+    where the tree declares --boundary-reduction: the package's role methods
+    then compute both from it as these expressions do (Arch.boundary_return)."""
     table = rules.execution.boundary_reduction
     if table is None or not _at_least(version, table.since):
-        return E.FALSE, E.FALSE
-    default = E.Const(table.default(entry, model_types_of(entry)))
+        return E.FALSE, E.FALSE, None
+    default = table.default(entry, model_types_of(entry))
     declared = "boundary_reduction" in rules.server_args.args or "boundary_reduction" in rules.given
     chosen = rules.switch("boundary_reduction")
-    strategy = E.IfExp(E.Compare("==", chosen, E.Const("auto")), default, chosen) if declared else default
+    strategy = E.IfExp(E.Compare("==", chosen, E.Const("auto")), E.Const(default), chosen) if declared \
+        else E.Const(default)
     allows = E.Compare("in", strategy, E.Tuple((E.Const("rsv"), E.Const("rs+rsv"))))
-    return E.simplify_condition(E.and_(allows, table.rsv_when)), table.maxlen_when
+    return E.simplify_condition(E.and_(allows, table.rsv_when)), table.maxlen_when, default if declared else None
 
 
 # ----------------------------------------------------------------------------
@@ -281,20 +289,28 @@ class _Rows:
                 continue
             if event.target == "ffn_entry" or ffn_attr is None:
                 ffn_attr = self._next_run(events, i)  # the FFN this boundary serves, till the next entry
-            local = self._local(node, variant if variant is not None else ffn_attr)
+            kind, local = self._local(node, variant if variant is not None else ffn_attr)
             call = self._role_call(event.target, prefix, E.simplify_condition(E.and_(event.guard, also)),
-                                   here, local, hidden)
+                                   here, kind, local, hidden)
             for step in ex.roles.get(event.target, ()):
                 current = self._apply(node, step, prefix + step.name, event, local, here, current, hidden, also,
                                       call)
                 here = _assume(current, event.guard, condition=False)
 
-    def _role_call(self, role: str, prefix: str, guard: E.Expr, rows: E.Expr, local: E.Expr,
+    def _role_call(self, role: str, prefix: str, guard: E.Expr, rows: E.Expr, kind: str | None, local: E.Expr,
                    hidden: E.Expr) -> RoleCall:
+        """The role's call: its rows unless seq_len, the FFN's kind where the
+        rules' [forward.local] gives its locality (the method reads it), else
+        the locality itself unless False."""
         args = [("seq_len", SEQ_LEN), ("hidden", hidden)]
-        args += [(k, v) for k, v, default in (("rows", rows, SEQ_LEN), ("local", local, E.FALSE),
-                                              ("rsv", self.rsv, E.FALSE), ("maxlen", self.maxlen, E.FALSE))
-                 if v != default]
+        args += [("rows", rows)] if rows != SEQ_LEN else []
+        if kind is not None and local == self.rules.execution.local.get(kind):
+            args.append(("ffn", E.Const(kind)))
+        elif local != E.FALSE:
+            args.append(("local", local))
+        if self.plan.boundary_reduction is not None:  # the arch derives them (Arch.boundary_return)
+            return RoleCall(role, prefix, guard, tuple(args), (self.rules.switch("boundary_reduction"),))
+        args += [(k, v) for k, v in (("rsv", self.rsv), ("maxlen", self.maxlen)) if v != E.FALSE]
         return RoleCall(role, prefix, guard, tuple(args))
 
     def _apply(self, node: ir.Node, step, name: str, event: Event, local: E.Expr, here: E.Expr,
@@ -319,14 +335,15 @@ class _Rows:
     def _next_run(events: list[Event], i: int) -> str | None:
         return next((e.target for e in events[i + 1:] if e.kind == "run"), None)
 
-    def _local(self, node: ir.Node, ffn: "ir.Node | str | None") -> E.Expr:
-        """Whether the FFN (a node, or the attribute called after a
-        boundary) runs on the rank's own rows."""
+    def _local(self, node: ir.Node, ffn: "ir.Node | str | None") -> tuple[str | None, E.Expr]:
+        """The FFN's kind (a node, or the attribute called after a boundary:
+        "moe" or "dense"), and whether it runs on the rank's own rows."""
         local = self.rules.execution.local
         choices = [ffn] if isinstance(ffn, ir.Node) else [c for c in node.children if c.attr == ffn]
         if not choices:
-            return E.FALSE
-        return local.get("moe" if has_moe(choices[0], self.rules) else "dense", E.FALSE)
+            return None, E.FALSE
+        kind = "moe" if has_moe(choices[0], self.rules) else "dense"
+        return kind, local.get(kind, E.FALSE)
 
 
 def _choose(test: E.Expr, then: E.Expr, orelse: E.Expr | None) -> E.Expr:

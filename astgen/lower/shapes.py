@@ -65,6 +65,7 @@ class Site:
     layers: E.Expr
     positional: int = 0  # the first args are passed by position
     switches: tuple[E.Expr, ...] = ()  # the server arguments the helper reads itself (as rules.switch gives them)
+    name_as: str = ""  # the name passed as this keyword, left out when empty ("": first, by position)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class ArchShapes:
     kv_cache: E.Expr = E.Const(0)  # elements per token, whole model
     kv_cache_per_gpu: E.Expr = E.Const(0)
     attention_type: str = "MHA"
+    boundary_reduction: str | None = None  # the forward plan's: what the package's role methods read
     diagnostics: list[ir.Diagnostic] = field(default_factory=list)
     # what sglang's code calls the values it computes (``self.head_dim``, a
     # layer's ``head_size`` argument): names the emitted code may give them
@@ -98,7 +100,8 @@ def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan) -> ArchShapes
     """Operators of one forward pass, per rank; ``plan`` (the run stage's)
     says what runs in which mode, on how many rows, and what it sends."""
     out = ArchShapes(arch.entry, arch.module, arch.file, arch.sha256,
-                     diagnostics=list(arch.diagnostics) + list(plan.diagnostics))
+                     diagnostics=list(arch.diagnostics) + list(plan.diagnostics),
+                     boundary_reduction=plan.boundary_reduction)
     leaves = list(_collect(arch.root, [], [], "", rules, plan))
     out.attention_type = "MLA" if any(l.node.attr in rules.mla_markers for l in leaves) else "MHA"
     names: dict[tuple[str, str], list[E.Expr]] = {}
@@ -282,7 +285,8 @@ def _role_sites(leaf: _Leaf, transfers, counts: list[E.Expr]) -> dict:
         if t.call not in sites:
             terms = leaf.terms + E.conjuncts(t.call.guard)
             layers, guard = _count_and_guard(_Leaf(leaf.node, leaf.repeats, terms, leaf.prefix))
-            sites[t.call] = Site(t.call.role, leaf.prefix + t.call.prefix, t.call.args, guard, layers, 2)
+            sites[t.call] = Site(t.call.role, leaf.prefix + t.call.prefix, t.call.args, guard, layers, 2,
+                                 t.call.switches, name_as="prefix")
         if sites[t.call].layers != count:
             broken.add(t.call)
     return {call: site for call, site in sites.items() if call not in broken}
