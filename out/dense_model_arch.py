@@ -59,7 +59,6 @@ class DenseForCausalLMArch(Arch):
         n = sc.max_seqlen
         # dense.py:44
         ops.attention("attn_qk", seq_len, head_dim, n, num_layers, num_heads)
-        # dense.py:44
         ops.attention("qkv", seq_len, sc.max_seqlen, head_dim, num_layers, num_heads)
         n = (intermediate_size + intermediate_size) // tp_size
         dtype = weight_dtype("model.layers.mlp.gate_up_proj")

@@ -51,7 +51,7 @@ class HybridForCausalLMArch(Arch):
             1
             for i in range(num_layers)
             if layer_types[i] != "linear_attention"
-            and (layer_types[i] == "full_attention" or layer_types[i] == "attention")
+            and layer_types[i] in ("full_attention", "attention")
         )
         if tp_size > 1:
             # hybrid.py:62
@@ -74,7 +74,6 @@ class HybridForCausalLMArch(Arch):
         # dense.py:44
         ops.attention("attn_qk", seq_len, head_dim, n, qkv_proj_layers, num_heads)
         k = sc.max_seqlen
-        # dense.py:44
         ops.attention("qkv", seq_len, k, head_dim, qkv_proj_layers, num_heads)
         for i in range(num_layers):
             n = (mc.intermediate_sizes[i] + mc.intermediate_sizes[i]) // tp_size
@@ -101,10 +100,7 @@ class HybridForCausalLMArch(Arch):
             1
             for i in range(mc.num_hidden_layers)
             if mc.layer_types[i] != "linear_attention"
-            and (
-                mc.layer_types[i] == "full_attention"
-                or mc.layer_types[i] == "attention"
-            )
+            and mc.layer_types[i] in ("full_attention", "attention")
         ) * (num_kv_heads * (head_dim + head_dim))
 
 

@@ -53,7 +53,6 @@ class LatentForCausalLMArch(Arch):
             k = qk_nope_head_dim
             # mla.py:71
             ops.matmul("q_absorb", seq_len, k, kv_lora_rank, num_layers, num_heads)
-            # mla.py:71
             ops.matmul(
                 "o_absorb", seq_len, kv_lora_rank, v_head_dim, num_layers, num_heads
             )
@@ -62,7 +61,7 @@ class LatentForCausalLMArch(Arch):
             ops.matmul("q_a_proj", seq_len, hidden_size, q_lora_rank, num_layers)
             n = num_attention_heads * head_dim_2 // tp
             ops.matmul("q_b_proj", seq_len, q_lora_rank, n, num_layers)  # mla.py:31
-        if q_lora_rank is None:
+        else:
             n = num_attention_heads * head_dim_2 // tp
             ops.matmul("q_proj", seq_len, hidden_size, n, num_layers)  # mla.py:35
         # mla.py:38
@@ -81,14 +80,12 @@ class LatentForCausalLMArch(Arch):
             # mla.py:50
             ops.attention("attn_mqa_qk", seq_len, head_dim, n, num_layers, num_heads)
             n = head_dim if kv_lora_rank == -1 or kv_lora_rank is None else kv_lora_rank
-            # mla.py:50
             ops.attention("qkv", seq_len, sc.max_seqlen, n, num_layers, num_heads)
-        if not is_decode:
+        else:
             num_heads = num_attention_heads // sc.tp_size
             n = sc.max_seqlen
             # mla.py:58
             ops.attention("attn_mha_qk", seq_len, head_dim_2, n, num_layers, num_heads)
-            # mla.py:58
             ops.attention("qkv", seq_len, sc.max_seqlen, v_dim, num_layers, num_heads)
         n = (intermediate_size + intermediate_size) // tp_size
         # moe_every_k.py:20

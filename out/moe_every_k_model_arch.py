@@ -77,7 +77,6 @@ class KMoeForCausalLMArch(Arch):
         n = sc.max_seqlen
         # dense.py:44
         ops.attention("attn_qk", seq_len, head_dim, n, num_layers, num_heads)
-        # dense.py:44
         ops.attention("qkv", seq_len, sc.max_seqlen, head_dim, num_layers, num_heads)
         # moe_every_k.py:27
         ops.matmul("moe_gate", seq_len, hidden_size, n_routed_experts, moe_gate_layers)
@@ -92,16 +91,11 @@ class KMoeForCausalLMArch(Arch):
         )
         batch = experts_per_rank
         layers = moe_gate_layers
-        # moe_every_k.py:37
         ops.matmul("moe_experts_down", experts_rows, inter, hidden_size, layers, batch)
         if sc.deepep:
             batch = num_experts_per_tok
-            layers = moe_gate_layers
             # moe_every_k.py:37
             ops.dispatch("dispatch", seq_len, hidden_size, layers, batch_size=batch)
-            batch = num_experts_per_tok
-            layers = moe_gate_layers
-            # moe_every_k.py:37
             ops.combine("combine", seq_len, hidden_size, layers, batch_size=batch)
         if n_shared_experts is not None:
             n = (
@@ -119,11 +113,9 @@ class KMoeForCausalLMArch(Arch):
         # moe_every_k.py:20
         ops.matmul("dense_gate_up_proj", seq_len, hidden_size, n, layers)
         k = intermediate_size // tp_size
-        layers = dense_gate_up_proj_layers
         # moe_every_k.py:21
         ops.matmul("dense_down_proj", seq_len, k, hidden_size, layers)
         if tp_size > 1:
-            layers = dense_gate_up_proj_layers
             # moe_every_k.py:21
             ops.all_reduce("dense_down_proj_all_reduce", seq_len, hidden_size, layers)
         # moe_every_k.py:76

@@ -200,3 +200,33 @@ def test_a_selector_compared_with_a_bool_compares_as_python_does():
         env = {"mc": {"hidden_size": value}}
         assert E.evaluate(E.simplify(e), env) == E.evaluate(e, env)
         assert bool(E.evaluate(E.simplify_condition(e), env)) == bool(E.evaluate(e, env))
+
+
+@settings(max_examples=300, deadline=None)
+@given(exprs, st.lists(st.sampled_from([0, 1, 2, 7, "a", "DeepseekV3ForCausalLM", True, None]), min_size=2,
+                       max_size=5), st.booleans(), exprs, configs, schedules)
+def test_tests_of_one_value_against_constants_read_as_one_membership_test(x, consts, negated, rest, config, sched):
+    """``x == a or x == b or rest`` is ``x in (a, b) or rest`` and ``x != a
+    and x != b`` is ``x not in (a, b)`` (the tracer spells out sglang's
+    ``_hf_arch(config) in (...)``, model_config.py:191-212): the same value,
+    and ``x`` written once."""
+    op, joiner, member = ("!=", "and", "not in") if negated else ("==", "or", "in")
+    e = E.Compare(op, x, E.Const(consts[0]))
+    for c in consts[1:]:
+        e = E.BoolOp(joiner, e, E.Compare(op, x, E.Const(c)))
+    e = E.BoolOp(joiner, e, rest)
+    env = {"mc": config, "sc": sched}
+    before = _value(e, env)
+    assume(before != "error")
+    after = tidy(e)
+    assert _value(after, env) == before
+    tests = [n for n in E.walk(after) if isinstance(n, E.Compare) and n.op == member and isinstance(n.right, E.Tuple)
+             and all(isinstance(i, E.Const) for i in n.right.items)]
+    assert tests or isinstance(tidy(x), E.Const) or E.simplify(e) != e  # folded, unless simplify decided it
+
+
+def test_a_membership_test_keeps_its_constants_in_order_and_leaves_other_tests_alone():
+    text = "mc.a == 'X' or mc.a == 'Y' or mc.a == 'X' or mc.b == 1 or mc.a == 'Z'"
+    assert E.to_source(tidy(E.parse(text))) == "mc.a in ('X', 'Y') or mc.b == 1 or mc.a == 'Z'"
+    assert E.to_source(tidy(E.parse("mc.a != 1 and mc.a != 2"))) == "mc.a not in (1, 2)"
+    assert E.to_source(tidy(E.parse("mc.a == 1 or mc.a == mc.b"))) == "mc.a == 1 or mc.a == mc.b"

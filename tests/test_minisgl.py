@@ -82,7 +82,7 @@ def test_the_module_names_mini_sglang_its_parallelism_and_its_prefill_chunk():
     assert "Parallel sizes and weight precision as _astgen.py states them" in " ".join(head.split())
     helpers = helpers_source(STUB_ROOT, RULES.for_flavour("minisgl"))  # the package's, for this family
     assert "mini-sglang -> LLMSim: --tp-size -> sc.tp_size" in " ".join(helpers.split('"""')[1].split())
-    assert "# mini-sglang: unknown\n" in result.source
+    assert " (mini-sglang version unknown)\n# sha256: " in result.source
     # scheduler/config.py:16 max_extend_tokens = 8192: the prefill chunk
     assert '    "max_extend_tokens": 8192,  # --max-extend-tokens (mini-sglang\'s default)' in result.source
     assert '    source = "minisgl"\n' in result.source  # the package's PREFILL_CHUNK and DERIVED by family

@@ -132,3 +132,47 @@ def test_emit_prints_operators_it_is_given_with_their_guards_and_sources():
         'ops.all_reduce("down_all_reduce", seq_len, hidden_size, num_layers)',
     ]
     assert [E.parse(json.loads(r)["guard"]) for r in records] == [op.guard for op in ops]
+
+
+def test_emit_writes_else_for_the_negated_test_and_each_source_line_once_per_run():
+    """An operator under ``not t`` right after one under ``t`` is the `else`
+    of its `if`; operators of one sglang line in one block are commented
+    once, and a local an operator binds is not bound again to the same
+    value by the next."""
+    from astgen.emit.modules import EmitOptions, emit_module
+    from astgen.emit.package import split_module
+    from astgen.frontend.parse import Location
+    from astgen.lower.shapes import ArchShapes, Operator
+
+    mc, seq = E.Name("mc"), E.Name("seq_len")
+    hidden, layers, vocab = E.Attr(mc, "hidden_size"), E.Attr(mc, "num_hidden_layers"), E.Attr(mc, "vocab_size")
+    tied = E.Attr(mc, "tie_word_embeddings")
+    at = Location("sglang/srt/models/toy.py", 40)
+    long = E.BinOp("*", E.Attr(mc, "num_attention_heads"), E.Attr(mc, "head_dim"))
+
+    def op(name, n, guard, line, k=hidden, count=layers):
+        return Operator(name, "matmul", seq, k, n, E.Const(1), count, guard, Location(at.file, line), f"model.{name}",
+                        "ReplicatedLinear")
+
+    ops = [op("q_proj", long, E.TRUE, 40), op("k_proj", long, E.TRUE, 40), op("v_proj", long, E.TRUE, 40),
+           op("embed_head", vocab, tied, 50, count=E.Const(1)),
+           op("lm_head", vocab, E.UnaryOp("not", tied), 52, k=E.Attr(mc, "head_hidden"), count=E.Const(1))]
+    shapes = ArchShapes("ToyForCausalLM", "sglang.srt.models.toy", "sglang/srt/models/toy.py", "0" * 64,
+                        operators=ops)
+    code, _ = split_module(emit_module([shapes], load_rules(), EmitOptions()))
+    body = code.split("def build_operators(self) -> None:")[1].split("ops.finish()")[0].splitlines()
+    body = [line for line in body if line.strip()]
+    start = next(i for i, line in enumerate(body) if "q_proj" in line) - 1
+    assert [line.strip() for line in body[start:]] == [
+        "n = num_attention_heads * head_dim",  # bound once: the next operators need the same
+        'ops.matmul("q_proj", seq_len, hidden_size, n, num_layers)  # toy.py:40',
+        'ops.matmul("k_proj", seq_len, hidden_size, n, num_layers)',
+        'ops.matmul("v_proj", seq_len, hidden_size, n, num_layers)',
+        "if mc.tie_word_embeddings:",
+        "# toy.py:50",
+        'ops.matmul("embed_head", seq_len, hidden_size, mc.vocab_size, 1)',
+        "else:",
+        "# toy.py:52",
+        'ops.matmul("lm_head", seq_len, mc.head_hidden, mc.vocab_size, 1)',
+    ]
+    assert body[start + 7] == "        else:" and body[start + 9].startswith("            ops.matmul(")

@@ -401,7 +401,38 @@ def _build_body(ops: list[_Op], namer: Namer, switches: set[str]) -> list[str]:
     its operators share (the method's block also binds config keys read
     often)."""
     items = [_Item(E.conjuncts(op.guard) if op.guard != E.TRUE else [], op) for op in ops]
-    return _scope(items, 8, namer, set(BOUND_NAMES) | switches, top=True)  # the preamble binds the switches
+    return _sources_once(_scope(items, 8, namer, set(BOUND_NAMES) | switches, top=True))  # the preamble binds the switches
+
+
+# an operator's sglang lines, as _op_lines writes them: on a line of their
+# own, or after the call
+_SOURCE = r"# [\w.-]+\.py:\d+(?:, (?:[\w.-]+\.py:)?\d+)*"
+_SOURCE_LINE = re.compile(_SOURCE)
+_SOURCE_AFTER = re.compile(rf"(.*\S)  ({_SOURCE})")
+_BLOCKS = ("if ", "elif ", "else:", "for ")
+
+
+def _sources_once(lines: list[str]) -> list[str]:
+    """Each sglang line commented once per run of operators in one block:
+    a source comment equal to the block's latest is left out (it still
+    applies), until the block ends or a nested block starts."""
+    out: list[str] = []
+    last: tuple[int, str] | None = None  # the latest comment: its indent and text
+    for line in lines:
+        text = line.lstrip()
+        indent = len(line) - len(text)
+        if last is not None and (indent < last[0] or (indent == last[0] and text.startswith(_BLOCKS))):
+            last = None
+        after = _SOURCE_AFTER.fullmatch(line)
+        if _SOURCE_LINE.fullmatch(text) or after:
+            comment = after[2] if after else text
+            if last == (indent, comment):
+                if after:
+                    out.append(after[1])
+                continue
+            last = (indent, comment)
+        out.append(line)
+    return out
 
 
 @dataclass
@@ -411,7 +442,11 @@ class _Item:
 
 
 def _scope(items: list[_Item], indent: int, namer: Namer, bound: set[str], top: bool = False,
-           in_loop: bool = False) -> list[str]:
+           in_loop: bool = False, held: dict[str, str] | None = None) -> list[str]:
+    """One block: its shared values named, then its operators and nested
+    blocks. ``held``: what an operator's locals (``n``, ``dtype``) hold
+    where the block starts, which an operator needing the same reuses."""
+    held = dict(held or {})
     # what this block evaluates on entry: the values of its own operators, the
     # first test of each nested block, the bounds of loops; deeper parts may
     # only be computable under their guards (they use the names all the same)
@@ -467,26 +502,34 @@ def _scope(items: list[_Item], indent: int, namer: Namer, bound: set[str], top: 
         lines += statement(f"{name} = {show(value)}", indent)
     inner = bound | {name for name, _ in definitions}
     i = 0
+    tested: E.Expr | None = None  # the test of the `if` just written, which an `else` may follow
     while i < len(items):
         item = items[i]
+        test = None
         if item.op.per_layer is not None and not in_loop:
             run = _run(items, i, lambda x: x.op.per_layer == item.op.per_layer)
             var, n = item.op.per_layer
             lines += statement(f"for {var} in range({show(n)}):", indent)
-            lines += _scope(run, indent + 4, namer, inner | {var}, in_loop=True)
+            lines += _scope(run, indent + 4, namer, inner | {var}, in_loop=True, held=held)
+            held.clear()  # what the block bound is not known after it
         elif item.conds:
             first = item.conds[0]
             run = _run(items, i, lambda x: x.conds[:1] == [first] and (in_loop or x.op.per_layer is None))
             if len(run) == 1:  # one operator: its whole guard on one `if`
-                lines += statement(f"if {show(_and_all(item.conds))}:", indent)
-                lines += _scope([_Item([], item.op)], indent + 4, namer, set(inner), in_loop=in_loop)
+                test, body = _and_all(item.conds), [_Item([], item.op)]
             else:
-                lines += statement(f"if {show(first)}:", indent)
-                lines += _scope([_Item(x.conds[1:], x.op) for x in run], indent + 4, namer, set(inner),
-                                in_loop=in_loop)
+                test, body = first, [_Item(x.conds[1:], x.op) for x in run]
+            if tested is not None and tidy_condition(E.UnaryOp("not", tested)) == test:
+                lines += statement("else:", indent)
+                test = None  # no `else` after an `else`
+            else:
+                lines += statement(f"if {show(test)}:", indent)
+            lines += _scope(body, indent + 4, namer, set(inner), in_loop=in_loop, held=held)
+            held.clear()
         else:
             run = [item]
-            lines += _op_lines(item.op, indent)
+            lines += _op_lines(item.op, indent, held)
+        tested = test
         i += len(run)
     return lines
 
@@ -557,10 +600,11 @@ def _config_reads(exprs: list[E.Expr], counted: int, namer: Namer) -> tuple[list
     return definitions, [E.replace_all(e, mapping) for e in exprs]
 
 
-def _op_lines(op: _Op, indent: int) -> list[str]:
+def _op_lines(op: _Op, indent: int, held: dict[str, str]) -> list[str]:
     """One call per operator with its source as a comment; arguments too long
     for the line are first bound to locals named after the argument (``n``,
-    ``dtype``), bound again by the next operator that needs one."""
+    ``dtype``), bound again by the next operator that needs one unless it
+    holds the same already (``held``, which the bindings update)."""
     comment = f"  # {_sources(op.at)}"
     if op.kind == "call":  # keyword arguments: black lays out a call too long for the line
         args = [show(v) if i < op.positional else f"{k}={show(v)}" for i, (k, v) in enumerate(op.args)]
@@ -587,7 +631,9 @@ def _op_lines(op: _Op, indent: int) -> list[str]:
         count = sum(1 for f in order if not texts[f].isidentifier())
     lines: list[str] = []
     for f in order[:count]:
-        lines += statement(f"{f} = {texts[f]}", indent)
+        if held.get(f) != texts[f]:
+            lines += statement(f"{f} = {texts[f]}", indent)
+            held[f] = texts[f]
         texts[f] = f
     call = _call(op, texts)
     if indent + len(call) + len(comment) <= LINE_LENGTH:

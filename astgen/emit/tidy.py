@@ -185,11 +185,48 @@ def _boolop(e: E.BoolOp) -> E.Expr:
     (``getattr(mc, "head_dim", None) or ...``), as a config class that
     declares the key with a None default answers (bailing_moe.py:536 on
     Ling-plus, whose config.json has no head_dim; LLMSim's config has only
-    the JSON's keys)."""
+    the JSON's keys). And ``x == "a" or x == "b"`` is ``x in ("a", "b")``."""
     left = e.left
     if e.op == "or" and isinstance(left, E.Attr) and _is_config_read(left.obj):
         return E.BoolOp("or", E.GetAttr(left.obj, left.name, E.NONE), e.right)
-    return e
+    return _membership(e)
+
+
+# `x == a or x == b` / `x != a and x != b`, and the membership test they make
+_MEMBERSHIP = {"or": ("==", "in"), "and": ("!=", "not in")}
+
+
+def _membership(e: E.BoolOp) -> E.Expr:
+    """Tests of one value against constants joined by ``or`` (``==``) or
+    ``and`` (``!=``) as one ``in`` (``not in``) test of a tuple, as sglang
+    writes them (``_hf_arch(config) in ("DeepseekV3ForCausalLM", ...)``,
+    configs/model_config.py:191-212; the tracer spells a tuple's items
+    out). Each side is a bool, so the value is the same; the value tested
+    is computed once instead of once per constant."""
+    one, many = _MEMBERSHIP[e.op]
+
+    def against(x: E.Expr) -> tuple[E.Expr, tuple[E.Expr, ...]] | None:
+        if isinstance(x, E.Compare) and x.op == one and isinstance(x.right, E.Const):
+            return x.left, (x.right,)
+        if isinstance(x, E.Compare) and x.op == many and isinstance(x.right, E.Tuple) \
+                and all(isinstance(i, E.Const) for i in x.right.items):
+            return x.left, x.right.items
+        return None
+
+    left, right = against(_last_operand(e.left, e.op)), against(e.right)
+    if left is None or right is None or left[0] != right[0]:
+        return e
+    joined = E.Compare(many, left[0], E.Tuple(left[1] + tuple(i for i in right[1] if i not in left[1])))
+    return _with_last_operand(e.left, e.op, joined)
+
+
+def _last_operand(e: E.Expr, op: str) -> E.Expr:
+    """The rightmost operand of a left-nested chain of ``op``."""
+    return e.right if isinstance(e, E.BoolOp) and e.op == op else e
+
+
+def _with_last_operand(e: E.Expr, op: str, last: E.Expr) -> E.Expr:
+    return E.BoolOp(op, e.left, last) if isinstance(e, E.BoolOp) and e.op == op else last
 
 
 def _is_config_read(e: E.Expr) -> bool:
