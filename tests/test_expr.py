@@ -167,6 +167,10 @@ def test_tidy_removes_identities_and_decides_none_tests():
     # a float divided is not floored away
     assert E.to_source(tidy(E.parse("mc.a / 2 // 1"))) == "mc.a / 2 // 1"
     assert E.to_source(tidy_condition(E.parse("(1 if bool(sc.deepep or None) else 2) > 1 and False"))) == "False"
+    # a key read where present, else a constant, is what getattr does; a default read from the config is not
+    # (getattr would read it even where the key is present, and it may be absent)
+    assert E.to_source(tidy(E.parse("mc.q if hasattr(mc, 'q') else None"))) == "getattr(mc, 'q', None)"
+    assert E.to_source(tidy(E.parse("mc.q if hasattr(mc, 'q') else mc.r"))) == "mc.q if hasattr(mc, 'q') else mc.r"
 
 
 @settings(max_examples=200, deadline=None)

@@ -176,3 +176,35 @@ def test_emit_writes_else_for_the_negated_test_and_each_source_line_once_per_run
         'ops.matmul("lm_head", seq_len, mc.head_hidden, mc.vocab_size, 1)',
     ]
     assert body[start + 7] == "        else:" and body[start + 9].startswith("            ops.matmul(")
+
+
+def test_emit_names_a_nested_config_read_through_more_than_once():
+    """``sub_config(mc, "text_config")`` (3 nodes, below the size a shared
+    value is named at) is what every key of a multimodal model's text
+    model is read through: named ``text_config`` where it repeats."""
+    from astgen.emit.modules import EmitOptions, emit_module
+    from astgen.emit.package import split_module
+    from astgen.frontend.parse import Location
+    from astgen.lower.shapes import ArchShapes, Operator
+
+    text = E.Call("sub_config", (E.Name("mc"), E.Const("text_config")))
+    hidden, inter, layers = (E.Attr(text, k) for k in ("hidden_size", "intermediate_size", "num_hidden_layers"))
+    at = Location("sglang/srt/models/toy_vl.py", 7)
+    ops = [Operator("up", "matmul", E.Name("seq_len"), hidden, inter, E.Const(1), layers, E.TRUE, at, "model.up",
+                    "ReplicatedLinear"),
+           Operator("down", "matmul", E.Name("seq_len"), inter, hidden, E.Const(1), layers, E.TRUE, at,
+                    "model.down", "ReplicatedLinear")]
+    shapes = ArchShapes("ToyVLForConditionalGeneration", "sglang.srt.models.toy_vl", "sglang/srt/models/toy_vl.py",
+                        "0" * 64, operators=ops)
+    code, _ = split_module(emit_module([shapes], load_rules(), EmitOptions()))
+    lines = [line.strip() for line in code.splitlines()]
+    start = lines.index('text_config = sub_config(mc, "text_config")')
+    assert lines[start:start + 7] == [
+        'text_config = sub_config(mc, "text_config")',
+        "hidden_size = text_config.hidden_size",
+        "intermediate_size = text_config.intermediate_size",
+        "num_hidden_layers = text_config.num_hidden_layers",
+        "# toy_vl.py:7",
+        'ops.matmul("up", seq_len, hidden_size, intermediate_size, num_hidden_layers)',
+        'ops.matmul("down", seq_len, intermediate_size, hidden_size, num_hidden_layers)',
+    ]

@@ -49,6 +49,8 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
 
     def visit(e: E.Expr) -> None:
         if E.size(e) < MIN_SIZE:
+            if _nested_config(e) and E.names_read(e) <= allowed:
+                counts[e] += 1
             return
         if E.names_read(e) <= allowed:
             counts[e] += 1
@@ -58,6 +60,12 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
     for e in exprs:
         visit(e)
     return counts
+
+
+def _nested_config(e: E.Expr) -> bool:
+    """``sub_config(mc, "text_config")``: small, but what every key of a
+    multimodal model's text model is read through, named where it repeats."""
+    return isinstance(e, E.Call) and e.func == "sub_config" and len(e.args) == 2 and isinstance(e.args[1], E.Const)
 
 
 def config_key(e: E.Expr) -> str | None:

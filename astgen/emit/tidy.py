@@ -169,6 +169,8 @@ def _ifexp(e: E.IfExp) -> E.Expr:
         return e.body if test.value else e.orelse
     if e.body == e.orelse:
         return e.body
+    if isinstance(test, E.HasAttr) and e.body == E.Attr(test.obj, test.name) and isinstance(e.orelse, E.Const):
+        return E.GetAttr(test.obj, test.name, e.orelse)  # `x.k if hasattr(x, "k") else 0`: what getattr does
     if isinstance(test, E.Compare) and test.op == "is" and test.right == E.NONE:
         value = test.left
         # `Y if (X or Y) is None else (X or Y)`: None only when Y is None
