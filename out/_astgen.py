@@ -224,6 +224,26 @@ class Operators:
         if not local and sc.dp_size == 1 and sc.tp_size > 1:
             self.all_reduce(prefix + "attn_all_reduce", seq_len, hidden, layers)
 
+    def ffn_entry_rows(
+        self, seq_len, ffn=None, *, rows=None, local=None, rsv=None, maxlen=None
+    ):
+        """The rows the ffn_entry role leaves an FFN of kind ffn: ffn_entry's, adding nothing."""
+        sc = self.arch.schedule_config
+        rows = seq_len if rows is None else rows
+        if local is None:
+            local = LOCAL[ffn](sc) if ffn in LOCAL else False
+        if rsv is None or maxlen is None:  # as the arch derives them
+            derived = self.arch.boundary_return()
+            rsv = derived[0] if rsv is None else rsv
+            maxlen = derived[1] if maxlen is None else maxlen
+        if local and sc.tp_size > 1:
+            rows = -(-seq_len // sc.tp_size)
+        if not local and sc.dp_size > 1 and not maxlen:
+            rows = seq_len * sc.dp_size
+        if not local and sc.dp_size > 1 and maxlen:
+            rows = seq_len * sc.dp_size
+        return rows
+
     def ffn_exit(
         self,
         seq_len,
@@ -271,6 +291,35 @@ class Operators:
         if local and sc.tp_size > 1:
             self.all_gather(prefix + "ffn_all_gather", seq_len, hidden, layers)
             rows = seq_len
+
+    def ffn_exit_rows(
+        self, seq_len, ffn=None, *, rows=None, local=None, rsv=None, maxlen=None
+    ):
+        """The rows the ffn_exit role leaves an FFN of kind ffn: ffn_exit's, adding nothing."""
+        sc = self.arch.schedule_config
+        rows = seq_len if rows is None else rows
+        if local is None:
+            local = LOCAL[ffn](sc) if ffn in LOCAL else False
+        if rsv is None or maxlen is None:  # as the arch derives them
+            derived = self.arch.boundary_return()
+            rsv = derived[0] if rsv is None else rsv
+            maxlen = derived[1] if maxlen is None else maxlen
+        if (
+            not local
+            and sc.tp_size * sc.dp_size > 1
+            and not rsv
+            and not (maxlen and sc.dp_size > 1)
+        ):
+            rows = seq_len
+        if not local and sc.dp_size > 1 and maxlen and not rsv:
+            rows = seq_len
+        if not local and sc.dp_size > 1 and maxlen and not rsv and sc.tp_size > 1:
+            rows = seq_len
+        if not local and rsv:
+            rows = seq_len
+        if local and sc.tp_size > 1:
+            rows = seq_len
+        return rows
 
     def finish(self):
         for key, operators in self.attention_keys.items():

@@ -30,6 +30,7 @@ import json
 import pytest
 
 from astgen import expr as E
+from astgen.emit.package import split_module
 
 from tests.helpers import CONFIGS, HF_CONFIGS, analyzed, generate, load_module, model_config, schedule
 from tests.llmsim_stub.config import ForwardMode
@@ -435,6 +436,18 @@ def test_a_fully_dp_dense_mlp_holds_its_share_of_a_padded_batch(sglang_tree, bat
     assert ops["gate_up_proj"].input_shape.m == ops["down_proj"].input_shape.m == rows
     assert ops["qkv_proj"].input_shape.m == batch  # attention on the whole batch
     assert ops["attn_reduce_scatter"].input_shape.m == batch
+
+
+def test_the_rows_a_layer_boundary_leaves_the_mlp_are_the_packages_helpers(sglang_tree):
+    """Qwen3's dense MLP runs on the rows its layer boundary's ffn_entry role
+    leaves it (rules/execution.toml [forward.roles.ffn_entry]): the code
+    binds them from the package's ``ffn_entry_rows``, which follows the same
+    steps; the operator table keeps the expression the run stage derived."""
+    result, _ = analyzed(sglang_tree("0.5.23"), "qwen3")
+    code, records = split_module(result.source)
+    assert '        mlp_rows = ops.ffn_entry_rows(seq_len, "dense")' in code.splitlines()
+    gate_up = next(json.loads(r) for r in records if json.loads(r)["name"] == "gate_up_proj")
+    assert "ffn_entry_rows" not in gate_up["m"] and "sc.enable_moe_dense_fully_dp" in gate_up["m"]
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))

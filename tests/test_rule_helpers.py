@@ -120,6 +120,10 @@ def test_a_boundary_role_helper_runs_the_roles_steps_in_order(role, tp, dp, ep, 
     getattr(helpers.Operators(arch), role)(seq_len, 7168, rows=rows, local=local, rsv=rsv, maxlen=maxlen,
                                           layers=3)
     assert arch.added == expected
+    # <role>_rows: the rows the steps leave (what the emitted modules bind as mlp_rows), adding nothing
+    quiet = _Recorder(sc)
+    after = getattr(helpers.Operators(quiet), role + "_rows")(seq_len, rows=rows, local=local, rsv=rsv, maxlen=maxlen)
+    assert after == current and quiet.added == []
 
 
 @settings(max_examples=150, deadline=None)

@@ -64,8 +64,11 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
 
 def _nested_config(e: E.Expr) -> bool:
     """``sub_config(mc, "text_config")``: small, but what every key of a
-    multimodal model's text model is read through, named where it repeats."""
-    return isinstance(e, E.Call) and e.func == "sub_config" and len(e.args) == 2 and isinstance(e.args[1], E.Const)
+    multimodal model's text model is read through, named where it repeats;
+    and a value the package's operators compute (``ops.ffn_entry_rows(seq_len,
+    "dense")``)."""
+    return isinstance(e, E.Call) and (e.func == "sub_config" or e.func.startswith("ops.")) and len(e.args) == 2 \
+        and isinstance(e.args[1], E.Const)
 
 
 def config_key(e: E.Expr) -> str | None:
@@ -79,6 +82,9 @@ def config_key(e: E.Expr) -> str | None:
     if isinstance(e, E.IfExp) and isinstance(e.test, E.HasAttr) and isinstance(e.body, E.Attr):
         if e.body.name == e.test.name:
             return e.body.name
+    if isinstance(e, E.IfExp) and isinstance(e.test, E.HasAttr) and isinstance(e.orelse, (E.Attr, E.GetAttr)) \
+            and e.orelse.obj == e.test.obj:
+        return e.orelse.name  # the key, or what a config class computes instead where it has another
     if isinstance(e, E.Call) and e.func == "sub_config" and len(e.args) == 2 and isinstance(e.args[1], E.Const):
         return str(e.args[1].value)
     if isinstance(e, E.Attr) and isinstance(e.obj, E.Call) and e.obj.func == "sub_config":

@@ -191,7 +191,8 @@ def _arch_class(a: ArchShapes, switches: list[Switch], rules: Rules, kv_dtype: b
     """(the class line and docstring, the members); ``kv_dtype``: the KV
     cache has a dtype of its own (else the model's: the package's default)."""
     who = rules.display
-    ops = _emitted(a.operators)
+    ops = _emitted(a.operators, {tidy(_nested(rows)): E.Call(f"ops.{role}_rows", (E.Name("seq_len"), E.Const(kind)))
+                                 for rows, (role, kind) in a.role_rows.items()})
     groups = sorted({op.group for op in ops if op.kind == "attention"})
     reserved = set(_PREAMBLE_NAMES) | set(BOUND_NAMES) | {s.field for s in switches}
     preferred = _tidied_names(a.names)
@@ -280,10 +281,17 @@ _NOWHERE = Location("", 0)
 _VALUES = ("m", "k", "n", "batch", "layers")
 
 
-def _emitted(operators: list[Operator]) -> list[_Op]:
+def _emitted(operators: list[Operator], spelled: dict[E.Expr, E.Expr]) -> list[_Op]:
     """The operators in readable forms, without those no configuration runs,
     with operators that differ only in one complementary condition of their
-    guards (``if tied: add(lm_head)`` / ``if not tied: add(lm_head)``) merged."""
+    guards (``if tied: add(lm_head)`` / ``if not tied: add(lm_head)``) merged.
+    ``spelled``: values the package computes, as the call that does (the
+    rows a layer boundary leaves an FFN: ``ops.ffn_entry_rows(seq_len, "dense")``)."""
+
+    def readable(e: E.Expr, guard: E.Expr) -> E.Expr:
+        e = tidy(_nested(e))
+        return given(E.replace_all(e, spelled) if spelled else e, guard)  # computed where guard holds
+
     ops, called = [], set()
     for op in operators:
         if op.site is not None:  # the rule instance's operators: one call of its helper
@@ -296,10 +304,10 @@ def _emitted(operators: list[Operator]) -> list[_Op]:
             continue
         guard = _schedule_last(guard)
         per_layer = (op.per_layer[0], tidy(_nested(op.per_layer[1]))) if op.per_layer is not None else None
-        values = {f: given(tidy(_nested(getattr(op, f))), guard) for f in _VALUES}  # computed where guard holds
+        values = {f: readable(getattr(op, f), guard) for f in _VALUES}
         printed = _Op(**{f.name: getattr(op, f.name) for f in fields(Operator)},
                       at=(f"{Path(op.loc.file).name}:{op.loc.line}",),
-                      args=tuple((k, given(tidy(_nested(v)), guard)) for k, v in getattr(op, "args", ())),
+                      args=tuple((k, readable(v, guard)) for k, v in getattr(op, "args", ())),
                       positional=getattr(op, "positional", 0), name_as=getattr(op, "name_as", ""))
         ops.append(replace(printed, guard=guard, per_layer=per_layer, **values))
     return _merge_complements(ops)

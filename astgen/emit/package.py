@@ -193,36 +193,45 @@ def rule_methods(every: list[Rules]) -> str:
 
 
 def _role_method(role: str, steps) -> str:
-    """One method per layer-boundary role (rules/execution.toml
-    [forward.roles]): its steps in order, each a collective when its
-    condition holds, the rows it leaves for the next (``then``)."""
-    lines = [f"    def {role}(self, seq_len, hidden, *, prefix=\"\", rows=None, ffn=None, local=None, rsv=None,"
-             " maxlen=None, layers=1):",
-             f'        """The {role} role of a layer boundary (rules/execution.toml [forward.roles.{role}]),',
-             "        its operators named prefix + the step's name: the rows it starts from (default",
-             "        seq_len), whether the FFN runs on the rank's own rows (local; by default as an FFN",
-             "        of kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum",
-             "        returns with a reduce-scatterv (rsv), whether DP attention pads every replica to",
-             '        the longest (maxlen); by default the last two as the arch derives them."""',
-             "        sc = self.arch.schedule_config",
-             "        rows = seq_len if rows is None else rows",
-             "        if local is None:",
-             f"            local = LOCAL[ffn](sc) if ffn in LOCAL else False",
-             "        if rsv is None or maxlen is None:  # as the arch derives them",
-             "            derived = self.arch.boundary_return()",
-             "            rsv = derived[0] if rsv is None else rsv",
-             "            maxlen = derived[1] if maxlen is None else maxlen"]
-    for step in steps:
-        body = []
-        if step.collective:
-            body.append(f'self.{step.collective}(prefix + "{step.name}", {show(step.rows)}, hidden, layers)')
-        if step.then is not None:
-            body.append(f"rows = {show(step.then)}")
-        if step.when == E.TRUE:
-            lines += [f"        {b}" for b in body]
-        else:
-            lines += [f"        if {show(step.when)}:", *(f"            {b}" for b in body)]
-    return "\n" + "\n".join(lines)
+    """Two methods per layer-boundary role (rules/execution.toml
+    [forward.roles]): ``<role>`` runs its steps in order, each a collective
+    when its condition holds, the rows it leaves for the next (``then``);
+    ``<role>_rows`` only follows the rows, to the FFN's."""
+    head = [f"    def {role}(self, seq_len, hidden, *, prefix=\"\", rows=None, ffn=None, local=None, rsv=None,"
+            " maxlen=None, layers=1):",
+            f'        """The {role} role of a layer boundary (rules/execution.toml [forward.roles.{role}]),',
+            "        its operators named prefix + the step's name: the rows it starts from (default",
+            "        seq_len), whether the FFN runs on the rank's own rows (local; by default as an FFN",
+            "        of kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum",
+            "        returns with a reduce-scatterv (rsv), whether DP attention pads every replica to",
+            '        the longest (maxlen); by default the last two as the arch derives them."""']
+    rows_head = [f"    def {role}_rows(self, seq_len, ffn=None, *, rows=None, local=None, rsv=None, maxlen=None):",
+                 f'        """The rows the {role} role leaves an FFN of kind ffn: {role}\'s, adding nothing."""']
+    common = ["        sc = self.arch.schedule_config",
+              "        rows = seq_len if rows is None else rows",
+              "        if local is None:",
+              "            local = LOCAL[ffn](sc) if ffn in LOCAL else False",
+              "        if rsv is None or maxlen is None:  # as the arch derives them",
+              "            derived = self.arch.boundary_return()",
+              "            rsv = derived[0] if rsv is None else rsv",
+              "            maxlen = derived[1] if maxlen is None else maxlen"]
+    methods = []
+    for lines, add in ((head, True), (rows_head, False)):
+        lines = lines + common
+        for step in steps:
+            body = []
+            if step.collective and add:
+                body.append(f'self.{step.collective}(prefix + "{step.name}", {show(step.rows)}, hidden, layers)')
+            if step.then is not None:
+                body.append(f"rows = {show(step.then)}")
+            if not body:
+                continue
+            if step.when == E.TRUE:
+                lines += [f"        {b}" for b in body]
+            else:
+                lines += [f"        if {show(step.when)}:", *(f"            {b}" for b in body)]
+        methods.append("\n".join(lines + ([] if add else ["        return rows"])))
+    return "\n" + "\n\n".join(methods)
 
 
 def _boundary_method(every: list[Rules]) -> str:

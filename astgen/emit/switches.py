@@ -90,7 +90,8 @@ def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShap
                        site=site(op.site))
                for op in a.operators]
         out.append(replace(a, operators=ops, kv_cache=read(a.kv_cache), kv_cache_per_gpu=read(a.kv_cache_per_gpu),
-                           names={named(k): v for k, v in a.names.items()}))
+                           names={named(k): v for k, v in a.names.items()},
+                           role_rows={named(k): v for k, v in a.role_rows.items()}))
     fixed = [switches[k] for k in sorted(switches) if isinstance(switches[k].value, E.Const)]
     return out, fixed + [switches[k] for k in sorted(switches) if not isinstance(switches[k].value, E.Const)]
 

@@ -90,6 +90,9 @@ class ForwardPlan:
     # the entry's --boundary-reduction at "auto" where the package's role
     # methods derive rsv and maxlen from it themselves (Arch.boundary_return)
     boundary_reduction: str | None = None
+    # rows a role leaves an FFN of a kind when it starts from seq_len
+    # unguarded: (role, kind), which the package's `<role>_rows` computes
+    role_rows: dict[E.Expr, tuple[str, str]] = field(default_factory=dict)
     diagnostics: list[ir.Diagnostic] = field(default_factory=list)
 
     def mode_guard(self, node: ir.Node) -> E.Expr:
@@ -292,10 +295,14 @@ class _Rows:
             kind, local = self._local(node, variant if variant is not None else ffn_attr)
             call = self._role_call(event.target, prefix, E.simplify_condition(E.and_(event.guard, also)),
                                    here, kind, local, hidden)
+            start = here
             for step in ex.roles.get(event.target, ()):
                 current = self._apply(node, step, prefix + step.name, event, local, here, current, hidden, also,
                                       call)
                 here = _assume(current, event.guard, condition=False)
+            if start == SEQ_LEN and here != SEQ_LEN and E.simplify_condition(E.and_(event.guard, also)) == E.TRUE \
+                    and ("ffn", E.Const(kind)) in call.args and not {"rsv", "maxlen"} & {k for k, _ in call.args}:
+                self.plan.role_rows.setdefault(here, (event.target, kind))
 
     def _role_call(self, role: str, prefix: str, guard: E.Expr, rows: E.Expr, kind: str | None, local: E.Expr,
                    hidden: E.Expr) -> RoleCall:
