@@ -234,3 +234,28 @@ def test_a_membership_test_keeps_its_constants_in_order_and_leaves_other_tests_a
     assert E.to_source(tidy(E.parse(text))) == "mc.a in ('X', 'Y') or mc.b == 1 or mc.a == 'Z'"
     assert E.to_source(tidy(E.parse("mc.a != 1 and mc.a != 2"))) == "mc.a not in (1, 2)"
     assert E.to_source(tidy(E.parse("mc.a == 1 or mc.a == mc.b"))) == "mc.a == 1 or mc.a == mc.b"
+
+
+_SMALL = st.sampled_from([0, 1, 2, True, False, "a", "b", None])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["==", "!=", "not in"]), st.lists(_SMALL, min_size=1, max_size=3)),
+                min_size=1, max_size=4), _SMALL, st.booleans())
+def test_a_test_an_equality_settles_is_dropped_only_where_the_truth_is_kept(tests, value, flag):
+    """``t != "a" and t == "b"`` (an elif's guard) reads ``t == "b"``; Python
+    compares 1 and True equal, so ``t != 1 and t == True`` keeps both."""
+    t = E.attr_path("mc", "t")
+    conds = [E.Compare(op, t, E.Tuple(tuple(E.Const(c) for c in cs)) if op == "not in" else E.Const(cs[0]))
+             for op, cs in tests]
+    e = E.attr_path("sc", "flag")
+    for c in conds:
+        e = E.BoolOp("and", e, c)
+    env = {"mc": {"t": value}, "sc": {"flag": flag}}
+    assert bool(_value(tidy_condition(e), env)) == bool(_value(e, env))
+
+
+def test_an_elif_guard_reads_as_its_own_test():
+    assert E.to_source(tidy_condition(E.parse("mc.t != 'head_wise' and mc.t == 'element_wise'"))) == \
+        "mc.t == 'element_wise'"
+    assert E.to_source(tidy_condition(E.parse("mc.t != 1 and mc.t == True"))) == "mc.t != 1 and mc.t == True"

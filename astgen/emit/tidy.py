@@ -61,6 +61,10 @@ def _tidy_condition(e: E.Expr) -> E.Expr:
             both = _either_case(left, right)
             if both is not None:
                 return both
+        if e.op == "and":
+            settled = _settled(E.conjuncts(left) + E.conjuncts(right))
+            if settled is not None:
+                return tidy_condition(_all(settled))
         return E.simplify_condition(E.simplify_node(E.BoolOp(e.op, left, right)), simplified=True)
     if isinstance(e, E.UnaryOp) and e.op == "not":
         return E.simplify_condition(E.simplify_node(E.UnaryOp("not", tidy_condition(e.operand))), simplified=True)
@@ -79,6 +83,27 @@ def _either_case(left: E.Expr, right: E.Expr) -> E.Expr | None:
         if len(other) == 1 and tidy_condition(E.UnaryOp("not", _all(one))) == other[0]:
             return tidy_condition(_all(common))
     return None
+
+
+def _settled(conds: list[E.Expr]) -> list[E.Expr] | None:
+    """The conjuncts without the tests another one settles: ``x == "b"``
+    makes ``x != "a"`` and ``x not in ("a", "c")`` true (an ``elif``'s
+    guard: ``t != "a" and t == "b"``, bailing_moe_v3.py:169-178); None when
+    none is."""
+    equal = {c.left: c.right for c in conds if isinstance(c, E.Compare) and c.op == "==" and isinstance(c.right, E.Const)}
+
+    def settled(c: E.Expr) -> bool:
+        if not isinstance(c, E.Compare) or c.left not in equal:
+            return False
+        value = equal[c.left]
+        if c.op == "!=" and isinstance(c.right, E.Const):
+            return c.right.value != value.value  # as Python compares them: 1 == True
+        if c.op == "not in" and isinstance(c.right, E.Tuple) and all(isinstance(i, E.Const) for i in c.right.items):
+            return value.value not in [i.value for i in c.right.items]
+        return False
+
+    kept = [c for c in conds if not settled(c)]
+    return kept if len(kept) < len(conds) else None
 
 
 def _all(conds: list[E.Expr]) -> E.Expr:

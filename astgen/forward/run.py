@@ -300,8 +300,8 @@ class _Rows:
                 current = self._apply(node, step, prefix + step.name, event, local, here, current, hidden, also,
                                       call)
                 here = _assume(current, event.guard, condition=False)
-            if start == SEQ_LEN and here != SEQ_LEN and E.simplify_condition(E.and_(event.guard, also)) == E.TRUE \
-                    and ("ffn", E.Const(kind)) in call.args and not {"rsv", "maxlen"} & {k for k, _ in call.args}:
+            if start == SEQ_LEN and here != SEQ_LEN and event.guard == E.TRUE and ("ffn", E.Const(kind)) in call.args \
+                    and not {"rsv", "maxlen"} & {k for k, _ in call.args}:  # `also` guards transfers, not rows
                 self.plan.role_rows.setdefault(here, (event.target, kind))
 
     def _role_call(self, role: str, prefix: str, guard: E.Expr, rows: E.Expr, kind: str | None, local: E.Expr,
