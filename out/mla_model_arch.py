@@ -53,9 +53,8 @@ class LatentForCausalLMArch(Arch):
             k = qk_nope_head_dim
             # mla.py:71
             ops.matmul("q_absorb", seq_len, k, kv_lora_rank, num_layers, num_heads)
-            ops.matmul(
-                "o_absorb", seq_len, kv_lora_rank, v_head_dim, num_layers, num_heads
-            )
+            k = kv_lora_rank
+            ops.matmul("o_absorb", seq_len, k, v_head_dim, num_layers, num_heads)
         if q_lora_rank is not None:
             # mla.py:29
             ops.matmul("q_a_proj", seq_len, hidden_size, q_lora_rank, num_layers)

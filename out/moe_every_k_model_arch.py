@@ -80,17 +80,11 @@ class KMoeForCausalLMArch(Arch):
         ops.attention("qkv", seq_len, sc.max_seqlen, head_dim, num_layers, num_heads)
         # moe_every_k.py:27
         ops.matmul("moe_gate", seq_len, hidden_size, n_routed_experts, moe_gate_layers)
-        # moe_every_k.py:37
-        ops.matmul(
-            "moe_experts_gate_up",
-            experts_rows,
-            hidden_size,
-            2 * inter,
-            moe_gate_layers,
-            experts_per_rank,
-        )
         batch = experts_per_rank
         layers = moe_gate_layers
+        m = experts_rows
+        # moe_every_k.py:37
+        ops.matmul("moe_experts_gate_up", m, hidden_size, 2 * inter, layers, batch)
         ops.matmul("moe_experts_down", experts_rows, inter, hidden_size, layers, batch)
         if sc.deepep:
             batch = num_experts_per_tok

@@ -637,6 +637,17 @@ def _op_lines(op: _Op, indent: int, held: dict[str, str]) -> list[str]:
                   if indent + len(_call(op, {**texts, **{f: f for f in order[:c]}})) <= LINE_LENGTH), None)
     if count is None:  # black lays the call out: a local then only for what is not a name
         count = sum(1 for f in order if not texts[f].isidentifier())
+        # ... unless shorter arguments (experts_rows, a name) as locals make it fit in fewer lines
+        # (what a local already holds costs nothing)
+        wide = sorted((f for f, t in texts.items() if len(t) > len(f)),
+                      key=lambda f: (held.get(f) != texts[f], -len(texts[f]), f))
+        fits = next((c for c in range(len(wide) + 1)
+                     if indent + len(_call(op, {**texts, **{f: f for f in wide[:c]}})) <= LINE_LENGTH), None)
+        if fits is not None:
+            laid_out = len(statement(_call(op, {**texts, **{f: f for f in order[:count]}}), indent))
+            if sum(held.get(f) != texts[f] for f in wide[:fits]) + 1 \
+                    < sum(held.get(f) != texts[f] for f in order[:count]) + laid_out:
+                order, count = wide, fits
     lines: list[str] = []
     for f in order[:count]:
         if held.get(f) != texts[f]:
