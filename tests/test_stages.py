@@ -208,3 +208,43 @@ def test_emit_names_a_nested_config_read_through_more_than_once():
         'ops.matmul("up", seq_len, hidden_size, intermediate_size, num_hidden_layers)',
         'ops.matmul("down", seq_len, intermediate_size, hidden_size, num_hidden_layers)',
     ]
+
+
+def test_entries_sharing_most_operators_share_one_build_operators_and_each_runs_its_own():
+    """Two entries of one file whose forward passes share most operators
+    (DeepseekV2 and V3: V3 adds the DSA indexer) print one build_operators:
+    what only one runs sits under a test of ``self.variant``, and each class
+    adds exactly its own operators, in its own order."""
+    from astgen.emit.modules import EmitOptions, emit_module
+    from astgen.emit.package import split_module
+    from astgen.frontend.parse import Location
+    from astgen.lower.shapes import ArchShapes, Operator
+    from tests.helpers import load_module, model_config, schedule
+
+    mc = E.Name("mc")
+    hidden, inter, layers = (E.Attr(mc, k) for k in ("hidden_size", "intermediate_size", "num_hidden_layers"))
+
+    def op(name, k, n, line, guard=E.TRUE):
+        return Operator(name, "matmul", E.Name("seq_len"), k, n, E.Const(1), layers, guard,
+                        Location("sglang/srt/models/toy.py", line), f"model.{name}", "ReplicatedLinear")
+
+    common = [op("up", hidden, inter, 10), op("down", inter, hidden, 11)]
+    a_ops = common[:1] + [op("a_extra", hidden, hidden, 20)] + common[1:]
+    b_ops = common + [op("indexer", hidden, E.Const(128), 30, E.Attr(mc, "use_indexer"))]
+    archs = [ArchShapes(entry, "sglang.srt.models.toy", "sglang/srt/models/toy.py", "0" * 64, operators=ops)
+             for entry, ops in (("ToyV2ForCausalLM", a_ops), ("ToyV3ForCausalLM", b_ops))]
+    code, records = split_module(emit_module(archs, load_rules(), EmitOptions()))
+    assert code.count("def build_operators") == 1
+    assert "class ToyV3ForCausalLMArch(ToyV2ForCausalLMArch):" in code
+    lines = [line.strip() for line in code.splitlines()]
+    assert 'if self.variant == "ToyV2ForCausalLM":' in lines
+    assert 'if self.variant == "ToyV3ForCausalLM" and mc.use_indexer:' in lines
+    module = load_module(code, "toy_arch")
+    config = model_config({"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "use_indexer": True,
+                           "vocab_size": 100, "num_attention_heads": 1, "num_key_value_heads": 1})
+    for entry, expected in (("ToyV2ForCausalLM", ["up", "a_extra", "down"]),
+                            ("ToyV3ForCausalLM", ["up", "down", "indexer"])):
+        arch = module.ARCHITECTURES[entry](config, schedule())
+        arch.build_operators()
+        assert [o.metadata.name for o in arch.operators] == expected
+    assert len(records) == len(a_ops) + len(b_ops)  # the table keeps each entry's operators

@@ -9,6 +9,7 @@ it. Output is deterministic: same input, same bytes.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import textwrap
@@ -171,47 +172,154 @@ def _header(archs: list[ArchShapes], rules: Rules, options: EmitOptions, switche
 
 
 def _arch_classes(archs: list[ArchShapes], switches: list[Switch], rules: Rules, kv_dtype: bool) -> list[str]:
-    """One class per entry; an entry whose forward pass prints the same as an
+    """One class per entry. An entry whose forward pass prints the same as an
     earlier one's (MiniCPMForCausalLM and MiniCPMSALAForCausalLM) is that
-    class's subclass, with nothing of its own."""
+    class's subclass, with nothing of its own; entries whose forward passes
+    share most operators (DeepseekV2 and V3, V3 adding the DSA indexer) share
+    one build_operators, which tests ``self.variant`` where they differ."""
+    printed = [_Printed.of(a, switches, rules, kv_dtype) for a in archs]
     out, seen = [], {}
-    for a in archs:
-        head, members = _arch_class(a, switches, rules, kv_dtype)
-        first = seen.setdefault(members, a.entry)
-        if first == a.entry:
-            out.append(head + "\n" + members)
-        else:
+    families: list[list[_Printed]] = []
+    for p in printed:
+        text = p.render(switches)
+        first = seen.setdefault(text, p.a.entry)
+        if first != p.a.entry:
             out.append("\n".join([
-                *statement(f"class {a.entry}Arch({first}Arch):", 0),
-                *_docstring(f"{rules.display}'s {a.entry} ({Path(a.file).name}): the same forward pass as {first}.", 4)]))
-    return out
+                *statement(f"class {p.a.entry}Arch({first}Arch):", 0),
+                *_docstring(f"{rules.display}'s {p.a.entry} ({Path(p.a.file).name}): the same forward pass as {first}.",
+                            4)]))
+            continue
+        family = next((f for f in families if _shares_most(f[0], p)), None)
+        if family is None:
+            families.append([p])
+            out.append(p)  # rendered below, once its family is known
+        else:
+            family.append(p)
+            out.append(None)
+    rendered = {id(f[0]): _family_classes(f, switches, rules) for f in families}
+    return [x for item in out if item is not None
+            for x in (rendered[id(item)] if isinstance(item, _Printed) else [item])]
 
 
-def _arch_class(a: ArchShapes, switches: list[Switch], rules: Rules, kv_dtype: bool) -> tuple[str, str]:
-    """(the class line and docstring, the members); ``kv_dtype``: the KV
-    cache has a dtype of its own (else the model's: the package's default)."""
+@dataclass
+class _Printed:
+    """An entry as its class prints it: operators, names, members."""
+
+    a: ArchShapes
+    ops: list["_Op"]
+    preferred: dict[E.Expr, str]
+    attrs: list[str]  # class attribute lines
+    kv: list[str]  # the KV-cache method(s)
+    _text: str | None = None
+
+    @classmethod
+    def of(cls, a: ArchShapes, switches: list[Switch], rules: Rules, kv_dtype: bool) -> "_Printed":
+        spelled = {tidy(_nested(rows)): E.Call(f"ops.{role}_rows", (E.Name("seq_len"), E.Const(kind)))
+                   for rows, (role, kind) in a.role_rows.items()}
+        ops = _emitted(a.operators, spelled)
+        preferred = _tidied_names(a.names)
+        attrs = [
+            f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
+            *(["    kv_cache_dtype = KV_CACHE_DTYPE"] if kv_dtype else []),
+            *(["    server_args = SERVER_ARGS"] if switches else []),
+            *([f"    source = {show(E.Const(rules.flavour))}"] if rules.flavour != "sglang" else []),
+            *([f"    boundary_reduction = {show(E.Const(a.boundary_reduction))}  # at --boundary-reduction auto"]
+              if a.boundary_reduction is not None and any(
+                  op.site is not None and op.site.helper in rules.execution.roles for op in a.operators) else []),
+        ]
+        return cls(a, ops, preferred, attrs, _kv_methods(a, preferred))
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted({op.group for op in self.ops if op.kind == "attention"})
+
+    def render(self, switches: list[Switch]) -> str:
+        """The class's members alone (rendered once)."""
+        if self._text is None:
+            self._text = _class_text("", self.attrs, self.ops, self.preferred, self.groups, self.kv, switches)
+        return self._text
+
+
+MIN_SHARED = 0.5  # of the smaller forward pass's operators: entries sharing fewer keep bodies of their own
+
+
+def _shares_most(base: _Printed, other: _Printed) -> bool:
+    if base.groups != other.groups or not base.ops or not other.ops:
+        return False
+    common = sum(b.size for b in difflib.SequenceMatcher(None, base.ops, other.ops, autojunk=False)
+                 .get_matching_blocks())
+    return common >= MIN_SHARED * min(len(base.ops), len(other.ops))
+
+
+_VARIANT = E.Attr(E.Name("self"), "variant")
+
+
+def _family_classes(family: list[_Printed], switches: list[Switch], rules: Rules) -> list[str]:
+    """The first entry's class with every operator of the family, those not
+    all run under a test of ``self.variant``; the others its subclasses,
+    with the members they have of their own."""
+    base = family[0]
     who = rules.display
-    ops = _emitted(a.operators, {tidy(_nested(rows)): E.Call(f"ops.{role}_rows", (E.Name("seq_len"), E.Const(kind)))
-                                 for rows, (role, kind) in a.role_rows.items()})
-    groups = sorted({op.group for op in ops if op.kind == "attention"})
+    head = "\n".join([*statement(f"class {base.a.entry}Arch(Arch):", 0),
+                      *_docstring(f"{who}'s {base.a.entry} ({base.a.file}): one forward pass, per rank.", 4)])
+    if len(family) == 1:
+        return [head + "\n" + base.render(switches)]
+    names = [p.a.entry for p in family]
+    merged: list[tuple[_Op, set[str]]] = [(op, {names[0]}) for op in base.ops]
+    for p in family[1:]:
+        matcher = difflib.SequenceMatcher(None, [op for op, _ in merged], p.ops, autojunk=False)
+        out: list[tuple[_Op, set[str]]] = []
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                out += [(op, who_runs | {p.a.entry}) for op, who_runs in merged[i1:i2]]
+            else:
+                out += merged[i1:i2] + [(op, {p.a.entry}) for op in p.ops[j1:j2]]
+        merged = out
+    ops = [op if len(who_runs) == len(names) else replace(op, guard=_variant_test(who_runs, names, op.guard))
+           for op, who_runs in merged]
+    preferred = {}
+    for p in family:
+        for value, name in p.preferred.items():
+            preferred.setdefault(value, name)
+    attrs = [f"    variant = {show(E.Const(base.a.entry))}  # the entry: what build_operators tests",
+             *base.attrs]
+    classes = [head + "\n" + _class_text("", attrs, ops, preferred, base.groups, base.kv, switches)]
+    for p in family[1:]:
+        own = [line for line in p.attrs if line not in base.attrs]
+        lines = [*statement(f"class {p.a.entry}Arch({base.a.entry}Arch):", 0),
+                 *_docstring(f"{who}'s {p.a.entry} ({Path(p.a.file).name}): {base.a.entry}'s build_operators, "
+                             "where it tests the variant.", 4),
+                 "", f"    variant = {show(E.Const(p.a.entry))}", *own]
+        if p.kv != base.kv:
+            lines += ["", *p.kv]
+        classes.append("\n".join(lines))
+    return classes
+
+
+def _variant_test(who_runs: set[str], names: list[str], guard: E.Expr) -> E.Expr:
+    """``guard`` under a test of the entries that run the operator, first."""
+    runs = [n for n in names if n in who_runs]
+    others = [n for n in names if n not in who_runs]
+    if len(runs) == 1:
+        test = E.Compare("==", _VARIANT, E.Const(runs[0]))
+    elif len(others) == 1:
+        test = E.Compare("!=", _VARIANT, E.Const(others[0]))
+    else:
+        test = E.Compare("in", _VARIANT, E.Tuple(tuple(E.Const(n) for n in runs)))
+    return test if guard == E.TRUE else E.BoolOp("and", test, guard)
+
+
+def _class_text(head: str, attrs: list[str], ops: list["_Op"], preferred: dict[E.Expr, str], groups: list[str],
+                kv: list[str], switches: list[Switch]) -> str:
     reserved = set(_PREAMBLE_NAMES) | set(BOUND_NAMES) | {s.field for s in switches}
-    preferred = _tidied_names(a.names)
     namer = Namer(preferred, _count_hints(ops), reserved)
     body = _build_body(ops, namer, {s.field for s in switches})
-    kv_methods = _kv_methods(a, preferred)
     arguments = ", ".join(["self", *(show(E.Const(g)) for g in groups), "repeat=chunks"])
     ops_line = f"        ops = Operators({arguments})"
-    head = "\n".join([*statement(f"class {a.entry}Arch(Arch):", 0),
-                      *_docstring(f"{who}'s {a.entry} ({a.file}): one forward pass, per rank.", 4)])
     lines = [
+        *([head] if head else []),
         "",
-        f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
-        *(["    kv_cache_dtype = KV_CACHE_DTYPE"] if kv_dtype else []),
-        *(["    server_args = SERVER_ARGS"] if switches else []),
-        *([f"    source = {show(E.Const(rules.flavour))}"] if rules.flavour != "sglang" else []),
-        *([f"    boundary_reduction = {show(E.Const(a.boundary_reduction))}  # at --boundary-reduction auto"]
-          if a.boundary_reduction is not None and any(op.site is not None and op.site.helper in rules.execution.roles
-                                                      for op in a.operators) else []),
+        *attrs,
         "",
         "    def build_operators(self) -> None:",
         *_preamble([ops_line] + body, [(s.field, switch_line(s)) for s in switches]),
@@ -219,9 +327,9 @@ def _arch_class(a: ArchShapes, switches: list[Switch], rules: Rules, kv_dtype: b
         *body,
         "        ops.finish()",
         "",
-        *kv_methods,
+        *kv,
     ]
-    return head, "\n".join(lines)
+    return "\n".join(lines)
 
 
 def _docstring(text: str, indent: int) -> list[str]:
