@@ -80,12 +80,23 @@ def _names(name, path):
 
 
 class _Sub:
-    """A nested config read by attribute, as sglang reads transformers' sub-configs."""
+    """A nested config read by attribute, as sglang reads transformers'
+    sub-configs, or by key, as it reads a JSON object a config class keeps a
+    dict (KimiLinearConfig.linear_attn_config["kda_layers"])."""
 
     def __init__(self, values):
         for key, value in values.items():
             if isinstance(key, str):
                 self.__dict__[key] = _Sub(value) if isinstance(value, dict) else value
+
+    def __getitem__(self, key):
+        return self.__dict__[key]
+
+    def __contains__(self, key):
+        return key in self.__dict__
+
+    def get(self, key, default=None):
+        return self.__dict__.get(key, default)
 
 
 def as_config(value):

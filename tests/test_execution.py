@@ -732,3 +732,48 @@ def test_an_entry_of_a_json_object_of_the_config_is_read_by_attribute(sglang_tre
     # one JetBlock output projection per "jet" layer, from num_heads x head_dim x expand_v
     assert len(outs) == config["layer_types"].count("jet") == 24
     assert {io.input_shape.n for io in outs} == {round(jet["num_heads"] * jet["head_dim"] * jet["expand_v"])} == {3072}
+
+
+def test_a_sub_config_the_config_class_builds_from_the_checkpoints_is_read_through_its_class(sglang_tree):
+    """KimiK3Config builds its text config as KimiLinearConfig(**text_config)
+    where the checkpoint has one, KimiLinearConfig() where it has none
+    (configs/kimi_k3.py:92-97): the module reads the one built from the
+    checkpoint, through its class (its is_moe and is_kda_layer properties,
+    configs/kimi_linear.py:143-170). On Kimi K3's runtime config (93 layers:
+    69 KDA, 24 MLA) at tp 8 DECODE the module ran into a raw `is_moe` key
+    and crashed; the KDA layers' projections were missing."""
+    module = module_of(sglang_tree, "0.5.23", "kimi_k3")
+    config = json.loads((CONFIGS.parent / "runtime_configs" / "moonshotai__Kimi-K3.json").read_text())
+    kda = len(config["text_config"]["linear_attn_config"]["kda_layers"])
+    full = len(config["text_config"]["linear_attn_config"]["full_attn_layers"])
+    assert (kda, full) == (69, 24)
+    sc = schedule(tp=8, mode=ForwardMode.DECODE, batch=DECODE_BATCH)
+    arch = module.ARCHITECTURES["KimiK3ForConditionalGeneration"](model_config(config), sc)
+    arch.build_operators()
+    layers = {op.metadata.name: op.metadata.num_layers for op in arch.operators}
+    assert layers["b_proj"] == layers["f_a_proj"] == kda  # kimi_k3.py: the KDA projections, one set per KDA layer
+    attention = {op.metadata.name: op.metadata.num_layers for ops in arch.attention_operators.values() for op in ops}
+    assert attention["attn_mqa_qk"] == full
+
+
+def test_a_language_model_config_sglang_relabels_is_read_as_relabelled(sglang_tree):
+    """kimi_vl.py:117-120 hands DeepseekV2 a copy of the text config whose
+    architectures sglang sets to DeepseekV2ForCausalLM, which
+    is_deepseek_dsa does not list (configs/model_config.py:191-212): no DSA
+    indexer (wq_b, wk, weights_proj), whatever the checkpoint's text config
+    says. The copy was an expression before, and the assignment was lost."""
+    result, _ = analyzed(sglang_tree("0.5.23"), "kimi_vl")
+    _, records = split_module(result.source)
+    names = {json.loads(r)["name"] for r in records}
+    assert not names & {"wq_b", "wk", "weights_proj", "wk_weights_proj"}
+    assert {"q_a_proj", "kv_a_proj_with_mqa"} & names or "fused_qkv_a_proj_with_mqa" in names  # MLA itself stays
+
+
+def test_a_collective_of_a_module_without_a_hidden_size_carries_its_enclosing_models(sglang_tree):
+    """DeepseekOCR's dense MLP all-reduce (deepseek_v2.py) sums rows of the
+    text model's hidden size: the enclosing model's field, not a top-level
+    mc.hidden_size the OCR config may not have."""
+    result, _ = analyzed(sglang_tree("0.5.23"), "deepseek_ocr")
+    _, records = split_module(result.source)
+    reduce = next(json.loads(r) for r in records if json.loads(r)["name"] == "dense_mlp_all_reduce")
+    assert reduce["n"] == "mc.text_config.hidden_size"

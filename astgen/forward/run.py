@@ -409,11 +409,18 @@ def has_moe(node: ir.Node, rules: Rules) -> bool:
 def _hidden_size(node: ir.Node) -> E.Expr:
     """The hidden size a module's collectives carry: its own field, else the
     nearest submodule's (a multimodal wrapper's language model keeps it in
-    its text config), else mc.hidden_size."""
+    its text config), else the nearest enclosing module's (KimiK3's MoE
+    block, inside a model whose config computes hidden_size from its text
+    config: configs/kimi_k3.py:118-120), else mc.hidden_size."""
     todo = [node]
     while todo:
         n = todo.pop(0)
         if "hidden_size" in n.fields:
             return n.fields["hidden_size"]
         todo += n.children
+    outer = node.parent
+    while outer is not None:
+        if "hidden_size" in outer.fields:
+            return outer.fields["hidden_size"]
+        outer = outer.parent
     return HIDDEN

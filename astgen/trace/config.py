@@ -30,6 +30,7 @@ from astgen.values import (
     DictVal,
     FuncRef,
     ListVal,
+    Phi,
 )
 
 # ----------------------------------------------------------------------------
@@ -273,9 +274,28 @@ class ConfigModel:
         class's own code is not understood (reported at the class)."""
         if _plain_config_value(value):
             return value
+        rooted = _rooted_choice(value)
+        if rooted is not None:
+            return rooted
         whys = sorted({u.what for u in E.unknowns(value)}) if isinstance(value, E.Expr) else \
             [f"a {type(value).__name__} value"]
         raw = E.Attr(obj.root, attr) if obj.root is not None else E.Unknown(f"{obj.cls.name}.{attr}")
         self._config_fallbacks.append(raw)
         self._diag(M.CONFIG_ATTR, obj.node.loc, cls=obj.cls.name, attr=attr, whys=tuple(whys), raw=E.to_source(raw))
         return raw
+
+
+def _rooted_choice(value: Any) -> Any:
+    """``X() if raw is None else X(**raw)`` (configs/kimi_k3.py:92-97: a
+    sub-config built from the checkpoint's, or from nothing where the
+    checkpoint has none): the one built from the checkpoint's, which the
+    emitted module reads (``sub_config(mc, name)``); None for anything else."""
+    if not isinstance(value, Phi):
+        return None
+    test, then, orelse = value.test, value.then, value.orelse
+    if not (isinstance(test, E.Compare) and test.op == "is" and test.right == E.NONE):
+        return None
+    if isinstance(then, ConfigObject) and then.root is None and isinstance(orelse, ConfigObject) \
+            and orelse.root == test.left:
+        return orelse
+    return None
