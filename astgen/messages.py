@@ -68,6 +68,8 @@ TRACER_ERROR = Message("tracer-error", "incomplete", "could not interpret statem
                        "statement skipped", "statement {statement} ({error})")
 ASSUMED_BUILT = Message("assumed", "incomplete", "whether {built} {built:verb} built depends on {calls} (given "
                         "the config), which astgen cannot evaluate", _ADD_HELPER, "{first}")
+ASSUMED_SUB_CONFIG = Message("assumed", "note", "{cls}.{attr}: read as {built} built from the checkpoint's {key}; a "
+                             "checkpoint without {key} gets {built}()'s defaults", subject="{cls}.{attr}")
 ASSUMED_CONDITION = Message("assumed", "note", "condition on {whys} taken as its default (off)")
 ASSUMED_KWARGS = Message("assumed", "note", "keyword arguments **{callee} not resolved: the callee's defaults "
                          "are taken", "trace the function ([trace] functions in rules/layers.toml)", "{construct}")

@@ -742,7 +742,8 @@ def test_a_sub_config_the_config_class_builds_from_the_checkpoints_is_read_throu
     configs/kimi_linear.py:143-170). On Kimi K3's runtime config (93 layers:
     69 KDA, 24 MLA) at tp 8 DECODE the module ran into a raw `is_moe` key
     and crashed; the KDA layers' projections were missing."""
-    module = module_of(sglang_tree, "0.5.23", "kimi_k3")
+    result, module = analyzed(sglang_tree("0.5.23"), "kimi_k3")
+    assert "Read as built from the checkpoint's:\nKimiK3Config.text_config (KimiLinearConfig)," in result.source
     config = json.loads((CONFIGS.parent / "runtime_configs" / "moonshotai__Kimi-K3.json").read_text())
     kda = len(config["text_config"]["linear_attn_config"]["kda_layers"])
     full = len(config["text_config"]["linear_attn_config"]["full_attn_layers"])

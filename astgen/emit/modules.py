@@ -129,12 +129,23 @@ def _records(archs: list[ArchShapes]) -> list[str]:
 
 def _assumed(archs: list[ArchShapes]) -> list[str]:
     """The runtime state no schedule field describes, as taken at sglang's
-    default (off) where the code tests it: one wrapped paragraph."""
+    default (off) where the code tests it, and the sub-configs read as built
+    from the checkpoint's (a checkpoint without one gets its class's
+    defaults): a wrapped paragraph each."""
     names = {c for a in archs for d in a.diagnostics if d.kind == M.ASSUMED_CONDITION for c in d.arg("constructs")}
-    if not names:
-        return []
-    words = ["Taken", "at", "sglang's", "default", "(off)", "where", "the", "code", "tests", "them:"]
-    words += [n + "," for n in sorted(names)]
+    subs = {f"{d.arg('cls')}.{d.arg('attr')} ({d.arg('built')})" for a in archs for d in a.diagnostics
+            if d.kind == M.ASSUMED_SUB_CONFIG}
+    out = []
+    if names:
+        out += _paragraph(["Taken", "at", "sglang's", "default", "(off)", "where", "the", "code", "tests", "them:"],
+                          sorted(names))
+    if subs:  # a checkpoint without the sub-config gets the class's defaults instead
+        out += _paragraph(["Read", "as", "built", "from", "the", "checkpoint's:"], sorted(subs))
+    return out
+
+
+def _paragraph(words: list[str], items: list[str]) -> list[str]:
+    words = words + [n + "," for n in items]
     words[-1] = words[-1].rstrip(",") + "."
     lines, line = [], ""
     for w in words:

@@ -276,6 +276,8 @@ class ConfigModel:
             return value
         rooted = _rooted_choice(value)
         if rooted is not None:
+            self._diag(M.ASSUMED_SUB_CONFIG, obj.node.loc, cls=obj.cls.name, attr=attr, built=rooted.cls.name,
+                       key=E.to_source(rooted.root))
             return rooted
         whys = sorted({u.what for u in E.unknowns(value)}) if isinstance(value, E.Expr) else \
             [f"a {type(value).__name__} value"]
