@@ -133,8 +133,10 @@ class Statements:
         if not isinstance(value, E.Expr):
             return
         calls = sorted({u.what for u in E.unknowns(value) if u.given_config})
+        if not calls:
+            return  # the skipped code is scanned (a CST walk) only where it matters
         built = [a for stmt in skipped for a in _assigned_modules(stmt)]
-        if calls and built:
+        if built:
             self._diag(M.ASSUMED_BUILT, self._here(), built=tuple(built), calls=tuple(calls), first=calls[0])
 
     def _exec_cases(self, subject: Any, cases: list[cst.MatchCase], rest: list) -> _Return | None:
