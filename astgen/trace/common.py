@@ -80,7 +80,7 @@ def _reads_config(value: Any) -> bool:
 def _assigned_modules(stmt: cst.CSTNode) -> list[str]:
     """``self.x`` targets assigned a call anywhere in ``stmt`` (the modules a
     branch builds), by attribute name."""
-    return _ModuleWrites.of(stmt).assigned
+    return list(_ModuleWrites.of(stmt).assigned)
 
 
 def _modules_built_in(body: cst.CSTNode) -> list[str]:
@@ -91,6 +91,10 @@ def _modules_built_in(body: cst.CSTNode) -> list[str]:
     found = _ModuleWrites.of(body, subscripts=True)
     built = found.assigned + [attr for attr, direct in found.appended if direct or found.constructs]
     return list(dict.fromkeys(built))
+
+
+_WRITES: dict[tuple[cst.CSTNode, bool], "_ModuleWrites"] = {}
+_WRITES_KEPT = 50_000  # bounded: a long process (validate --all) starts afresh
 
 
 class _ModuleWrites(cst.CSTVisitor):
@@ -104,8 +108,16 @@ class _ModuleWrites(cst.CSTVisitor):
 
     @classmethod
     def of(cls, node: cst.CSTNode, subscripts: bool = False) -> "_ModuleWrites":
-        found = cls(subscripts)
-        node.visit(found)
+        """What ``node`` writes: read once per statement (the same code is
+        traced for every entry that uses its class; libcst's visitor is
+        slow). Callers only read the result."""
+        key = (node, subscripts)  # libcst nodes hash and compare by identity
+        found = _WRITES.get(key)
+        if found is None:
+            if len(_WRITES) >= _WRITES_KEPT:
+                _WRITES.clear()
+            found = _WRITES[key] = cls(subscripts)
+            node.visit(found)
         return found
 
     def visit_Assign(self, node: cst.Assign) -> None:
