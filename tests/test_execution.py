@@ -778,3 +778,21 @@ def test_a_collective_of_a_module_without_a_hidden_size_carries_its_enclosing_mo
     _, records = split_module(result.source)
     reduce = next(json.loads(r) for r in records if json.loads(r)["name"] == "dense_mlp_all_reduce")
     assert reduce["n"] == "mc.text_config.hidden_size"
+
+
+def test_the_tied_and_the_untied_lm_head_are_one_operator_under_two_guards(sglang_tree):
+    """qwen3_vl.py builds the LM head tied to the embedding or as its own
+    ParallelLMHead; the untied one's guard arrives as `not (tied and True)`:
+    read in its simplest form it excludes the tied one, so both are
+    `lm_head` (they were lm_head and lm_head_1, and Qwen3-Omni's
+    thinker_lm_head), as every other model names it."""
+    from astgen.lower.shapes import _exclusive
+
+    tied = E.GetAttr(E.Attr(E.Name("mc"), "text_config"), "tie_word_embeddings", E.TRUE)
+    assert _exclusive(tied, E.UnaryOp("not", E.BoolOp("and", tied, E.TRUE)))
+    for stem in ("qwen3_vl", "qwen3_omni_moe"):
+        result, _ = analyzed(sglang_tree("0.5.23"), stem)
+        _, records = split_module(result.source)
+        heads = [r for r in map(json.loads, records) if r["kind"] == "matmul" and "lm_head" in r["name"]]
+        assert sorted({h["name"] for h in heads}) == ["lm_head"], stem
+        assert len(heads) == 2  # tied and untied, each under its guard

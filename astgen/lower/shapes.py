@@ -494,7 +494,13 @@ def _unique(op: Operator, names: dict[tuple[str, str], list[E.Expr]]) -> Operato
 
 
 def _exclusive(a: E.Expr, b: E.Expr) -> bool:
-    """Guards that cannot both hold: one has a conjunct the other negates."""
+    """Guards that cannot both hold: one has a conjunct the other negates,
+    as written or in their simplest forms (``not (tied and True)`` negates
+    ``tied``)."""
+    return _negates(a, b) or _negates(E.simplify_condition(a), E.simplify_condition(b))
+
+
+def _negates(a: E.Expr, b: E.Expr) -> bool:
     left, right = E.conjuncts(a), E.conjuncts(b)
     return any(E.not_(x) in right or any(x == E.not_(y) for y in right) for x in left)
 
