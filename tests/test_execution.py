@@ -438,12 +438,12 @@ def test_a_fully_dp_dense_mlp_holds_its_share_of_a_padded_batch(sglang_tree, bat
     assert ops["attn_reduce_scatter"].input_shape.m == batch
 
 
-def test_the_rows_a_layer_boundary_leaves_the_mlp_are_the_packages_helpers(sglang_tree):
+def test_the_rows_a_layer_boundary_leaves_the_mlp_are_the_packages_helpers(corpus_result):
     """Qwen3's dense MLP runs on the rows its layer boundary's ffn_entry role
     leaves it (rules/execution.toml [forward.roles.ffn_entry]): the code
     binds them from the package's ``ffn_entry_rows``, which follows the same
     steps; the operator table keeps the expression the run stage derived."""
-    result, _ = analyzed(sglang_tree("0.5.23"), "qwen3")
+    result, _ = corpus_result("qwen3")
     code, records = split_module(result.source)
     assert '        mlp_rows = ops.ffn_entry_rows(seq_len, "dense")' in code.splitlines()
     gate_up = next(json.loads(r) for r in records if json.loads(r)["name"] == "gate_up_proj")
@@ -665,7 +665,7 @@ def test_dp_attention_returns_the_ffn_output_with_a_reduce_scatter(sglang_tree):
 
 
 @pytest.mark.corpus
-def test_a_logits_processor_handed_the_embedding_runs_the_tied_head(sglang_tree):
+def test_a_logits_processor_handed_the_embedding_runs_the_tied_head(sglang_tree, corpus_result):
     """gemma2.py:402-404 computes the logits with
     `self.logits_processor(input_ids, hidden_states, self.model.embed_tokens, ...)`:
     no attribute is an LM head, the embedding (VocabParallelEmbedding, its
@@ -682,18 +682,18 @@ def test_a_logits_processor_handed_the_embedding_runs_the_tied_head(sglang_tree)
     assert gemma["lm_head"] == ("matmul", DECODE_BATCH, 2048, 256000 // 8, 1, 1, BF16, None)  # no torch_dtype
     # a model with an LM head attribute gets no second head: gemma3_causal.py:750-758 aliases the
     # embedding as lm_head and still hands the embedding to the logits processor (:790)
-    result, _ = analyzed(sglang_tree("0.5.23"), "gemma3_causal")
+    result, _ = corpus_result("gemma3_causal")
     shapes = next(s for s in result.shapes if s.entry == "Gemma3ForCausalLM")
     assert sorted(E.to_source(op.guard) for op in shapes.operators if op.name == "lm_head") == [
         "mc.tie_word_embeddings", "not mc.tie_word_embeddings"]
 
 
 @pytest.mark.corpus
-def test_a_head_cast_to_float_is_still_the_head(sglang_tree):
+def test_a_head_cast_to_float_is_still_the_head(corpus_result):
     """falcon_h1.py:462-472: `self.lm_head = self.lm_head.float()` after
     choosing the tied embedding or a ParallelLMHead: `.float()` returns the
     module ([trace] returns_self in rules/layers.toml), so the head stays."""
-    result, _ = analyzed(sglang_tree("0.5.23"), "falcon_h1")
+    result, _ = corpus_result("falcon_h1")
     shapes = next(s for s in result.shapes if s.entry == "FalconH1ForCausalLM")
     heads = [(op.name, E.to_source(op.guard)) for op in shapes.operators if op.name == "lm_head"]
     assert heads == [("lm_head", "mc.tie_word_embeddings"), ("lm_head", "not mc.tie_word_embeddings")]
@@ -734,7 +734,7 @@ def test_an_entry_of_a_json_object_of_the_config_is_read_by_attribute(sglang_tre
     assert {io.input_shape.n for io in outs} == {round(jet["num_heads"] * jet["head_dim"] * jet["expand_v"])} == {3072}
 
 
-def test_a_sub_config_the_config_class_builds_from_the_checkpoints_is_read_through_its_class(sglang_tree):
+def test_a_sub_config_the_config_class_builds_from_the_checkpoints_is_read_through_its_class(corpus_result):
     """KimiK3Config builds its text config as KimiLinearConfig(**text_config)
     where the checkpoint has one, KimiLinearConfig() where it has none
     (configs/kimi_k3.py:92-97): the module reads the one built from the
@@ -742,7 +742,7 @@ def test_a_sub_config_the_config_class_builds_from_the_checkpoints_is_read_throu
     configs/kimi_linear.py:143-170). On Kimi K3's runtime config (93 layers:
     69 KDA, 24 MLA) at tp 8 DECODE the module ran into a raw `is_moe` key
     and crashed; the KDA layers' projections were missing."""
-    result, module = analyzed(sglang_tree("0.5.23"), "kimi_k3")
+    result, module = corpus_result("kimi_k3")
     assert "Read as built from the checkpoint's:\nKimiK3Config.text_config (KimiLinearConfig)," in result.source
     config = json.loads((CONFIGS.parent / "runtime_configs" / "moonshotai__Kimi-K3.json").read_text())
     kda = len(config["text_config"]["linear_attn_config"]["kda_layers"])
@@ -757,30 +757,30 @@ def test_a_sub_config_the_config_class_builds_from_the_checkpoints_is_read_throu
     assert attention["attn_mqa_qk"] == full
 
 
-def test_a_language_model_config_sglang_relabels_is_read_as_relabelled(sglang_tree):
+def test_a_language_model_config_sglang_relabels_is_read_as_relabelled(corpus_result):
     """kimi_vl.py:117-120 hands DeepseekV2 a copy of the text config whose
     architectures sglang sets to DeepseekV2ForCausalLM, which
     is_deepseek_dsa does not list (configs/model_config.py:191-212): no DSA
     indexer (wq_b, wk, weights_proj), whatever the checkpoint's text config
     says. The copy was an expression before, and the assignment was lost."""
-    result, _ = analyzed(sglang_tree("0.5.23"), "kimi_vl")
+    result, _ = corpus_result("kimi_vl")
     _, records = split_module(result.source)
     names = {json.loads(r)["name"] for r in records}
     assert not names & {"wq_b", "wk", "weights_proj", "wk_weights_proj"}
     assert {"q_a_proj", "kv_a_proj_with_mqa"} & names or "fused_qkv_a_proj_with_mqa" in names  # MLA itself stays
 
 
-def test_a_collective_of_a_module_without_a_hidden_size_carries_its_enclosing_models(sglang_tree):
+def test_a_collective_of_a_module_without_a_hidden_size_carries_its_enclosing_models(corpus_result):
     """DeepseekOCR's dense MLP all-reduce (deepseek_v2.py) sums rows of the
     text model's hidden size: the enclosing model's field, not a top-level
     mc.hidden_size the OCR config may not have."""
-    result, _ = analyzed(sglang_tree("0.5.23"), "deepseek_ocr")
+    result, _ = corpus_result("deepseek_ocr")
     _, records = split_module(result.source)
     reduce = next(json.loads(r) for r in records if json.loads(r)["name"] == "dense_mlp_all_reduce")
     assert reduce["n"] == "mc.text_config.hidden_size"
 
 
-def test_the_tied_and_the_untied_lm_head_are_one_operator_under_two_guards(sglang_tree):
+def test_the_tied_and_the_untied_lm_head_are_one_operator_under_two_guards(corpus_result):
     """qwen3_vl.py builds the LM head tied to the embedding or as its own
     ParallelLMHead; the untied one's guard arrives as `not (tied and True)`:
     read in its simplest form it excludes the tied one, so both are
@@ -791,7 +791,7 @@ def test_the_tied_and_the_untied_lm_head_are_one_operator_under_two_guards(sglan
     tied = E.GetAttr(E.Attr(E.Name("mc"), "text_config"), "tie_word_embeddings", E.TRUE)
     assert _exclusive(tied, E.UnaryOp("not", E.BoolOp("and", tied, E.TRUE)))
     for stem in ("qwen3_vl", "qwen3_omni_moe"):
-        result, _ = analyzed(sglang_tree("0.5.23"), stem)
+        result, _ = corpus_result(stem)
         _, records = split_module(result.source)
         heads = [r for r in map(json.loads, records) if r["kind"] == "matmul" and "lm_head" in r["name"]]
         assert sorted({h["name"] for h in heads}) == ["lm_head"], stem
