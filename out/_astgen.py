@@ -188,6 +188,19 @@ class Operators:
         if a2a:
             self.all_to_all(f"{name}_all_to_all", rows, vocab // tp, layers)
 
+    def _boundary_inputs(self, seq_len, rows, ffn, local, rsv, maxlen):
+        """A role's inputs, each by default: rows from seq_len, local as an FFN of
+        kind ffn runs (rules/execution.toml [forward.local]), rsv and maxlen as the
+        arch derives them (Arch.boundary_return)."""
+        rows = seq_len if rows is None else rows
+        if local is None:
+            local = LOCAL[ffn](self.arch.schedule_config) if ffn in LOCAL else False
+        if rsv is None or maxlen is None:
+            derived = self.arch.boundary_return()
+            rsv = derived[0] if rsv is None else rsv
+            maxlen = derived[1] if maxlen is None else maxlen
+        return rows, local, rsv, maxlen
+
     def ffn_entry(
         self,
         seq_len,
@@ -208,13 +221,9 @@ class Operators:
         returns with a reduce-scatterv (rsv), whether DP attention pads every replica to
         the longest (maxlen); by default the last two as the arch derives them."""
         sc = self.arch.schedule_config
-        rows = seq_len if rows is None else rows
-        if local is None:
-            local = LOCAL[ffn](sc) if ffn in LOCAL else False
-        if rsv is None or maxlen is None:  # as the arch derives them
-            derived = self.arch.boundary_return()
-            rsv = derived[0] if rsv is None else rsv
-            maxlen = derived[1] if maxlen is None else maxlen
+        rows, local, rsv, maxlen = self._boundary_inputs(
+            seq_len, rows, ffn, local, rsv, maxlen
+        )
         if local and sc.tp_size > 1:
             self.reduce_scatter(prefix + "attn_reduce_scatter", seq_len, hidden, layers)
             rows = -(-seq_len // sc.tp_size)
@@ -240,13 +249,9 @@ class Operators:
     ):
         """The rows the ffn_entry role leaves an FFN of kind ffn: ffn_entry's, adding nothing."""
         sc = self.arch.schedule_config
-        rows = seq_len if rows is None else rows
-        if local is None:
-            local = LOCAL[ffn](sc) if ffn in LOCAL else False
-        if rsv is None or maxlen is None:  # as the arch derives them
-            derived = self.arch.boundary_return()
-            rsv = derived[0] if rsv is None else rsv
-            maxlen = derived[1] if maxlen is None else maxlen
+        rows, local, rsv, maxlen = self._boundary_inputs(
+            seq_len, rows, ffn, local, rsv, maxlen
+        )
         if local and sc.tp_size > 1:
             rows = -(-seq_len // sc.tp_size)
         if not local and sc.dp_size > 1 and not maxlen:
@@ -275,13 +280,9 @@ class Operators:
         returns with a reduce-scatterv (rsv), whether DP attention pads every replica to
         the longest (maxlen); by default the last two as the arch derives them."""
         sc = self.arch.schedule_config
-        rows = seq_len if rows is None else rows
-        if local is None:
-            local = LOCAL[ffn](sc) if ffn in LOCAL else False
-        if rsv is None or maxlen is None:  # as the arch derives them
-            derived = self.arch.boundary_return()
-            rsv = derived[0] if rsv is None else rsv
-            maxlen = derived[1] if maxlen is None else maxlen
+        rows, local, rsv, maxlen = self._boundary_inputs(
+            seq_len, rows, ffn, local, rsv, maxlen
+        )
         if (
             not local
             and sc.tp_size * sc.dp_size > 1
@@ -302,35 +303,6 @@ class Operators:
         if local and sc.tp_size > 1:
             self.all_gather(prefix + "ffn_all_gather", seq_len, hidden, layers)
             rows = seq_len
-
-    def ffn_exit_rows(
-        self, seq_len, ffn=None, *, rows=None, local=None, rsv=None, maxlen=None
-    ):
-        """The rows the ffn_exit role leaves an FFN of kind ffn: ffn_exit's, adding nothing."""
-        sc = self.arch.schedule_config
-        rows = seq_len if rows is None else rows
-        if local is None:
-            local = LOCAL[ffn](sc) if ffn in LOCAL else False
-        if rsv is None or maxlen is None:  # as the arch derives them
-            derived = self.arch.boundary_return()
-            rsv = derived[0] if rsv is None else rsv
-            maxlen = derived[1] if maxlen is None else maxlen
-        if (
-            not local
-            and sc.tp_size * sc.dp_size > 1
-            and not rsv
-            and not (maxlen and sc.dp_size > 1)
-        ):
-            rows = seq_len
-        if not local and sc.dp_size > 1 and maxlen and not rsv:
-            rows = seq_len
-        if not local and sc.dp_size > 1 and maxlen and not rsv and sc.tp_size > 1:
-            rows = seq_len
-        if not local and rsv:
-            rows = seq_len
-        if local and sc.tp_size > 1:
-            rows = seq_len
-        return rows
 
     def finish(self):
         for key, operators in self.attention_keys.items():

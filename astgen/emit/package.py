@@ -189,14 +189,31 @@ def rule_methods(every: list[Rules]) -> str:
                 if chosen.setdefault(rule.helper, text) != text:  # `same_as` rules share their base's
                     raise RulesError(f"layers.{name}.helper: {rule.helper} is another rule's helper")
     roles = [_role_method(role, steps) for role, steps in sorted(every[0].execution.roles.items())]
-    return "\n".join([text for _, text in sorted(chosen.items())] + roles)
+    return "\n".join([text for _, text in sorted(chosen.items())] + ([_BOUNDARY_INPUTS] if roles else []) + roles)
+
+
+# what every layer-boundary role method starts from (_role_method)
+_BOUNDARY_INPUTS = '''
+    def _boundary_inputs(self, seq_len, rows, ffn, local, rsv, maxlen):
+        """A role's inputs, each by default: rows from seq_len, local as an FFN of
+        kind ffn runs (rules/execution.toml [forward.local]), rsv and maxlen as the
+        arch derives them (Arch.boundary_return)."""
+        rows = seq_len if rows is None else rows
+        if local is None:
+            local = LOCAL[ffn](self.arch.schedule_config) if ffn in LOCAL else False
+        if rsv is None or maxlen is None:
+            derived = self.arch.boundary_return()
+            rsv = derived[0] if rsv is None else rsv
+            maxlen = derived[1] if maxlen is None else maxlen
+        return rows, local, rsv, maxlen'''
 
 
 def _role_method(role: str, steps) -> str:
-    """Two methods per layer-boundary role (rules/execution.toml
+    """The methods of a layer-boundary role (rules/execution.toml
     [forward.roles]): ``<role>`` runs its steps in order, each a collective
     when its condition holds, the rows it leaves for the next (``then``);
-    ``<role>_rows`` only follows the rows, to the FFN's."""
+    ``<role>_rows``, where it can leave other rows than seq_len, only
+    follows the rows, to the FFN's."""
     head = [f"    def {role}(self, seq_len, hidden, *, prefix=\"\", rows=None, ffn=None, local=None, rsv=None,"
             " maxlen=None, layers=1):",
             f'        """The {role} role of a layer boundary (rules/execution.toml [forward.roles.{role}]),',
@@ -208,15 +225,11 @@ def _role_method(role: str, steps) -> str:
     rows_head = [f"    def {role}_rows(self, seq_len, ffn=None, *, rows=None, local=None, rsv=None, maxlen=None):",
                  f'        """The rows the {role} role leaves an FFN of kind ffn: {role}\'s, adding nothing."""']
     common = ["        sc = self.arch.schedule_config",
-              "        rows = seq_len if rows is None else rows",
-              "        if local is None:",
-              "            local = LOCAL[ffn](sc) if ffn in LOCAL else False",
-              "        if rsv is None or maxlen is None:  # as the arch derives them",
-              "            derived = self.arch.boundary_return()",
-              "            rsv = derived[0] if rsv is None else rsv",
-              "            maxlen = derived[1] if maxlen is None else maxlen"]
+              "        rows, local, rsv, maxlen = self._boundary_inputs(seq_len, rows, ffn, local, rsv, maxlen)"]
     methods = []
-    for lines, add in ((head, True), (rows_head, False)):
+    # the rows-only method where the role can leave other rows than seq_len (the run stage spells them with it)
+    leaves_other_rows = any(step.then is not None and step.then != E.Name("seq_len") for step in steps)
+    for lines, add in ((head, True), *([(rows_head, False)] if leaves_other_rows else [])):
         lines = lines + common
         for step in steps:
             body = []
