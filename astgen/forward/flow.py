@@ -204,10 +204,48 @@ def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
     if node not in _CALLS:
         if len(_CALLS) >= _CALLS_KEPT:
             _CALLS.clear()
-        calls = _Calls()
-        node.visit(calls)
-        _CALLS[node] = calls.found
+        found: list[cst.Call] = []
+        _collect_calls(node, found)
+        _CALLS[node] = found
     return _CALLS[node]
+
+
+# The children of the nodes forward code is mostly made of, in the order
+# libcst's visitor takes them (source order): walked directly, an order of
+# magnitude faster than the visitor, which takes every other node (_Calls).
+_CHILDREN: dict[type, tuple[str, ...]] = {
+    cst.Call: ("func", "args"), cst.Arg: ("value",), cst.Attribute: ("value",), cst.Name: (), cst.Integer: (),
+    cst.Float: (), cst.SimpleString: (), cst.BinaryOperation: ("left", "right"), cst.UnaryOperation: ("expression",),
+    cst.BooleanOperation: ("left", "right"), cst.Comparison: ("left", "comparisons"),
+    cst.ComparisonTarget: ("comparator",), cst.Subscript: ("value", "slice"), cst.SubscriptElement: ("slice",),
+    cst.Index: ("value",), cst.Slice: ("lower", "upper", "step"), cst.Tuple: ("elements",), cst.List: ("elements",),
+    cst.Element: ("value",), cst.StarredElement: ("value",), cst.IfExp: ("body", "test", "orelse"),
+    cst.Expr: ("value",), cst.Assign: ("targets", "value"), cst.AssignTarget: ("target",),
+    cst.AugAssign: ("target", "value"), cst.AnnAssign: ("target", "annotation", "value"),
+    cst.Annotation: ("annotation",), cst.Return: ("value",), cst.Await: ("expression",), cst.Pass: (),
+    cst.Ellipsis: (),
+}
+
+
+def _collect_calls(node: cst.CSTNode, found: list[cst.Call]) -> None:
+    """The calls in ``node`` as _Calls finds them: arguments before the
+    call that takes them, lambdas not entered."""
+    fields = _CHILDREN.get(type(node))
+    if fields is None:
+        if not isinstance(node, cst.Lambda):
+            calls = _Calls()
+            node.visit(calls)
+            found += calls.found
+        return
+    for name in fields:
+        value = getattr(node, name)
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                _collect_calls(item, found)
+        elif value is not None:
+            _collect_calls(value, found)
+    if type(node) is cst.Call:
+        found.append(node)
 
 
 class _Calls(cst.CSTVisitor):
