@@ -248,3 +248,27 @@ def test_entries_sharing_most_operators_share_one_build_operators_and_each_runs_
         arch.build_operators()
         assert [o.metadata.name for o in arch.operators] == expected
     assert len(records) == len(a_ops) + len(b_ops)  # the table keeps each entry's operators
+
+
+def test_the_flow_stage_finds_a_statements_calls_in_the_order_python_runs_them():
+    """The direct walk over forward code's node types (astgen/forward/flow.py
+    _collect_calls) finds the calls libcst's visitor finds, arguments before
+    the call taking them, nothing inside a lambda, in every construct."""
+    import libcst as cst
+
+    from astgen.forward.flow import _Calls, _collect_calls
+
+    source = """
+x = a(b(c), d=e(f)) if g(h) else i[j(k)].m(n) + o(-p(q), *r(s))
+y: t(u) = v(w)(z(1))[2:aa(3)] or (bb(cc) for cc in dd(ee)) and ff(lambda gg: hh(gg))
+return ii(jj) < kk(ll) <= mm(nn), [oo(pp), *qq(rr)], {ss(tt): uu(vv)}, f"{ww(xx)}", await yy(zz)
+"""
+    for statement in cst.parse_module(source).body:
+        for small in statement.body:
+            visitor = _Calls()
+            small.visit(visitor)
+            found: list = []
+            _collect_calls(small, found)
+            assert [cst.Module([]).code_for_node(c) for c in found] == \
+                [cst.Module([]).code_for_node(c) for c in visitor.found]
+            assert all(a is b for a, b in zip(found, visitor.found)) and len(found) == len(visitor.found) > 2
