@@ -426,6 +426,7 @@ PREFILL_CHUNK = {
     "minisgl": _prefill_chunk_minisgl,
 }
 # the default of a server argument the source derives when not given, by source family
+# (rules/parallel.toml [switches])
 DERIVED = {
     "sglang": {
         "chunked_prefill_size": _derived_sglang_chunked_prefill_size,

@@ -16,8 +16,7 @@ SERVER_ARGS = {
     "disaggregation_mode": None,  # --disaggregation-mode (not in this tree)
     "enable_dp_lm_head": None,  # --enable-dp-lm-head (not in this tree)
 }
-# derived by sglang when not given (rules/parallel.toml [switches]):
-# --enable-tp-lm-head-all-to-all
+# derived by sglang when not given (_astgen.py DERIVED): --enable-tp-lm-head-all-to-all
 
 
 class KMoeForCausalLMArch(Arch):

@@ -335,6 +335,7 @@ def _by_family(every: list[Rules]) -> str:
                       "# tokens per prefill chunk (0: the whole prompt), by source family", "PREFILL_CHUNK = {",
                       *chunks, "}",
                       "# the default of a server argument the source derives when not given, by source family",
+                      "# (rules/parallel.toml [switches])",
                       "DERIVED = {", *derived, "}"])
 
 

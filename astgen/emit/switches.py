@@ -117,8 +117,8 @@ def switch_block(switches: list[Switch], rules: Rules) -> str:
     lines.append("}")
     derived = [s.flag for s in switches if not isinstance(s.value, E.Const)]
     if derived:
-        lines += textwrap.wrap(f"derived by sglang when not given (rules/parallel.toml [switches]): "
-                               f"{', '.join(derived)}", LINE_LENGTH - 2, initial_indent="# ", subsequent_indent="# ",
+        lines += textwrap.wrap(f"derived by {who} when not given (_astgen.py DERIVED): {', '.join(derived)}",
+                               LINE_LENGTH, initial_indent="# ", subsequent_indent="# ",
                                break_on_hyphens=False, break_long_words=False)
     return "\n".join(lines)
 
