@@ -49,7 +49,7 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
 
     def visit(e: E.Expr) -> None:
         if E.size(e) < MIN_SIZE:
-            if _nested_config(e) and E.names_read(e) <= allowed:
+            if _small_but_named(e) and E.names_read(e) <= allowed:
                 counts[e] += 1
             return
         if E.names_read(e) <= allowed:
@@ -62,7 +62,7 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
     return counts
 
 
-def _nested_config(e: E.Expr) -> bool:
+def _small_but_named(e: E.Expr) -> bool:
     """``sub_config(mc, "text_config")``: small, but what every key of a
     multimodal model's text model is read through, named where it repeats;
     and a value the package's operators compute (``ops.ffn_entry_rows(seq_len,

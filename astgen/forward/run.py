@@ -53,7 +53,7 @@ class RoleCall:
     role: str
     prefix: str  # the steps' names start with it (DeepSeek's dense_ / moe_ FFNs)
     guard: E.Expr  # where the boundary runs
-    args: tuple[tuple[str, E.Expr], ...]  # seq_len, hidden, then rows, local, rsv, maxlen unless default
+    args: tuple[tuple[str, E.Expr], ...]  # seq_len, hidden, then rows, ffn or local, rsv, maxlen unless default
     switches: tuple[E.Expr, ...] = ()  # the server arguments the package's method reads itself
 
 
