@@ -189,9 +189,12 @@ class Operators:
             self.all_to_all(f"{name}_all_to_all", rows, vocab // tp, layers)
 
     def _boundary_inputs(self, seq_len, rows, ffn, local, rsv, maxlen):
-        """A role's inputs, each by default: rows from seq_len, local as an FFN of
-        kind ffn runs (rules/execution.toml [forward.local]), rsv and maxlen as the
-        arch derives them (Arch.boundary_return)."""
+        """A layer-boundary role's inputs: the rows it starts from (default seq_len),
+        whether the FFN runs on the rank's own rows (local; by default as an FFN of
+        kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum
+        returns with a reduce-scatterv (rsv) and whether DP attention pads every
+        replica to the longest (maxlen), by default as the arch derives them
+        (Arch.boundary_return)."""
         rows = seq_len if rows is None else rows
         if local is None:
             local = LOCAL[ffn](self.arch.schedule_config) if ffn in LOCAL else False
@@ -214,12 +217,8 @@ class Operators:
         maxlen=None,
         layers=1,
     ):
-        """The ffn_entry role of a layer boundary (rules/execution.toml [forward.roles.ffn_entry]),
-        its operators named prefix + the step's name: the rows it starts from (default
-        seq_len), whether the FFN runs on the rank's own rows (local; by default as an FFN
-        of kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum
-        returns with a reduce-scatterv (rsv), whether DP attention pads every replica to
-        the longest (maxlen); by default the last two as the arch derives them."""
+        """The ffn_entry role of a layer boundary (rules/execution.toml [forward.roles.ffn_entry]):
+        its steps, named prefix + the step's name, from what _boundary_inputs reads."""
         sc = self.arch.schedule_config
         rows, local, rsv, maxlen = self._boundary_inputs(
             seq_len, rows, ffn, local, rsv, maxlen
@@ -273,12 +272,8 @@ class Operators:
         maxlen=None,
         layers=1,
     ):
-        """The ffn_exit role of a layer boundary (rules/execution.toml [forward.roles.ffn_exit]),
-        its operators named prefix + the step's name: the rows it starts from (default
-        seq_len), whether the FFN runs on the rank's own rows (local; by default as an FFN
-        of kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum
-        returns with a reduce-scatterv (rsv), whether DP attention pads every replica to
-        the longest (maxlen); by default the last two as the arch derives them."""
+        """The ffn_exit role of a layer boundary (rules/execution.toml [forward.roles.ffn_exit]):
+        its steps, named prefix + the step's name, from what _boundary_inputs reads."""
         sc = self.arch.schedule_config
         rows, local, rsv, maxlen = self._boundary_inputs(
             seq_len, rows, ffn, local, rsv, maxlen

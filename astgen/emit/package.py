@@ -195,9 +195,12 @@ def rule_methods(every: list[Rules]) -> str:
 # what every layer-boundary role method starts from (_role_method)
 _BOUNDARY_INPUTS = '''
     def _boundary_inputs(self, seq_len, rows, ffn, local, rsv, maxlen):
-        """A role's inputs, each by default: rows from seq_len, local as an FFN of
-        kind ffn runs (rules/execution.toml [forward.local]), rsv and maxlen as the
-        arch derives them (Arch.boundary_return)."""
+        """A layer-boundary role's inputs: the rows it starts from (default seq_len),
+        whether the FFN runs on the rank's own rows (local; by default as an FFN of
+        kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum
+        returns with a reduce-scatterv (rsv) and whether DP attention pads every
+        replica to the longest (maxlen), by default as the arch derives them
+        (Arch.boundary_return)."""
         rows = seq_len if rows is None else rows
         if local is None:
             local = LOCAL[ffn](self.arch.schedule_config) if ffn in LOCAL else False
@@ -216,12 +219,8 @@ def _role_method(role: str, steps) -> str:
     follows the rows, to the FFN's."""
     head = [f"    def {role}(self, seq_len, hidden, *, prefix=\"\", rows=None, ffn=None, local=None, rsv=None,"
             " maxlen=None, layers=1):",
-            f'        """The {role} role of a layer boundary (rules/execution.toml [forward.roles.{role}]),',
-            "        its operators named prefix + the step's name: the rows it starts from (default",
-            "        seq_len), whether the FFN runs on the rank's own rows (local; by default as an FFN",
-            "        of kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum",
-            "        returns with a reduce-scatterv (rsv), whether DP attention pads every replica to",
-            '        the longest (maxlen); by default the last two as the arch derives them."""']
+            f'        """The {role} role of a layer boundary (rules/execution.toml [forward.roles.{role}]):',
+            '        its steps, named prefix + the step\'s name, from what _boundary_inputs reads."""']
     rows_head = [f"    def {role}_rows(self, seq_len, ffn=None, *, rows=None, local=None, rsv=None, maxlen=None):",
                  f'        """The rows the {role} role leaves an FFN of kind ffn: {role}\'s, adding nothing."""']
     common = ["        sc = self.arch.schedule_config",
