@@ -272,3 +272,20 @@ return ii(jj) < kk(ll) <= mm(nn), [oo(pp), *qq(rr)], {ss(tt): uu(vv)}, f"{ww(xx)
             assert [cst.Module([]).code_for_node(c) for c in found] == \
                 [cst.Module([]).code_for_node(c) for c in visitor.found]
             assert all(a is b for a, b in zip(found, visitor.found)) and len(found) == len(visitor.found) > 2
+
+
+def test_a_key_with_a_constant_where_it_is_none_is_named_after_the_key_unless_sglang_names_it():
+    """``1 if getattr(c, "cli_factor", 1) is None else getattr(c, ...)``
+    (the DSA indexer's per-layer test, deepseek_v2.py) repeated is named
+    ``cli_factor``; a value sglang names keeps sglang's name (kv_heads)."""
+    from astgen.emit._cse import Namer
+
+    key = E.GetAttr(E.Name("mc"), "cli_factor", E.Const(1))
+    value = E.IfExp(E.Compare("is", key, E.NONE), E.Const(1), key)
+    uses = [E.BinOp("%", E.Name("seq_len"), value), E.BinOp("//", E.Name("seq_len"), value)]
+    definitions, _ = Namer({}, {}, set()).name_common(uses, {"mc", "seq_len"})
+    assert definitions == [("cli_factor", value)]
+    heads = E.Attr(E.Name("mc"), "num_key_value_heads")
+    kv = E.IfExp(E.Compare("is", heads, E.NONE), E.Const(0), heads)
+    definitions, _ = Namer({kv: "kv_heads"}, {}, set()).name_common([kv, E.BinOp("+", kv, E.Const(1))], {"mc"})
+    assert [name for name, _ in definitions] == ["kv_heads"]

@@ -71,6 +71,16 @@ def _small_but_named(e: E.Expr) -> bool:
         and isinstance(e.args[1], E.Const)
 
 
+def _defaulted_key(e: E.Expr) -> str | None:
+    """The config key of ``1 if k is None else k`` (a key, and a constant
+    where it is None): a name after sglang's own, when it gives none."""
+    if not (isinstance(e, E.IfExp) and isinstance(e.test, E.Compare) and e.test.op in ("is", "is not")
+            and e.test.right == E.NONE and isinstance(e.test.left, (E.Attr, E.GetAttr))):
+        return None
+    key, other = e.test.left, ({e.body, e.orelse} - {e.test.left})
+    return key.name if key in (e.body, e.orelse) and len(other) == 1 and isinstance(other.pop(), E.Const) else None
+
+
 def config_key(e: E.Expr) -> str | None:
     """The config key a fallback read stands for: ``getattr(mc, "k", d)``,
     ``getattr(mc, "k", None) or d``, ``mc.k if hasattr(mc, "k") else d``,
@@ -117,7 +127,7 @@ class Namer:
     def base_name(self, e: E.Expr) -> str | None:
         full = self.expand(e)
         name = (_KNOWN.get(show(full)) or config_key(full) or self.preferred.get(full)
-                or self.hints.get(full))
+                or self.hints.get(full) or _defaulted_key(full))
         return name if name and name.isidentifier() else None
 
     def fresh(self, base: str) -> str:
