@@ -277,14 +277,18 @@ return ii(jj) < kk(ll) <= mm(nn), [oo(pp), *qq(rr)], {ss(tt): uu(vv)}, f"{ww(xx)
 def test_a_key_with_a_constant_where_it_is_none_is_named_after_the_key_unless_sglang_names_it():
     """``1 if getattr(c, "cli_factor", 1) is None else getattr(c, ...)``
     (the DSA indexer's per-layer test, deepseek_v2.py) repeated is named
-    ``cli_factor``; a value sglang names keeps sglang's name (kv_heads)."""
+    ``cli_factor``, and a key read more than once (``getattr(mc,
+    "indexer_types", None)``) is a local of its own; a value sglang names
+    keeps sglang's name (kv_heads)."""
     from astgen.emit._cse import Namer
 
     key = E.GetAttr(E.Name("mc"), "cli_factor", E.Const(1))
     value = E.IfExp(E.Compare("is", key, E.NONE), E.Const(1), key)
     uses = [E.BinOp("%", E.Name("seq_len"), value), E.BinOp("//", E.Name("seq_len"), value)]
     definitions, _ = Namer({}, {}, set()).name_common(uses, {"mc", "seq_len"})
-    assert definitions == [("cli_factor", value)]
+    # the key read twice (in the test and as the value) is a local too
+    raw = E.Name("cli_factor_2")
+    assert definitions == [("cli_factor_2", key), ("cli_factor", E.IfExp(E.Compare("is", raw, E.NONE), E.Const(1), raw))]
     heads = E.Attr(E.Name("mc"), "num_key_value_heads")
     kv = E.IfExp(E.Compare("is", heads, E.NONE), E.Const(0), heads)
     definitions, _ = Namer({kv: "kv_heads"}, {}, set()).name_common([kv, E.BinOp("+", kv, E.Const(1))], {"mc"})

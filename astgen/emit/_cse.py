@@ -67,6 +67,8 @@ def _small_but_named(e: E.Expr) -> bool:
     multimodal model's text model is read through, named where it repeats;
     and a value the package's operators compute (``ops.ffn_entry_rows(seq_len,
     "dense")``)."""
+    if isinstance(e, E.GetAttr) and isinstance(e.obj, E.Name):  # getattr(mc, "indexer_types", None)
+        return True
     return isinstance(e, E.Call) and (e.func == "sub_config" or e.func.startswith("ops.")) and len(e.args) == 2 \
         and isinstance(e.args[1], E.Const)
 
