@@ -63,10 +63,10 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
 
 
 def _small_but_named(e: E.Expr) -> bool:
-    """``sub_config(mc, "text_config")``: small, but what every key of a
-    multimodal model's text model is read through, named where it repeats;
-    and a value the package's operators compute (``ops.ffn_entry_rows(seq_len,
-    "dense")``)."""
+    """Small, but named where it repeats: ``sub_config(mc, "text_config")``,
+    what every key of a multimodal model's text model is read through; a key
+    read with a default (``getattr(mc, "indexer_types", None)``); a value the
+    package's operators compute (``ops.ffn_entry_rows(seq_len, "dense")``)."""
     if isinstance(e, E.GetAttr) and isinstance(e.obj, E.Name):  # getattr(mc, "indexer_types", None)
         return True
     return isinstance(e, E.Call) and (e.func == "sub_config" or e.func.startswith("ops.")) and len(e.args) == 2 \
