@@ -293,3 +293,43 @@ def test_a_key_with_a_constant_where_it_is_none_is_named_after_the_key_unless_sg
     kv = E.IfExp(E.Compare("is", heads, E.NONE), E.Const(0), heads)
     definitions, _ = Namer({kv: "kv_heads"}, {}, set()).name_common([kv, E.BinOp("+", kv, E.Const(1))], {"mc"})
     assert [name for name, _ in definitions] == ["kv_heads"]
+
+
+def test_a_call_no_line_holds_takes_its_shorter_arguments_as_locals_where_that_is_fewer_lines():
+    """A fused MoE's expert matmuls (seven arguments): black would lay each
+    out one argument a line (9 lines); its short arguments as locals make
+    it one line, and the next call reuses what the locals hold."""
+    from astgen.emit.modules import EmitOptions, emit_module
+    from astgen.emit.package import split_module
+    from astgen.frontend.parse import Location
+    from astgen.lower.shapes import ArchShapes, Operator
+
+    rows = E.parse("max(1, seq_len * sc.dp_size * mc.num_experts_per_tok // mc.num_experts)")
+    inter = E.parse("mc.moe_intermediate_size // max(1, sc.tp_size * sc.dp_size // sc.ep_size)")
+    batch = E.parse("max(1, mc.num_experts // sc.ep_size)")
+    layers = E.parse("mc.num_hidden_layers - mc.first_k_dense_replace")
+    hidden = E.parse("mc.hidden_size")
+    at = Location("sglang/srt/models/toy_moe.py", 145)
+    ops = [Operator(name, "matmul", rows, k, n, batch, layers, E.TRUE, at, "model.layers.mlp.experts", "FusedMoE",
+                    quantized=True)
+           for name, k, n in (("moe_experts_gate_up", hidden, E.BinOp("*", E.Const(2), inter)),
+                              ("moe_experts_down", inter, hidden))]
+    shapes = ArchShapes("ToyMoeForCausalLM", "sglang.srt.models.toy_moe", "sglang/srt/models/toy_moe.py", "0" * 64,
+                        operators=ops)
+    code, _ = split_module(emit_module([shapes], load_rules(), EmitOptions()))
+    body = [line.strip() for line in code.split("ops.finish()")[0].splitlines()]
+    start = body.index("layers = mc.num_hidden_layers - mc.first_k_dense_replace")
+    assert body[start:] == [
+        "layers = mc.num_hidden_layers - mc.first_k_dense_replace",
+        "n = 2 * (mc.moe_intermediate_size // moe_tp_size)",
+        'dtype = weight_dtype("model.layers.mlp.experts")',
+        "batch = max(1, num_experts // sc.ep_size)",
+        "k = mc.hidden_size",
+        "m = experts_rows",
+        "# toy_moe.py:145",
+        'ops.matmul("moe_experts_gate_up", m, k, n, layers, batch, dtype=dtype)',
+        "k = mc.moe_intermediate_size // moe_tp_size",
+        "n = mc.hidden_size",
+        'ops.matmul("moe_experts_down", experts_rows, k, n, layers, batch, dtype=dtype)',
+        "",
+    ]
