@@ -188,7 +188,9 @@ class Operators:
         if a2a:
             self.all_to_all(f"{name}_all_to_all", rows, vocab // tp, layers)
 
-    def _boundary_inputs(self, seq_len, rows, ffn, local, rsv, maxlen):
+    def _boundary_inputs(
+        self, seq_len, rows=None, ffn=None, local=None, rsv=None, maxlen=None
+    ):
         """A layer-boundary role's inputs: the rows it starts from (default seq_len),
         whether the FFN runs on the rank's own rows (local; by default as an FFN of
         kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum
@@ -204,25 +206,11 @@ class Operators:
             maxlen = derived[1] if maxlen is None else maxlen
         return rows, local, rsv, maxlen
 
-    def ffn_entry(
-        self,
-        seq_len,
-        hidden,
-        *,
-        prefix="",
-        rows=None,
-        ffn=None,
-        local=None,
-        rsv=None,
-        maxlen=None,
-        layers=1,
-    ):
+    def ffn_entry(self, seq_len, hidden, *, prefix="", layers=1, **inputs):
         """The ffn_entry role of a layer boundary (rules/execution.toml [forward.roles.ffn_entry]):
-        its steps, named prefix + the step's name, from what _boundary_inputs reads."""
+        its steps, named prefix + the step's name, on _boundary_inputs' inputs."""
+        rows, local, rsv, maxlen = self._boundary_inputs(seq_len, **inputs)
         sc = self.arch.schedule_config
-        rows, local, rsv, maxlen = self._boundary_inputs(
-            seq_len, rows, ffn, local, rsv, maxlen
-        )
         if local and sc.tp_size > 1:
             self.reduce_scatter(prefix + "attn_reduce_scatter", seq_len, hidden, layers)
             rows = -(-seq_len // sc.tp_size)
@@ -243,14 +231,10 @@ class Operators:
         if not local and sc.dp_size == 1 and sc.tp_size > 1:
             self.all_reduce(prefix + "attn_all_reduce", seq_len, hidden, layers)
 
-    def ffn_entry_rows(
-        self, seq_len, ffn=None, *, rows=None, local=None, rsv=None, maxlen=None
-    ):
+    def ffn_entry_rows(self, seq_len, ffn=None, **inputs):
         """The rows the ffn_entry role leaves an FFN of kind ffn: ffn_entry's, adding nothing."""
+        rows, local, rsv, maxlen = self._boundary_inputs(seq_len, ffn=ffn, **inputs)
         sc = self.arch.schedule_config
-        rows, local, rsv, maxlen = self._boundary_inputs(
-            seq_len, rows, ffn, local, rsv, maxlen
-        )
         if local and sc.tp_size > 1:
             rows = -(-seq_len // sc.tp_size)
         if not local and sc.dp_size > 1 and not maxlen:
@@ -259,25 +243,11 @@ class Operators:
             rows = seq_len * sc.dp_size
         return rows
 
-    def ffn_exit(
-        self,
-        seq_len,
-        hidden,
-        *,
-        prefix="",
-        rows=None,
-        ffn=None,
-        local=None,
-        rsv=None,
-        maxlen=None,
-        layers=1,
-    ):
+    def ffn_exit(self, seq_len, hidden, *, prefix="", layers=1, **inputs):
         """The ffn_exit role of a layer boundary (rules/execution.toml [forward.roles.ffn_exit]):
-        its steps, named prefix + the step's name, from what _boundary_inputs reads."""
+        its steps, named prefix + the step's name, on _boundary_inputs' inputs."""
+        rows, local, rsv, maxlen = self._boundary_inputs(seq_len, **inputs)
         sc = self.arch.schedule_config
-        rows, local, rsv, maxlen = self._boundary_inputs(
-            seq_len, rows, ffn, local, rsv, maxlen
-        )
         if (
             not local
             and sc.tp_size * sc.dp_size > 1

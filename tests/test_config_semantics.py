@@ -291,14 +291,18 @@ def test_what_the_config_class_computes_opaquely_is_reported_where_it_is_compute
     assert "mc.opaque_width" in result.source
 
 
+def _gated_by(test: str, import_line: str, gate: str = "        if is_gated_hybrid(config):\n") -> str:
+    """MODEL with ``gate`` (its gate's test, or the gate itself) replaced by
+    ``test``, which ``import_line`` imports instead of is_gated_hybrid."""
+    return MODEL.replace(gate, test).replace("from sglang.srt.configs.model_config import is_gated_hybrid\n",
+                                             import_line)
+
+
 def test_a_module_built_on_an_unreadable_helper_of_the_config_makes_the_entry_partial(tmp_path):
     # a helper from outside the traced code, asked about the checkpoint, decides whether a
     # weight-bearing module exists: reported at the `if`, never silently taken as off
-    model = MODEL.replace(
-        "        if is_gated_hybrid(config):\n",
-        "        if uses_side_gate(config):\n").replace(
-        "from sglang.srt.configs.model_config import is_gated_hybrid\n",
-        "from sglang.srt.layers.unknown_helpers import uses_side_gate\n")
+    model = _gated_by("        if uses_side_gate(config):\n",
+                      "from sglang.srt.layers.unknown_helpers import uses_side_gate\n")
     tree = _tree(tmp_path, model)
     result = generate(tree, tree.models_dir / "qwen3_next.py")
     found = [d.render() for d in result.diagnostics if d.code == "assumed" and d.severity == "incomplete"]
@@ -309,10 +313,7 @@ def test_a_module_built_on_an_unreadable_helper_of_the_config_makes_the_entry_pa
 
 
 def test_a_server_switch_still_takes_its_default_with_a_note(tmp_path):
-    model = MODEL.replace(
-        "        if is_gated_hybrid(config):\n", "        if envs.SGLANG_SIDE_GATE.get():\n").replace(
-        "from sglang.srt.configs.model_config import is_gated_hybrid\n",
-        "from sglang.srt.environ import envs\n")
+    model = _gated_by("        if envs.SGLANG_SIDE_GATE.get():\n", "from sglang.srt.environ import envs\n")
     tree = _tree(tmp_path, model)
     result = generate(tree, tree.models_dir / "qwen3_next.py")
     assert not [d for d in result.diagnostics if d.severity == "incomplete"]
@@ -324,11 +325,10 @@ def test_a_condition_taken_at_its_default_is_named_as_the_code_spells_it(tmp_pat
     """The module header names what it took at its default as code (a call
     is ``f()``), from the note's arguments, never by re-reading its text:
     a helper given the config read "uses_fast_path with the config()"."""
-    model = MODEL.replace(
-        "        if is_gated_hybrid(config):\n            self.gate = ReplicatedLinear(config.hidden_size, config.gate_dim, bias=False)\n",
-        "        self.scale = 1\n        if uses_fast_path(config):\n            self.scale = 2\n").replace(
-        "from sglang.srt.configs.model_config import is_gated_hybrid\n",
-        "from sglang.srt.layers.unknown_helpers import uses_fast_path\n")
+    model = _gated_by("        self.scale = 1\n        if uses_fast_path(config):\n            self.scale = 2\n",
+                      "from sglang.srt.layers.unknown_helpers import uses_fast_path\n",
+                      gate="        if is_gated_hybrid(config):\n            self.gate = ReplicatedLinear("
+                           "config.hidden_size, config.gate_dim, bias=False)\n")
     tree = _tree(tmp_path, model)
     result = generate(tree, tree.models_dir / "qwen3_next.py")
     notes = [d for d in result.diagnostics if d.code == "assumed"]

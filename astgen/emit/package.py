@@ -194,7 +194,7 @@ def rule_methods(every: list[Rules]) -> str:
 
 # what every layer-boundary role method starts from (_role_method)
 _BOUNDARY_INPUTS = '''
-    def _boundary_inputs(self, seq_len, rows, ffn, local, rsv, maxlen):
+    def _boundary_inputs(self, seq_len, rows=None, ffn=None, local=None, rsv=None, maxlen=None):
         """A layer-boundary role's inputs: the rows it starts from (default seq_len),
         whether the FFN runs on the rank's own rows (local; by default as an FFN of
         kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum
@@ -217,14 +217,14 @@ def _role_method(role: str, steps) -> str:
     when its condition holds, the rows it leaves for the next (``then``);
     ``<role>_rows``, where it can leave other rows than seq_len, only
     follows the rows, to the FFN's."""
-    head = [f"    def {role}(self, seq_len, hidden, *, prefix=\"\", rows=None, ffn=None, local=None, rsv=None,"
-            " maxlen=None, layers=1):",
+    head = [f"    def {role}(self, seq_len, hidden, *, prefix=\"\", layers=1, **inputs):",
             f'        """The {role} role of a layer boundary (rules/execution.toml [forward.roles.{role}]):',
-            '        its steps, named prefix + the step\'s name, from what _boundary_inputs reads."""']
-    rows_head = [f"    def {role}_rows(self, seq_len, ffn=None, *, rows=None, local=None, rsv=None, maxlen=None):",
-                 f'        """The rows the {role} role leaves an FFN of kind ffn: {role}\'s, adding nothing."""']
-    common = ["        sc = self.arch.schedule_config",
-              "        rows, local, rsv, maxlen = self._boundary_inputs(seq_len, rows, ffn, local, rsv, maxlen)"]
+            '        its steps, named prefix + the step\'s name, on _boundary_inputs\' inputs."""',
+            "        rows, local, rsv, maxlen = self._boundary_inputs(seq_len, **inputs)"]
+    rows_head = [f"    def {role}_rows(self, seq_len, ffn=None, **inputs):",
+                 f'        """The rows the {role} role leaves an FFN of kind ffn: {role}\'s, adding nothing."""',
+                 "        rows, local, rsv, maxlen = self._boundary_inputs(seq_len, ffn=ffn, **inputs)"]
+    common = ["        sc = self.arch.schedule_config"]
     methods = []
     # the rows-only method where the role can leave other rows than seq_len (the run stage spells them with it)
     leaves_other_rows = any(step.then is not None and step.then != E.Name("seq_len") for step in steps)
@@ -246,21 +246,27 @@ def _role_method(role: str, steps) -> str:
     return "\n" + "\n\n".join(methods)
 
 
+def _one_for_all(every: list[Rules], get, where: str):
+    """What every source family's rules say of ``get`` (those that say
+    nothing left out), which the package's one helper module states once."""
+    values = {get(rules) for rules in every} - {None}
+    if len(values) > 1:
+        raise RulesError(f"{where}: the source families' rules differ")
+    return values.pop() if values else None
+
+
 def _boundary_method(every: list[Rules]) -> str:
     """``Arch.boundary_return``: rsv and maxlen of a model's layer boundaries
     from its ``boundary_reduction`` at "auto" and --boundary-reduction, as
     the run stage derives them (rules/execution.toml [boundary_reduction];
     astgen.forward.run._boundary_return)."""
-    tables = {rules.execution.boundary_reduction for rules in every} - {None}
-    if len(tables) > 1:
-        raise RulesError("execution.boundary_reduction: the source families' rules differ")
+    table = _one_for_all(every, lambda rules: rules.execution.boundary_reduction, "execution.boundary_reduction")
     lines = ["    def boundary_return(self):",
              '        """(rsv, maxlen) of the layer boundaries (rules/execution.toml',
              "        [boundary_reduction]): whether an FFN's sum returns with a reduce-scatterv,",
              '        and whether DP attention pads every replica to the longest."""']
-    if not tables:
+    if table is None:
         return "\n".join(lines + ["        return False, False"])
-    table = tables.pop()
     when = {name: show(E.replace_all(e, {E.Name("is_decode"): E.Compare("==", E.Name("sc.mode"),
                                                                           E.Name("ForwardMode.DECODE"))}))
             for name, e in (("rsv", table.rsv_when), ("maxlen", table.maxlen_when))}
@@ -305,10 +311,8 @@ def _rule_method(rule: LayerRule) -> str:
 def _local_table(every: list[Rules]) -> str:
     """``LOCAL``: per FFN kind, whether it runs on the rank's own rows
     (rules/execution.toml [forward.local]), over the schedule."""
-    tables = {tuple(sorted(rules.execution.local.items())) for rules in every}
-    if len(tables) > 1:
-        raise RulesError("execution.forward.local: the source families' rules differ")
-    items = [f"    {show(E.Const(kind))}: lambda sc: {show(e)}," for kind, e in tables.pop()]
+    table = _one_for_all(every, lambda rules: tuple(sorted(rules.execution.local.items())), "execution.forward.local")
+    items = [f"    {show(E.Const(kind))}: lambda sc: {show(e)}," for kind, e in table or ()]
     return "\n".join(["# per FFN kind, whether it runs on the rank's own rows (rules/execution.toml [forward.local])",
                       "LOCAL = {", *items, "}"])
 
