@@ -292,7 +292,9 @@ def _rule_method(rule: LayerRule) -> str:
 
     required = [name for name in rule.inputs if name not in rule.defaults]
     optional = [f"{name}={text(rule.defaults[name])}" for name in rule.inputs if name in rule.defaults]
-    signature = ", ".join(["self", "name", "*", *required, *optional, "layers=1"])
+    # the inputs without a default by position, as sglang's constructor takes
+    # them (ParallelLMHead(config.vocab_size, config.hidden_size, ...))
+    signature = ", ".join(["self", "name", *required, "*", *optional, "layers=1"])
     lines = [f"    def {rule.helper}({signature}):",
              f'        """One {rule.name} (rules/layers.toml [layers.{rule.name}]): its operators."""',
              "        sc = self.arch.schedule_config"]

@@ -364,7 +364,9 @@ def _site(rule: LayerRule, base: str, env: dict[str, E.Expr], guard: E.Expr, cou
     if not rule.helper:
         return None
     args = [(name, env[name]) for name in rule.inputs if rule.defaults.get(name) != env[name]]
-    return Site(rule.helper, base, tuple(args), guard, count, switches=tuple(rules.switch(n) for n in rule.switches))
+    required = next((i for i, (name, _) in enumerate(args) if name in rule.defaults), len(args))
+    return Site(rule.helper, base, tuple(args), guard, count, positional=required,
+                switches=tuple(rules.switch(n) for n in rule.switches))
 
 
 def _param_ops(leaf: _Leaf):
