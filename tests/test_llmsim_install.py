@@ -133,7 +133,7 @@ def test_llmsim_runs_astgen_arch_for_the_model_types_it_emitted(checkout, tmp_pa
         ["__init__.py", "_astgen.py"]
     assert (package / "_astgen.py").read_text().count("from src.arch.models_arch.base_model_arch") == 1
     dense = (package / "dense_model_arch.py").read_text()
-    assert "from ._astgen import Arch, Operators" in dense and "class _Operators" not in dense
+    assert "from ._astgen import Arch\n" in dense and "class _Operators" not in dense
     assert "from src.arch.models_arch.base_model_arch" not in dense
     # a model type no module serves keeps LLMSim's fallback
     assert _llmsim(checkout, {**DENSE, "model_type": "qwen3"}, tmp_path).split()[0] == "SimpleTransformerArch"

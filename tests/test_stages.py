@@ -114,11 +114,13 @@ def test_emit_prints_operators_it_is_given_with_their_guards_and_sources():
     shapes = ArchShapes("ToyForCausalLM", "sglang.srt.models.toy", "sglang/srt/models/toy.py", "0" * 64,
                         operators=ops)
     code, records = split_module(emit_module([shapes], load_rules(), EmitOptions()))
-    body = [line.strip() for line in code.split("def build_operators(self) -> None:")[1].split("ops.finish()")[0]
-            .splitlines() if line.strip()]
+    # the package's Arch.build_operators runs add_operators on one chunk's tokens; no attention core here
+    head, body = code.split("\n    def add_operators(self, ops, mc, sc, seq_len) -> None:\n")
+    assert head.endswith("\n    attention_keys = ()\n")
+    body = [line.strip() for line in body.split("\n\n")[0].splitlines()]
     # config keys read three times or more bound once (num_hidden_layers as num_layers), the
     # world size named, a long argument hoisted into a local named after it (n, k)
-    assert body[4:] == [
+    assert body == [
         "hidden_size = mc.hidden_size",
         "num_layers = mc.num_hidden_layers",
         "tp_size = sc.tp_size * sc.dp_size",
@@ -160,8 +162,7 @@ def test_emit_writes_else_for_the_negated_test_and_each_source_line_once_per_run
     shapes = ArchShapes("ToyForCausalLM", "sglang.srt.models.toy", "sglang/srt/models/toy.py", "0" * 64,
                         operators=ops)
     code, _ = split_module(emit_module([shapes], load_rules(), EmitOptions()))
-    body = code.split("def build_operators(self) -> None:")[1].split("ops.finish()")[0].splitlines()
-    body = [line for line in body if line.strip()]
+    body = code.split("def add_operators(self, ops, mc, sc, seq_len) -> None:")[1].split("\n\n")[0].splitlines()
     start = next(i for i, line in enumerate(body) if "q_proj" in line) - 1
     assert [line.strip() for line in body[start:]] == [
         "n = num_attention_heads * head_dim",  # bound once: the next operators need the same
@@ -210,9 +211,9 @@ def test_emit_names_a_nested_config_read_through_more_than_once():
     ]
 
 
-def test_entries_sharing_most_operators_share_one_build_operators_and_each_runs_its_own():
+def test_entries_sharing_most_operators_share_one_add_operators_and_each_runs_its_own():
     """Two entries of one file whose forward passes share most operators
-    (DeepseekV2 and V3: V3 adds the DSA indexer) print one build_operators:
+    (DeepseekV2 and V3: V3 adds the DSA indexer) print one add_operators:
     what only one runs sits under a test of ``self.variant``, and each class
     adds exactly its own operators, in its own order."""
     from astgen.emit.modules import EmitOptions, emit_module
@@ -234,7 +235,7 @@ def test_entries_sharing_most_operators_share_one_build_operators_and_each_runs_
     archs = [ArchShapes(entry, "sglang.srt.models.toy", "sglang/srt/models/toy.py", "0" * 64, operators=ops)
              for entry, ops in (("ToyV2ForCausalLM", a_ops), ("ToyV3ForCausalLM", b_ops))]
     code, records = split_module(emit_module(archs, load_rules(), EmitOptions()))
-    assert code.count("def build_operators") == 1
+    assert code.count("def add_operators") == 1
     assert "class ToyV3ForCausalLMArch(ToyV2ForCausalLMArch):" in code
     lines = [line.strip() for line in code.splitlines()]
     assert 'if self.variant == "ToyV2ForCausalLM":' in lines
@@ -317,19 +318,18 @@ def test_a_call_no_line_holds_takes_its_shorter_arguments_as_locals_where_that_i
     shapes = ArchShapes("ToyMoeForCausalLM", "sglang.srt.models.toy_moe", "sglang/srt/models/toy_moe.py", "0" * 64,
                         operators=ops)
     code, _ = split_module(emit_module([shapes], load_rules(), EmitOptions()))
-    body = [line.strip() for line in code.split("ops.finish()")[0].splitlines()]
+    body = [line.strip() for line in code.split("\n\n    def _kv_cache_elements")[0].splitlines()]
     start = body.index("layers = mc.num_hidden_layers - mc.first_k_dense_replace")
     assert body[start:] == [
         "layers = mc.num_hidden_layers - mc.first_k_dense_replace",
         "n = 2 * (mc.moe_intermediate_size // moe_tp_size)",
-        'dtype = weight_dtype("model.layers.mlp.experts")',
         "batch = max(1, num_experts // sc.ep_size)",
+        'weight = "model.layers.mlp.experts"',
         "k = mc.hidden_size",
         "m = experts_rows",
         "# toy_moe.py:145",
-        'ops.matmul("moe_experts_gate_up", m, k, n, layers, batch, dtype=dtype)',
+        'ops.matmul("moe_experts_gate_up", m, k, n, layers, batch, weight=weight)',
         "k = mc.moe_intermediate_size // moe_tp_size",
         "n = mc.hidden_size",
-        'ops.matmul("moe_experts_down", experts_rows, k, n, layers, batch, dtype=dtype)',
-        "",
+        'ops.matmul("moe_experts_down", experts_rows, k, n, layers, batch, weight=weight)',
     ]

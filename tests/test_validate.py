@@ -398,7 +398,7 @@ def test_a_fused_layer_is_left_out_of_the_quantization_with_its_shards():
     shard (compressed_tensors/utils.py:40-70). Both the validator and the
     emitted modules' _weight_dtype follow it."""
     from astgen.lower.weights import one_byte
-    from tests.helpers import RULES, fixture_result, load_module
+    from tests.helpers import RULES, build, fixture_result, load_config, load_module
 
     mc = {"quantization_config": LAGUNA_QC}
     assert not one_byte(mc, "model.layers.3.self_attn.qkv_proj", RULES)
@@ -407,6 +407,10 @@ def test_a_fused_layer_is_left_out_of_the_quantization_with_its_shards():
     module = load_module(fixture_result("dense").source, "dense_fused")
     helpers = sys.modules[module.__package__ + "._astgen"]  # the package's, which the module imports
     config = types.SimpleNamespace(quantization_config=LAGUNA_QC, torch_dtype="bfloat16")
-    assert module.weight_dtype_of is helpers.weight_dtype_of
     assert helpers.weight_dtype_of(config, "model.layers.self_attn.qkv_proj") == helpers.DataType.BF16
     assert helpers.weight_dtype_of(config, "model.layers.mlp.gate_up_proj") == helpers.DataType.INT8
+    # the module's matmuls name their weights; the package's Operators reads their precision
+    arch = build(module, "DenseForCausalLM", {**load_config("Qwen__Qwen3-8B"), "quantization_config": LAGUNA_QC})
+    widths = {op.metadata.name: op.metadata.io_config.weight_dtype for op in arch.operators}
+    assert (widths["qkv_proj"], widths["o_proj"], widths["gate_up_proj"]) == \
+        (helpers.DataType.BF16, helpers.DataType.BF16, helpers.DataType.INT8)

@@ -1,9 +1,9 @@
 """Stage 6a, emit (a method's body): the operators as the code prints them
 (``PrintedOp``: readable values, the sglang lines they stand for), and
-``build_operators``' body as nested blocks (``build_body``): a run of
+``add_operators``' body as nested blocks (``build_body``): a run of
 operators sharing a guard's first test shares one ``if``, shared values are
 named once, each call carries its source line, and arguments too long for
-the line go to locals (``n``, ``dtype``)."""
+the line go to locals (``n``, ``weight``)."""
 
 from __future__ import annotations
 
@@ -19,30 +19,27 @@ from astgen.frontend.parse import Location
 from astgen.lower.shapes import BOUND_NAMES, Operator
 
 
-# what build_operators binds before its operators, and when each is needed
-# (the server arguments come right after sc: see preamble). In EXTEND the
-# prompt runs in chunks (rules/execution.toml [prefill]): the operators are
-# one chunk's, on seq_len tokens, run `chunks` times.
+# add_operators' arguments: the package's Arch.build_operators passes them.
+# In EXTEND the prompt runs in chunks (rules/execution.toml [prefill]): the
+# operators are one chunk's, on seq_len tokens, and ops runs each per chunk.
+ARGUMENTS = ("ops", "mc", "sc", "seq_len")
+# what add_operators binds before its operators, and when each is needed
+# (the server arguments come first: see preamble)
 _PREAMBLE = (
-    ("mc", "mc = self.model_config"),
-    ("sc", "sc = self.schedule_config"),
     ("is_decode", "is_decode = sc.mode == ForwardMode.DECODE"),
     ("chunk", "chunk = self.prefill_chunk()"),  # the package's Arch: tokens per chunk
-    ("chunks|seq_len", "chunks, seq_len = self.prefill_chunks()"),
-    ("weight_dtype", "weight_dtype = partial(weight_dtype_of, mc)"),
 )
-_ARGUMENTS = ("m", "k", "n", "batch", "layers", "dtype")  # an operator's own locals
-PREAMBLE_NAMES = tuple(n for names, _ in _PREAMBLE for n in names.split("|")) + ("self", "ops") \
-    + _ARGUMENTS
+_ARGUMENTS = ("m", "k", "n", "batch", "layers", "weight")  # an operator's own locals
+PREAMBLE_NAMES = tuple(n for names, _ in _PREAMBLE for n in names.split("|")) + ("self", "chunks") \
+    + ARGUMENTS + _ARGUMENTS
 
 
 def preamble(body: list[str], switches: list[tuple[str, str]] = ()) -> list[str]:
     """The bindings the body (or a later binding) reads, in order: the
-    server arguments (``switches``) right after ``sc``."""
+    server arguments (``switches``) first."""
     text = "\n".join(body)
     needed = []
-    at = [name for name, _ in _PREAMBLE].index("sc") + 1
-    for name, line in reversed(_PREAMBLE[:at] + tuple(switches) + _PREAMBLE[at:]):
+    for name, line in reversed(tuple(switches) + _PREAMBLE):
         if re.search(rf"\b(?:{name})\b", text):
             needed.append(statement(line, 8))
             text += "\n" + line.split(" = ", 1)[1]
@@ -243,7 +240,7 @@ class _Item:
 def _scope(items: list[_Item], indent: int, namer: Namer, bound: set[str], top: bool = False,
            in_loop: bool = False, held: dict[str, str] | None = None) -> list[str]:
     """One block: its shared values named, then its operators and nested
-    blocks. ``held``: what an operator's locals (``n``, ``dtype``) hold
+    blocks. ``held``: what an operator's locals (``n``, ``weight``) hold
     where the block starts, which an operator needing the same reuses."""
     held = dict(held or {})
     # what this block evaluates on entry: the values of its own operators, the
@@ -402,7 +399,7 @@ def _config_reads(exprs: list[E.Expr], counted: int, namer: Namer) -> tuple[list
 def _op_lines(op: PrintedOp, indent: int, held: dict[str, str]) -> list[str]:
     """One call per operator with its source as a comment; arguments too long
     for the line are first bound to locals named after the argument (``n``,
-    ``dtype``), bound again by the next operator that needs one unless it
+    ``weight``), bound again by the next operator that needs one unless it
     holds the same already (``held``, which the bindings update)."""
     comment = f"  # {_sources(op.at)}"
     if op.kind == "call":  # keyword arguments: black lays out a call too long for the line
@@ -419,7 +416,7 @@ def _op_lines(op: PrintedOp, indent: int, held: dict[str, str]) -> list[str]:
     used = [f for f in _VALUES if not (op.kind == "transfer" and f == "k")]
     texts = {f: show(getattr(op, f)) for f in used}
     if op.quantized:
-        texts["dtype"] = f"weight_dtype({show(E.Const(op.path))})"
+        texts["weight"] = show(E.Const(op.path))
     # the longest arguments go to locals, as few as make the call fit (all of
     # them when none do: black then lays the call out)
     order = sorted((f for f, t in texts.items() if len(t) > MIN_HOISTED),
@@ -466,16 +463,16 @@ MIN_HOISTED = 12  # shorter arguments stay in the call
 
 def _call(op: PrintedOp, texts: dict[str, str]) -> str:
     name = show(E.Const(op.name))
-    dtype = f", dtype={texts['dtype']}" if "dtype" in texts else ""
+    weight = f", weight={texts['weight']}" if "weight" in texts else ""
     if op.kind == "transfer":
         batch = "" if texts["batch"] == "1" else f", batch_size={texts['batch']}"
-        return f"ops.{op.group}({name}, {texts['m']}, {texts['n']}, {texts['layers']}{batch}{dtype})"
+        return f"ops.{op.group}({name}, {texts['m']}, {texts['n']}, {texts['layers']}{batch}{weight})"
     args = f"{name}, {texts['m']}, {texts['k']}, {texts['n']}, {texts['layers']}"
     if op.kind == "attention":
         key = "" if op.group == "attention" else f", key={show(E.Const(op.group))}"
         return f"ops.attention({args}, {texts['batch']}{key})"
     batch = "" if texts["batch"] == "1" else f", {texts['batch']}"
-    return f"ops.matmul({args}{batch}{dtype})"
+    return f"ops.matmul({args}{batch}{weight})"
 
 
 def nested(e: E.Expr) -> E.Expr:

@@ -21,6 +21,7 @@ from astgen import expr as E
 from astgen import messages as M
 from astgen.emit._cse import Namer
 from astgen.emit.body import (
+    ARGUMENTS,
     PREAMBLE_NAMES,
     PrintedOp,
     build_body,
@@ -196,7 +197,7 @@ def _arch_classes(archs: list[ArchShapes], switches: list[Switch], rules: Rules,
     earlier one's (MiniCPMForCausalLM and MiniCPMSALAForCausalLM) is that
     class's subclass, with nothing of its own; entries whose forward passes
     share most operators (DeepseekV2 and V3, V3 adding the DSA indexer) share
-    one build_operators, which tests ``self.variant`` where they differ."""
+    one add_operators, which tests ``self.variant`` where they differ."""
     printed = [_Printed.of(a, switches, rules, kv_dtype) for a in archs]
     out, seen = [], {}
     families: list[list[_Printed]] = []
@@ -301,13 +302,13 @@ def _family_classes(family: list[_Printed], switches: list[Switch], rules: Rules
     for p in family:
         for value, name in p.preferred.items():
             preferred.setdefault(value, name)
-    attrs = [f"    variant = {show(E.Const(base.a.entry))}  # the entry: what build_operators tests",
+    attrs = [f"    variant = {show(E.Const(base.a.entry))}  # the entry: what add_operators tests",
              *base.attrs]
     classes = [head + "\n" + _class_text("", attrs, ops, preferred, base.groups, base.kv, switches)]
     for p in family[1:]:
         own = [line for line in p.attrs if line not in base.attrs]
         lines = [*statement(f"class {p.a.entry}Arch({base.a.entry}Arch):", 0),
-                 *_docstring(f"{who}'s {p.a.entry} ({Path(p.a.file).name}): {base.a.entry}'s build_operators, "
+                 *_docstring(f"{who}'s {p.a.entry} ({Path(p.a.file).name}): {base.a.entry}'s add_operators, "
                              "where it tests the variant.", 4),
                  "", f"    variant = {show(E.Const(p.a.entry))}", *own]
         if p.kv != base.kv:
@@ -334,18 +335,16 @@ def _class_text(head: str, attrs: list[str], ops: list["PrintedOp"], preferred: 
     reserved = set(PREAMBLE_NAMES) | set(BOUND_NAMES) | {s.field for s in switches}
     namer = Namer(preferred, count_hints(ops), reserved)
     body = build_body(ops, namer, {s.field for s in switches})
-    arguments = ", ".join(["self", *(show(E.Const(g)) for g in groups), "repeat=chunks"])
-    ops_line = f"        ops = Operators({arguments})"
+    keys = [] if groups == ["attention"] else [f"    attention_keys = {show(E.Tuple(tuple(E.Const(g) for g in groups)))}"]
     lines = [
         *([head] if head else []),
         "",
         *attrs,
+        *keys,
         "",
-        "    def build_operators(self) -> None:",
-        *preamble([ops_line] + body, [(s.field, switch_line(s)) for s in switches]),
-        ops_line,
+        f"    def add_operators(self, {', '.join(ARGUMENTS)}) -> None:",
+        *preamble(body, [(s.field, switch_line(s)) for s in switches]),
         *body,
-        "        ops.finish()",
         "",
         *kv,
     ]
@@ -367,8 +366,7 @@ def _kv_methods(a: ArchShapes, preferred: dict[E.Expr, str]) -> list[str]:
     sc_fields = {x.name for x in E.walk(a.kv_cache_per_gpu)
                  if isinstance(x, E.Attr) and x.obj == E.Name("sc")}
     if E.free_names(a.kv_cache_per_gpu) <= {"mc", "sc"} and sc_fields <= _PARALLEL_SIZES:
-        return ["    def _kv_cache_elements(self, mc, sc):",
-                '        """KV-cache elements per token on one GPU at the parallel sizes of `sc`."""',
+        return ["    def _kv_cache_elements(self, mc, sc):",  # documented by the package's Arch
                 *_kv_elements_body(a.kv_cache_per_gpu, preferred)]
     return ["    def get_kv_cache(self) -> float:",
             '        """KV-cache bytes per token, whole model."""',

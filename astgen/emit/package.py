@@ -442,17 +442,19 @@ def sub_config(mc, name):
 
 class Operators:
     """Adds one forward pass's operators to an arch: matmuls (at the model
-    dtype unless given one), attention cores (gathered per attention key, at
+    dtype, or at the precision of the sglang module whose weights they
+    multiply by: `weight`), attention cores (gathered per attention key, at
     the arch's KV-cache dtype) and collectives (at LLMSim's bandwidth for
-    their kind and the mode)."""
+    their kind and the mode; BF16, or the precision of `weight`: a fused MoE's
+    FP8 dispatch)."""
 
     def __init__(self, arch, *attention_keys, repeat=1):
         self.arch, self.dense = arch, model_dtype(arch.model_config)
         self.attention_keys = {key: [] for key in attention_keys}
         self.repeat = repeat  # every operator runs this many times (prefill chunks)
 
-    def matmul(self, name, m, k, n, num_layers, batch_size=1, dtype=None):
-        dt = dtype or self.dense
+    def matmul(self, name, m, k, n, num_layers, batch_size=1, weight=None):
+        dt = self.dense if weight is None else weight_dtype_of(self.arch.model_config, weight)
         io = OperatorIO(Tensor(m, k), Tensor(m, n), Tensor(k, n), dt, DataType.BF16, dt)
         self.arch._add_operator(_new("matmul", name, io, batch_size, num_layers * self.repeat))
 
@@ -463,8 +465,9 @@ class Operators:
         op = _new("attention", name, io, batch_size, num_layers * self.repeat, kind)
         self.attention_keys[key].append(op)
 
-    def transfer(self, kind, name, m, n, num_layers, batch_size=1, dtype=DataType.BF16):
+    def transfer(self, kind, name, m, n, num_layers, batch_size=1, weight=None):
         """A collective of `batch_size` x (m, n) elements per rank."""
+        dtype = DataType.BF16 if weight is None else weight_dtype_of(self.arch.model_config, weight)
         io = OperatorIO(Tensor(m, n), Tensor(m, n), Tensor(0, 0), dtype, dtype, dtype)
         op = _new("transfer", name, io, batch_size, num_layers * self.repeat)
         decode = self.arch.schedule_config.mode == ForwardMode.DECODE
@@ -505,6 +508,25 @@ class Arch(BaseModelArch):
         the arch's elements per token (`_kv_cache_elements`) at its KV dtype."""
         mc = self.model_config
         return float(self._kv_cache_elements(mc, sc) * (self.kv_cache_dtype or model_dtype(mc)).value)
+
+    attention_keys = ("attention",)  # the groups its attention cores are gathered in
+
+    def build_operators(self):
+        """LLMSim's call: the operators of one forward pass (add_operators),
+        on seq_len tokens, run once per prefill chunk (prefill_chunks)."""
+        chunks, seq_len = self.prefill_chunks()
+        ops = Operators(self, *self.attention_keys, repeat=chunks)
+        self.add_operators(ops, self.model_config, self.schedule_config, seq_len)
+        ops.finish()
+
+    def add_operators(self, ops, mc, sc, seq_len):
+        """The arch's operators into `ops`, for `seq_len` tokens of the model
+        `mc` at the schedule `sc`."""
+        raise NotImplementedError(f"{type(self).__name__} states its operators")
+
+    def _kv_cache_elements(self, mc, sc):
+        """KV-cache elements per token on one GPU at the parallel sizes of `sc`."""
+        raise NotImplementedError(f"{type(self).__name__} states its KV cache")
 
     server_args = {}  # a module's server arguments (its SERVER_ARGS)
     source = "sglang"  # the family of model source it was emitted from (PREFILL_CHUNK, DERIVED)
