@@ -202,6 +202,8 @@ class Execution:
     boundary: dict[str, str] = field(default_factory=dict)  # "holder.method" -> role
     local: dict[str, E.Expr] = field(default_factory=dict)  # "moe" / "dense" -> FFN on own rows
     roles: dict[str, tuple[CommStep, ...]] = field(default_factory=dict)
+    # a role -> the role whose rows it starts from unless given ([forward.rows_from])
+    rows_from: dict[str, str] = field(default_factory=dict)
     mtp: dict[str, tuple[str, str]] = field(default_factory=dict)  # target -> (models file, draft entry)
     fused: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fused layer -> the checkpoint's shards
     prefill_chunk: E.Expr = E.Const(0)  # tokens per prefill chunk ([prefill]; 0: one piece)
@@ -257,6 +259,12 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
     for key, role in boundary.items():
         if role not in roles and role != "attn_entry":
             raise RulesError(f"{where}.forward.boundary.{key}: unknown role {role!r}")
+    rows_from = dict(forward.get("rows_from", {}))
+    for role, source in rows_from.items():
+        if role not in roles or source not in roles:
+            raise RulesError(f"{where}.forward.rows_from.{role}: unknown role {role if role not in roles else source!r}")
+        if all(step.then is None or step.then == E.Name("seq_len") for step in roles[source]):
+            raise RulesError(f"{where}.forward.rows_from.{role}: {source} always leaves seq_len rows")
     return Execution(bandwidth, tuple(precision.get("one_byte", ())), tuple(precision.get("sub_byte", ())),
                      dict(precision.get("kv_cache", {})), tuple(mla.get("extend_only", ())),
                      tuple(mla.get("decode_only", ())), ops, mla.get("cite", ""),
@@ -265,7 +273,7 @@ def _load_execution(doc: dict[str, Any]) -> Execution:
                      if absorbed else None,
                      collectives, boundary,
                      {k: _expr(v, f"{where}.forward.local.{k}") for k, v in forward.get("local", {}).items()},
-                     roles, {k: _draft(k, v) for k, v in doc.get("mtp", {}).items()},
+                     roles, rows_from, {k: _draft(k, v) for k, v in doc.get("mtp", {}).items()},
                      {k: tuple(v) for k, v in precision.get("fused", {}).items()},
                      _expr(doc.get("prefill", {}).get("chunk", "0"), f"{where}.prefill.chunk"),
                      tuple(Finding(tuple(f["classes"]), _expr(f.get("when", "True"), f"{where}.findings.when"),

@@ -168,3 +168,45 @@ def test_a_role_call_without_rsv_maxlen_or_local_derives_them_as_the_run_stage_d
     assert all(name.startswith("moe_") for name, *_ in derived)
     # the reduce-scatterv return is there exactly where the run stage's rsv holds
     assert ("moe_ffn_reduce_scatter" in [name for name, *_ in derived]) == (rsv and not local)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tp=st.sampled_from([1, 2, 4]), dp=st.sampled_from([1, 2, 8]), deepep=st.booleans(),
+       dense_dp=st.booleans(), ffn=st.sampled_from(["dense", "moe"]), seq_len=st.integers(1, 5000))
+def test_ffn_exit_starts_from_the_rows_ffn_entry_leaves_the_ffn_unless_given(tp, dp, deepep, dense_dp, ffn,
+                                                                             seq_len):
+    """rules/execution.toml [forward.rows_from] ffn_exit = "ffn_entry": a call
+    without rows (what the modules print where the run stage's rows are
+    those) adds what a call given ffn_entry's rows adds; with DP attention
+    and an FFN over the whole TP group, the FFN's sum reduces every
+    replica's rows (seq_len * dp), not seq_len."""
+    sc = schedule(tp=tp, dp=dp, ep=dp * tp if deepep else 1, deepep=deepep, fully_dp=dense_dp)
+    helpers = sys.modules[emitted_package() + "._astgen"]
+
+    def added(**given):
+        arch = _Recorder(sc)
+        arch.boundary_reduction, arch.boundary_return = None, lambda: (False, False)
+        helpers.Operators(arch).ffn_exit(seq_len, 7168, ffn=ffn, layers=3, **given)
+        return arch.added
+
+    probe = _Recorder(sc)
+    probe.boundary_reduction, probe.boundary_return = None, lambda: (False, False)
+    entry_rows = helpers.Operators(probe).ffn_entry_rows(seq_len, ffn)
+    assert added() == added(rows=entry_rows)
+    local = ffn == "moe" and deepep or ffn == "dense" and dense_dp
+    if dp > 1 and not local:
+        assert added() == [("ffn_all_reduce", seq_len * dp, 7168, 0, 3)]
+
+
+def test_rows_from_must_name_roles_and_one_that_leaves_other_rows():
+    from astgen.rules import _load_execution
+    import tomllib
+    from pathlib import Path
+
+    doc = tomllib.loads((Path(__file__).parents[1] / "rules" / "execution.toml").read_text())
+    doc["forward"]["rows_from"] = {"ffn_exit": "ffn_entery"}
+    with pytest.raises(RulesError, match=r"forward.rows_from.ffn_exit: unknown role 'ffn_entery'"):
+        _load_execution(doc)
+    doc["forward"]["rows_from"] = {"ffn_entry": "ffn_exit"}
+    with pytest.raises(RulesError, match=r"forward.rows_from.ffn_entry: ffn_exit always leaves seq_len rows"):
+        _load_execution(doc)

@@ -333,3 +333,54 @@ def test_a_call_no_line_holds_takes_its_shorter_arguments_as_locals_where_that_i
         "n = mc.hidden_size",
         'ops.matmul("moe_experts_down", experts_rows, k, n, layers, batch, weight=weight)',
     ]
+
+
+def test_a_role_call_leaves_out_the_rows_its_method_derives_and_takes_a_long_layer_count_as_a_local():
+    """rules/execution.toml [forward.rows_from]: ffn_exit starts from the rows
+    ffn_entry leaves the FFN unless given. A call whose rows are those
+    (spelled ``ops.ffn_entry_rows(seq_len, "moe")``) leaves them out; one
+    whose rows are others keeps them. A layer count too long for the line
+    is the local ``layers``, as an operator's, where that takes fewer lines
+    (one binding and two calls of one line, instead of two calls of five)."""
+    from astgen.emit.modules import EmitOptions, emit_module
+    from astgen.emit.package import split_module
+    from astgen.frontend.parse import Location
+    from astgen.lower.shapes import ArchShapes, Operator, Site
+
+    rules = load_rules()
+    assert rules.execution.rows_from == {"ffn_exit": "ffn_entry"}
+    seq, hidden, zero = E.Name("seq_len"), E.Attr(E.Name("mc"), "hidden_size"), E.Const(0)
+    gathered = E.parse("seq_len * sc.dp_size")  # what ffn_entry leaves a MoE under DP attention
+    count = E.parse("sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id % mc.moe_layer_freq == 0)")
+    at = Location("sglang/srt/models/toy_moe.py", 60)
+
+    def role(role: str, rows: E.Expr | None) -> Operator:
+        args = (("seq_len", seq), ("hidden", hidden), *((("rows", rows),) if rows is not None else ()),
+                ("ffn", E.Const("moe")))
+        site = Site(role, "moe_", args, E.TRUE, count, 2, name_as="prefix")
+        return Operator(f"moe_{role}", "transfer", seq, hidden, hidden, E.Const(1), count, E.TRUE, at, "model.layers",
+                        "ToyLayer", group="all_reduce", site=site)
+
+    shapes = ArchShapes("ToyMoeForCausalLM", "sglang.srt.models.toy_moe", "sglang/srt/models/toy_moe.py", "0" * 64,
+                        operators=[role("ffn_entry", None), role("ffn_exit", gathered)],
+                        role_rows={gathered: ("ffn_entry", "moe")})
+    code, _ = split_module(emit_module([shapes], rules, EmitOptions()))
+    body = [line.strip() for line in code.split("\n\n    def _kv_cache_elements")[0]
+            .split("def add_operators(self, ops, mc, sc, seq_len) -> None:\n")[1].splitlines()]
+    assert body == [
+        "moe_layers = sum(",  # named after the call's prefix, like an operator's count
+        "1",
+        "for layer_id in range(mc.num_hidden_layers)",
+        "if layer_id % mc.moe_layer_freq == 0",
+        ")",
+        "layers = moe_layers",
+        "# toy_moe.py:60",
+        'ops.ffn_entry(seq_len, mc.hidden_size, prefix="moe_", ffn="moe", layers=layers)',
+        'ops.ffn_exit(seq_len, mc.hidden_size, prefix="moe_", ffn="moe", layers=layers)',
+    ]
+    shapes.operators = [role("ffn_exit", E.parse("seq_len * 2"))]  # rows of its own: kept
+    code, _ = split_module(emit_module([shapes], rules, EmitOptions()))
+    lines = [line.strip() for line in code.split("def add_operators(self, ops, mc, sc, seq_len) -> None:\n")[1]
+             .split("\n\n")[0].splitlines()]
+    assert lines[:7] == ["# toy_moe.py:60", "ops.ffn_exit(", "seq_len,", "mc.hidden_size,", 'prefix="moe_",',
+                         "rows=seq_len * 2,", 'ffn="moe",']

@@ -69,12 +69,15 @@ _NOWHERE = Location("", 0)
 _VALUES = ("m", "k", "n", "batch", "layers")
 
 
-def emitted(operators: list[Operator], spelled: dict[E.Expr, E.Expr]) -> list[PrintedOp]:
+def emitted(operators: list[Operator], spelled: dict[E.Expr, E.Expr],
+            rows_from: dict[str, str] | None = None) -> list[PrintedOp]:
     """The operators in readable forms, without those no configuration runs,
     with operators that differ only in one complementary condition of their
     guards (``if tied: add(lm_head)`` / ``if not tied: add(lm_head)``) merged.
     ``spelled``: values the package computes, as the call that does (the
-    rows a layer boundary leaves an FFN: ``ops.ffn_entry_rows(seq_len, "dense")``)."""
+    rows a layer boundary leaves an FFN: ``ops.ffn_entry_rows(seq_len, "dense")``).
+    ``rows_from``: a role whose rows are another's unless given (rules/execution.toml
+    [forward.rows_from]): its call leaves them out where they are those."""
 
     def readable(e: E.Expr, guard: E.Expr) -> E.Expr:
         e = tidy(nested(e))
@@ -93,12 +96,28 @@ def emitted(operators: list[Operator], spelled: dict[E.Expr, E.Expr]) -> list[Pr
         guard = _schedule_last(guard)
         per_layer = (op.per_layer[0], tidy(nested(op.per_layer[1]))) if op.per_layer is not None else None
         values = {f: readable(getattr(op, f), guard) for f in _VALUES}
+        args = tuple((k, readable(v, guard)) for k, v in getattr(op, "args", ()))
+        if op.kind == "call" and op.group in (rows_from or {}):
+            args = _rows_left_out(args, rows_from[op.group])
         printed = PrintedOp(**{f.name: getattr(op, f.name) for f in fields(Operator)},
                       at=(f"{Path(op.loc.file).name}:{op.loc.line}",),
-                      args=tuple((k, readable(v, guard)) for k, v in getattr(op, "args", ())),
+                      args=args,
                       positional=getattr(op, "positional", 0), name_as=getattr(op, "name_as", ""))
         ops.append(replace(printed, guard=guard, per_layer=per_layer, **values))
     return _merge_complements(ops)
+
+
+def _rows_left_out(args: tuple[tuple[str, E.Expr], ...], source: str) -> tuple[tuple[str, E.Expr], ...]:
+    """A role call's arguments without ``rows`` where they are the rows
+    ``source`` leaves the FFN the call names (``ops.ffn_entry_rows(seq_len,
+    "moe")``), which the role's method then computes: the call gives only
+    the FFN's kind, and what the role derives from it."""
+    given = dict(args)
+    kind = given.get("ffn")
+    if kind is None or {"local", "rsv", "maxlen"} & set(given) \
+            or given.get("rows") != E.Call(f"ops.{source}_rows", (E.Name("seq_len"), kind)):
+        return args
+    return tuple((k, v) for k, v in args if k != "rows")
 
 
 def _call_of(op: Operator) -> PrintedOp:
@@ -167,7 +186,7 @@ def count_hints(ops: list[PrintedOp]) -> dict[E.Expr, str]:
     hints = {}
     for count, using in users.items():
         first = next((op for op in using if op.kind == "matmul"), using[0])
-        hints[count] = f"{_identifier(first.name or first.group)}_layers"  # a call's name may be a prefix
+        hints[count] = f"{_identifier(first.name or first.group).rstrip('_')}_layers"  # a call's name: a prefix (moe_)
     rows: dict[E.Expr, list[str]] = {}
     for op in ops:
         if op.kind == "call":
@@ -408,11 +427,24 @@ def _op_lines(op: PrintedOp, indent: int, held: dict[str, str]) -> list[str]:
             args.insert(0, show(E.Const(op.name)))
         elif op.name:
             args.insert(op.positional, f"{op.name_as}={show(E.Const(op.name))}")
-        args += [f"layers={show(op.layers)}"] if op.layers != E.Const(1) else []
-        call = f"ops.{op.group}({', '.join(args)})"
-        if indent + len(call) + len(comment) <= LINE_LENGTH:
-            return [" " * indent + call + comment]
-        return [" " * indent + comment.strip()] + statement(call, indent)
+        layers = show(op.layers)
+
+        def laid_out(layers_as: str) -> list[str]:
+            call = f"ops.{op.group}({', '.join(args + ([f'layers={layers_as}'] if op.layers != E.Const(1) else []))})"
+            if indent + len(call) + len(comment) <= LINE_LENGTH:
+                return [" " * indent + call + comment]
+            return [" " * indent + comment.strip()] + statement(call, indent)
+
+        lines = laid_out(layers)
+        if op.layers == E.Const(1) or layers == "layers" or len(lines) == 1:
+            return lines
+        # the layer count as the local `layers`, as an operator's, where that takes fewer lines
+        bound = [] if held.get("layers") == layers else statement(f"layers = {layers}", indent)
+        shorter = bound + laid_out("layers")
+        if len(shorter) >= len(lines):
+            return lines
+        held["layers"] = layers
+        return shorter
     used = [f for f in _VALUES if not (op.kind == "transfer" and f == "k")]
     texts = {f: show(getattr(op, f)) for f in used}
     if op.quantized:

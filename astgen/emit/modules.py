@@ -237,7 +237,7 @@ class _Printed:
     def of(cls, a: ArchShapes, switches: list[Switch], rules: Rules, kv_dtype: bool) -> "_Printed":
         spelled = {tidy(nested(rows)): E.Call(f"ops.{role}_rows", (E.Name("seq_len"), E.Const(kind)))
                    for rows, (role, kind) in a.role_rows.items()}
-        ops = emitted(a.operators, spelled)
+        ops = emitted(a.operators, spelled, rules.execution.rows_from)
         preferred = tidied_names(a.names)
         attrs = [
             f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),

@@ -188,14 +188,16 @@ def rule_methods(every: list[Rules]) -> str:
                 text = _rule_method(rule)
                 if chosen.setdefault(rule.helper, text) != text:  # `same_as` rules share their base's
                     raise RulesError(f"layers.{name}.helper: {rule.helper} is another rule's helper")
-    roles = [_role_method(role, steps) for role, steps in sorted(every[0].execution.roles.items())]
+    execution = every[0].execution
+    roles = [_role_method(role, steps, execution.rows_from.get(role)) for role, steps in sorted(execution.roles.items())]
     return "\n".join([text for _, text in sorted(chosen.items())] + ([_BOUNDARY_INPUTS] if roles else []) + roles)
 
 
 # what every layer-boundary role method starts from (_role_method)
 _BOUNDARY_INPUTS = '''
     def _boundary_inputs(self, seq_len, rows=None, ffn=None, local=None, rsv=None, maxlen=None):
-        """A layer-boundary role's inputs: the rows it starts from (default seq_len),
+        """A layer-boundary role's inputs: the rows it starts from (default seq_len;
+        ffn_exit's, those ffn_entry leaves the FFN: rules/execution.toml [forward.rows_from]),
         whether the FFN runs on the rank's own rows (local; by default as an FFN of
         kind ffn does, rules/execution.toml [forward.local]), whether the FFN's sum
         returns with a reduce-scatterv (rsv) and whether DP attention pads every
@@ -211,15 +213,18 @@ _BOUNDARY_INPUTS = '''
         return rows, local, rsv, maxlen'''
 
 
-def _role_method(role: str, steps) -> str:
+def _role_method(role: str, steps, rows_from: str | None = None) -> str:
     """The methods of a layer-boundary role (rules/execution.toml
     [forward.roles]): ``<role>`` runs its steps in order, each a collective
     when its condition holds, the rows it leaves for the next (``then``);
     ``<role>_rows``, where it can leave other rows than seq_len, only
-    follows the rows, to the FFN's."""
+    follows the rows, to the FFN's. ``rows_from``: the role whose rows it
+    starts from unless given ([forward.rows_from])."""
     head = [f"    def {role}(self, seq_len, hidden, *, prefix=\"\", layers=1, **inputs):",
             f'        """The {role} role of a layer boundary (rules/execution.toml [forward.roles.{role}]):',
             '        its steps, named prefix + the step\'s name, on _boundary_inputs\' inputs."""',
+            *([f'        if "rows" not in inputs:  # the rows {rows_from} leaves the FFN ([forward.rows_from])',
+               f'            inputs["rows"] = self.{rows_from}_rows(seq_len, **inputs)'] if rows_from else []),
             "        rows, local, rsv, maxlen = self._boundary_inputs(seq_len, **inputs)"]
     rows_head = [f"    def {role}_rows(self, seq_len, ffn=None, **inputs):",
                  f'        """The rows the {role} role leaves an FFN of kind ffn: {role}\'s, adding nothing."""',
