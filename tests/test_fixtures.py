@@ -133,6 +133,9 @@ def test_mla_branches_modulelist_and_attention_tp():
     assert args_of(arch, "model.layers.self_attn.kv_b_proj")["tp_size"] == "sc.tp_size"
     result = fixture_result("mla")
     assert result.shapes[0].attention_type == "MLA"
+    # the package's Arch says MHA; a module states its attention only where it is another
+    assert '    attention_type_name = "MLA"\n' in result.source
+    assert "attention_type_name" not in fixture_result("dense").source
     assert E.to_source(result.shapes[0].kv_cache) == \
         "mc.num_hidden_layers * (mc.kv_lora_rank + mc.qk_rope_head_dim)"
 

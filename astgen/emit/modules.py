@@ -240,7 +240,7 @@ class _Printed:
         ops = emitted(a.operators, spelled, rules.execution.rows_from)
         preferred = tidied_names(a.names)
         attrs = [
-            f"    attention_type_name = {a.attention_type!r}".replace("'", '"'),
+            *([f"    attention_type_name = {show(E.Const(a.attention_type))}"] if a.attention_type != "MHA" else []),
             *(["    kv_cache_dtype = KV_CACHE_DTYPE"] if kv_dtype else []),
             *(["    server_args = SERVER_ARGS"] if switches else []),
             *([f"    source = {show(E.Const(rules.flavour))}"] if rules.flavour != "sglang" else []),
@@ -307,6 +307,8 @@ def _family_classes(family: list[_Printed], switches: list[Switch], rules: Rules
     classes = [head + "\n" + _class_text("", attrs, ops, preferred, base.groups, base.kv, switches)]
     for p in family[1:]:
         own = [line for line in p.attrs if line not in base.attrs]
+        if p.a.attention_type == "MHA" != base.a.attention_type:  # left out as Arch's, but the base says another
+            own = ['    attention_type_name = "MHA"', *own]
         lines = [*statement(f"class {p.a.entry}Arch({base.a.entry}Arch):", 0),
                  *_docstring(f"{who}'s {p.a.entry} ({Path(p.a.file).name}): {base.a.entry}'s add_operators, "
                              "where it tests the variant.", 4),

@@ -499,6 +499,7 @@ class Arch(BaseModelArch):
     arch says otherwise."""
 
     kv_cache_dtype = None
+    attention_type_name = "MHA"  # what its attention is ("MLA" stated by the arch)
 
     def get_kv_cache(self) -> float:
         """KV-cache bytes per token, whole model (one GPU at parallel sizes 1)."""
