@@ -384,3 +384,27 @@ def test_a_role_call_leaves_out_the_rows_its_method_derives_and_takes_a_long_lay
              .split("\n\n")[0].splitlines()]
     assert lines[:7] == ["# toy_moe.py:60", "ops.ffn_exit(", "seq_len,", "mc.hidden_size,", 'prefix="moe_",',
                          "rows=seq_len * 2,", 'ffn="moe",']
+
+
+def test_a_test_repeated_in_a_guard_is_written_once():
+    """kimi_linear.py's MoE roles ran under `is_moe and is_moe` (the layer's
+    test and its boundary's, both `num_experts is not None`): emitted as
+    `if is_moe:` nested in `if is_moe:`. A repeated test is one test; its
+    truth is the same (a hypothesis test checks tidy_condition's)."""
+    from astgen.emit.modules import EmitOptions, emit_module
+    from astgen.emit.package import split_module
+    from astgen.emit.tidy import tidy_condition
+    from astgen.frontend.parse import Location
+    from astgen.lower.shapes import ArchShapes, Operator
+
+    moe = E.parse("getattr(mc, 'num_experts', None) is not None")
+    assert tidy_condition(E.and_(moe, E.and_(moe, E.parse("mc.x > 1")))) == E.and_(moe, E.parse("mc.x > 1"))
+    hidden, layers = E.parse("mc.hidden_size"), E.parse("mc.num_hidden_layers")
+    ops = [Operator(name, "matmul", E.Name("seq_len"), hidden, hidden, E.Const(1), layers, E.BoolOp("and", moe, moe),
+                    Location("sglang/srt/models/toy.py", line), f"model.{name}", "ReplicatedLinear")
+           for name, line in (("gate", 10), ("up", 11))]
+    shapes = ArchShapes("ToyForCausalLM", "sglang.srt.models.toy", "sglang/srt/models/toy.py", "0" * 64,
+                        operators=ops)
+    code, _ = split_module(emit_module([shapes], load_rules(), EmitOptions()))
+    tests = [line.strip() for line in code.splitlines() if line.strip().startswith("if ")]
+    assert tests == ["if num_experts is not None:"]  # the key read with a default, named

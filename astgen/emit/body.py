@@ -331,9 +331,9 @@ def _scope(items: list[_Item], indent: int, namer: Namer, bound: set[str], top: 
             first = item.conds[0]
             run = _run(items, i, lambda x: x.conds[:1] == [first] and (in_loop or x.op.per_layer is None))
             if len(run) == 1:  # one operator: its whole guard on one `if`
-                test, body = _and_all(item.conds), [_Item([], item.op)]
-            else:
-                test, body = first, [_Item(x.conds[1:], x.op) for x in run]
+                test, body = _and_all(list(dict.fromkeys(item.conds))), [_Item([], item.op)]
+            else:  # a test named like the block's (two reads of one key) is the block's
+                test, body = first, [_Item([c for c in x.conds[1:] if c != first], x.op) for x in run]
             if tested is not None and tidy_condition(E.UnaryOp("not", tested)) == test:
                 lines += statement("else:", indent)
                 test = None  # no `else` after an `else`

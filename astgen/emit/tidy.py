@@ -88,8 +88,9 @@ def _either_case(left: E.Expr, right: E.Expr) -> E.Expr | None:
 def _settled(conds: list[E.Expr]) -> list[E.Expr] | None:
     """The conjuncts without the tests another one settles: ``x == "b"``
     makes ``x != "a"`` and ``x not in ("a", "c")`` true (an ``elif``'s
-    guard: ``t != "a" and t == "b"``, bailing_moe_v3.py:169-178); None when
-    none is."""
+    guard: ``t != "a" and t == "b"``, bailing_moe_v3.py:169-178), and a test
+    repeated (two reads of one key named alike: ``n is not None and n is not
+    None and ...``); None when none is."""
     equal = {c.left: c.right for c in conds if isinstance(c, E.Compare) and c.op == "==" and isinstance(c.right, E.Const)}
 
     def settled(c: E.Expr) -> bool:
@@ -102,7 +103,7 @@ def _settled(conds: list[E.Expr]) -> list[E.Expr] | None:
             return value.value not in [i.value for i in c.right.items]
         return False
 
-    kept = [c for c in conds if not settled(c)]
+    kept = [c for i, c in enumerate(conds) if not settled(c) and c not in conds[:i]]
     return kept if len(kept) < len(conds) else None
 
 
