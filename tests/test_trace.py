@@ -433,3 +433,126 @@ def test_modules_chosen_per_layer_index_into_a_list_are_the_stack(tmp_path):
     env = {"mc": {"num_hidden_layers": 40, "cross_attention_layers": [3, 8, 13, 18, 23, 28, 33, 38]}}
     assert {name: E.evaluate(count, env) for name, count in layers.items()} == {
         "cross_proj": 8, "self_proj": 32, "lm_head": 1}
+
+
+# minimax_m3.py:1702-1705 and configs/model_config.py:460-464: which layers hold
+# the sparse-attention indexer is a comprehension over a list of the config; a
+# fused norm behind a shape check of the config and a platform check
+# (dsa_indexer.py:471-494)
+SPARSE_LAYERS = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import ReplicatedLinear
+
+
+def sparse_layer_ids(sparse_cfg):
+    sparse_freq = sparse_cfg["sparse_attention_freq"]
+    dense = [i for i, f in enumerate(sparse_freq) if f == 0]
+    sparse = [i for i, f in enumerate(sparse_freq) if f != 0]
+    return dense, sparse
+
+
+class SparseLayer(nn.Module):
+    def __init__(self, config, layer_id):
+        super().__init__()
+        sparse_attention_config = getattr(config, "sparse_attention_config", None)
+        if sparse_attention_config is not None:
+            _, sparse_ids = sparse_layer_ids(sparse_attention_config)
+            is_sparse = layer_id in sparse_ids
+        else:
+            is_sparse = False
+        if is_sparse:
+            self.index_proj = ReplicatedLinear(config.hidden_size, 128)
+        if not config.index_fusion and shape_supported(hidden=config.hidden_size) and fused_runtime_ok():
+            self.fused_norm = ReplicatedLinear(config.hidden_size, config.hidden_size)
+        self.proj = ReplicatedLinear(config.hidden_size, config.hidden_size)
+
+
+class SparseForCausalLM(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.layers = nn.ModuleList([SparseLayer(config, i) for i in range(config.num_hidden_layers)])
+
+
+EntryClass = SparseForCausalLM
+'''
+
+
+def test_a_layer_built_by_what_a_comprehension_over_the_config_gives_is_not_silently_fully(tmp_path):
+    """The 0.5.23 scan called MiniMax-M3-Sparse FULLY and its module tested
+    ``layer_id in None`` (a TypeError wherever the checkpoint has a
+    sparse_attention_config): the layers holding the indexer come from a
+    comprehension over a config list astgen cannot evaluate. Whether
+    index_proj is built is reported incomplete, and the membership of what
+    is not known is read as none, never ``in None``. A test a platform
+    default decides (the fused norm: the platform check off) stays a note."""
+    from astgen import messages as M
+    from astgen.emit.pysource import show
+
+    path = tmp_path / "sparse.py"
+    path.write_text(SPARSE_LAYERS)
+    result = generate(tree_of_file(path), path)
+    built = [(d.loc.line, d.message) for d in result.diagnostics if d.kind == M.ASSUMED_BUILT]
+    assert built == [(22, "whether index_proj is built depends on nested comprehension (given the config), "
+                          "which astgen cannot evaluate")]
+    assert result.classes[0].status == "PARTIALLY"
+    ops = [op for shapes in result.shapes for op in shapes.operators]
+    assert ops and not any("in None" in show(e) for op in ops for e in (op.guard, op.layers, op.m, op.k, op.n))
+
+
+# mixtral_quant.py:117-138: each rank builds the experts np.array_split gives it
+SPLIT_EXPERTS = '''\
+import numpy as np
+from torch import nn
+
+from sglang.srt.distributed import get_tensor_model_parallel_rank, get_tensor_model_parallel_world_size
+from sglang.srt.layers.linear import ReplicatedLinear
+
+
+class ExpertMLP(nn.Module):
+    def __init__(self, hidden, inter):
+        super().__init__()
+        self.w1 = ReplicatedLinear(hidden, inter)
+
+
+class SplitMoE(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.rank = get_tensor_model_parallel_rank()
+        self.tp_size = get_tensor_model_parallel_world_size()
+        self.num_total_experts = config.num_local_experts
+        self.expert_indicies = np.array_split(range(self.num_total_experts), self.tp_size)[self.rank].tolist()
+        self.experts = nn.ModuleList(
+            [
+                ExpertMLP(config.hidden_size, config.intermediate_size) if idx in self.expert_indicies else None
+                for idx in range(self.num_total_experts)
+            ]
+        )
+
+
+class SplitForCausalLM(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.moe = SplitMoE(config)
+
+
+EntryClass = SplitForCausalLM
+'''
+
+
+def test_experts_a_rank_builds_by_what_a_library_call_makes_of_the_config_are_not_silently_fully(tmp_path):
+    """0.5.8's QuantMixtral was FULLY with ``idx in None`` in its expert count
+    (a TypeError in LLMSim): which experts a rank builds is
+    ``np.array_split(range(config.num_local_experts), tp)[rank].tolist()``,
+    made of the config by calls astgen cannot read. Whether ExpertMLP is
+    built is reported incomplete; a method or an item of such a value is
+    the config's too."""
+    from astgen import messages as M
+
+    path = tmp_path / "split.py"
+    path.write_text(SPLIT_EXPERTS)
+    result = generate(tree_of_file(path), path)
+    built = [(d.loc.line, d.message) for d in result.diagnostics if d.kind == M.ASSUMED_BUILT]
+    assert built == [(21, "whether ExpertMLP is built depends on call of tolist (given the config), which astgen "
+                          "cannot evaluate")]
+    assert result.classes[0].status != "FULLY"

@@ -116,6 +116,10 @@ class Calls:
             _, call = self._find_method(callee.cls, "__call__")
             if call is not None:
                 return self._call_function(FuncRef(call, callee.cls.module, bound=callee), args, kwargs)
+        if isinstance(callee, E.Expr) and _reads_config(callee) and not site[:1].isupper():
+            # a method of a value made of the config (`split[rank].tolist()`); a class
+            # (`ATTENTION_CLASSES[config.impl](...)`) is built below, as an unknown layer
+            return E.Unknown(f"call of {site}", given_config=True, call=site)
         return self._call_unresolved(site, args, kwargs)
 
     def _call_unresolved(self, name: str, args: list, kwargs: dict) -> Any:

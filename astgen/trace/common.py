@@ -20,6 +20,7 @@ from astgen.values import (
     ListVal,
     NamespaceVal,
     Phi,
+    RangeVal,
     Repeated,
     TupleVal,
     phi,
@@ -74,6 +75,16 @@ def _callee_name(node: cst.BaseExpression) -> str:
 
 
 def _reads_config(value: Any) -> bool:
+    """Whether ``value`` is the checkpoint's config or computed from it: a
+    config read, what a helper astgen cannot read made of one (an unknown
+    given the config), a range or a sequence of them (``np.array_split(
+    range(config.num_local_experts), tp)``, mixtral_quant.py:118-120)."""
+    if isinstance(value, E.Unknown):
+        return value.given_config
+    if isinstance(value, RangeVal):
+        return any(_reads_config(a) for a in value.args)
+    if isinstance(value, (ListVal, TupleVal)):
+        return any(_reads_config(v) for v in value.items)
     return isinstance(value, ConfigObject) or (isinstance(value, E.Expr) and _is_config(value))
 
 
@@ -229,3 +240,63 @@ def _root_of(node: ir.Node) -> ir.Node:
     while node.parent is not None:
         node = node.parent
     return node
+
+
+_ASSUMED = E.Name("__assumed__")  # what a config helper astgen cannot read gives, left open
+# a number compared with itself (config values are numbers, names and None, never NaN)
+_SELF_COMPARE = {"==": E.TRUE, "<=": E.TRUE, ">=": E.TRUE, "is": E.TRUE, "!=": E.FALSE, "<": E.FALSE, ">": E.FALSE,
+                 "is not": E.FALSE}
+
+
+def _config_unknowns(value: Any) -> list[str]:
+    """What the unknowns of ``value`` that the checkpoint decides are: those
+    given the config, and what a membership is tested in (data, never a
+    server switch), by name."""
+    if not isinstance(value, E.Expr):
+        return []
+    found = {u.what for u in E.unknowns(value) if u.given_config}
+    found |= {u.what for x in E.walk(value) if isinstance(x, E.Compare) and x.op in ("in", "not in")
+              for u in E.unknowns(x.right)}
+    return sorted(found)
+
+
+def _hangs_on_the_config(value: Any) -> bool:
+    """Whether a test's truth depends on what a config helper astgen cannot
+    read gives (``layer_id in sparse_layer_ids``, minimax_m3.py:1702-1705), the
+    other unknowns (server switches, platforms) at their default: not where
+    a default decides it anyway (``shape_ok(cfg) and runtime_ok()``,
+    dsa_indexer.py:471-476: off on the default platform)."""
+    if not isinstance(value, E.Expr) or not E.unknowns(value):
+        return False
+
+    def opened(e: E.Expr) -> E.Expr:
+        if isinstance(e, E.Unknown):
+            return _ASSUMED if e.given_config else E.NONE
+        if isinstance(e, E.Compare) and e.op in ("in", "not in") and E.unknowns(e.right):
+            # what a membership is tested in is data, never a server switch (None: a TypeError)
+            return E.Compare(e.op, opened(e.left), _ASSUMED)
+        kids = [opened(c) for c in e.children()]
+        e = E.rebuild(e, kids) if kids else e
+        if isinstance(e, E.Compare) and e.left == e.right and e.op in _SELF_COMPARE and _ASSUMED.id not in \
+                E.free_names(e.left):  # a config value against itself (an MTP layer's `layer_id >=
+            return _SELF_COMPARE[e.op]  # num_hidden_layers` at num_hidden_layers, configs/gigachat35.py:204-207)
+        return e
+
+    return _ASSUMED.id in E.free_names(E.simplify_condition(E.simplify(opened(value))))
+
+
+_MEMBERSHIP = "membership in "
+
+
+def _keep_config_unknowns(e: E.Expr) -> E.Expr:
+    """``e`` with the unknowns the checkpoint decides kept (what a config
+    helper gives, what a membership is tested in) and the others read as
+    None, their default."""
+    if isinstance(e, E.Unknown):
+        return e if e.given_config else E.NONE
+    if isinstance(e, E.Compare) and e.op in ("in", "not in") and E.unknowns(e.right):
+        whats = sorted({u.what.removeprefix(_MEMBERSHIP) for u in E.unknowns(e.right)})
+        return E.Compare(e.op, _keep_config_unknowns(e.left), E.Unknown(_MEMBERSHIP + ", ".join(whats),
+                                                                          given_config=True))
+    kids = [_keep_config_unknowns(c) for c in e.children()]
+    return E.rebuild(e, kids) if kids else e

@@ -12,8 +12,13 @@ from astgen import messages as M
 from astgen import ir
 from astgen.trace.common import (
     MC,
+    _callee_name,
+    _config_unknowns,
+    _hangs_on_the_config,
     _is_classmethod,
+    _keep_config_unknowns,
     _is_config,
+    _reads_config,
     _replace_unknowns,
     _select_by_key,
     _splat,
@@ -241,8 +246,22 @@ class Expressions:
             return phi(left, right, left) if is_and else phi(left, left, right)
         return E.simplify(E.BoolOp("and" if is_and else "or", left, right))
 
+    def _assume_built(self, built: list[str], calls: list[str]) -> None:
+        """Modules that may or may not be built, as ``calls`` (config helpers
+        astgen cannot read) decide: reported once the towers are known."""
+        owner = self.frame.self_inst.node if self.frame.self_inst is not None else None
+        self._assumed_built.append((owner, tuple(built), tuple(calls), self._here()))
+
     def _e_IfExp(self, node: cst.IfExp) -> Any:
-        test = self._truth(self._eval(node.test))
+        value = self._eval(node.test)
+        test = self._truth(value)
+        if _hangs_on_the_config(value):  # `MixtralMLP(...) if idx in self.expert_indicies else None`
+            built = sorted({name for branch in (node.body, node.orelse)
+                            if isinstance(branch, cst.Call) and isinstance(branch.func, (cst.Name, cst.Attribute))
+                            for name in [_callee_name(branch.func)]
+                            if name[:1].isupper() and not self.rules.is_ignored(name)})
+            if built:  # (mixtral_quant.py:124-138): whether it is built is the config's
+                self._assume_built(built, _config_unknowns(value))
         if isinstance(test, E.Const):
             return self._eval(node.body if test.value else node.orelse)
         body, orelse = self._eval(node.body), self._eval(node.orelse)
@@ -308,7 +327,7 @@ class Expressions:
             return self._getattr(obj, key.value)
         if isinstance(obj, E.Expr) and _is_config(obj) and isinstance(key, E.Expr) and not E.unknowns(key):
             return E.Index(obj, key)  # a per-layer config list: mc.intermediate_size[layer_id]
-        return E.Unknown("subscript")
+        return E.Unknown("subscript", given_config=_reads_config(obj) or _reads_config(key))
 
     def _e_ListComp(self, node: cst.ListComp) -> Any:
         return self._comprehension(node)
@@ -318,9 +337,12 @@ class Expressions:
 
     def _comprehension(self, node: cst.ListComp | cst.GeneratorExp) -> Any:
         comp = node.for_in
-        if comp.inner_for_in is not None or not isinstance(comp.target, cst.Name):
-            return E.Unknown("nested comprehension")
         it = self._eval(comp.iter)
+        # over a sequence of the checkpoint's config (enumerate(cfg["sparse_attention_freq"]),
+        # model_config.py:460-464): what it gives is the config's, never a server switch's
+        given_config = _reads_config(it) or isinstance(it, E.Expr) and any(u.given_config for u in E.unknowns(it))
+        if comp.inner_for_in is not None or not isinstance(comp.target, cst.Name):
+            return E.Unknown("nested comprehension", given_config=given_config)
         var = comp.target.value
         items = self._iter_items(it)
         saved = dict(self.frame.locals)
@@ -335,7 +357,7 @@ class Expressions:
             if isinstance(it, RangeVal) and len(it.args) == 1:
                 self.frame.locals[var] = E.Name(var)
                 return Repeated(self._eval(node.elt), it.args[0], var)
-            return E.Unknown("comprehension over a symbolic sequence")
+            return E.Unknown("comprehension over a symbolic sequence", given_config=given_config)
         finally:
             self.frame.locals.clear()
             self.frame.locals.update(saved)
@@ -374,6 +396,10 @@ class Expressions:
             return E.TRUE if value is not None else E.FALSE
         if not E.unknowns(value):
             return value
+        if any(isinstance(x, E.Compare) and x.op in ("in", "not in") and E.unknowns(x.right) for x in E.walk(value)):
+            # a membership in what the checkpoint decides (`layer_id in moe_layers_idx`,
+            # step3_vl.py:318-333): not known, never `in None`; what it guards is incomplete
+            return E.simplify(_keep_config_unknowns(value))
         defaulted = E.simplify(_replace_unknowns(value))
         if not E.free_names(defaulted):
             try:

@@ -17,6 +17,8 @@ from astgen.trace.common import (
     _modules_built_in,
     _body,
     _callee_name,
+    _config_unknowns,
+    _hangs_on_the_config,
     _is_config,
     _Return,
     _root_of,
@@ -119,8 +121,12 @@ class Statements:
             else_body = _body(orelse.body)
         if isinstance(test, E.Const):
             skipped = else_body if test.value else _body(stmt.body)
-            self._report_structural_assumption(value, skipped)
+            if _hangs_on_the_config(value):
+                self._report_structural_assumption(value, skipped)
             return self._exec_block(_body(stmt.body) if test.value else else_body)
+        if _hangs_on_the_config(value):  # a config helper astgen cannot read decides the branch:
+            # whichever builds modules may be the wrong one
+            self._report_structural_assumption(value, [*_body(stmt.body), *else_body])
         return self._fork(test, lambda: self._exec_block(_body(stmt.body)),
                           lambda: self._exec_block(else_body), rest)
 
@@ -132,12 +138,12 @@ class Statements:
         path with a note, as before."""
         if not isinstance(value, E.Expr):
             return
-        calls = sorted({u.what for u in E.unknowns(value) if u.given_config})
+        calls = _config_unknowns(value)
         if not calls:
             return  # the skipped code is scanned (a CST walk) only where it matters
-        built = [a for stmt in skipped for a in _assigned_modules(stmt)]
+        built = list(dict.fromkeys(a for stmt in skipped for a in _assigned_modules(stmt)))
         if built:
-            self._diag(M.ASSUMED_BUILT, self._here(), built=tuple(built), calls=tuple(calls), first=calls[0])
+            self._assume_built(built, calls)
 
     def _exec_cases(self, subject: Any, cases: list[cst.MatchCase], rest: list) -> _Return | None:
         """``match``: the cases as an if/elif chain on ``subject == value``."""

@@ -58,6 +58,9 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
         # loops over a symbolic range skipped whose body builds modules: (the module whose
         # __init__ ran it, the attributes, where), reported once the towers are known
         self._skipped_loops: list[tuple[ir.Node | None, tuple[str, ...], Location]] = []
+        # modules whose building hangs on a config helper astgen cannot read: (the module
+        # whose __init__ builds them, their names, the helpers, where), reported as loops are
+        self._assumed_built: list[tuple[ir.Node | None, tuple[str, ...], tuple[str, ...], Location]] = []
         # attributes model code assigned on the raw config (copy.deepcopy is the identity here,
         # so an assignment to a copy is seen by every later read of the config)
         self._mc_set: dict[str, Any] = {}
@@ -96,6 +99,7 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
             result.towers = ir.find_towers(root, self.rules.is_text_marker, self.rules.is_encoder_marker)
             self._report_unknown(root)
             self._report_skipped_loops()
+            self._report_assumed_built()
         result.diagnostics = list(self.diagnostics)
         return result
 
@@ -162,6 +166,14 @@ class Tracer(Statements, Expressions, Calls, Names, Builtins, ConfigModel, Class
                 self._diag(M.SYMBOLIC_LOOP, loc)
             else:
                 self._diag(M.SYMBOLIC_LOOP_MODULES, loc, built=built)
+
+    def _report_assumed_built(self) -> None:
+        """Modules that may or may not be built, as a config helper astgen
+        cannot read decides: the entry is incomplete, unless they are in a
+        multimodal encoder (not analyzed: DropPath in InternVL's vision layers)."""
+        for node, built, calls, loc in self._assumed_built:
+            if node is None or not self._in_encoder(node):
+                self._diag(M.ASSUMED_BUILT, loc, built=built, calls=calls, first=calls[0])
 
     def _in_encoder(self, node: ir.Node) -> bool:
         """``node`` is part of a multimodal encoder: inside a tower, with an
