@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -42,6 +44,18 @@ def test_simplify_folds_and_removes_identities():
     assert E.simplify(E.parse("None or mc.b")) == mc("b")
     assert E.simplify(E.parse("max(1, 8 // 16)")) == E.Const(1)
     assert E.simplify(E.parse("not mc.a is None")) == E.parse("mc.a is not None")
+
+
+def test_a_config_string_compared_as_sglang_compares_it():
+    """dspark.py:392: `str(getattr(config, "markov_head_type", "vanilla")).lower()`,
+    printed as valid Python, read back and evaluated as Python does."""
+    text = "str.lower(str(getattr(mc, 'head_type', 'Vanilla'))) == 'vanilla'"
+    e = E.parse(text)
+    assert e.left == E.Call("str.lower", (E.Call("str", (E.GetAttr(E.Name("mc"), "head_type", E.Const("Vanilla")),)),))
+    assert E.to_source(e) == text
+    assert E.evaluate(e, {"mc": types.SimpleNamespace()}) is True
+    assert E.evaluate(e, {"mc": types.SimpleNamespace(head_type="GATED")}) is False
+    assert E.simplify(E.parse("str.lower(str('RNN'))")) == E.Const("rnn")
 
 
 def test_no_eval_on_hostile_text():

@@ -556,3 +556,48 @@ def test_experts_a_rank_builds_by_what_a_library_call_makes_of_the_config_are_no
     assert built == [(21, "whether ExpertMLP is built depends on call of tolist (given the config), which astgen "
                           "cannot evaluate")]
     assert result.classes[0].status != "FULLY"
+
+
+# dspark.py:385-405: the Markov head a function builds by a config string,
+# compared lower-cased
+HEAD_BY_TYPE = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import ReplicatedLinear
+
+
+def build_head(config):
+    head_type = str(getattr(config, "head_type", "vanilla")).lower()
+    if head_type == "vanilla":
+        return ReplicatedLinear(config.hidden_size, config.vocab_size)
+    if head_type == "gated":
+        return ReplicatedLinear(2 * config.hidden_size, config.vocab_size)
+    raise ValueError(f"unsupported head_type={head_type!r}")
+
+
+class HeadForCausalLM(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.proj = ReplicatedLinear(config.hidden_size, config.hidden_size)
+        self.head = build_head(config)
+
+
+EntryClass = HeadForCausalLM
+'''
+
+
+def test_a_module_chosen_by_a_config_string_lower_cased_is_built_under_that_test(tmp_path):
+    """The 0.5.23 DSpark drafts had no Markov head: `str(...).lower()` was an
+    unknown read as None, so no `==` held and the factory raised. The test
+    is now an expression of the config: each head under its own."""
+    from astgen.emit.pysource import show
+
+    path = tmp_path / "head.py"
+    path.write_text(HEAD_BY_TYPE)
+    result = generate(tree_of_file(path), path)
+    assert result.classes[0].status == "FULLY"
+    kind = 'str.lower(str(getattr(mc, "head_type", "vanilla")))'
+    heads = [(op.k, E.simplify_condition(op.guard)) for op in result.shapes[0].operators if op.name == "head"]
+    assert [(show(k), show(guard)) for k, guard in heads] == [
+        ("mc.hidden_size", f'{kind} == "vanilla"'),
+        ("2 * mc.hidden_size", f'{kind} != "vanilla" and {kind} == "gated"')]

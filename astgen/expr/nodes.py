@@ -283,6 +283,10 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "bool": bool,
     "ceil": math.ceil,
     "sum": lambda xs: sum(xs),
+    # a config string as sglang compares it (`str(getattr(config, "markov_head_type",
+    # "vanilla")).lower() == "vanilla"`, dspark.py:392-395): printed as valid Python
+    "str": str,
+    "str.lower": str.lower,
 }
 
 # ----------------------------------------------------------------------------

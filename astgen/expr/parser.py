@@ -101,6 +101,9 @@ def _from_ast(node: ast.AST) -> Expr:
         return Tuple(tuple(_from_ast(x) for x in node.elts))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return _call_from_ast(node)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+            and f"{node.func.value.id}.{node.func.attr}" in FUNCS and not node.keywords:  # str.lower(x)
+        return Call(f"{node.func.value.id}.{node.func.attr}", tuple(_from_ast(a) for a in node.args))
     raise ParseError(f"unsupported construct: {ast.dump(node)[:80]}")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from astgen import expr as E
 from astgen import ir
-from astgen.trace.common import LAYER_VAR, _is_config
+from astgen.trace.common import LAYER_VAR, _is_config, _reads_config
 from astgen.trace.config import NOT_CONFIG
 from astgen.trace.objects import _Layers, _Partial
 from astgen.values import (
@@ -37,7 +37,7 @@ _CONSTANTS = {"True": E.TRUE, "False": E.FALSE, "None": E.NONE}
 _BUILTIN_FUNCS = {
     "getattr": "getattr", "hasattr": "hasattr", "isinstance": "isinstance", "max": "max",
     "min": "min", "int": "int", "float": "float", "abs": "abs", "bool": "bool", "sum": "sum",
-    "len": "len", "range": "range", "dict": "dict", "list": "list", "tuple": "tuple",
+    "len": "len", "range": "range", "dict": "dict", "list": "list", "tuple": "tuple", "str": "str",
     "frozenset": "tuple", "set": "tuple",  # membership tests only: a set of constants as a tuple
     "super": "super", "partial": "partial", "ModuleList": "ModuleList", "ModuleDict": "ModuleDict",
     "SimpleNamespace": "namespace", "vars": "vars",
@@ -65,6 +65,17 @@ class Builtins:
         if handler is None:
             return E.Unknown(f"call of {site}", call=site)
         return handler(args, kwargs)
+
+    def _b_str(self, args: list, kwargs: dict) -> Any:
+        """``str(x)`` of a value of the config, and ``.lower()`` of it
+        (``str(getattr(config, "markov_head_type", "vanilla")).lower()``,
+        dspark.py:392): expressions the emitted code evaluates as sglang does."""
+        if len(args) == 1 and not kwargs and isinstance(args[0], E.Expr) and not E.unknowns(args[0]):
+            return E.simplify(E.Call("str", (args[0],)))
+        return E.Unknown("call of str", given_config=any(_reads_config(a) for a in args), call="str")
+
+    def _b_str_lower(self, args: list, kwargs: dict) -> Any:
+        return E.simplify(E.Call("str.lower", (args[0],)))
 
     def _b_namespace(self, args: list, kwargs: dict) -> Any:
         fields = {k: v for k, v in kwargs.items() if k != BASE}

@@ -114,6 +114,9 @@ class Expressions:
                 return self._enum_values[obj.value]  # HybridLayerType.full_attention.value
             if attr == "get" and _is_config(obj) and obj != MC:  # a JSON object in the config: a dict
                 return _Partial(Builtin("config_get"), [obj], {})
+            if attr == "lower" and (isinstance(obj, E.Call) and obj.func == "str"
+                                    or isinstance(obj, E.Const) and isinstance(obj.value, str)):
+                return _Partial(Builtin("str_lower"), [obj], {})  # str(config value).lower()
             if isinstance(obj, E.IfExp) and _is_config(obj.body) and _is_config(obj.orelse):
                 # one of two configs (`config = config.text_config` on a branch): the attribute of each
                 return phi(obj.test, self._getattr(obj.body, attr), self._getattr(obj.orelse, attr))
