@@ -601,3 +601,59 @@ def test_a_module_chosen_by_a_config_string_lower_cased_is_built_under_that_test
     assert [(show(k), show(guard)) for k, guard in heads] == [
         ("mc.hidden_size", f'{kind} == "vanilla"'),
         ("2 * mc.hidden_size", f'{kind} != "vanilla" and {kind} == "gated"')]
+
+
+# step3p5.py:543-545 and step3_vl.py:318-333: which layers are MoE, from a
+# config string of indices, or by default every layer but the first
+MOE_BY_TEXT = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import ReplicatedLinear
+
+
+class TextLayer(nn.Module):
+    def __init__(self, config, layer_id):
+        super().__init__()
+        moe_layers_enum = getattr(config, "moe_layers_enum", None)
+        if moe_layers_enum is not None:
+            moe_layers_idx = [int(i) for i in moe_layers_enum.strip().split(",")]
+        else:
+            moe_layers_idx = [i for i in range(1, config.num_hidden_layers)]
+        self.is_sparse = True if layer_id in moe_layers_idx else False
+        if self.is_sparse:
+            self.moe = ReplicatedLinear(config.hidden_size, config.moe_intermediate_size)
+        else:
+            self.mlp = ReplicatedLinear(config.hidden_size, config.intermediate_size)
+
+
+class TextForCausalLM(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.layers = nn.ModuleList([TextLayer(config, i) for i in range(config.num_hidden_layers)])
+
+
+EntryClass = TextForCausalLM
+'''
+
+
+def test_moe_layers_a_config_string_lists_are_counted_from_it(tmp_path):
+    """Step3p5, Step3p7 and Step3-VL named their MoE layers in a string
+    (``"1,2,3"``): the module tested ``layer_id in None`` before, a
+    TypeError. The layers are counted from the string itself, or from the
+    default (every layer but the first), as sglang reads them."""
+    import types
+
+    path = tmp_path / "text.py"
+    path.write_text(MOE_BY_TEXT)
+    result = generate(tree_of_file(path), path)
+    assert result.classes[0].status == "FULLY"
+    layers = {op.name: op.layers for op in result.shapes[0].operators}
+    assert "as_ints(str.split(str.strip(getattr(mc, 'moe_layers_enum', None)), ','))" in E.to_source(layers["moe"])
+
+    def counts(**config):
+        mc = types.SimpleNamespace(num_hidden_layers=6, **config)
+        return {name: E.evaluate(count, {"mc": mc}) for name, count in layers.items()}
+
+    assert counts(moe_layers_enum=" 2,3,5 ") == {"moe": 3, "mlp": 3}
+    assert counts() == {"moe": 5, "mlp": 1}
+    assert "from ._astgen import Arch, as_ints\n" in result.source

@@ -34,7 +34,7 @@ PACKAGE_FILES = (INIT, HELPERS)
 MODULE_GLOB = "*_model_arch.py"
 
 # what a model module imports from the helpers' module, by the name it uses
-EXPORTS = ("Arch", "Operators", "as_config", "model_dtype", "sub_config", "weight_dtype_of")
+EXPORTS = ("Arch", "Operators", "as_config", "as_ints", "model_dtype", "sub_config", "weight_dtype_of")
 
 
 def package_files(import_root: str, rules: Rules) -> dict[str, str]:
@@ -436,6 +436,12 @@ class _Sub:
 def as_config(value):
     """A JSON object of the config read by attribute, as its config class reads it."""
     return _Sub(value) if isinstance(value, dict) else value
+
+
+def as_ints(items):
+    """[int(x) for x in items]: layer indices the config gives as text
+    (moe_layers_enum = "1,2,3", read as str.split(mc.moe_layers_enum, ","))."""
+    return [int(x) for x in items]
 
 
 def sub_config(mc, name):

@@ -287,6 +287,12 @@ FUNCS: dict[str, Callable[..., Any]] = {
     # "vanilla")).lower() == "vanilla"`, dspark.py:392-395): printed as valid Python
     "str": str,
     "str.lower": str.lower,
+    # a list of layer indices the config gives as text (`{int(x) for x in
+    # config.moe_layers_enum.split(",")}`, step3p5.py:544): `as_ints` is the package's
+    "str.strip": str.strip,
+    "str.split": str.split,
+    "as_ints": lambda items: [int(x) for x in items],
+    "range": range,  # `[i for i in range(1, config.num_hidden_layers)]` (step3_vl.py:323), for membership
 }
 
 # ----------------------------------------------------------------------------

@@ -77,6 +77,16 @@ class Builtins:
     def _b_str_lower(self, args: list, kwargs: dict) -> Any:
         return E.simplify(E.Call("str.lower", (args[0],)))
 
+    def _b_str_strip(self, args: list, kwargs: dict) -> Any:
+        return E.simplify(E.Call("str.strip", (args[0],))) if len(args) == 1 and not kwargs \
+            else E.Unknown("call of strip", given_config=True, call="strip")
+
+    def _b_str_split(self, args: list, kwargs: dict) -> Any:
+        """``text.split(",")`` of a config string: the list of its parts."""
+        if len(args) == 2 and not kwargs and isinstance(args[1], E.Const) and isinstance(args[1].value, str):
+            return E.simplify(E.Call("str.split", (args[0], args[1])))
+        return E.Unknown("call of split", given_config=True, call="split")
+
     def _b_namespace(self, args: list, kwargs: dict) -> Any:
         fields = {k: v for k, v in kwargs.items() if k != BASE}
         return NamespaceVal(fields, kwargs.get(BASE))

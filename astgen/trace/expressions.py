@@ -117,6 +117,9 @@ class Expressions:
             if attr == "lower" and (isinstance(obj, E.Call) and obj.func == "str"
                                     or isinstance(obj, E.Const) and isinstance(obj.value, str)):
                 return _Partial(Builtin("str_lower"), [obj], {})  # str(config value).lower()
+            if attr in ("strip", "split") and (_is_config(obj) and obj != MC or isinstance(obj, E.Call)
+                                               and obj.func in ("str", "str.strip")):
+                return _Partial(Builtin(f"str_{attr}"), [obj], {})  # config.moe_layers_enum.split(",")
             if isinstance(obj, E.IfExp) and _is_config(obj.body) and _is_config(obj.orelse):
                 # one of two configs (`config = config.text_config` on a branch): the attribute of each
                 return phi(obj.test, self._getattr(obj.body, attr), self._getattr(obj.orelse, attr))
@@ -338,7 +341,10 @@ class Expressions:
     def _e_GeneratorExp(self, node: cst.GeneratorExp) -> Any:
         return self._comprehension(node)
 
-    def _comprehension(self, node: cst.ListComp | cst.GeneratorExp) -> Any:
+    def _e_SetComp(self, node: cst.SetComp) -> Any:  # membership tests only: a list will do
+        return self._comprehension(node)
+
+    def _comprehension(self, node: cst.ListComp | cst.GeneratorExp | cst.SetComp) -> Any:
         comp = node.for_in
         it = self._eval(comp.iter)
         # over a sequence of the checkpoint's config (enumerate(cfg["sparse_attention_freq"]),
@@ -360,6 +366,12 @@ class Expressions:
             if isinstance(it, RangeVal) and len(it.args) == 1:
                 self.frame.locals[var] = E.Name(var)
                 return Repeated(self._eval(node.elt), it.args[0], var)
+            if isinstance(it, RangeVal) and len(it.args) == 2 and not comp.ifs and isinstance(node.elt, cst.Name) \
+                    and node.elt.value == var:  # [i for i in range(1, n)]: the range, as a list
+                return E.Call("range", it.args)
+            if isinstance(it, E.Call) and it.func == "str.split" and not comp.ifs \
+                    and _is_int_of(node.elt, var):  # [int(x) for x in text.split(",")]
+                return E.Call("as_ints", (it,))
             return E.Unknown("comprehension over a symbolic sequence", given_config=given_config)
         finally:
             self.frame.locals.clear()
@@ -415,3 +427,9 @@ class Expressions:
         if isinstance(defaulted, E.Const):
             return E.Const(bool(defaulted.value))
         return defaulted
+
+
+def _is_int_of(elt: cst.BaseExpression, var: str) -> bool:
+    """``int(var)``."""
+    return isinstance(elt, cst.Call) and isinstance(elt.func, cst.Name) and elt.func.value == "int" \
+        and len(elt.args) == 1 and isinstance(elt.args[0].value, cst.Name) and elt.args[0].value.value == var
