@@ -482,15 +482,32 @@ def test_a_layer_built_by_what_a_comprehension_over_the_config_gives_is_not_sile
     """The 0.5.23 scan called MiniMax-M3-Sparse FULLY and its module tested
     ``layer_id in None`` (a TypeError wherever the checkpoint has a
     sparse_attention_config): the layers holding the indexer come from a
-    comprehension over a config list astgen cannot evaluate. Whether
-    index_proj is built is reported incomplete, and the membership of what
-    is not known is read as none, never ``in None``. A test a platform
-    default decides (the fused norm: the platform check off) stays a note."""
+    comprehension over a config list. That form is read
+    (``nonzero_indices(flags)``) and the indexer counted from the config;
+    a form astgen cannot read leaves whether index_proj is built reported
+    incomplete, the membership of what is not known never ``in None``. A
+    test a platform default decides (the fused norm: the platform check
+    off) stays a note."""
+    import types
+
     from astgen import messages as M
     from astgen.emit.pysource import show
 
     path = tmp_path / "sparse.py"
     path.write_text(SPARSE_LAYERS)
+    result = generate(tree_of_file(path), path)
+    assert result.classes[0].status == "FULLY"
+    layers = {op.name: op.layers for op in result.shapes[0].operators}
+    assert "nonzero_indices(" in show(layers["index_proj"])
+
+    def count(**config):
+        return E.evaluate(layers["index_proj"], {"mc": types.SimpleNamespace(num_hidden_layers=4, **config)})
+
+    assert count(sparse_attention_config={"sparse_attention_freq": [0, 1, 1, 0]}) == 2
+    assert count() == 0
+    assert "from ._astgen import Arch, nonzero_indices\n" in result.source
+
+    path.write_text(SPARSE_LAYERS.replace("if f != 0]", "if f > 1]"))  # a test astgen does not read
     result = generate(tree_of_file(path), path)
     built = [(d.loc.line, d.message) for d in result.diagnostics if d.kind == M.ASSUMED_BUILT]
     assert built == [(22, "whether index_proj is built depends on nested comprehension (given the config), "

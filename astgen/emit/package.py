@@ -34,7 +34,8 @@ PACKAGE_FILES = (INIT, HELPERS)
 MODULE_GLOB = "*_model_arch.py"
 
 # what a model module imports from the helpers' module, by the name it uses
-EXPORTS = ("Arch", "Operators", "as_config", "as_ints", "model_dtype", "sub_config", "weight_dtype_of")
+EXPORTS = ("Arch", "Operators", "as_config", "as_ints", "model_dtype", "nonzero_indices", "sub_config",
+           "weight_dtype_of", "zero_indices")
 
 
 def package_files(import_root: str, rules: Rules) -> dict[str, str]:
@@ -442,6 +443,16 @@ def as_ints(items):
     """[int(x) for x in items]: layer indices the config gives as text
     (moe_layers_enum = "1,2,3", read as str.split(mc.moe_layers_enum, ","))."""
     return [int(x) for x in items]
+
+
+def nonzero_indices(flags):
+    """The indices of the config's per-layer flags that are not 0."""
+    return [i for i, f in enumerate(flags) if f != 0]
+
+
+def zero_indices(flags):
+    """The indices of the config's per-layer flags that are 0."""
+    return [i for i, f in enumerate(flags) if f == 0]
 
 
 def sub_config(mc, name):

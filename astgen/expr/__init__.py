@@ -29,6 +29,7 @@ from astgen.expr.nodes import (  # noqa: F401 (the facade)
     CMP_OPS,
     FALSE,
     FUNCS,
+    LIST_FUNCS,
     NONE,
     TRUE,
     Attr,

@@ -293,7 +293,12 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "str.split": str.split,
     "as_ints": lambda items: [int(x) for x in items],
     "range": range,  # `[i for i in range(1, config.num_hidden_layers)]` (step3_vl.py:323), for membership
+    # `[i for i, f in enumerate(flags) if f != 0]` (configs/model_config.py:460-471): the package's
+    "nonzero_indices": lambda flags: [i for i, f in enumerate(flags) if f != 0],
+    "zero_indices": lambda flags: [i for i, f in enumerate(flags) if f == 0],
 }
+# the functions above whose value is a list (what `in` and set() take)
+LIST_FUNCS = frozenset({"as_ints", "range", "str.split", "nonzero_indices", "zero_indices"})
 
 # ----------------------------------------------------------------------------
 # construction helpers (canonicalising)

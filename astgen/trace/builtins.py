@@ -178,6 +178,12 @@ class Builtins:
     def _b_tuple(self, args: list, kwargs: dict) -> Any:
         if args and isinstance(args[0], (ListVal, TupleVal)):
             return TupleVal(tuple(args[0].items))
+        if args and isinstance(args[0], E.Expr) and _is_list(args[0]):  # set(nonzero_indices(flags))
+            return args[0]
+        if args and isinstance(args[0], Phi):  # a list of the config, or [] where it has none
+            sides = [self._b_tuple([side], {}) for side in (args[0].then, args[0].orelse)]
+            if all(isinstance(v, TupleVal) or isinstance(v, E.Expr) and _is_list(v) for v in sides):
+                return E.simplify(E.IfExp(args[0].test, *(self._as_expr(v) for v in sides)))
         return TupleVal(()) if not args else E.Unknown("tuple() of a non-literal")
 
     def _b_super(self, args: list, kwargs: dict) -> Any:
@@ -248,3 +254,10 @@ class Builtins:
         if len(args) == 1 and isinstance(args[0], (TupleVal, ListVal)):
             return TupleVal(tuple(args[0].items))
         return TupleVal(tuple(args))
+
+
+def _is_list(e: E.Expr) -> bool:
+    """An expression whose value is a list (a call of one of E.LIST_FUNCS)."""
+    if isinstance(e, E.IfExp):
+        return _is_list(e.body) and _is_list(e.orelse)
+    return isinstance(e, E.Tuple) or isinstance(e, E.Call) and e.func in E.LIST_FUNCS

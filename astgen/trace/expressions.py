@@ -350,6 +350,9 @@ class Expressions:
         # over a sequence of the checkpoint's config (enumerate(cfg["sparse_attention_freq"]),
         # model_config.py:460-464): what it gives is the config's, never a server switch's
         given_config = _reads_config(it) or isinstance(it, E.Expr) and any(u.given_config for u in E.unknowns(it))
+        flagged = self._flagged_indices(node)
+        if flagged is not None:
+            return flagged
         if comp.inner_for_in is not None or not isinstance(comp.target, cst.Name):
             return E.Unknown("nested comprehension", given_config=given_config)
         var = comp.target.value
@@ -376,6 +379,34 @@ class Expressions:
         finally:
             self.frame.locals.clear()
             self.frame.locals.update(saved)
+
+    def _flagged_indices(self, node: cst.ListComp | cst.GeneratorExp | cst.SetComp) -> E.Expr | None:
+        """``[i for i, f in enumerate(flags) if f != 0]`` (``== 0``) over a list of
+        the config (configs/model_config.py:460-471, MiniMax-M3's sparse layers):
+        ``nonzero_indices(flags)`` (``zero_indices``); None for another form."""
+        comp = node.for_in
+        target, it = comp.target, comp.iter
+        if comp.inner_for_in is not None or len(comp.ifs) != 1 or not isinstance(target, cst.Tuple) \
+                or len(target.elements) != 2 or not all(isinstance(e.value, cst.Name) for e in target.elements) \
+                or not (isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "enumerate"
+                        and len(it.args) == 1) \
+                or not (isinstance(node.elt, cst.Name) and node.elt.value == target.elements[0].value.value):
+            return None
+        flags = self._eval(it.args[0].value)
+        if not isinstance(flags, E.Expr) or E.unknowns(flags) or MC.id not in E.free_names(flags):
+            return None  # (a list of the config, or of its `.get()`)
+        index, flag = (e.value.value for e in target.elements)
+        saved = dict(self.frame.locals)
+        try:
+            self.frame.locals.update({index: E.Name(index), flag: E.Name(flag)})
+            test = self._eval(comp.ifs[0].test)
+        finally:
+            self.frame.locals.clear()
+            self.frame.locals.update(saved)
+        if isinstance(test, E.Compare) and test.left == E.Name(flag) and test.right == E.Const(0) \
+                and test.op in ("!=", "=="):
+            return E.Call("nonzero_indices" if test.op == "!=" else "zero_indices", (flags,))
+        return None
 
     def _e_Await(self, node: cst.Await) -> Any:
         return E.Unknown("await")
