@@ -43,6 +43,13 @@ EntryClass = DraftForCausalLM
 '''
 
 
+def _generated(tmp_path, name: str, source: str):
+    """The pipeline's result on ``source`` written as model file ``name``."""
+    path = tmp_path / name
+    path.write_text(source)
+    return generate(tree_of_file(path), path)
+
+
 def _classes(node: ir.Node, depth: int = 0) -> list[tuple[int, str, str]]:
     out = [(depth, node.attr, node.cls)]
     for child in node.children:
@@ -57,9 +64,7 @@ def test_a_class_named_after_its_imported_base_derives_from_the_import(tmp_path)
     each of 32 layers) because the base resolved to the class itself."""
     for name in ("dense.py",):
         shutil.copy(FIXTURES / name, tmp_path / name)
-    path = tmp_path / "draft.py"
-    path.write_text(SHADOWING)
-    result = generate(tree_of_file(path), path)
+    result = _generated(tmp_path, "draft.py", SHADOWING)
     layer = next(n for n in result.irs[0].root.walk() if n.cls == "DenseDecoderLayer")
     assert [(c.attr, c.cls) for c in layer.children] == [
         ("self_attn", "DenseAttention"), ("mlp", "DenseMLP"), ("input_layernorm", "RMSNorm")]
@@ -372,9 +377,7 @@ def test_modules_built_in_a_loop_of_unknown_length_leave_the_text_model_incomple
     (the loop is not unrolled): reported incomplete, never silently FULLY as
     it was (nanbeige, iquest_loopcoder, hrm_text, nemotron_h_mtp in 0.5.23).
     The same loop in a multimodal tower, which is not analyzed, is a note."""
-    path = tmp_path / "looped.py"
-    path.write_text(LOOPED)
-    result = generate(tree_of_file(path), path)
+    result = _generated(tmp_path, "looped.py", LOOPED)
     loops = sorted((d.severity, d.loc.line, d.message) for d in result.diagnostics if d.code == "loop")
     assert loops == [
         ("incomplete", 13, "modules of self.attn built in a loop over a symbolic range: how many is not known"),
@@ -425,9 +428,7 @@ def test_modules_chosen_per_layer_index_into_a_list_are_the_stack(tmp_path):
     holds both, each counted on the layers its test picks. The runtime
     oracle's view of mllama: the list stayed empty, the text model had no
     layer, was taken for a tower, and the entry was FULLY on 5 operators."""
-    path = tmp_path / "chosen.py"
-    path.write_text(CHOSEN_PER_INDEX)
-    result = generate(tree_of_file(path), path)
+    result = _generated(tmp_path, "chosen.py", CHOSEN_PER_INDEX)
     assert result.classes[0].status == "FULLY"
     layers = {op.name: op.layers for op in result.shapes[0].operators if op.kind == "matmul"}
     env = {"mc": {"num_hidden_layers": 40, "cross_attention_layers": [3, 8, 13, 18, 23, 28, 33, 38]}}
@@ -493,9 +494,7 @@ def test_a_layer_built_by_what_a_comprehension_over_the_config_gives_is_not_sile
     from astgen import messages as M
     from astgen.emit.pysource import show
 
-    path = tmp_path / "sparse.py"
-    path.write_text(SPARSE_LAYERS)
-    result = generate(tree_of_file(path), path)
+    result = _generated(tmp_path, "sparse.py", SPARSE_LAYERS)
     assert result.classes[0].status == "FULLY"
     layers = {op.name: op.layers for op in result.shapes[0].operators}
     assert "nonzero_indices(" in show(layers["index_proj"])
@@ -507,8 +506,7 @@ def test_a_layer_built_by_what_a_comprehension_over_the_config_gives_is_not_sile
     assert count() == 0
     assert "from ._astgen import Arch, nonzero_indices\n" in result.source
 
-    path.write_text(SPARSE_LAYERS.replace("if f != 0]", "if f > 1]"))  # a test astgen does not read
-    result = generate(tree_of_file(path), path)
+    result = _generated(tmp_path, "sparse.py", SPARSE_LAYERS.replace("if f != 0]", "if f > 1]"))  # not read
     built = [(d.loc.line, d.message) for d in result.diagnostics if d.kind == M.ASSUMED_BUILT]
     assert built == [(22, "whether index_proj is built depends on nested comprehension (given the config), "
                           "which astgen cannot evaluate")]
@@ -566,9 +564,7 @@ def test_experts_a_rank_builds_by_what_a_library_call_makes_of_the_config_are_no
     the config's too."""
     from astgen import messages as M
 
-    path = tmp_path / "split.py"
-    path.write_text(SPLIT_EXPERTS)
-    result = generate(tree_of_file(path), path)
+    result = _generated(tmp_path, "split.py", SPLIT_EXPERTS)
     built = [(d.loc.line, d.message) for d in result.diagnostics if d.kind == M.ASSUMED_BUILT]
     assert built == [(21, "whether ExpertMLP is built depends on call of tolist (given the config), which astgen "
                           "cannot evaluate")]
@@ -609,9 +605,7 @@ def test_a_module_chosen_by_a_config_string_lower_cased_is_built_under_that_test
     is now an expression of the config: each head under its own."""
     from astgen.emit.pysource import show
 
-    path = tmp_path / "head.py"
-    path.write_text(HEAD_BY_TYPE)
-    result = generate(tree_of_file(path), path)
+    result = _generated(tmp_path, "head.py", HEAD_BY_TYPE)
     assert result.classes[0].status == "FULLY"
     kind = 'str.lower(str(getattr(mc, "head_type", "vanilla")))'
     heads = [(op.k, E.simplify_condition(op.guard)) for op in result.shapes[0].operators if op.name == "head"]
@@ -660,9 +654,7 @@ def test_moe_layers_a_config_string_lists_are_counted_from_it(tmp_path):
     default (every layer but the first), as sglang reads them."""
     import types
 
-    path = tmp_path / "text.py"
-    path.write_text(MOE_BY_TEXT)
-    result = generate(tree_of_file(path), path)
+    result = _generated(tmp_path, "text.py", MOE_BY_TEXT)
     assert result.classes[0].status == "FULLY"
     layers = {op.name: op.layers for op in result.shapes[0].operators}
     assert "as_ints(str.split(str.strip(getattr(mc, 'moe_layers_enum', None)), ','))" in E.to_source(layers["moe"])
