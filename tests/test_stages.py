@@ -349,7 +349,7 @@ def test_a_role_call_leaves_out_the_rows_its_method_derives_and_takes_a_long_lay
 
     rules = load_rules()
     assert rules.execution.rows_from == {"ffn_exit": "ffn_entry"}
-    seq, hidden, zero = E.Name("seq_len"), E.Attr(E.Name("mc"), "hidden_size"), E.Const(0)
+    seq, hidden = E.Name("seq_len"), E.Attr(E.Name("mc"), "hidden_size")
     gathered = E.parse("seq_len * sc.dp_size")  # what ffn_entry leaves a MoE under DP attention
     count = E.parse("sum(1 for layer_id in range(mc.num_hidden_layers) if layer_id % mc.moe_layer_freq == 0)")
     at = Location("sglang/srt/models/toy_moe.py", 60)
