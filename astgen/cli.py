@@ -111,6 +111,9 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[SourceTree, list[Path]]:
     if target and not Path(target).exists():
         raise UsageError(f"{target}: no such file or directory")
     if target and Path(target).is_file():
+        if not tree.flat and not Path(target).resolve().is_relative_to(tree.root.resolve()):
+            raise UsageError(f"{target}: not in the sglang tree {tree.root} it is to be read with; copy it into "
+                             f"{tree.models_dir}, or give the file alone to read it in its own tree")
         return tree, [Path(target)]
     return tree, _select(tree, getattr(args, "arch", None))
 

@@ -40,6 +40,24 @@ def test_missing_input_exits_2(tmp_path):
     assert proc.stderr.strip() == f"astgen: error: {tmp_path / 'nope.py'}: no such file or directory"
 
 
+def test_a_file_outside_the_tree_it_is_to_be_read_with_exits_2(tmp_path):
+    """`gen FILE --sglang-root DIR` (or --sglang-version) with FILE outside
+    the tree crashed on a path computation (astgen crashed on this file:
+    ValueError ... is not in the subpath). It is a usage error: exit 2, the
+    way out in the message, nothing written."""
+    models = tmp_path / "checkout" / "sglang" / "srt" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(FIXTURES / "dense.py", models / "dense.py")
+    (tmp_path / "mine").mkdir()
+    mine = shutil.copy(FIXTURES / "dense.py", tmp_path / "mine" / "dense.py")
+    proc = run(["gen", str(mine), "--sglang-root", str(tmp_path / "checkout"), "-o", str(tmp_path / "out")])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"astgen: error: {mine}: not in the sglang tree {tmp_path / 'checkout'} it is to "
+                                   f"be read with; copy it into {models}, or give the file alone to read it in its "
+                                   "own tree")
+    assert not (tmp_path / "out").exists()
+
+
 def test_hostile_defaults_and_decorators_are_never_executed(tmp_path):
     shutil.copy(BAD / "hostile.py", tmp_path / "hostile.py")
     proc = run(["gen", str(tmp_path / "hostile.py"), "-o", str(tmp_path / "out")], cwd=tmp_path)
