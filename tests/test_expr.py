@@ -185,6 +185,10 @@ def test_tidy_removes_identities_and_decides_none_tests():
     # (getattr would read it even where the key is present, and it may be absent)
     assert E.to_source(tidy(E.parse("mc.q if hasattr(mc, 'q') else None"))) == "getattr(mc, 'q', None)"
     assert E.to_source(tidy(E.parse("mc.q if hasattr(mc, 'q') else mc.r"))) == "mc.q if hasattr(mc, 'q') else mc.r"
+    # `True if test else False` is the test where it is a bool (step3_vl.py:333); not where it is a value
+    assert E.to_source(tidy(E.parse("True if i in mc.moe_layers else False"))) == "i in mc.moe_layers"
+    assert E.to_source(tidy(E.parse("False if i < mc.n else True"))) == "not i < mc.n"
+    assert E.to_source(tidy(E.parse("True if mc.k else False"))) == "True if mc.k else False"
 
 
 @settings(max_examples=200, deadline=None)

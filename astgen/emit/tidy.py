@@ -195,6 +195,9 @@ def _ifexp(e: E.IfExp) -> E.Expr:
         return e.body if test.value else e.orelse
     if e.body == e.orelse:
         return e.body
+    if (e.body, e.orelse) in ((E.TRUE, E.FALSE), (E.FALSE, E.TRUE)) and E.is_bool(test):
+        # `True if layer_id in moe_layers_idx else False` (step3_vl.py:333): the test is a bool
+        return test if e.body == E.TRUE else tidy(E.UnaryOp("not", test))
     if isinstance(test, E.HasAttr) and e.body == E.Attr(test.obj, test.name) and isinstance(e.orelse, E.Const):
         return E.GetAttr(test.obj, test.name, e.orelse)  # `x.k if hasattr(x, "k") else 0`: what getattr does
     if isinstance(test, E.Compare) and test.op == "is" and test.right == E.NONE:

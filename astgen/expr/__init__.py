@@ -69,6 +69,7 @@ from astgen.expr.printer import (  # noqa: F401 (the facade)
 )
 from astgen.expr.simplify import (  # noqa: F401 (the facade)
     and_,
+    is_bool,
     not_,
     or_,
     simplify,

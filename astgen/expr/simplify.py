@@ -213,6 +213,11 @@ def _simplify_boolop(e: BoolOp) -> Expr:
     return e.left if t else e.right
 
 
+def is_bool(e: Expr) -> bool:
+    """Whether ``e``'s value is a bool (a comparison, a negation, ``and`` of them)."""
+    return _is_bool_expr(e)
+
+
 def _is_bool_expr(e: Expr) -> bool:
     if isinstance(e, (Compare, HasAttr)):
         return True
