@@ -210,3 +210,17 @@ def test_rows_from_must_name_roles_and_one_that_leaves_other_rows():
     doc["forward"]["rows_from"] = {"ffn_entry": "ffn_exit"}
     with pytest.raises(RulesError, match=r"forward.rows_from.ffn_entry: ffn_exit always leaves seq_len rows"):
         _load_execution(doc)
+
+
+@settings(max_examples=100, deadline=None)
+@given(flags=st.lists(st.integers(-2, 3), max_size=12))
+def test_the_package_helpers_modules_call_are_the_expression_engines_functions(flags):
+    """as_ints, nonzero_indices and zero_indices are written twice: in the
+    package's _astgen.py, which the modules call, and in astgen.expr's FUNCS,
+    which the analysis evaluates. They must agree."""
+    helpers = sys.modules[emitted_package() + "._astgen"]
+    text = ",".join(str(f) for f in flags)
+    for name, value in (("as_ints", text.split(",") if flags else []), ("nonzero_indices", flags),
+                        ("zero_indices", flags)):
+        assert getattr(helpers, name)(value) == E.FUNCS[name](value)
+    assert E.LIST_FUNCS >= {"as_ints", "nonzero_indices", "zero_indices"}

@@ -30,8 +30,7 @@ _PREAMBLE = (
     ("chunk", "chunk = self.prefill_chunk()"),  # the package's Arch: tokens per chunk
 )
 _ARGUMENTS = ("m", "k", "n", "batch", "layers", "weight")  # an operator's own locals
-PREAMBLE_NAMES = tuple(n for names, _ in _PREAMBLE for n in names.split("|")) + ("self", "chunks") \
-    + ARGUMENTS + _ARGUMENTS
+PREAMBLE_NAMES = tuple(name for name, _ in _PREAMBLE) + ("self",) + ARGUMENTS + _ARGUMENTS
 
 
 def preamble(body: list[str], switches: list[tuple[str, str]] = ()) -> list[str]:

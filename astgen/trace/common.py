@@ -248,15 +248,19 @@ _SELF_COMPARE = {"==": E.TRUE, "<=": E.TRUE, ">=": E.TRUE, "is": E.TRUE, "!=": E
                  "is not": E.FALSE}
 
 
+def _in_data(e: E.Expr) -> bool:
+    """A membership test in what is not (wholly) known: what it is tested
+    in is data, never a server switch (whose None would be a TypeError)."""
+    return isinstance(e, E.Compare) and e.op in ("in", "not in") and bool(E.unknowns(e.right))
+
+
 def _config_unknowns(value: Any) -> list[str]:
     """What the unknowns of ``value`` that the checkpoint decides are: those
-    given the config, and what a membership is tested in (data, never a
-    server switch), by name."""
+    given the config, and what a membership is tested in, by name."""
     if not isinstance(value, E.Expr):
         return []
     found = {u.what for u in E.unknowns(value) if u.given_config}
-    found |= {u.what for x in E.walk(value) if isinstance(x, E.Compare) and x.op in ("in", "not in")
-              for u in E.unknowns(x.right)}
+    found |= {u.what for x in E.walk(value) if _in_data(x) for u in E.unknowns(x.right)}
     return sorted(found)
 
 
@@ -268,21 +272,20 @@ def _hangs_on_the_config(value: Any) -> bool:
     dsa_indexer.py:471-476: off on the default platform)."""
     if not isinstance(value, E.Expr) or not E.unknowns(value):
         return False
+    kept = _keep_config_unknowns(value)
+    opened = _self_compares_decided(E.replace_all(kept, {u: _ASSUMED for u in E.unknowns(kept)}))
+    return _ASSUMED.id in E.free_names(E.simplify_condition(E.simplify(opened)))
 
-    def opened(e: E.Expr) -> E.Expr:
-        if isinstance(e, E.Unknown):
-            return _ASSUMED if e.given_config else E.NONE
-        if isinstance(e, E.Compare) and e.op in ("in", "not in") and E.unknowns(e.right):
-            # what a membership is tested in is data, never a server switch (None: a TypeError)
-            return E.Compare(e.op, opened(e.left), _ASSUMED)
-        kids = [opened(c) for c in e.children()]
-        e = E.rebuild(e, kids) if kids else e
-        if isinstance(e, E.Compare) and e.left == e.right and e.op in _SELF_COMPARE and _ASSUMED.id not in \
-                E.free_names(e.left):  # a config value against itself (an MTP layer's `layer_id >=
-            return _SELF_COMPARE[e.op]  # num_hidden_layers` at num_hidden_layers, configs/gigachat35.py:204-207)
-        return e
 
-    return _ASSUMED.id in E.free_names(E.simplify_condition(E.simplify(opened(value))))
+def _self_compares_decided(e: E.Expr) -> E.Expr:
+    """``e`` with a config value compared with itself decided (an MTP layer's
+    ``layer_id >= num_hidden_layers`` at num_hidden_layers, configs/gigachat35.py:204-207)."""
+    kids = [_self_compares_decided(c) for c in e.children()]
+    e = E.rebuild(e, kids) if kids else e
+    if isinstance(e, E.Compare) and e.left == e.right and e.op in _SELF_COMPARE \
+            and _ASSUMED.id not in E.free_names(e.left):
+        return _SELF_COMPARE[e.op]
+    return e
 
 
 _MEMBERSHIP = "membership in "
@@ -294,7 +297,7 @@ def _keep_config_unknowns(e: E.Expr) -> E.Expr:
     None, their default."""
     if isinstance(e, E.Unknown):
         return e if e.given_config else E.NONE
-    if isinstance(e, E.Compare) and e.op in ("in", "not in") and E.unknowns(e.right):
+    if _in_data(e):
         whats = sorted({u.what.removeprefix(_MEMBERSHIP) for u in E.unknowns(e.right)})
         return E.Compare(e.op, _keep_config_unknowns(e.left), E.Unknown(_MEMBERSHIP + ", ".join(whats),
                                                                           given_config=True))

@@ -15,6 +15,7 @@ from astgen.trace.common import (
     _callee_name,
     _config_unknowns,
     _hangs_on_the_config,
+    _in_data,
     _is_classmethod,
     _keep_config_unknowns,
     _is_config,
@@ -442,7 +443,7 @@ class Expressions:
             return E.TRUE if value is not None else E.FALSE
         if not E.unknowns(value):
             return value
-        if any(isinstance(x, E.Compare) and x.op in ("in", "not in") and E.unknowns(x.right) for x in E.walk(value)):
+        if any(_in_data(x) for x in E.walk(value)):
             # a membership in what the checkpoint decides (`layer_id in moe_layers_idx`,
             # step3_vl.py:318-333): not known, never `in None`; what it guards is incomplete
             return E.simplify(_keep_config_unknowns(value))

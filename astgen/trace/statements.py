@@ -121,26 +121,22 @@ class Statements:
             else_body = _body(orelse.body)
         if isinstance(test, E.Const):
             skipped = else_body if test.value else _body(stmt.body)
-            if _hangs_on_the_config(value):
-                self._report_structural_assumption(value, skipped)
+            self._report_structural_assumption(value, skipped)
             return self._exec_block(_body(stmt.body) if test.value else else_body)
-        if _hangs_on_the_config(value):  # a config helper astgen cannot read decides the branch:
-            # whichever builds modules may be the wrong one
-            self._report_structural_assumption(value, [*_body(stmt.body), *else_body])
+        # a test a config helper decides, taken both ways: whichever branch builds modules may not be
+        self._report_structural_assumption(value, [*_body(stmt.body), *else_body])
         return self._fork(test, lambda: self._exec_block(_body(stmt.body)),
                           lambda: self._exec_block(else_body), rest)
 
     def _report_structural_assumption(self, value: Any, skipped: list) -> None:
-        """A branch left out on an assumption about the checkpoint (a helper
-        astgen cannot read, given the config), whose code builds submodules:
-        whether those weights exist is not known, so the entry is incomplete.
-        Server switches (backends, platforms, environment) take their default
-        path with a note, as before."""
-        if not isinstance(value, E.Expr):
-            return
-        calls = _config_unknowns(value)
-        if not calls:
+        """Code a test left out, or took both ways, where a helper astgen
+        cannot read decides the test (given the config) and the code builds
+        submodules: whether those weights exist is not known, so the entry is
+        incomplete. Server switches (backends, platforms, environment) take
+        their default path with a note, as before."""
+        if not _hangs_on_the_config(value):
             return  # the skipped code is scanned (a CST walk) only where it matters
+        calls = _config_unknowns(value)
         built = list(dict.fromkeys(a for stmt in skipped for a in _assigned_modules(stmt)))
         if built:
             self._assume_built(built, calls)
