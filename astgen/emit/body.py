@@ -430,9 +430,7 @@ def _op_lines(op: PrintedOp, indent: int, held: dict[str, str]) -> list[str]:
 
         def laid_out(layers_as: str) -> list[str]:
             call = f"ops.{op.group}({', '.join(args + ([f'layers={layers_as}'] if op.layers != E.Const(1) else []))})"
-            if indent + len(call) + len(comment) <= LINE_LENGTH:
-                return [" " * indent + call + comment]
-            return [" " * indent + comment.strip()] + statement(call, indent)
+            return _commented(call, indent, comment)
 
         lines = laid_out(layers)
         if op.layers == E.Const(1) or layers == "layers" or len(lines) == 1:
@@ -473,10 +471,14 @@ def _op_lines(op: PrintedOp, indent: int, held: dict[str, str]) -> list[str]:
             lines += statement(f"{f} = {texts[f]}", indent)
             held[f] = texts[f]
         texts[f] = f
-    call = _call(op, texts)
+    return lines + _commented(_call(op, texts), indent, comment)
+
+
+def _commented(call: str, indent: int, comment: str) -> list[str]:
+    """``call`` with its source comment: after it where the line holds both, else on a line before it."""
     if indent + len(call) + len(comment) <= LINE_LENGTH:
-        return lines + [" " * indent + call + comment]
-    return lines + [" " * indent + comment.strip()] + statement(call, indent)
+        return [" " * indent + call + comment]
+    return [" " * indent + comment.strip()] + statement(call, indent)
 
 
 def _sources(at: tuple[str, ...]) -> str:
