@@ -110,6 +110,11 @@ def as_ints(items):
     return [int(x) for x in items]
 
 
+def coalesce(value, default):
+    """`value`, or `default` where it is None (`default if value is None else value`)."""
+    return default if value is None else value
+
+
 def nonzero_indices(flags):
     """The indices of the config's per-layer flags that are not 0."""
     return [i for i, f in enumerate(flags) if f != 0]

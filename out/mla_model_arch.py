@@ -10,7 +10,7 @@ auto; other switches at sglang's default.
 
 from src.arch.config import ForwardMode
 
-from ._astgen import Arch
+from ._astgen import Arch, coalesce
 
 # sglang's server arguments the code tests (--server-args); a schedule field wins
 SERVER_ARGS = {
@@ -41,7 +41,7 @@ class LatentForCausalLMArch(Arch):
         tp_size = sc.tp_size * sc.dp_size
         head_dim = kv_lora_rank + mc.qk_rope_head_dim
         output_size = num_attention_heads * (qk_nope_head_dim + v_head_dim)
-        tp = sc.tp_size if sc.tp_size is not None else tp_size
+        tp = coalesce(sc.tp_size, tp_size)
         v_dim = head_dim_2 if v_head_dim == -1 or v_head_dim is None else v_head_dim
         if is_decode:
             num_heads = num_attention_heads // sc.tp_size

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from astgen import expr as E
 from astgen.emit.tidy import given as tidy_given
-from astgen.emit.tidy import tidy, tidy_condition
+from astgen.emit.tidy import coalesced, tidy, tidy_condition
 
 KEYS = ["hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size"]
 
@@ -189,6 +189,36 @@ def test_tidy_removes_identities_and_decides_none_tests():
     assert E.to_source(tidy(E.parse("True if i in mc.moe_layers else False"))) == "i in mc.moe_layers"
     assert E.to_source(tidy(E.parse("False if i < mc.n else True"))) == "not i < mc.n"
     assert E.to_source(tidy(E.parse("True if mc.k else False"))) == "True if mc.k else False"
+
+
+@settings(max_examples=300, deadline=None)
+@given(exprs, st.none() | st.integers(-3, 9), st.sampled_from(["is", "is not"]), configs, schedules)
+def test_a_fallback_where_a_value_is_none_prints_as_coalesce_with_its_value(v, d, op, config, sched):
+    """``d if v is None else v`` (``v if v is not None else d``) is the
+    package's ``coalesce(v, d)`` when ``d`` cannot raise; the same value."""
+    env = {"mc": config, "sc": sched}
+    test = E.Compare(op, v, E.NONE)
+    e = E.IfExp(test, E.Const(d), v) if op == "is" else E.IfExp(test, v, E.Const(d))
+    before = _value(e, env)
+    assume(before != "error")
+    printed = coalesced(E.BinOp("+", E.Const(1), e))  # inside another expression too
+    assert printed == E.BinOp("+", E.Const(1), E.Call("coalesce", (v, E.Const(d))))
+    assert _value(printed.right, env) == before
+
+
+def test_coalesce_takes_only_a_fallback_that_cannot_raise():
+    """A local, a constant, or + - * of them (a config class's `if
+    num_key_value_heads is None: num_key_value_heads = num_attention_heads`,
+    configs/olmo3.py:82); a fallback that reads the config or divides stays
+    behind its test, computed only when needed."""
+    def printed(text):
+        return E.to_source(coalesced(E.parse(text)))
+    assert printed("heads if kv is None else kv") == "coalesce(kv, heads)"
+    assert printed("mc.kv if mc.kv is not None else 2 * heads - 1") == "coalesce(mc.kv, 2 * heads - 1)"
+    assert printed("(a if b is None else b) if kv is None else kv") == "coalesce(kv, coalesce(b, a))"
+    for kept in ("mc.heads if kv is None else kv", "hidden // heads if head_dim is None else head_dim",
+                 "heads if kv is None else other", "heads if kv == 0 else kv"):
+        assert printed(kept) == E.to_source(E.parse(kept))
 
 
 @settings(max_examples=200, deadline=None)

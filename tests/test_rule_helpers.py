@@ -215,7 +215,7 @@ def test_rows_from_must_name_roles_and_one_that_leaves_other_rows():
 @settings(max_examples=100, deadline=None)
 @given(flags=st.lists(st.integers(-2, 3), max_size=12))
 def test_the_package_helpers_modules_call_are_the_expression_engines_functions(flags):
-    """as_ints, nonzero_indices and zero_indices are written twice: in the
+    """as_ints, nonzero_indices, zero_indices and coalesce are written twice: in the
     package's _astgen.py, which the modules call, and in astgen.expr's FUNCS,
     which the analysis evaluates. They must agree."""
     helpers = sys.modules[emitted_package() + "._astgen"]
@@ -224,3 +224,5 @@ def test_the_package_helpers_modules_call_are_the_expression_engines_functions(f
                         ("zero_indices", flags)):
         assert getattr(helpers, name)(value) == E.FUNCS[name](value)
     assert E.LIST_FUNCS >= {"as_ints", "nonzero_indices", "zero_indices"}
+    for value in (None, 0, flags):
+        assert helpers.coalesce(value, 7) == E.FUNCS["coalesce"](value, 7) == (7 if value is None else value)

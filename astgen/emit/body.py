@@ -14,7 +14,7 @@ from pathlib import Path
 from astgen import expr as E
 from astgen.emit._cse import Namer
 from astgen.emit.pysource import LINE_LENGTH, show, statement
-from astgen.emit.tidy import given, tidy, tidy_condition
+from astgen.emit.tidy import coalesced, given, tidy, tidy_condition
 from astgen.frontend.parse import Location
 from astgen.lower.shapes import BOUND_NAMES, Operator
 
@@ -47,6 +47,12 @@ def preamble(body: list[str], switches: list[tuple[str, str]] = ()) -> list[str]
 
 # ----------------------------------------------------------------------------
 # operators as the code prints them
+
+
+def code(e: E.Expr) -> str:
+    """``e`` as the emitted code computes it, its parts named: a fallback
+    where a value is None reads as the package's ``coalesce``."""
+    return show(coalesced(e))
 
 
 @dataclass(frozen=True)
@@ -313,7 +319,7 @@ def _scope(items: list[_Item], indent: int, namer: Namer, bound: set[str], top: 
             items[i].op = replace(items[i].op, **{what: e})
     lines = []
     for name, value in definitions:
-        lines += statement(f"{name} = {show(value)}", indent)
+        lines += statement(f"{name} = {code(value)}", indent)
     inner = bound | {name for name, _ in definitions}
     i = 0
     tested: E.Expr | None = None  # the test of the `if` just written, which an `else` may follow
@@ -323,7 +329,7 @@ def _scope(items: list[_Item], indent: int, namer: Namer, bound: set[str], top: 
         if item.op.per_layer is not None and not in_loop:
             run = _run(items, i, lambda x: x.op.per_layer == item.op.per_layer)
             var, n = item.op.per_layer
-            lines += statement(f"for {var} in range({show(n)}):", indent)
+            lines += statement(f"for {var} in range({code(n)}):", indent)
             lines += _scope(run, indent + 4, namer, inner | {var}, in_loop=True, held=held)
             held.clear()  # what the block bound is not known after it
         elif item.conds:
@@ -337,7 +343,7 @@ def _scope(items: list[_Item], indent: int, namer: Namer, bound: set[str], top: 
                 lines += statement("else:", indent)
                 test = None  # no `else` after an `else`
             else:
-                lines += statement(f"if {show(test)}:", indent)
+                lines += statement(f"if {code(test)}:", indent)
             lines += _scope(body, indent + 4, namer, set(inner), in_loop=in_loop, held=held)
             held.clear()
         else:
@@ -421,12 +427,12 @@ def _op_lines(op: PrintedOp, indent: int, held: dict[str, str]) -> list[str]:
     holds the same already (``held``, which the bindings update)."""
     comment = f"  # {_sources(op.at)}"
     if op.kind == "call":  # keyword arguments: black lays out a call too long for the line
-        args = [show(v) if i < op.positional else f"{k}={show(v)}" for i, (k, v) in enumerate(op.args)]
+        args = [code(v) if i < op.positional else f"{k}={code(v)}" for i, (k, v) in enumerate(op.args)]
         if not op.name_as:
             args.insert(0, show(E.Const(op.name)))
         elif op.name:
             args.insert(op.positional, f"{op.name_as}={show(E.Const(op.name))}")
-        layers = show(op.layers)
+        layers = code(op.layers)
 
         def laid_out(layers_as: str) -> list[str]:
             call = f"ops.{op.group}({', '.join(args + ([f'layers={layers_as}'] if op.layers != E.Const(1) else []))})"
@@ -443,7 +449,7 @@ def _op_lines(op: PrintedOp, indent: int, held: dict[str, str]) -> list[str]:
         held["layers"] = layers
         return shorter
     used = [f for f in _VALUES if not (op.kind == "transfer" and f == "k")]
-    texts = {f: show(getattr(op, f)) for f in used}
+    texts = {f: code(getattr(op, f)) for f in used}
     if op.quantized:
         texts["weight"] = show(E.Const(op.path))
     # the longest arguments go to locals, as few as make the call fit (all of

@@ -25,6 +25,7 @@ from astgen.emit.body import (
     PREAMBLE_NAMES,
     PrintedOp,
     build_body,
+    code,
     count_hints,
     emitted,
     nested,
@@ -384,8 +385,8 @@ def _kv_elements_body(total: E.Expr, preferred: dict[E.Expr, str]) -> list[str]:
     multiplies them by the KV dtype's bytes)."""
     namer = Namer(preferred, {}, {"mc", "sc", "self"})
     definitions, (value,) = namer.name_common([tidy(nested(total))], {"mc", "sc"})
-    lines = [line for name, d in definitions for line in statement(f"{name} = {show(d)}", 8)]
-    return lines + statement(f"return {show(value)}", 8)
+    lines = [line for name, d in definitions for line in statement(f"{name} = {code(d)}", 8)]
+    return lines + statement(f"return {code(value)}", 8)
 
 
 def _kv_body(total: E.Expr, preferred: dict[E.Expr, str], per_gpu: bool) -> list[str]:
@@ -401,8 +402,8 @@ def _kv_body(total: E.Expr, preferred: dict[E.Expr, str], per_gpu: bool) -> list
         lines.append("        sc = self.schedule_config")
     lines.append("        kv_dtype = self.kv_cache_dtype or model_dtype(mc)")
     for name, d in definitions:
-        lines += statement(f"{name} = {show(d)}", 8)
-    total = show(E.BinOp("*", value, E.attr_path("kv_dtype", "value")))
+        lines += statement(f"{name} = {code(d)}", 8)
+    total = code(E.BinOp("*", value, E.attr_path("kv_dtype", "value")))
     return lines + statement(f"return float({total})", 8)
 
 

@@ -34,7 +34,7 @@ PACKAGE_FILES = (INIT, HELPERS)
 MODULE_GLOB = "*_model_arch.py"
 
 # what a model module imports from the helpers' module, by the name it uses
-EXPORTS = ("Arch", "Operators", "as_config", "as_ints", "model_dtype", "nonzero_indices", "sub_config",
+EXPORTS = ("Arch", "Operators", "as_config", "as_ints", "coalesce", "model_dtype", "nonzero_indices", "sub_config",
            "weight_dtype_of", "zero_indices")
 
 
@@ -443,6 +443,11 @@ def as_ints(items):
     """[int(x) for x in items]: layer indices the config gives as text
     (moe_layers_enum = "1,2,3", read as str.split(mc.moe_layers_enum, ","))."""
     return [int(x) for x in items]
+
+
+def coalesce(value, default):
+    """`value`, or `default` where it is None (`default if value is None else value`)."""
+    return default if value is None else value
 
 
 def nonzero_indices(flags):

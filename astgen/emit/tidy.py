@@ -298,3 +298,37 @@ def _given(e: E.Expr, known: dict[E.Expr, E.Expr]) -> E.Expr:
         return E.CountIf(e.var, _given(e.n, known), tidy_condition(_decided(e.pred, known)))
     kids = [_given(c, known) for c in e.children()]
     return E.rebuild(e, kids) if kids else e
+
+
+def coalesced(e: E.Expr) -> E.Expr:
+    """``e`` as the code that computes it is printed, after its parts are
+    named: ``d if v is None else v`` (and ``v if v is not None else d``) is
+    the package's ``coalesce(v, d)`` where ``d`` cannot raise (a local, a
+    constant, or ``+ - *`` and choices of them): computing ``d`` when ``v``
+    is not None then changes nothing. A fallback that reads the config or
+    divides stays behind its test, where it is computed only when needed
+    (``hidden // heads if head_dim is None else head_dim``)."""
+    if not any(isinstance(x, E.IfExp) for x in E.walk(e)):
+        return e
+    e = E.rebuild(e, [coalesced(c) for c in e.children()])
+    if isinstance(e, E.IfExp) and isinstance(e.test, E.Compare) and e.test.right == E.NONE:
+        value = e.test.left
+        if e.test.op == "is" and e.orelse == value and _cannot_raise(e.body):
+            return E.Call("coalesce", (value, e.body))
+        if e.test.op == "is not" and e.body == value and _cannot_raise(e.orelse):
+            return E.Call("coalesce", (value, e.orelse))
+    return e
+
+
+def _cannot_raise(e: E.Expr) -> bool:
+    if isinstance(e, (E.Name, E.Const)):
+        return True
+    if isinstance(e, E.BinOp) and e.op in ("+", "-", "*"):
+        return _cannot_raise(e.left) and _cannot_raise(e.right)
+    if isinstance(e, E.IfExp):
+        return _cannot_raise(e.test) and _cannot_raise(e.body) and _cannot_raise(e.orelse)
+    if isinstance(e, E.Compare) and e.op in ("is", "is not", "==", "!="):
+        return _cannot_raise(e.left) and _cannot_raise(e.right)
+    if isinstance(e, E.Call) and e.func == "coalesce":
+        return all(_cannot_raise(c) for c in e.args)
+    return False

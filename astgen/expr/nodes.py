@@ -292,6 +292,8 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "str.strip": str.strip,
     "str.split": str.split,
     "as_ints": lambda items: [int(x) for x in items],
+    # `d if v is None else v` as an emitted module prints it (emit/tidy.py coalesced)
+    "coalesce": lambda value, default: default if value is None else value,
     "range": range,  # `[i for i in range(1, config.num_hidden_layers)]` (step3_vl.py:323), for membership
     # `[i for i, f in enumerate(flags) if f != 0]` (configs/model_config.py:460-471): the package's
     "nonzero_indices": lambda flags: [i for i, f in enumerate(flags) if f != 0],
