@@ -116,7 +116,7 @@ class ParsedModule:
         # cope with a string whose lines start left of the def
         text = ("class _:\n" if indented else "") + "".join(lines)
         try:
-            module = cst.parse_module(text)
+            module = parse_trusted(text)
             tree = ast.parse(text)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             return None
@@ -276,12 +276,32 @@ def read_source(path: Path, display: str | None = None) -> str:
         raise ParseFailure(display, line, f"not UTF-8: {exc.reason}") from None
 
 
+def _unchecked(self: cst.CSTNode) -> None:
+    pass
+
+
+def parse_trusted(text: str) -> cst.Module:
+    """``libcst.parse_module(text)`` without libcst's check of each node it
+    builds. libcst validates every node in ``CSTNode.__post_init__`` (a third
+    of parsing sglang's models: 2.6 million nodes); the nodes its parser
+    builds from text it accepted are valid by construction, and libcst's own
+    comment there says the check could be skipped when parsing a file
+    (libcst/_nodes/base.py, 1.9). Only while libcst parses: every node built
+    otherwise is checked. Syntax errors are the parser's, reported alike."""
+    checked = cst.CSTNode.__post_init__
+    cst.CSTNode.__post_init__ = _unchecked
+    try:
+        return cst.parse_module(text)
+    finally:
+        cst.CSTNode.__post_init__ = checked
+
+
 def parse_source(text: str, name: str, path: Path, display: str | None = None) -> ParsedModule:
     display = display or str(path)
     methods: dict[tuple[str, str], tuple[int, int]] = {}
     deferred: dict[str, list[tuple[int, int] | None]] = {}
     try:
-        tree = cst.parse_module(skip_bodies(text, methods, deferred, keep_lines=False))
+        tree = parse_trusted(skip_bodies(text, methods, deferred, keep_lines=False))
     except cst.ParserSyntaxError:
         try:  # where the error is in the file itself (the skipped text has fewer lines)
             cst.parse_module(text)
