@@ -254,6 +254,31 @@ def test_partition_keeps_a_family_on_one_worker_and_balances_load(tmp_path):
         ["base.py", "child_a.py", "child_b.py"], ["other.py"]]
 
 
+def test_a_worker_done_with_its_share_takes_the_others_last_files():
+    """The shares run in order; a worker whose share is done takes, one at a
+    time, the last file not yet started of the share with most left."""
+    from astgen.scan import next_file
+    a, b = [Path(f"a{i}.py") for i in range(2)], [Path(f"b{i}.py") for i in range(4)]
+    shares = [list(a), list(b)]
+    order = [(w, next_file(shares, w)) for w in (0, 1, 0, 0, 0, 1, 0)]
+    assert [(w, p and p.name) for w, p in order] == [
+        (0, "a0.py"), (1, "b0.py"), (0, "a1.py"), (0, "b3.py"), (0, "b2.py"), (1, "b1.py"), (0, None)]
+    assert shares == [[], []]
+
+
+def test_an_in_process_scan_leaves_the_collector_as_it_found_it(tmp_path):
+    """One job runs in this process with the garbage collector off (parsed
+    trees live as long as the scan); it is on again after."""
+    import gc
+    tree = tree_of_dir(_copy_tree(tmp_path))
+    files = tree.model_files()[:2]
+    seen = []
+    assert gc.isenabled()
+    results = scan_files(tree, files, RULES, ScanOptions(jobs=1), lambda r: seen.append(gc.isenabled()))
+    assert seen == [False, False] and gc.isenabled()
+    assert [r.path for r in results] == files
+
+
 def test_rich_progress_bar_on_a_terminal():
     import io
 
