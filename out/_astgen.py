@@ -411,6 +411,30 @@ class Arch(BaseModelArch):
             sc.mode == ForwardMode.DECODE and sc.deepep,
         )
 
+    def mla_absorbed(self, seq_len):
+        """Whether MLA attention runs its absorbed path on a chunk of seq_len
+        tokens (rules/execution.toml [mla] absorbed_extend): in DECODE, and in an
+        EXTEND chunk prefill's CUDA graph captures (sglang 0.5.23 on: the modules
+        of earlier versions test DECODE alone)."""
+        sc = self.schedule_config
+        chunk = self.prefill_chunk()
+        return (
+            sc.mode == ForwardMode.DECODE
+            or not self.switch("disable_prefill_cuda_graph")
+            and not self.switch("enable_two_batch_overlap")
+            and self.switch("moe_a2a_backend")
+            in ("none", "deepep", "megamoe", "flashinfer")
+            and self.switch("disaggregation_mode") != "decode"
+            and self.switch("pp_size") == 1
+            and self.switch("dcp_size") == 1
+            and seq_len
+            <= (
+                self.switch("cuda_graph_max_bs_prefill")
+                if self.switch("cuda_graph_max_bs_prefill") is not None
+                else min(8192, chunk) if chunk > 0 else 8192
+            )
+        )
+
 
 def _prefill_chunk_sglang(arch, sc):
     return (

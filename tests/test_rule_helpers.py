@@ -212,6 +212,34 @@ def test_rows_from_must_name_roles_and_one_that_leaves_other_rows():
         _load_execution(doc)
 
 
+@settings(max_examples=150, deadline=None)
+@given(decode=st.booleans(), seq_len=st.integers(1, 20000), dp=st.sampled_from([1, 2, 8]), off=st.booleans(),
+       tbo=st.booleans(), backend=st.sampled_from(["none", "deepep", "mooncake"]), pp=st.sampled_from([1, 2]),
+       disaggregation=st.sampled_from(["null", "prefill", "decode"]), dcp=st.sampled_from([1, 2]),
+       max_bs=st.none() | st.integers(1, 20000), chunked=st.sampled_from([-1, 0, 4096, 8192, 16384]))
+def test_the_packages_mla_absorbed_is_the_run_stages_test(decode, seq_len, dp, off, tbo, backend, pp, disaggregation,
+                                                          dcp, max_bs, chunked):
+    """A 0.5.23 module's MLA blocks test ``self.mla_absorbed(seq_len)``: the
+    package's method must be the test the run stage derives from
+    rules/execution.toml [mla] absorbed_extend (astgen/forward/run.py
+    _absorbed), at every server argument it reads."""
+    from astgen.forward.run import _absorbed
+    from astgen.rules import bind_switches
+
+    rules = bind_switches(RULES, RULES.server_args, {})
+    sc = schedule(tp=1, dp=dp, mode=ForwardMode.DECODE if decode else ForwardMode.EXTEND,
+                  disable_prefill_cuda_graph=off, enable_two_batch_overlap=tbo, moe_a2a_backend=backend,
+                  disaggregation_mode=disaggregation, pp_size=pp, dcp_size=dcp, cuda_graph_max_bs_prefill=max_bs,
+                  chunked_prefill_size=chunked)
+    expected = E.evaluate(_absorbed(rules, "0.5.23"), {"sc": sc, "is_decode": decode, "seq_len": seq_len})
+    helpers = sys.modules[emitted_package() + "._astgen"]
+    arch = _Recorder(sc)
+    arch.source = "sglang"
+    arch.prefill_chunk = types.MethodType(helpers.Arch.prefill_chunk, arch)
+    assert helpers.Arch.mla_absorbed(arch, seq_len) == bool(expected)
+    assert _absorbed(rules, "0.5.8") == E.Name("is_decode")  # before 0.5.23: no method call, DECODE alone
+
+
 @settings(max_examples=100, deadline=None)
 @given(flags=st.lists(st.integers(-2, 3), max_size=12))
 def test_the_package_helpers_modules_call_are_the_expression_engines_functions(flags):

@@ -115,8 +115,10 @@ def test_the_version_decides_version_dependent_rules(tmp_path):
         assert f" (sglang {version})\n# sha256: " in source
         heads[version] = source
     # the absorbed path at EXTEND (chunks inside the prefill graph's
-    # min(8192, chunk) tokens) exists only where the version allows it
-    assert "min(8192, chunk)" in heads["0.5.23"] and "min(8192, chunk)" not in heads["0.5.8"]
+    # min(8192, chunk) tokens, the package's Arch.mla_absorbed) exists only
+    # where the version allows it; before, DECODE alone
+    assert "if self.mla_absorbed(seq_len):" in heads["0.5.23"] and "if is_decode:" not in heads["0.5.23"]
+    assert "mla_absorbed" not in heads["0.5.8"] and "if is_decode:" in heads["0.5.8"]
 
 
 def test_development_builds_are_ordered_after_their_release():

@@ -75,14 +75,17 @@ _VALUES = ("m", "k", "n", "batch", "layers")
 
 
 def emitted(operators: list[Operator], spelled: dict[E.Expr, E.Expr],
-            rows_from: dict[str, str] | None = None) -> list[PrintedOp]:
+            rows_from: dict[str, str] | None = None, tests: dict[E.Expr, E.Expr] | None = None) -> list[PrintedOp]:
     """The operators in readable forms, without those no configuration runs,
     with operators that differ only in one complementary condition of their
     guards (``if tied: add(lm_head)`` / ``if not tied: add(lm_head)``) merged.
     ``spelled``: values the package computes, as the call that does (the
     rows a layer boundary leaves an FFN: ``ops.ffn_entry_rows(seq_len, "dense")``).
     ``rows_from``: a role whose rows are another's unless given (rules/execution.toml
-    [forward.rows_from]): its call leaves them out where they are those."""
+    [forward.rows_from]): its call leaves them out where they are those.
+    ``tests``: conditions the package computes, as the call that does, in
+    the guards (MLA's absorbed path: ``self.mla_absorbed(seq_len)``)."""
+    tests = tests or {}
 
     def readable(e: E.Expr, guard: E.Expr) -> E.Expr:
         e = tidy(nested(e))
@@ -98,7 +101,7 @@ def emitted(operators: list[Operator], spelled: dict[E.Expr, E.Expr],
         guard = tidy_condition(nested(op.guard))
         if guard == E.FALSE:
             continue
-        guard = _schedule_last(guard)
+        guard = _schedule_last(E.replace_all(guard, tests))
         per_layer = (op.per_layer[0], tidy(nested(op.per_layer[1]))) if op.per_layer is not None else None
         values = {f: readable(getattr(op, f), guard) for f in _VALUES}
         args = tuple((k, readable(v, guard)) for k, v in getattr(op, "args", ()))

@@ -35,7 +35,7 @@ from astgen.emit.body import (
 from astgen.emit.package import EXPORTS, HELPERS, join_module, table_name
 from astgen.emit.pysource import block, kept_in, show, statement
 from astgen.emit.switches import Switch, named_switches, switch_block, switch_line
-from astgen.emit.tidy import tidy
+from astgen.emit.tidy import tidy, tidy_condition
 from astgen.lower.shapes import BOUND_NAMES, ArchShapes
 from astgen.rules import Rules, model_types_of
 
@@ -238,7 +238,9 @@ class _Printed:
     def of(cls, a: ArchShapes, switches: list[Switch], rules: Rules, kv_dtype: bool) -> "_Printed":
         spelled = {tidy(nested(rows)): E.Call(f"ops.{role}_rows", (E.Name("seq_len"), E.Const(kind)))
                    for rows, (role, kind) in a.role_rows.items()}
-        ops = emitted(a.operators, spelled, rules.execution.rows_from)
+        absorbed = E.Call("self.mla_absorbed", (E.Name("seq_len"),))
+        tests = {tidy_condition(nested(a.mla_absorbed)): absorbed} if a.mla_absorbed is not None else {}
+        ops = emitted(a.operators, spelled, rules.execution.rows_from, tests)
         preferred = tidied_names(a.names)
         attrs = [
             *([f"    attention_type_name = {show(E.Const(a.attention_type))}"] if a.attention_type != "MHA" else []),

@@ -19,7 +19,7 @@ from pathlib import Path
 from astgen import __version__
 from astgen import expr as E
 from astgen.atomic import write_atomic
-from astgen.emit.pysource import LINE_LENGTH, block, show
+from astgen.emit.pysource import LINE_LENGTH, block, show, statement
 from astgen.rules import SWITCH, LayerRule, Rules, RulesError
 
 HELPERS = "_astgen.py"  # the helpers' module, beside the model modules
@@ -171,7 +171,7 @@ def helpers_source(import_root: str, rules: Rules) -> str:
         methods = "\n".join(f"    {kind} = partialmethod(transfer, {show(E.Const(kind))})"
                             for kind in sorted(rules.execution.bandwidth))
         helpers = _HELPERS.replace("@COLLECTIVES@", methods).replace("@RULE_HELPERS@", rule_methods(every)) \
-            .replace("@BOUNDARY@", _boundary_method(every)).replace("@DERIVED@", _by_family(every) + "\n\n" + _local_table(every))
+            .replace("@BOUNDARY@", _boundary_method(every) + _absorbed_method(every)).replace("@DERIVED@", _by_family(every) + "\n\n" + _local_table(every))
         _SOURCES[key] = block(header + "\n\n" + _constants(import_root, rules) + "\n\n" + helpers)
     return _SOURCES[key]
 
@@ -283,6 +283,34 @@ def _boundary_method(every: list[Rules]) -> str:
         '        chosen = self.switch("boundary_reduction")',
         '        strategy = self.boundary_reduction if chosen == "auto" else chosen',
         f'        return strategy in ("rsv", "rs+rsv") and ({when["rsv"]}), {when["maxlen"]}'])
+
+
+def _absorbed_method(every: list[Rules]) -> str:
+    """``Arch.mla_absorbed``: whether an MLA attention runs its absorbed path
+    on a chunk of seq_len tokens, as the run stage derives it (rules/
+    execution.toml [mla] absorbed_extend; astgen.forward.run._absorbed).
+    Only modules of sglang versions whose prefill CUDA graph pins the path
+    call it; the others test DECODE alone."""
+    rules = every[0]
+    absorbed = rules.execution.mla_absorbed_extend
+    if absorbed is None:
+        return ""
+    ex = rules.execution
+    test = E.or_(E.Name("is_decode"), E.simplify(E.and_(absorbed.graph, E.Compare("<=", E.Name("seq_len"),
+                                                                                       absorbed.max_tokens))))
+    test = E.replace_all(test, {E.Name("is_decode"): E.Compare("==", E.Name("sc.mode"), E.Name("ForwardMode.DECODE")),
+                                ex.prefill_chunk: E.Name("chunk")})
+    lines = statement(f"return {show(_switches_read(test, 'self'))}", 8)
+    return "\n".join([
+        "", "",
+        "    def mla_absorbed(self, seq_len):",
+        '        """Whether MLA attention runs its absorbed path on a chunk of seq_len',
+        "        tokens (rules/execution.toml [mla] absorbed_extend): in DECODE, and in an",
+        f"        EXTEND chunk prefill's CUDA graph captures (sglang {absorbed.since} on: the modules",
+        '        of earlier versions test DECODE alone)."""',
+        "        sc = self.schedule_config",
+        *(["        chunk = self.prefill_chunk()"] if "chunk" in E.free_names(test) else []),
+        *lines])
 
 
 def _switches_read(e: E.Expr, arch: str, sc: str = "") -> E.Expr:

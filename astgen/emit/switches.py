@@ -91,7 +91,8 @@ def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShap
                for op in a.operators]
         out.append(replace(a, operators=ops, kv_cache=read(a.kv_cache), kv_cache_per_gpu=read(a.kv_cache_per_gpu),
                            names={named(k): v for k, v in a.names.items()},
-                           role_rows={named(k): v for k, v in a.role_rows.items()}))
+                           role_rows={named(k): v for k, v in a.role_rows.items()},
+                           mla_absorbed=a.mla_absorbed and named(a.mla_absorbed)))
     fixed = [switches[k] for k in sorted(switches) if isinstance(switches[k].value, E.Const)]
     return out, fixed + [switches[k] for k in sorted(switches) if not isinstance(switches[k].value, E.Const)]
 

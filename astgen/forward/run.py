@@ -93,6 +93,9 @@ class ForwardPlan:
     # rows a role leaves an FFN of a kind when it starts from seq_len
     # unguarded: (role, kind), which the package's `<role>_rows` computes
     role_rows: dict[E.Expr, tuple[str, str]] = field(default_factory=dict)
+    # the test for MLA's absorbed path where it is more than DECODE (rules/execution.toml
+    # [mla] absorbed_extend), which the package's Arch.mla_absorbed computes
+    mla_absorbed: E.Expr | None = None
     diagnostics: list[ir.Diagnostic] = field(default_factory=list)
 
     def mode_guard(self, node: ir.Node) -> E.Expr:
@@ -202,6 +205,8 @@ def _at_least(version: str, since: str) -> bool:
 def _plan_mla(node: ir.Node, rules: Rules, plan: ForwardPlan, version: str) -> None:
     ex = rules.execution
     absorbed = _absorbed(rules, version)
+    if absorbed != IS_DECODE:
+        plan.mla_absorbed = absorbed
     for child in node.children:
         if child.attr in ex.mla_extend_only:
             plan.when[id(child)] = E.simplify(E.not_(absorbed))

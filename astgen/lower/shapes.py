@@ -80,6 +80,7 @@ class ArchShapes:
     attention_type: str = "MHA"
     boundary_reduction: str | None = None  # the forward plan's: what the package's role methods read
     role_rows: dict[E.Expr, tuple[str, str]] = field(default_factory=dict)  # the forward plan's
+    mla_absorbed: E.Expr | None = None  # the forward plan's: what the package's Arch.mla_absorbed computes
     diagnostics: list[ir.Diagnostic] = field(default_factory=list)
     # what sglang's code calls the values it computes (``self.head_dim``, a
     # layer's ``head_size`` argument): names the emitted code may give them
@@ -102,7 +103,8 @@ def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan) -> ArchShapes
     says what runs in which mode, on how many rows, and what it sends."""
     out = ArchShapes(arch.entry, arch.module, arch.file, arch.sha256,
                      diagnostics=list(arch.diagnostics) + list(plan.diagnostics),
-                     boundary_reduction=plan.boundary_reduction, role_rows=dict(plan.role_rows))
+                     boundary_reduction=plan.boundary_reduction, role_rows=dict(plan.role_rows),
+                     mla_absorbed=plan.mla_absorbed)
     leaves = list(_collect(arch.root, [], [], "", rules, plan))
     out.attention_type = "MLA" if any(l.node.attr in rules.mla_markers for l in leaves) else "MHA"
     names: dict[tuple[str, str], list[E.Expr]] = {}
