@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 import libcst as cst
 
 from astgen.atomic import kept_on_disk
+from astgen.frontend.parse import parse_trusted
 
 NOT_LITERAL = "<computed>"  # a default sglang computes (a call, a name): no value to read
 
@@ -115,7 +116,8 @@ def _classes(path: Path) -> Iterator[tuple[cst.ClassDef, list[cst.BaseSmallState
     """Each top-level class of the file: its simple statements, and the line
     of a node (nothing for a file that does not parse)."""
     try:
-        wrapper = cst.MetadataWrapper(cst.parse_module(path.read_text(encoding="utf-8")))
+        # the tree is ours alone: no copy of it for the wrapper
+        wrapper = cst.MetadataWrapper(parse_trusted(path.read_text(encoding="utf-8")), unsafe_skip_copy=True)
     except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
         return
     positions = wrapper.resolve(cst.metadata.PositionProvider)
