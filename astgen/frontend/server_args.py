@@ -18,13 +18,14 @@ sglang's own syntax against them. The values become switches of the analysis
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import pickle
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import libcst as cst
 
@@ -114,17 +115,32 @@ def _read(package_root: Path) -> ServerArgSpec:
 
 def _classes(path: Path) -> Iterator[tuple[cst.ClassDef, list[cst.BaseSmallStatement], Callable[[cst.CSTNode], int]]]:
     """Each top-level class of the file: its simple statements, and the line
-    of a node (nothing for a file that does not parse)."""
+    of one of them (nothing for a file that does not parse). Lines come from
+    Python's own tree of the same text, statement by statement: libcst's
+    position metadata would cost four times the parse."""
     try:
-        # the tree is ours alone: no copy of it for the wrapper
-        wrapper = cst.MetadataWrapper(parse_trusted(path.read_text(encoding="utf-8")), unsafe_skip_copy=True)
-    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+        text = path.read_text(encoding="utf-8")
+        module, tree = parse_trusted(text), ast.parse(text)
+    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError, SyntaxError, ValueError):
         return
-    positions = wrapper.resolve(cst.metadata.PositionProvider)
-    for cls in wrapper.module.body:
-        if isinstance(cls, cst.ClassDef):
-            body = [s for line in cls.body.body if isinstance(line, cst.SimpleStatementLine) for s in line.body]
-            yield cls, body, lambda node: positions[node].start.line
+    for cls, node in _pairs(module.body, tree.body):
+        if isinstance(cls, cst.ClassDef) and isinstance(node, ast.ClassDef):
+            pairs = list(_pairs(cls.body.body, node.body))
+            lines = {id(stmt): n.lineno for stmt, n in pairs}
+            body = [stmt for stmt, _ in pairs if isinstance(stmt, cst.BaseSmallStatement)]
+            yield cls, body, lambda stmt, lines=lines: lines[id(stmt)]
+
+
+def _pairs(statements: Sequence[cst.CSTNode], nodes: list[ast.stmt]) -> Iterator[tuple[cst.CSTNode, ast.stmt]]:
+    """One statement list's statements, libcst's beside Python's, in order: a
+    line of simple statements (``a = 1; b = 2``) is one per statement."""
+    python = iter(nodes)
+    for line in statements:
+        for stmt in line.body if isinstance(line, cst.SimpleStatementLine) else (line,):
+            node = next(python, None)
+            if node is None:
+                return
+            yield stmt, node
 
 
 def _namespace_fields(path: Path, display: str) -> list[ServerArg]:
