@@ -517,9 +517,22 @@ def _call(op: PrintedOp, texts: dict[str, str]) -> str:
     return f"ops.matmul({args}{batch}{weight})"
 
 
+_NESTED: dict[E.Expr, E.Expr] = {}
+
+
 def nested(e: E.Expr) -> E.Expr:
     """``mc.text_config.x`` as ``sub_config(mc, 'text_config').x``: LLMSim's config
-    keeps a nested config a dict (or flattens it), never an object."""
+    keeps a nested config a dict (or flattens it), never an object. Modules
+    share most of their expressions: each is rewritten once."""
+    out = _NESTED.get(e)
+    if out is None:
+        if len(_NESTED) > 200_000:
+            _NESTED.clear()
+        out = _NESTED[e] = _nested(e)
+    return out
+
+
+def _nested(e: E.Expr) -> E.Expr:
     kids = [nested(c) for c in e.children()]
     e = E.rebuild(e, kids) if kids else e
     if isinstance(e, (E.Attr, E.GetAttr, E.HasAttr)) and _is_mc_key(e.obj):

@@ -72,8 +72,14 @@ def named_switches(archs: list[ArchShapes], rules: Rules) -> tuple[list[ArchShap
 
     found[rules.execution.prefill_chunk] = E.Name("chunk")  # the preamble's local
 
+    done: dict[E.Expr, E.Expr] = {}  # operators share most of their expressions: each rewritten once
+
     def named(e: E.Expr) -> E.Expr:
-        return E.replace_all(e, found) if "sc" in E.free_names(e) else e  # every key found reads sc
+        if "sc" not in E.free_names(e):  # every key found reads sc
+            return e
+        if e not in done:
+            done[e] = E.replace_all(e, found)
+        return done[e]
 
     def read(e: E.Expr) -> E.Expr:  # in a method of its own, at the parallel sizes of its sc
         return E.replace_all(e, {x: E.Call("self.switch", (E.Const(x.name), x.obj)) for x in found
