@@ -279,6 +279,22 @@ def test_an_in_process_scan_leaves_the_collector_as_it_found_it(tmp_path):
     assert [r.path for r in results] == files
 
 
+def test_a_scan_with_the_collector_off_collects_once_past_its_bound(tmp_path, monkeypatch):
+    """COLLECT_AFTER bounds the memory a scan holds with the collector off:
+    past it, the next file starts with a collection."""
+    import gc
+    collected = []
+    monkeypatch.setattr(scan_module.gc, "collect", lambda *a: collected.append(gc.get_count()[0]))
+    tree = tree_of_dir(_copy_tree(tmp_path))
+    files = tree.model_files()[:3]
+    monkeypatch.setattr(scan_module, "COLLECT_AFTER", 10**12)
+    scan_files(tree, files, RULES, ScanOptions(jobs=1))
+    assert collected == []
+    monkeypatch.setattr(scan_module, "COLLECT_AFTER", 0)
+    scan_files(tree, files, RULES, ScanOptions(jobs=1))
+    assert len(collected) == 3
+
+
 def test_rich_progress_bar_on_a_terminal():
     import io
 
