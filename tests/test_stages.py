@@ -425,3 +425,50 @@ def test_the_parse_stage_builds_libcsts_own_tree_without_its_node_checks_and_kee
         parse_trusted("def f(:\n")
     with pytest.raises(cst.CSTValidationError):  # a name with a left parenthesis and no right one
         cst.Name("x", lpar=[cst.LeftParen()])
+
+
+CONTAINERS = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import ColumnParallelLinear
+
+
+class TinyForRewardModel(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.projections = nn.ModuleList(
+            [ColumnParallelLinear(config.hidden_size, config.hidden_size) for _ in range(config.num_inputs)]
+        )
+        self.pair = nn.ModuleList([nn.Linear(config.hidden_size, 8) for _ in range(2)])
+        self.score = nn.Sequential(
+            nn.Linear(config.hidden_size, config.hidden_size),
+            nn.ReLU(),
+            nn.Linear(config.hidden_size, 1),
+        )
+
+
+EntryClass = TinyForRewardModel
+'''
+
+
+def test_a_layer_inside_a_container_is_named_after_the_container():
+    """nn.Sequential's children are "0", "2", a list's are its indices and
+    an element of a list as long as the config says has no attribute: their
+    operators are named after the container (qwen2_rm.py:47 score.0 ->
+    score_0; gemma3n_causal.py:696 altup_projections), never "0", "2" or ""
+    in LLMSim's table."""
+    import tempfile
+    from pathlib import Path
+
+    from astgen.scan import analyze_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tiny_rm.py"
+        path.write_text(CONTAINERS)
+        result = analyze_file(tree_of_file(path), path, load_rules())
+    ops = {op.name: (op.path, op.n, op.layers) for op in result.shapes[0].operators if op.kind == "matmul"}
+    assert ops == {"projections": ("projections", E.parse("mc.hidden_size // (sc.tp_size * sc.dp_size)"),
+                                   E.parse("mc.num_inputs")),
+                   "pair_0": ("pair.0", E.Const(8), E.Const(1)), "pair_1": ("pair.1", E.Const(8), E.Const(1)),
+                   "score_0": ("score.0", E.parse("mc.hidden_size"), E.Const(1)),
+                   "score_2": ("score.2", E.Const(1), E.Const(1))}

@@ -323,7 +323,7 @@ def _leaf_operators(leaf: _Leaf, rules: Rules):
         return
     count, guard = _count_and_guard(leaf)
     env = _env(node, rule)
-    base = leaf.prefix + node.attr
+    base = leaf.prefix + own_name(node)
     common = dict(layers=count, guard=guard, loc=node.loc, path=node.path(), cls=node.cls,
                   site=_site(rule, base, env, guard, count, rules))
     for op in rule.ops:
@@ -347,7 +347,7 @@ def _alias_ops(leaf: _Leaf, rules: Rules):
     shadow.parent = leaf.node.parent
     count, guard = _count_and_guard(leaf)
     env = _env(shadow, tied)
-    base = leaf.prefix + leaf.node.attr
+    base = leaf.prefix + own_name(leaf.node)
     site = _site(tied, base, env, guard, count, rules)
     for op in tied.ops:
         m = _subst(op.m, env) if op.m is not None else SEQ_LEN
@@ -357,7 +357,22 @@ def _alias_ops(leaf: _Leaf, rules: Rules):
     common = dict(layers=count, guard=guard, loc=leaf.node.loc, path=leaf.node.path(), cls=rule.tied_as,
                   site=site)
     for spec in tied.transfers:  # the tied head gathers its logits as an untied one does
-        yield from _transfer_ops(leaf.prefix + leaf.node.attr, spec, env, common, False)
+        yield from _transfer_ops(base, spec, env, common, False)
+
+
+def own_name(node: ir.Node) -> str:
+    """A module's name in its operators' names: its attribute; an element of
+    a container is named after the container, nn.Sequential's by its index
+    too (``self.score = nn.Sequential(Linear, ReLU, Linear)``, qwen2_rm.py:47:
+    ``score_0``, ``score_2``; a list's element, which has no attribute of its
+    own: ``altup_projections``, gemma3n_causal.py:696)."""
+    if node.attr and not node.attr.isdigit():
+        return node.attr
+    owner = node.parent
+    while owner is not None and owner.parent is not None and (not owner.attr or owner.attr.isdigit()):
+        owner = owner.parent
+    within = owner.attr if owner is not None and owner.parent is not None else ""
+    return "_".join(part for part in (within, node.attr) if part)
 
 
 def _site(rule: LayerRule, base: str, env: dict[str, E.Expr], guard: E.Expr, count: E.Expr,
@@ -379,7 +394,7 @@ def _param_ops(leaf: _Leaf):
     count, guard = _count_and_guard(leaf)
     owner = node.parent
     # torch stores a linear weight as (out_features, in_features)
-    yield Operator(leaf.prefix + owner.attr, "matmul", SEQ_LEN,
+    yield Operator(leaf.prefix + own_name(owner), "matmul", SEQ_LEN,
                    dims[1], dims[0], E.Const(1), count, guard, node.loc, node.path(), owner.cls)
 
 
