@@ -472,3 +472,31 @@ def test_a_layer_inside_a_container_is_named_after_the_container():
                    "pair_0": ("pair.0", E.Const(8), E.Const(1)), "pair_1": ("pair.1", E.Const(8), E.Const(1)),
                    "score_0": ("score.0", E.parse("mc.hidden_size"), E.Const(1)),
                    "score_2": ("score.2", E.Const(1), E.Const(1))}
+
+
+def test_a_multimodal_models_padding_pattern_is_no_layer():
+    """mllama4.py:486 (0.5.8) keeps ``self.padding_pattern =
+    MultiModalityDataPaddingPatternMultimodalTokens()``, a plain object that
+    pads input ids (managers/mm_utils.py:310): rules/layers.toml [ignored]
+    padding. It was an unknown layer, and Llama4ForConditionalGeneration
+    PARTIALLY for it."""
+    import tempfile
+    from pathlib import Path
+
+    from astgen.scan import analyze_file
+
+    source = CONTAINERS.replace(
+        "class TinyForRewardModel", "from sglang.srt.managers.mm_utils import "
+        "MultiModalityDataPaddingPatternMultimodalTokens\n\n\nclass TinyForRewardModel").replace(
+        "        self.score = nn.Sequential(",
+        "        self.padding_pattern = MultiModalityDataPaddingPatternMultimodalTokens()\n"
+        "        self.score = nn.Sequential(")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tiny_mm.py"
+        path.write_text(source)
+        result = analyze_file(tree_of_file(path), path, load_rules())
+    [entry] = result.classes
+    assert entry.status == "FULLY" and not entry.reasons
+    assert [n.cls for n in result.irs[0].root.walk() if n.attr == "padding_pattern"] == [
+        "MultiModalityDataPaddingPatternMultimodalTokens"]
+    assert not [d for d in result.diagnostics if "padding" in d.render()]
