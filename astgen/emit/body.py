@@ -36,12 +36,12 @@ PREAMBLE_NAMES = tuple(name for name, _ in _PREAMBLE) + ("self",) + ARGUMENTS + 
 def preamble(body: list[str], switches: list[tuple[str, str]] = ()) -> list[str]:
     """The bindings the body (or a later binding) reads, in order: the
     server arguments (``switches``) first."""
-    text = "\n".join(body)
+    words = set(re.findall(r"\w+", "\n".join(body)))  # the names it reads, as whole words
     needed = []
     for name, line in reversed(tuple(switches) + _PREAMBLE):
-        if re.search(rf"\b(?:{name})\b", text):
+        if name in words:
             needed.append(statement(line, 8))
-            text += "\n" + line.split(" = ", 1)[1]
+            words.update(re.findall(r"\w+", line.split(" = ", 1)[1]))
     return [line for lines in reversed(needed) for line in lines]
 
 

@@ -96,10 +96,11 @@ def _imports(options: EmitOptions, rules: Rules, body: str) -> str:
     LLMSim, the package's helpers: one group each), and its KV-cache dtype."""
     kv = rules.execution.kv_cache.get(options.kv_cache_dtype, "")
     root = options.import_root
+    words = set(re.findall(r"\w+", body))
     stdlib = ["from functools import partial"] if re.search(r"\bpartial\(", body) else []
-    llmsim = [f"from {root}.config import ForwardMode"] if re.search(r"\bForwardMode\b", body) else []
+    llmsim = [f"from {root}.config import ForwardMode"] if "ForwardMode" in words else []
     llmsim += [f"from {root}.op.operator_base import DataType"] if kv else []
-    used = [name for name in EXPORTS if re.search(rf"\b{name}\b", body)]
+    used = [name for name in EXPORTS if name in words]
     helpers = [f"from .{Path(HELPERS).stem} import {', '.join(used)}"]
     lines = [line for group in (stdlib, llmsim, helpers) if group for line in (*group, "")]
     if kv:  # else the model dtype, the package's Arch default
