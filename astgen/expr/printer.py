@@ -43,9 +43,18 @@ PREC = {
 }
 
 
+_PRINTED: dict[Expr, str] = {}
+
+
 def to_source(e: Expr) -> str:
-    """Python source of ``e``; ``parse(to_source(e)) == e``."""
-    return Printer().show(e)[0]
+    """Python source of ``e``; ``parse(to_source(e)) == e``. Each expression
+    is printed once (tables and reports print the same ones many times)."""
+    text = _PRINTED.get(e)
+    if text is None:
+        if len(_PRINTED) > 200_000:
+            _PRINTED.clear()
+        text = _PRINTED[e] = Printer().show(e)[0]
+    return text
 
 
 class Printer:
