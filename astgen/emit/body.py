@@ -524,12 +524,7 @@ def nested(e: E.Expr) -> E.Expr:
     """``mc.text_config.x`` as ``sub_config(mc, 'text_config').x``: LLMSim's config
     keeps a nested config a dict (or flattens it), never an object. Modules
     share most of their expressions: each is rewritten once."""
-    out = _NESTED.get(e)
-    if out is None:
-        if len(_NESTED) > 200_000:
-            _NESTED.clear()
-        out = _NESTED[e] = _nested(e)
-    return out
+    return E.remembered(_NESTED, _nested, e)
 
 
 def _nested(e: E.Expr) -> E.Expr:

@@ -36,12 +36,7 @@ _SHOWN: dict[E.Expr, str] = {}
 def show(e: E.Expr) -> str:
     """``e`` as black prints it on one line (each expression printed once:
     modules, and the names chosen for their parts, share most of theirs)."""
-    text = _SHOWN.get(e)
-    if text is None:
-        if len(_SHOWN) > 200_000:
-            _SHOWN.clear()
-        text = _SHOWN[e] = _BlackPrinter().show(e)[0]
-    return text
+    return E.remembered(_SHOWN, lambda x: _BlackPrinter().show(x)[0], e)
 
 
 def _quoted(value: str) -> str:

@@ -21,21 +21,11 @@ _NUMERIC_CALLS = frozenset({"max", "min", "int", "float", "abs", "len", "bool", 
 
 _TIDY: dict[E.Expr, E.Expr] = {}
 _TIDY_CONDITION: dict[E.Expr, E.Expr] = {}
-_CACHE_LIMIT = 200_000  # entries; modules share most of their expressions
 
 
 def tidy(e: E.Expr) -> E.Expr:
     """``e`` in its simplest equal form (its value where it is a value)."""
-    return _memo(_TIDY, _tidy, e)
-
-
-def _memo(cache: dict[E.Expr, E.Expr], compute, e: E.Expr) -> E.Expr:
-    out = cache.get(e)
-    if out is None:
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
-        out = cache[e] = compute(e)
-    return out
+    return E.remembered(_TIDY, _tidy, e)
 
 
 def _tidy(e: E.Expr) -> E.Expr:
@@ -48,7 +38,7 @@ def _tidy(e: E.Expr) -> E.Expr:
 
 def tidy_condition(e: E.Expr) -> E.Expr:
     """``e`` read as a condition: only its truth matters."""
-    return _memo(_TIDY_CONDITION, _tidy_condition, e)
+    return E.remembered(_TIDY_CONDITION, _tidy_condition, e)
 
 
 def _tidy_condition(e: E.Expr) -> E.Expr:

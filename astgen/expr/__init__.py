@@ -57,6 +57,7 @@ from astgen.expr.nodes import (  # noqa: F401 (the facade)
     const,
     name,
     neg,
+    remembered,
 )
 from astgen.expr.parser import (  # noqa: F401 (the facade)
     ParseError,

@@ -21,6 +21,7 @@ from astgen.expr.nodes import (
     UnaryOp,
     Unknown,
     _is_number,
+    remembered,
 )
 
 # printing as Python source
@@ -49,12 +50,7 @@ _PRINTED: dict[Expr, str] = {}
 def to_source(e: Expr) -> str:
     """Python source of ``e``; ``parse(to_source(e)) == e``. Each expression
     is printed once (tables and reports print the same ones many times)."""
-    text = _PRINTED.get(e)
-    if text is None:
-        if len(_PRINTED) > 200_000:
-            _PRINTED.clear()
-        text = _PRINTED[e] = Printer().show(e)[0]
-    return text
+    return remembered(_PRINTED, lambda x: Printer().show(x)[0], e)
 
 
 class Printer:
