@@ -284,7 +284,7 @@ AHEAD = 2
 # objects that live as long as the worker, and a full collection walks them
 # all: about 12% of a cold scan of sglang 0.5.23); once this many objects more
 # than were freed have been made (0.5.23: about 3 million per worker at the
-# end, 390 MiB), the next file starts with a collection
+# end, 390 MiB), the file that passed it ends with a collection
 COLLECT_AFTER = 8_000_000
 
 
@@ -367,7 +367,7 @@ def _work(path: Path) -> FileResult:
         result = analyze_file(tree, path, _WORKER["rules"], _WORKER["arch"], _WORKER["loader"], _WORKER["emit"])
     except Exception as exc:  # noqa: BLE001 - one file's crash must not stop the scan
         return crashed(tree, path, exc)
-    if gc.get_count()[0] > COLLECT_AFTER:  # with the collector off (_init_worker): a bound on memory
+    if gc.get_count()[0] > COLLECT_AFTER:  # the collector is off (_worker_process, _collector_off)
         gc.collect()
     result.irs = []  # the IR is for `explain`; reports, emit and check need the rest
     for shapes in result.shapes:
