@@ -7,6 +7,7 @@ emitter given operators made by hand (astgen.emit.modules)."""
 from __future__ import annotations
 
 import json
+import types
 
 from astgen import expr as E
 from astgen.forward.flow import read_flow
@@ -500,3 +501,62 @@ def test_a_multimodal_models_padding_pattern_is_no_layer():
     assert [n.cls for n in result.irs[0].root.walk() if n.attr == "padding_pattern"] == [
         "MultiModalityDataPaddingPatternMultimodalTokens"]
     assert not [d for d in result.diagnostics if "padding" in d.render()]
+
+
+SPARSE = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import ReplicatedLinear
+
+
+class Layer(nn.Module):
+    def __init__(self, config, layer_id):
+        super().__init__()
+        sparse = getattr(config, "sparse_attention_config", None)
+        self.use_index = (
+            layer_id in [i for i, f in enumerate(sparse["sparse_attention_freq"]) if f != 0]
+            if sparse is not None
+            else False
+        )
+        self.proj = ReplicatedLinear(config.hidden_size, config.hidden_size)
+        if self.use_index:
+            self.index_o_proj = ReplicatedLinear(
+                config.sparse_attention_config["sparse_index_dim"], config.hidden_size
+            )
+
+
+class TinySparseForCausalLM(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.layers = nn.ModuleList([Layer(config, i) for i in range(config.num_hidden_layers)])
+
+
+EntryClass = TinySparseForCausalLM
+'''
+
+
+def test_an_operator_counted_over_layers_reads_a_key_the_count_falls_back_on_only_where_it_runs():
+    """minimax_m3.py:846: index_o_proj exists on the layers sparse attention
+    lists, its size read from sparse_attention_config outright; the count
+    reads the key with a fallback (None: no layer). Its sizes are read only
+    where the count is not 0: a checkpoint without the key builds no such
+    operator instead of failing on its size (the MiniMax-M3-Sparse modules
+    read mc.sparse_attention_config[...] at the top)."""
+    import tempfile
+    from pathlib import Path
+
+    from astgen.scan import analyze_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tiny_sparse.py"
+        path.write_text(SPARSE)
+        result = analyze_file(tree_of_file(path), path, load_rules())
+    ops = {op.name: op for op in result.shapes[0].operators}
+    index, proj = ops["index_o_proj"], ops["proj"]
+    assert proj.guard == E.TRUE and proj.layers == E.parse("mc.num_hidden_layers")
+    assert index.guard == E.Compare(">", index.layers, E.Const(0))
+    assert E.to_source(index.k) == "mc.sparse_attention_config['sparse_index_dim']"
+    env = {"sc": None, "mc": types.SimpleNamespace(num_hidden_layers=4, hidden_size=64)}
+    assert E.evaluate(index.guard, env) is False  # the key is absent: no layer has the operator
+    env["mc"].sparse_attention_config = {"sparse_attention_freq": [0, 1, 1, 0], "sparse_index_dim": 32}
+    assert E.evaluate(index.layers, env) == 2 and E.evaluate(index.k, env) == 32

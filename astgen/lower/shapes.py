@@ -112,7 +112,7 @@ def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan) -> ArchShapes
     renamed = set()  # sites an operator of which was renamed apart: the helper would add the rule's name
     for leaf in leaves:
         for op in _operators(leaf, rules, plan):
-            unique = _unique(op, names)
+            unique = _unique(_only_where_counted(op), names)
             if unique.name != op.name and op.site is not None:
                 renamed.add(op.site)
             out.operators.append(unique)
@@ -127,6 +127,24 @@ def build_shapes(arch: ir.ArchIR, rules: Rules, plan: ForwardPlan) -> ArchShapes
     out.kv_cache = E.simplify(_at_tp1(per_gpu))
     _check_resolved(out)
     return out
+
+
+def _only_where_counted(op: Operator) -> Operator:
+    """An operator counted over the layers whose test reads a config key
+    with a fallback (``getattr(mc, "sparse_attention_config", None)``) while
+    its own sizes read that key outright: it exists only where some layer
+    has it, so its sizes are read only there (``layers > 0``). Else a
+    checkpoint without the key would crash the module on sizes of an
+    operator that runs on no layer (minimax_m3.py:846, index_o_proj's k)."""
+    if not any(isinstance(x, E.CountIf) for x in E.walk(op.layers)):
+        return op
+    _, fallback = E.config_keys(op.layers)
+    outright = set().union(*(E.config_keys(getattr(op, f))[0] for f in ("m", "k", "n", "batch")))
+    if not fallback & outright:
+        return op
+    exists = E.Compare(">", op.layers, E.Const(0))
+    site = op.site and replace(op.site, guard=E.simplify(E.and_(op.site.guard, exists)))
+    return replace(op, guard=E.simplify(E.and_(op.guard, exists)), site=site)
 
 
 def sglang_names(root: ir.Node, rules: Rules) -> dict[E.Expr, str]:
