@@ -464,6 +464,7 @@ class SparseLayer(nn.Module):
             is_sparse = False
         if is_sparse:
             self.index_proj = ReplicatedLinear(config.hidden_size, 128)
+            self.num_index_heads = int(config.num_attention_heads)  # a number, no module
         if not config.index_fusion and shape_supported(hidden=config.hidden_size) and fused_runtime_ok():
             self.fused_norm = ReplicatedLinear(config.hidden_size, config.hidden_size)
         self.proj = ReplicatedLinear(config.hidden_size, config.hidden_size)
@@ -486,7 +487,8 @@ def test_a_layer_built_by_what_a_comprehension_over_the_config_gives_is_not_sile
     comprehension over a config list. That form is read
     (``nonzero_indices(flags)``) and the indexer counted from the config;
     a form astgen cannot read leaves whether index_proj is built reported
-    incomplete, the membership of what is not known never ``in None``. A
+    incomplete (not the number the branch also sets: a builtin's value,
+    deepseek_v4_dspark.py:739), the membership of what is not known never ``in None``. A
     test a platform default decides (the fused norm: the platform check
     off) stays a note."""
     import types

@@ -108,6 +108,12 @@ _WRITES: dict[tuple[cst.CSTNode, bool], "_ModuleWrites"] = {}
 _WRITES_KEPT = 50_000  # bounded: a long process (validate --all) starts afresh
 
 
+# Python builtins that make a number, a string or a container, never a module:
+# `self.num_stages = len(dspark_config.target_layer_ids)` (deepseek_v4_dspark.py:739) builds nothing
+_SCALAR_CALLS = frozenset({"abs", "bool", "dict", "float", "getattr", "int", "len", "list", "max", "min", "round",
+                           "set", "str", "sum", "tuple"})
+
+
 class _ModuleWrites(cst.CSTVisitor):
     """What a piece of code writes to ``self``'s attributes (read, never run)."""
 
@@ -132,7 +138,8 @@ class _ModuleWrites(cst.CSTVisitor):
         return found
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if not isinstance(node.value, cst.Call):
+        if not isinstance(node.value, cst.Call) or (
+                isinstance(node.value.func, cst.Name) and node.value.func.value in _SCALAR_CALLS):
             return
         for t in node.targets:
             target = t.target.value if self.subscripts and isinstance(t.target, cst.Subscript) else t.target
