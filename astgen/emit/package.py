@@ -20,6 +20,7 @@ from astgen import __version__
 from astgen import expr as E
 from astgen.atomic import write_atomic
 from astgen.emit.pysource import LINE_LENGTH, block, show, statement
+from astgen.forward.run import IS_DECODE, absorbed_test
 from astgen.rules import SWITCH, LayerRule, Rules, RulesError
 
 HELPERS = "_astgen.py"  # the helpers' module, beside the model modules
@@ -288,18 +289,16 @@ def _boundary_method(every: list[Rules]) -> str:
 def _absorbed_method(every: list[Rules]) -> str:
     """``Arch.mla_absorbed``: whether an MLA attention runs its absorbed path
     on a chunk of seq_len tokens, as the run stage derives it (rules/
-    execution.toml [mla] absorbed_extend; astgen.forward.run._absorbed).
+    execution.toml [mla] absorbed_extend; astgen.forward.run.absorbed_test).
     Only modules of sglang versions whose prefill CUDA graph pins the path
     call it; the others test DECODE alone."""
     rules = every[0]
     absorbed = rules.execution.mla_absorbed_extend
     if absorbed is None:
         return ""
-    ex = rules.execution
-    test = E.or_(E.Name("is_decode"), E.simplify(E.and_(absorbed.graph, E.Compare("<=", E.Name("seq_len"),
-                                                                                       absorbed.max_tokens))))
-    test = E.replace_all(test, {E.Name("is_decode"): E.Compare("==", E.Name("sc.mode"), E.Name("ForwardMode.DECODE")),
-                                ex.prefill_chunk: E.Name("chunk")})
+    test = E.replace_all(absorbed_test(absorbed), {
+        IS_DECODE: E.Compare("==", E.Name("sc.mode"), E.Name("ForwardMode.DECODE")),
+        rules.execution.prefill_chunk: E.Name("chunk")})
     lines = statement(f"return {show(_switches_read(test, 'self'))}", 8)
     return "\n".join([
         "", "",

@@ -24,7 +24,7 @@ from astgen import ir
 from astgen import messages as M
 from astgen.forward.flow import Event, Flow
 from astgen.frontend.parse import Location
-from astgen.rules import ModeOp, Rules, model_types_of
+from astgen.rules import AbsorbedExtend, ModeOp, Rules, model_types_of
 
 # The forward mode as the emitted code names it: `is_decode = sc.mode == ForwardMode.DECODE`.
 IS_DECODE = E.Name("is_decode")
@@ -189,6 +189,14 @@ def _absorbed(rules: Rules, version: str) -> E.Expr:
     absorbed = rules.execution.mla_absorbed_extend
     if absorbed is None or not _at_least(version, absorbed.since):
         return IS_DECODE
+    return absorbed_test(absorbed)
+
+
+def absorbed_test(absorbed: AbsorbedExtend) -> E.Expr:
+    """MLA's absorbed path where the prefill CUDA graph pins it (rules/
+    execution.toml [mla] absorbed_extend): DECODE, or an EXTEND chunk of at
+    most the graph's tokens while sglang keeps the graph on; the package's
+    Arch.mla_absorbed is this test."""
     return E.or_(IS_DECODE, E.simplify(E.and_(absorbed.graph, E.Compare("<=", SEQ_LEN, absorbed.max_tokens))))
 
 
