@@ -255,13 +255,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
     rules = tree_rules(args, tree)
     options = _options(args, tree, rules, len(files), emit=bool(args.output) or target_checkout is not None)
     out_dir = Path(args.output) if args.output else None
-
-    def arrived(result: FileResult) -> None:
-        if out_dir is not None and result.source is not None:  # written as it comes, while the others run
-            write_module(out_dir, module_name_for(result.path.name) + ".py", result.source)
-        tick(result)
-
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
+
+        def arrived(result: FileResult) -> None:
+            if out_dir is not None and result.source is not None:  # written as it comes, while the others run
+                write_module(out_dir, module_name_for(result.path.name) + ".py", result.source)
+            tick(result)
+
         results = scan_files(tree, files, rules, options, arrived)
     report = ScanReport(tree.version, tree.display_root(), __version__, f"{rules.version} ({rules.digest})", results)
     if out_dir is not None:

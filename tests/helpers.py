@@ -39,6 +39,14 @@ def generate(tree: SourceTree, path: Path, arch: str | None = None, server_args:
                                                                   sglang_version=tree.version))
 
 
+def generated(directory: Path, name: str, source: str):
+    """The pipeline's result on ``source`` written as model file ``name`` in
+    ``directory`` (a test's tmp_path)."""
+    path = directory / name
+    path.write_text(source)
+    return generate(tree_of_file(path), path)
+
+
 _ANALYZED: dict = {}
 
 

@@ -17,6 +17,7 @@ from astgen.frontend.source import tree_of_file
 from astgen.lower.shapes import build_shapes
 from astgen.rules import load_rules
 from astgen.trace import Tracer
+from tests.helpers import generated
 
 SOURCE = '''\
 from torch import nn
@@ -452,21 +453,13 @@ EntryClass = TinyForRewardModel
 '''
 
 
-def test_a_layer_inside_a_container_is_named_after_the_container():
+def test_a_layer_inside_a_container_is_named_after_the_container(tmp_path):
     """nn.Sequential's children are "0", "2", a list's are its indices and
     an element of a list as long as the config says has no attribute: their
     operators are named after the container (qwen2_rm.py:47 score.0 ->
     score_0; gemma3n_causal.py:696 altup_projections), never "0", "2" or ""
     in LLMSim's table."""
-    import tempfile
-    from pathlib import Path
-
-    from astgen.scan import analyze_file
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tiny_rm.py"
-        path.write_text(CONTAINERS)
-        result = analyze_file(tree_of_file(path), path, load_rules())
+    result = generated(tmp_path, "tiny_rm.py", CONTAINERS)
     ops = {op.name: (op.path, op.n, op.layers) for op in result.shapes[0].operators if op.kind == "matmul"}
     assert ops == {"projections": ("projections", E.parse("mc.hidden_size // (sc.tp_size * sc.dp_size)"),
                                    E.parse("mc.num_inputs")),
@@ -475,27 +468,19 @@ def test_a_layer_inside_a_container_is_named_after_the_container():
                    "score_2": ("score.2", E.Const(1), E.Const(1))}
 
 
-def test_a_multimodal_models_padding_pattern_is_no_layer():
+def test_a_multimodal_models_padding_pattern_is_no_layer(tmp_path):
     """mllama4.py:486 (0.5.8) keeps ``self.padding_pattern =
     MultiModalityDataPaddingPatternMultimodalTokens()``, a plain object that
     pads input ids (managers/mm_utils.py:310): rules/layers.toml [ignored]
     padding. It was an unknown layer, and Llama4ForConditionalGeneration
     PARTIALLY for it."""
-    import tempfile
-    from pathlib import Path
-
-    from astgen.scan import analyze_file
-
     source = CONTAINERS.replace(
         "class TinyForRewardModel", "from sglang.srt.managers.mm_utils import "
         "MultiModalityDataPaddingPatternMultimodalTokens\n\n\nclass TinyForRewardModel").replace(
         "        self.score = nn.Sequential(",
         "        self.padding_pattern = MultiModalityDataPaddingPatternMultimodalTokens()\n"
         "        self.score = nn.Sequential(")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tiny_mm.py"
-        path.write_text(source)
-        result = analyze_file(tree_of_file(path), path, load_rules())
+    result = generated(tmp_path, "tiny_mm.py", source)
     [entry] = result.classes
     assert entry.status == "FULLY" and not entry.reasons
     assert [n.cls for n in result.irs[0].root.walk() if n.attr == "padding_pattern"] == [
@@ -535,22 +520,14 @@ EntryClass = TinySparseForCausalLM
 '''
 
 
-def test_an_operator_counted_over_layers_reads_a_key_the_count_falls_back_on_only_where_it_runs():
+def test_an_operator_counted_over_layers_reads_a_key_the_count_falls_back_on_only_where_it_runs(tmp_path):
     """minimax_m3.py:846: index_o_proj exists on the layers sparse attention
     lists, its size read from sparse_attention_config outright; the count
     reads the key with a fallback (None: no layer). Its sizes are read only
     where the count is not 0: a checkpoint without the key builds no such
     operator instead of failing on its size (the MiniMax-M3-Sparse modules
     read mc.sparse_attention_config[...] at the top)."""
-    import tempfile
-    from pathlib import Path
-
-    from astgen.scan import analyze_file
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tiny_sparse.py"
-        path.write_text(SPARSE)
-        result = analyze_file(tree_of_file(path), path, load_rules())
+    result = generated(tmp_path, "tiny_sparse.py", SPARSE)
     ops = {op.name: op for op in result.shapes[0].operators}
     index, proj = ops["index_o_proj"], ops["proj"]
     assert proj.guard == E.TRUE and proj.layers == E.parse("mc.num_hidden_layers")

@@ -8,7 +8,7 @@ import shutil
 from astgen import expr as E
 from astgen import ir
 from astgen.frontend.source import tree_of_file
-from tests.helpers import FIXTURES, RULES, generate
+from tests.helpers import FIXTURES, RULES, generate, generated
 
 # sglang 0.5.23 llama_eagle.py:43-60: `class LlamaDecoderLayer(LlamaDecoderLayer)`, a
 # subclass that takes the name of the class it imports and extends
@@ -43,13 +43,6 @@ EntryClass = DraftForCausalLM
 '''
 
 
-def _generated(tmp_path, name: str, source: str):
-    """The pipeline's result on ``source`` written as model file ``name``."""
-    path = tmp_path / name
-    path.write_text(source)
-    return generate(tree_of_file(path), path)
-
-
 def _classes(node: ir.Node, depth: int = 0) -> list[tuple[int, str, str]]:
     out = [(depth, node.attr, node.cls)]
     for child in node.children:
@@ -64,7 +57,7 @@ def test_a_class_named_after_its_imported_base_derives_from_the_import(tmp_path)
     each of 32 layers) because the base resolved to the class itself."""
     for name in ("dense.py",):
         shutil.copy(FIXTURES / name, tmp_path / name)
-    result = _generated(tmp_path, "draft.py", SHADOWING)
+    result = generated(tmp_path, "draft.py", SHADOWING)
     layer = next(n for n in result.irs[0].root.walk() if n.cls == "DenseDecoderLayer")
     assert [(c.attr, c.cls) for c in layer.children] == [
         ("self_attn", "DenseAttention"), ("mlp", "DenseMLP"), ("input_layernorm", "RMSNorm")]
@@ -377,7 +370,7 @@ def test_modules_built_in_a_loop_of_unknown_length_leave_the_text_model_incomple
     (the loop is not unrolled): reported incomplete, never silently FULLY as
     it was (nanbeige, iquest_loopcoder, hrm_text, nemotron_h_mtp in 0.5.23).
     The same loop in a multimodal tower, which is not analyzed, is a note."""
-    result = _generated(tmp_path, "looped.py", LOOPED)
+    result = generated(tmp_path, "looped.py", LOOPED)
     loops = sorted((d.severity, d.loc.line, d.message) for d in result.diagnostics if d.code == "loop")
     assert loops == [
         ("incomplete", 13, "modules of self.attn built in a loop over a symbolic range: how many is not known"),
@@ -428,7 +421,7 @@ def test_modules_chosen_per_layer_index_into_a_list_are_the_stack(tmp_path):
     holds both, each counted on the layers its test picks. The runtime
     oracle's view of mllama: the list stayed empty, the text model had no
     layer, was taken for a tower, and the entry was FULLY on 5 operators."""
-    result = _generated(tmp_path, "chosen.py", CHOSEN_PER_INDEX)
+    result = generated(tmp_path, "chosen.py", CHOSEN_PER_INDEX)
     assert result.classes[0].status == "FULLY"
     layers = {op.name: op.layers for op in result.shapes[0].operators if op.kind == "matmul"}
     env = {"mc": {"num_hidden_layers": 40, "cross_attention_layers": [3, 8, 13, 18, 23, 28, 33, 38]}}
@@ -496,7 +489,7 @@ def test_a_layer_built_by_what_a_comprehension_over_the_config_gives_is_not_sile
     from astgen import messages as M
     from astgen.emit.pysource import show
 
-    result = _generated(tmp_path, "sparse.py", SPARSE_LAYERS)
+    result = generated(tmp_path, "sparse.py", SPARSE_LAYERS)
     assert result.classes[0].status == "FULLY"
     layers = {op.name: op.layers for op in result.shapes[0].operators}
     assert "nonzero_indices(" in show(layers["index_proj"])
@@ -508,7 +501,7 @@ def test_a_layer_built_by_what_a_comprehension_over_the_config_gives_is_not_sile
     assert count() == 0
     assert "from ._astgen import Arch, nonzero_indices\n" in result.source
 
-    result = _generated(tmp_path, "sparse.py", SPARSE_LAYERS.replace("if f != 0]", "if f > 1]"))  # not read
+    result = generated(tmp_path, "sparse.py", SPARSE_LAYERS.replace("if f != 0]", "if f > 1]"))  # not read
     built = [(d.loc.line, d.message) for d in result.diagnostics if d.kind == M.ASSUMED_BUILT]
     assert built == [(22, "whether index_proj is built depends on nested comprehension (given the config), "
                           "which astgen cannot evaluate")]
@@ -566,7 +559,7 @@ def test_experts_a_rank_builds_by_what_a_library_call_makes_of_the_config_are_no
     the config's too."""
     from astgen import messages as M
 
-    result = _generated(tmp_path, "split.py", SPLIT_EXPERTS)
+    result = generated(tmp_path, "split.py", SPLIT_EXPERTS)
     built = [(d.loc.line, d.message) for d in result.diagnostics if d.kind == M.ASSUMED_BUILT]
     assert built == [(21, "whether ExpertMLP is built depends on call of tolist (given the config), which astgen "
                           "cannot evaluate")]
@@ -607,7 +600,7 @@ def test_a_module_chosen_by_a_config_string_lower_cased_is_built_under_that_test
     is now an expression of the config: each head under its own."""
     from astgen.emit.pysource import show
 
-    result = _generated(tmp_path, "head.py", HEAD_BY_TYPE)
+    result = generated(tmp_path, "head.py", HEAD_BY_TYPE)
     assert result.classes[0].status == "FULLY"
     kind = 'str.lower(str(getattr(mc, "head_type", "vanilla")))'
     heads = [(op.k, E.simplify_condition(op.guard)) for op in result.shapes[0].operators if op.name == "head"]
@@ -656,7 +649,7 @@ def test_moe_layers_a_config_string_lists_are_counted_from_it(tmp_path):
     default (every layer but the first), as sglang reads them."""
     import types
 
-    result = _generated(tmp_path, "text.py", MOE_BY_TEXT)
+    result = generated(tmp_path, "text.py", MOE_BY_TEXT)
     assert result.classes[0].status == "FULLY"
     layers = {op.name: op.layers for op in result.shapes[0].operators}
     assert "as_ints(str.split(str.strip(getattr(mc, 'moe_layers_enum', None)), ','))" in E.to_source(layers["moe"])

@@ -298,6 +298,13 @@ def coalesced(e: E.Expr) -> E.Expr:
     is not None then changes nothing. A fallback that reads the config or
     divides stays behind its test, where it is computed only when needed
     (``hidden // heads if head_dim is None else head_dim``)."""
+    return E.remembered(_COALESCED, _coalesced, e)
+
+
+_COALESCED: dict[E.Expr, E.Expr] = {}
+
+
+def _coalesced(e: E.Expr) -> E.Expr:
     if not any(isinstance(x, E.IfExp) for x in E.walk(e)):
         return e
     e = E.rebuild(e, [coalesced(c) for c in e.children()])

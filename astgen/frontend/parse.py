@@ -18,7 +18,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 import libcst as cst
 
@@ -141,19 +141,12 @@ class ParsedModule:
         """Lines of libcst statements from Python's tree of the same code
         (same statements in the same order): cheaper than libcst's
         position metadata."""
-        queue = list(nodes)
-        for stmt in stmts:
-            if isinstance(stmt, cst.SimpleStatementLine):  # `a; b` is one line, several ast nodes
-                if queue:
-                    self._lines[id(stmt)] = queue[0].lineno + offset
-                for small in stmt.body:
-                    if queue:
-                        self._lines[id(small)] = queue.pop(0).lineno + offset
-                continue
-            if not queue:
-                return
-            node = queue.pop(0)
+        for stmt, node, line in statement_pairs(stmts, nodes):
             self._lines[id(stmt)] = node.lineno + offset
+            if line is not stmt:  # `a; b` is one line, several ast nodes: the line is its first's
+                if stmt is line.body[0]:
+                    self._lines[id(line)] = node.lineno + offset
+                continue
             for cst_block, ast_block in _blocks(stmt, node):
                 self._pair_lines(cst_block, ast_block, offset)
 
@@ -186,6 +179,21 @@ class ParsedModule:
 
     def method_line(self, info: ClassInfo, fn: cst.FunctionDef) -> int:
         return self.locate_def(fn, self.class_line(info))
+
+
+def statement_pairs(statements: Sequence[cst.CSTNode],
+                    nodes: list[ast.stmt]) -> Iterator[tuple[cst.CSTNode, ast.stmt, cst.CSTNode]]:
+    """One statement list's statements, libcst's beside Python's of the same
+    code, in order: (statement, its ast node, the line holding it). A line of
+    simple statements (``a = 1; b = 2``) is one ast node per statement; the
+    pairs end where Python's do."""
+    python = iter(nodes)
+    for line in statements:
+        for stmt in line.body if isinstance(line, cst.SimpleStatementLine) else (line,):
+            node = next(python, None)
+            if node is None:
+                return
+            yield stmt, node, line
 
 
 def _suite(block: cst.BaseSuite) -> list:

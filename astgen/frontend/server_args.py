@@ -25,12 +25,12 @@ import pickle
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import libcst as cst
 
 from astgen.atomic import kept_on_disk
-from astgen.frontend.parse import parse_trusted
+from astgen.frontend.parse import parse_trusted, statement_pairs
 
 NOT_LITERAL = "<computed>"  # a default sglang computes (a call, a name): no value to read
 
@@ -123,24 +123,12 @@ def _classes(path: Path) -> Iterator[tuple[cst.ClassDef, list[cst.BaseSmallState
         module, tree = parse_trusted(text), ast.parse(text)
     except (OSError, UnicodeDecodeError, cst.ParserSyntaxError, SyntaxError, ValueError):
         return
-    for cls, node in _pairs(module.body, tree.body):
+    for cls, node, _ in statement_pairs(module.body, tree.body):
         if isinstance(cls, cst.ClassDef) and isinstance(node, ast.ClassDef):
-            pairs = list(_pairs(cls.body.body, node.body))
-            lines = {id(stmt): n.lineno for stmt, n in pairs}
-            body = [stmt for stmt, _ in pairs if isinstance(stmt, cst.BaseSmallStatement)]
+            pairs = list(statement_pairs(cls.body.body, node.body))
+            lines = {id(stmt): n.lineno for stmt, n, _ in pairs}
+            body = [stmt for stmt, _, _ in pairs if isinstance(stmt, cst.BaseSmallStatement)]
             yield cls, body, lambda stmt, lines=lines: lines[id(stmt)]
-
-
-def _pairs(statements: Sequence[cst.CSTNode], nodes: list[ast.stmt]) -> Iterator[tuple[cst.CSTNode, ast.stmt]]:
-    """One statement list's statements, libcst's beside Python's, in order: a
-    line of simple statements (``a = 1; b = 2``) is one per statement."""
-    python = iter(nodes)
-    for line in statements:
-        for stmt in line.body if isinstance(line, cst.SimpleStatementLine) else (line,):
-            node = next(python, None)
-            if node is None:
-                return
-            yield stmt, node
 
 
 def _namespace_fields(path: Path, display: str) -> list[ServerArg]:
