@@ -271,6 +271,119 @@ def test_a_class_defined_twice_keeps_its_bodies_in_place(tmp_path):
     assert pm._snippets == {} and pm.tree.code_for_node(body[0]).strip() == "return 2"
 
 
+SKELETON_SOURCE = '''"""Module docstring."""
+# Licensed under ...
+import torch.nn as nn
+from .llama import LlamaMLP as MLP, LlamaAttention
+
+try:
+    from .fast import kernel
+except ImportError:
+    kernel = None
+
+logger = logging.getLogger(__name__)
+register(MLP)
+
+
+@torch.compile(dynamic=True)
+def helper(config: Config, *, scale: float = 1.0) -> int:
+    return config.a * 2
+
+
+class Empty:
+    """Only a docstring."""
+
+
+class M(nn.Module):
+    """A model."""
+
+    size_hint: int = 4
+
+    def __init__(self, config):
+        super().__init__()
+
+    @property
+    def size(self):
+        return 1
+
+    @size.setter
+    def size(self, value):
+        raise ValueError(value)
+
+    async def stream(self):
+        await x
+
+    def one_line(self): return 2
+
+
+EntryClass = M
+'''
+
+
+def test_the_index_parses_only_the_statements_it_reads(tmp_path):
+    """libcst parses a skeleton: a deferred function is a one-line stub (a
+    property's accessor keeps its decorator), imports come from Python's
+    tree, docstrings, comments, calls and signatures are left out."""
+    from astgen.frontend.parse import ImportRef, _python_tree, parse_file, skeleton
+
+    tree = _python_tree(SKELETON_SOURCE)
+    deferred: dict = {}
+    assert skeleton(SKELETON_SOURCE, tree, {}, deferred).splitlines() == [
+        "try:",
+        "    from .fast import kernel",
+        "except ImportError:",
+        "    kernel = None",
+        "logger = logging.getLogger(__name__)",
+        "def helper(): pass",
+        "class Empty:",
+        "    pass",
+        "class M(nn.Module):",
+        "    size_hint: int = 4",
+        "    def __init__(): pass",
+        "    def size(): pass",
+        "    @_.setter",
+        "    def size(): pass",
+        "    async def stream(): pass",
+        "    def one_line(self): return 2",
+        "EntryClass = M",
+    ]
+    assert deferred == {"": [(15, 17)], "Empty": [], "M": [(29, 30), (32, 34), (36, 38), (40, 41), None]}
+    path = tmp_path / "skeleton.py"
+    path.write_text(SKELETON_SOURCE)
+    pm = parse_file(path, "pkg.models.skeleton")
+    assert pm.imports == {"nn": ImportRef("torch.nn", None), "MLP": ImportRef("pkg.models.llama", "LlamaMLP"),
+                          "LlamaAttention": ImportRef("pkg.models.llama", "LlamaAttention"),
+                          "kernel": ImportRef("pkg.models.fast", "kernel")}
+    assert list(pm.classes) == ["Empty", "M"] and pm.entry_classes == ["M"]
+    assert list(pm.classes["M"].methods) == ["__init__", "size", "stream", "one_line"]
+    assert pm.classes["M"].methods["size"].body.body[0].body[0].value.value == "1"  # the getter, parsed whole
+    assert pm.classes["M"].methods["stream"].asynchronous is not None
+    assert [pm.loc(s).line for s in pm.functions["helper"].body.body] == [17]
+    assert pm.class_line(pm.classes["M"]) == 24 and pm.class_line(pm.classes["Empty"]) == 20
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(FIXTURE_FILES)))
+def test_imports_from_pythons_tree_are_libcsts(name):
+    """The index reads imports from Python's tree; libcst's reading of the
+    same statements (what the tracer does with an import inside a function)
+    binds the same names to the same modules."""
+    import ast
+
+    import libcst as cst
+
+    from astgen.frontend.parse import import_bindings, python_imports
+
+    text = FIXTURE_FILES[name]
+    by_libcst: dict = {}
+    for line in cst.parse_module(text).body:
+        for small in line.body if isinstance(line, cst.SimpleStatementLine) else ():
+            if isinstance(small, (cst.Import, cst.ImportFrom)):
+                by_libcst.update(import_bindings(small, "sglang.srt.models.x"))
+    python = [n for n in ast.parse(text).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert python_imports(python, "sglang.srt.models.x") == by_libcst
+
+
 def test_layer_class_picked_by_a_config_list_and_reassigned_module():
     arch = tree_of("layer_types")
     rows = outline(arch)

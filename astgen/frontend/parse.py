@@ -308,8 +308,9 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
     display = display or str(path)
     methods: dict[tuple[str, str], tuple[int, int]] = {}
     deferred: dict[str, list[tuple[int, int] | None]] = {}
+    python = _python_tree(text)  # None: libcst reports the error
     try:
-        tree = parse_trusted(skip_bodies(text, methods, deferred, keep_lines=False))
+        tree = parse_trusted(text if python is None else skeleton(text, python, methods, deferred))
     except cst.ParserSyntaxError:
         try:  # where the error is in the file itself (the skipped text has fewer lines)
             cst.parse_module(text)
@@ -330,7 +331,9 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
     )
     pm._spans = methods
     pm._deferred = deferred
-    _Indexer(pm).index(tree.body, top=True)
+    if python is not None:
+        pm.imports = python_imports(python.body, name)
+    _Indexer(pm, imports=python is None).index(tree.body, top=True)
     return pm
 
 
@@ -359,10 +362,20 @@ def skip_bodies(text: str, methods: dict | None = None, deferred: dict | None = 
     ``keep_lines=False`` drops a skipped body's other lines instead of
     blanking them: libcst makes a node of every blank line, and the tree is
     located by text, not by its own positions."""
+    tree = _python_tree(text)
+    return text if tree is None else "".join(_blanked(text, tree, methods, deferred, keep_lines))
+
+
+def _python_tree(text: str) -> ast.Module | None:
     try:
-        tree = ast.parse(text)
+        return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return text
+        return None
+
+
+def _blanked(text: str, tree: ast.Module, methods: dict | None, deferred: dict | None,
+             keep_lines: bool) -> list[str]:
+    """:func:`skip_bodies`'s lines, one per line of ``text``."""
     later: list[tuple[int, int, int]] = []
     if deferred is not None:
         later = _defer(tree, deferred)
@@ -371,13 +384,10 @@ def skip_bodies(text: str, methods: dict | None = None, deferred: dict | None = 
             if isinstance(node, ast.ClassDef):
                 for fn in node.body:
                     if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        first = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
-                        methods[(node.name, fn.name)] = (first, fn.end_lineno or fn.lineno)
+                        methods[(node.name, fn.name)] = _span(fn)
     spans = sorted({(node.body[0].lineno, node.end_lineno, node.body[0].col_offset)
                     for node in _functions(tree.body)
                     if _NEVER_TRACED.match(node.name) and node.body[0].lineno > node.lineno} | set(later))
-    if not spans:
-        return text
     lines = text.splitlines(keepends=True)
     covered = 0
     for first, last, indent in spans:
@@ -387,7 +397,68 @@ def skip_bodies(text: str, methods: dict | None = None, deferred: dict | None = 
         for i in range(first, last):
             lines[i] = "\n" if keep_lines else ""
         covered = last
-    return "".join(lines)
+    return lines
+
+
+def _span(node: ast.stmt) -> tuple[int, int]:
+    """First line (a decorator's, if any) and last line of a statement."""
+    return (min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())]),
+            node.end_lineno or node.lineno)
+
+
+def skeleton(text: str, tree: ast.Module, methods: dict, deferred: dict) -> str:
+    """What libcst parses of a module for its index (:class:`_Indexer`):
+    :func:`skip_bodies` without ``keep_lines``, and only the statements the
+    index reads. A function whose body is deferred is a one-line stub
+    (``def name(): pass``, ``@_.setter`` kept for a property's accessor):
+    its signature is parsed with its body, if ever. Imports are read from
+    Python's tree (:func:`python_imports`); docstrings, comments and other
+    top-level statements (calls, loops) are left out. About four fifths of
+    a model file's skeleton were signatures, imports and docstrings."""
+    lines = _blanked(text, tree, methods, deferred, keep_lines=False)
+    original = text.splitlines(keepends=True)
+    keep = bytearray(len(lines))
+    stubs: dict[int, str] = {}
+
+    def kept(node: ast.stmt) -> None:
+        first, last = _span(node)
+        keep[first - 1:last] = b"\1" * (last - first + 1)
+
+    def indent(line: int) -> str:
+        text = original[line - 1]
+        return text[:len(text) - len(text.lstrip())]
+
+    def function(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if fn.body[0].lineno == fn.lineno:  # a one-line def: its body is not deferred
+            kept(fn)
+            return
+        pad = indent(fn.lineno)
+        accessor = next((d.attr for d in fn.decorator_list
+                         if isinstance(d, ast.Attribute) and d.attr in _ACCESSORS), None)
+        stub = f"{pad}@_.{accessor}\n" if accessor else ""
+        asynchronous = "async " if isinstance(fn, ast.AsyncFunctionDef) else ""
+        stubs[fn.lineno - 1] = f"{stub}{pad}{asynchronous}def {fn.name}(): pass\n"
+
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            function(node)
+        elif isinstance(node, ast.ClassDef) and node.name in deferred:
+            first = _span(node.body[0])[0]
+            if first == node.lineno:  # `class A(B): pass`
+                kept(node)
+                continue
+            keep[_span(node)[0] - 1:first - 1] = b"\1" * (first - _span(node)[0])  # decorators and header
+            body = [stmt for stmt in node.body if not isinstance(stmt, ast.Expr)]  # docstrings
+            for stmt in body:
+                function(stmt) if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) else kept(stmt)
+            if not body:
+                stubs[first - 1] = f"{indent(first)}pass\n"
+        elif isinstance(node, (ast.ClassDef, ast.Assign, ast.AnnAssign, ast.If, ast.Try)):
+            kept(node)
+    return "".join(stubs.get(i, line if keep[i] else "") for i, line in enumerate(lines))
+
+
+_ACCESSORS = ("setter", "deleter")
 
 
 def _defer(tree: ast.Module, deferred: dict) -> list[tuple[int, int, int]]:
@@ -443,8 +514,12 @@ def parse_file(path: Path, name: str, display: str | None = None) -> ParsedModul
 
 
 class _Indexer:
-    def __init__(self, pm: ParsedModule) -> None:
+    """A module's classes, functions and assignments (and its imports, with
+    ``imports``: where Python's tree is not at hand) from libcst's tree."""
+
+    def __init__(self, pm: ParsedModule, imports: bool = True) -> None:
         self.pm = pm
+        self.imports = imports
 
     def index(self, body: "list[cst.CSTNode] | tuple", top: bool = False) -> None:
         spans = iter(self.pm.deferred_spans("", sum(isinstance(stmt, cst.FunctionDef) for stmt in body))
@@ -468,7 +543,8 @@ class _Indexer:
 
     def _small(self, small: cst.BaseSmallStatement) -> None:
         if isinstance(small, (cst.Import, cst.ImportFrom)):
-            self.pm.imports.update(import_bindings(small, self.pm.name))
+            if self.imports:
+                self.pm.imports.update(import_bindings(small, self.pm.name))
         elif isinstance(small, (cst.Assign, cst.AnnAssign)):
             targets = small.targets if isinstance(small, cst.Assign) else [small]
             if small.value is None:
@@ -495,27 +571,50 @@ class _Indexer:
 def import_bindings(node: cst.Import | cst.ImportFrom, module: str) -> dict[str, ImportRef]:
     """Local names an import statement binds in ``module``, relative imports
     resolved: ``from .qwen2 import Qwen2MLP as M`` -> {"M": (pkg.qwen2, Qwen2MLP)}."""
-    out: dict[str, ImportRef] = {}
+    names = [(dotted_name(a.name), dotted_name(a.asname.name) if a.asname else None)
+             for a in (node.names if isinstance(node.names, Sequence) else ())]
     if isinstance(node, cst.Import):
-        for alias in node.names:
-            dotted = dotted_name(alias.name)
-            if alias.asname is not None:
-                out[dotted_name(alias.asname.name)] = ImportRef(dotted, None)
+        return _bindings(module, None, 0, names)
+    return _bindings(module, dotted_name(node.module) if node.module is not None else "", len(node.relative),
+                     [] if isinstance(node.names, cst.ImportStar) else names)
+
+
+def python_imports(body: list[ast.stmt], module: str) -> dict[str, ImportRef]:
+    """The module-level imports of Python's tree of a module, as
+    :class:`_Indexer` reads them from libcst's (both arms of a top-level
+    ``if``/``try``, in order): the skeleton libcst parses has none."""
+    out: dict[str, ImportRef] = {}
+    for node in body:
+        if isinstance(node, ast.Import):
+            out.update(_bindings(module, None, 0, [(a.name, a.asname) for a in node.names]))
+        elif isinstance(node, ast.ImportFrom):
+            names = [(a.name, a.asname) for a in node.names if a.name != "*"]
+            out.update(_bindings(module, node.module or "", node.level, names))
+        elif isinstance(node, ast.If):
+            out.update(python_imports(node.body + node.orelse, module))
+        elif isinstance(node, ast.Try):
+            inner = node.body + [s for h in node.handlers for s in h.body] + node.orelse + node.finalbody
+            out.update(python_imports(inner, module))
+    return out
+
+
+def _bindings(module: str, source: str | None, level: int,
+              names: list[tuple[str, str | None]]) -> dict[str, ImportRef]:
+    """What ``import a.b [as c]`` (``source`` None) or ``from source import
+    name [as alias]`` (``level`` dots) binds in ``module``."""
+    out: dict[str, ImportRef] = {}
+    if source is None:
+        for dotted, alias in names:
+            if alias:
+                out[alias] = ImportRef(dotted, None)
             else:
                 top = dotted.split(".")[0]
                 out[top] = ImportRef(top, None)
         return out
-    if isinstance(node.names, cst.ImportStar):
-        return out
-    mod = dotted_name(node.module) if node.module is not None else ""
-    level = len(node.relative)
     if level:
-        pkg = module.split(".")[:-level]
-        mod = ".".join(pkg + ([mod] if mod else []))
-    for alias in node.names:
-        orig = dotted_name(alias.name)
-        local = dotted_name(alias.asname.name) if alias.asname else orig
-        out[local] = ImportRef(mod, orig)
+        source = ".".join(module.split(".")[:-level] + ([source] if source else []))
+    for name, alias in names:
+        out[alias or name] = ImportRef(source, name)
     return out
 
 
@@ -530,7 +629,7 @@ def dotted_name(node: cst.BaseExpression | None) -> str:
 
 def _is_accessor(fn: cst.FunctionDef) -> bool:
     """``@x.setter`` / ``@x.deleter``: the second def of a property."""
-    return any(isinstance(d.decorator, cst.Attribute) and d.decorator.attr.value in ("setter", "deleter")
+    return any(isinstance(d.decorator, cst.Attribute) and d.decorator.attr.value in _ACCESSORS
                for d in fn.decorators)
 
 
