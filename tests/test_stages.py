@@ -254,27 +254,40 @@ def test_entries_sharing_most_operators_share_one_add_operators_and_each_runs_it
 
 
 def test_the_flow_stage_finds_a_statements_calls_in_the_order_python_runs_them():
-    """The direct walk over forward code's node types (astgen/forward/flow.py
-    _collect_calls) finds the calls libcst's visitor finds, arguments before
-    the call taking them, nothing inside a lambda, in every construct."""
+    """The flow stage's walk over Python's tree of forward code
+    (astgen/forward/flow.py _collect_calls) finds the calls libcst's visitor
+    finds in source order, arguments before the call taking them (keyword
+    and starred arguments as written), nothing inside a lambda, in every
+    construct."""
+    import ast
+
     import libcst as cst
 
-    from astgen.forward.flow import _Calls, _collect_calls
+    from astgen.forward.flow import _collect_calls
+
+    class Calls(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.found: list = []
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def leave_Call(self, node: cst.Call) -> None:
+            self.found.append(cst.Module([]).code_for_node(node))
 
     source = """
 x = a(b(c), d=e(f)) if g(h) else i[j(k)].m(n) + o(-p(q), *r(s))
 y: t(u) = v(w)(z(1))[2:aa(3)] or (bb(cc) for cc in dd(ee)) and ff(lambda gg: hh(gg))
-return ii(jj) < kk(ll) <= mm(nn), [oo(pp), *qq(rr)], {ss(tt): uu(vv)}, f"{ww(xx)}", await yy(zz)
+return ii(jj) < kk(ll) <= mm(nn), [oo(pp), *qq(rr)], {ss(tt): uu(vv), **ab(ac)}, f"{ww(xx)}", await yy(zz)
+ad(ae=af(ag), *ah(ai), **aj(ak))
 """
-    for statement in cst.parse_module(source).body:
-        for small in statement.body:
-            visitor = _Calls()
-            small.visit(visitor)
-            found: list = []
-            _collect_calls(small, found)
-            assert [cst.Module([]).code_for_node(c) for c in found] == \
-                [cst.Module([]).code_for_node(c) for c in visitor.found]
-            assert all(a is b for a, b in zip(found, visitor.found)) and len(found) == len(visitor.found) > 2
+    for statement, node in zip(cst.parse_module(source).body, ast.parse(source).body):
+        visitor = Calls()
+        statement.visit(visitor)
+        found: list = []
+        _collect_calls(node, found)
+        assert [ast.unparse(c) for c in found] == [ast.unparse(ast.parse(c)) for c in visitor.found]
+        assert len(found) > 2
 
 
 def test_a_key_with_a_constant_where_it_is_none_is_named_after_the_key_unless_sglang_names_it():

@@ -231,6 +231,8 @@ def test_forward_conditions_are_read_by_a_reader_built_from_the_traced_entry(tmp
     fields __init__ left; runtime state (an environment switch) takes
     sglang's default, off; reading adds nothing to the tracer's diagnostics
     or to the IR."""
+    import ast
+
     import libcst as cst
 
     from astgen import expr as E
@@ -246,8 +248,9 @@ def test_forward_conditions_are_read_by_a_reader_built_from_the_traced_entry(tmp
     arch = tracer.trace_entry(pm, "GatedModel")
     before = (list(tracer.diagnostics), [(n.attr, n.cls) for n in arch.root.walk()])
     reader = tracer.condition_reader()
-    forward = pm.full_method("GatedModel", "forward")
-    tests = [stmt.test for stmt in forward.body.body if isinstance(stmt, cst.If)]
+    forward = pm.python_method("GatedModel", "forward")  # Python's tree; its tests as libcst's
+    tests = pm.expressions([stmt.test for stmt in forward.body if isinstance(stmt, ast.If)])
+    assert [cst.Module([]).code_for_node(t) for t in tests] == ["self.use_gate", 'get_bool_env_var("SGLANG_FAST_PATH")']
     info = pm.classes["GatedModel"]
     assert reader(tests[0], pm, arch.root, info) == E.parse("mc.num_hidden_layers > 2")
     assert reader(tests[1], pm, arch.root, info) == E.FALSE  # sglang's default path

@@ -1,7 +1,8 @@
 """Stage 4a, flow: read each traced module's ``forward`` code, in order.
 
-A small interpreter of ``forward`` statements (read with libcst, never
-executed). For one module class it lists, in source order, what a forward
+A small interpreter of ``forward`` statements (read with Python's ``ast``,
+never executed; only the tests of ``if`` statements become libcst trees,
+for the trace stage's value model to evaluate). For one module class it lists, in source order, what a forward
 pass does that a simulator needs and the constructor does not show:
 
 * ``run``: a submodule called on ``self`` (``self.mlp(hidden_states)``);
@@ -21,8 +22,9 @@ class called on ``self`` are followed, a few calls deep.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import libcst as cst
 
@@ -90,12 +92,12 @@ class _Reader:
         self.events: list[Event] = []
         self.depth = 0
 
-    def method(self, name: str) -> tuple[ClassInfo, cst.FunctionDef] | None:
+    def method(self, name: str) -> tuple[ClassInfo, ast.FunctionDef | ast.AsyncFunctionDef] | None:
         """The method as the first class of the MRO defines it, with its
-        whole body (parsing skipped forward bodies: :meth:`ParsedModule.full_method`)."""
+        whole body, as Python's tree (:meth:`ParsedModule.python_method`)."""
         for c in self.classes:
             if name in c.methods:
-                fn = c.module.full_method(c.name, name)
+                fn = c.module.python_method(c.name, name)
                 return (c, fn) if fn is not None else None
         return None
 
@@ -105,173 +107,162 @@ class _Reader:
             self._function(*found, E.TRUE)
         return self.events
 
-    def _function(self, info: ClassInfo, fn: cst.FunctionDef, guard: E.Expr) -> None:
+    def _function(self, info: ClassInfo, fn: ast.FunctionDef | ast.AsyncFunctionDef, guard: E.Expr) -> None:
         if self.depth > MAX_CALL_DEPTH:
             return
         self.depth += 1
-        line = info.module.loc(fn).line
         try:
-            self._block(info, _body(fn.body), guard, line)
+            info.module.expressions(list(_tests(fn.body)))  # libcst's trees of its tests, in one parse
+            self._block(info, fn.body, guard, fn.lineno)
         finally:
             self.depth -= 1
 
-    def _block(self, info: ClassInfo, stmts: list, guard: E.Expr, line: int) -> None:
+    def _block(self, info: ClassInfo, stmts: list[ast.stmt], guard: E.Expr, line: int) -> None:
         module = info.module
         for stmt in stmts:
-            line = module.loc(stmt).line or line
+            line = stmt.lineno
             if guard == E.FALSE:
                 return
-            if isinstance(stmt, cst.If):
+            if isinstance(stmt, ast.If):
                 test = self._test(module, info, stmt.test)
                 self._expressions(module, stmt.test, guard, line)
-                self._block(info, _body(stmt.body), E.simplify_condition(E.and_(guard, test)), line)
-                if stmt.orelse is not None:
-                    other = [stmt.orelse] if isinstance(stmt.orelse, cst.If) else _body(stmt.orelse.body)
-                    self._block(info, other, E.simplify_condition(E.and_(guard, E.not_(test))), line)
-                if _returns(stmt.body) and stmt.orelse is None:  # `if x: return ...` guards the rest
+                self._block(info, stmt.body, E.simplify_condition(E.and_(guard, test)), line)
+                if stmt.orelse:
+                    self._block(info, stmt.orelse, E.simplify_condition(E.and_(guard, E.not_(test))), line)
+                elif _returns(stmt.body):  # `if x: return ...` guards the rest
                     guard = E.simplify_condition(E.and_(guard, E.not_(test)))
-            elif isinstance(stmt, cst.With):
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
                 # the managers' calls after the body: their exit is what
                 # follows it (`with self.ffn_boundary.exit(...) as ffn_exit:`)
-                self._block(info, _body(stmt.body), guard, line)
+                self._block(info, stmt.body, guard, line)
                 for item in stmt.items:
-                    self._expressions(module, item.item, guard, line)
-            elif isinstance(stmt, (cst.For, cst.While, cst.Try)):
-                self._block(info, _body(stmt.body), guard, line)
-            elif isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    self._expressions(module, small, guard, line)
-                if any(isinstance(small, (cst.Return, cst.Raise)) for small in stmt.body):
+                    self._expressions(module, item.context_expr, guard, line)
+            elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.Try)):
+                self._block(info, stmt.body, guard, line)
+            elif not isinstance(stmt, _COMPOUND):
+                self._expressions(module, stmt, guard, line)
+                if isinstance(stmt, (ast.Return, ast.Raise)):
                     return
             # nested defs and classes are not run where they stand
 
-    def _expressions(self, module: ParsedModule, node: cst.CSTNode, guard: E.Expr, line: int) -> None:
+    def _expressions(self, module: ParsedModule, node: ast.AST, guard: E.Expr, line: int) -> None:
         """Every call in ``node``, innermost (argument) first, as Python runs them."""
         if guard == E.FALSE:
             return
         for call in _calls_in(node):
             self._call(module, call, guard, line)
 
-    def _call(self, module: ParsedModule, call: cst.Call, guard: E.Expr, line: int) -> None:
+    def _call(self, module: ParsedModule, call: ast.Call, guard: E.Expr, line: int) -> None:
         loc = Location(module.display, line)
         func = call.func
         ex = self.rules.execution
-        if isinstance(func, cst.Name) and func.value in ex.collectives:
-            self.events.append(Event("collective", func.value, guard, loc))
-        elif isinstance(func, cst.Attribute) and _is_self(func.value):
-            name = func.attr.value
+        if isinstance(func, ast.Name) and func.id in ex.collectives:
+            self.events.append(Event("collective", func.id, guard, loc))
+        elif isinstance(func, ast.Attribute) and _is_self(func.value):
+            name = func.attr
             if name in self.children:
                 self.events.append(Event("run", name, guard, loc, self._head(call, self.children[name])))
             else:
                 found = self.method(name)
                 if found is not None:
                     self._function(*found, guard)
-        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute) \
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) \
                 and _is_self(func.value.value):
-            holder, method = func.value.attr.value, func.attr.value
+            holder, method = func.value.attr, func.attr
             role = ex.boundary.get(f"{holder}.{method}")
             if role is not None:
                 self.events.append(Event("boundary", role, guard, loc))
             elif holder in self.children and method == "forward":
                 self.events.append(Event("run", holder, guard, loc))
 
-    def _head(self, call: cst.Call, child: ir.Node) -> tuple[str, ...]:
+    def _head(self, call: ast.Call, child: ir.Node) -> tuple[str, ...]:
         """The attribute path on self of the module a logits processor's
         call hands it as the head ([forward.logits]); () for any other call."""
         at = self.rules.execution.logits.get(child.cls)
-        args = [a for a in call.args if a.keyword is None and not a.star]
+        args = [a for a in call.args if not isinstance(a, ast.Starred)]
         if at is None or at >= len(args):
             return ()
-        path, value = [], args[at].value
-        while isinstance(value, cst.Attribute):
-            path.append(value.attr.value)
+        path, value = [], args[at]
+        while isinstance(value, ast.Attribute):
+            path.append(value.attr)
             value = value.value
         return tuple(reversed(path)) if _is_self(value) else ()
 
     # -- tests of if statements -------------------------------------
-    def _test(self, module: ParsedModule, info: ClassInfo, node: cst.BaseExpression) -> E.Expr:
-        return E.simplify_condition(self.condition(node, module, self.node, info, FORWARD_OBJECTS))
+    def _test(self, module: ParsedModule, info: ClassInfo, node: ast.expr) -> E.Expr:
+        test = module.expressions([node])[0]
+        if test is None:  # text libcst does not read as Python reads it: runtime state, off
+            return E.FALSE
+        return E.simplify_condition(self.condition(test, module, self.node, info, FORWARD_OBJECTS))
+
+
+_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match)
+if hasattr(ast, "TryStar"):
+    _COMPOUND += (ast.TryStar,)
+
+
+def _tests(stmts: list[ast.stmt]) -> Iterator[ast.expr]:
+    """The tests of the ``if`` statements the flow stage may read in a
+    function (nested defs and classes are not run where they stand)."""
+    for stmt in stmts:
+        if isinstance(stmt, ast.If):
+            yield stmt.test
+            yield from _tests(stmt.body)
+            yield from _tests(stmt.orelse)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.Try)):
+            yield from _tests(stmt.body)
 
 
 # The calls in a statement, by the statement's identity: the same forward
-# code is read for every entry that uses its class (and libcst's visitor is
-# slow). Bounded: a long process (validate --all) starts afresh.
-_CALLS: dict[cst.CSTNode, list[cst.Call]] = {}  # libcst nodes hash and compare by identity
+# code is read for every entry that uses its class. Bounded: a long process
+# (validate --all) starts afresh.
+_CALLS: dict[ast.AST, list[ast.Call]] = {}  # ast nodes hash and compare by identity
 _CALLS_KEPT = 50_000
 
 
-def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+def _calls_in(node: ast.AST) -> list[ast.Call]:
     if node not in _CALLS:
         if len(_CALLS) >= _CALLS_KEPT:
             _CALLS.clear()
-        found: list[cst.Call] = []
+        found: list[ast.Call] = []
         _collect_calls(node, found)
         _CALLS[node] = found
     return _CALLS[node]
 
 
-# The children of the nodes forward code is mostly made of, in the order
-# libcst's visitor takes them (source order): walked directly, an order of
-# magnitude faster than the visitor, which takes every other node (_Calls).
-_CHILDREN: dict[type, tuple[str, ...]] = {
-    cst.Call: ("func", "args"), cst.Arg: ("value",), cst.Attribute: ("value",), cst.Name: (), cst.Integer: (),
-    cst.Float: (), cst.SimpleString: (), cst.BinaryOperation: ("left", "right"), cst.UnaryOperation: ("expression",),
-    cst.BooleanOperation: ("left", "right"), cst.Comparison: ("left", "comparisons"),
-    cst.ComparisonTarget: ("comparator",), cst.Subscript: ("value", "slice"), cst.SubscriptElement: ("slice",),
-    cst.Index: ("value",), cst.Slice: ("lower", "upper", "step"), cst.Tuple: ("elements",), cst.List: ("elements",),
-    cst.Element: ("value",), cst.StarredElement: ("value",), cst.IfExp: ("body", "test", "orelse"),
-    cst.Expr: ("value",), cst.Assign: ("targets", "value"), cst.AssignTarget: ("target",),
-    cst.AugAssign: ("target", "value"), cst.AnnAssign: ("target", "annotation", "value"),
-    cst.Annotation: ("annotation",), cst.Return: ("value",), cst.Await: ("expression",), cst.Pass: (),
-    cst.Ellipsis: (),
-}
-
-
-def _collect_calls(node: cst.CSTNode, found: list[cst.Call]) -> None:
-    """The calls in ``node`` as _Calls finds them: arguments before the
-    call that takes them, lambdas not entered."""
-    fields = _CHILDREN.get(type(node))
-    if fields is None:
-        if not isinstance(node, cst.Lambda):
-            calls = _Calls()
-            node.visit(calls)
-            found += calls.found
+def _collect_calls(node: ast.AST, found: list[ast.Call]) -> None:
+    """The calls in ``node`` in the order Python runs them (source order,
+    arguments before the call that takes them), lambdas not entered."""
+    if isinstance(node, ast.Lambda):
         return
-    for name in fields:
-        value = getattr(node, name)
-        if isinstance(value, (list, tuple)):
-            for item in value:
-                _collect_calls(item, found)
-        elif value is not None:
-            _collect_calls(value, found)
-    if type(node) is cst.Call:
+    if isinstance(node, ast.Call):
+        children: list = [node.func, *node.args, *node.keywords]
+        if node.args and node.keywords:  # `f(a=1, *b)`: in the order they are written
+            children[1:] = sorted(children[1:], key=_position)
+    elif isinstance(node, ast.IfExp):
+        children = [node.body, node.test, node.orelse]
+    elif isinstance(node, ast.Dict):
+        children = [x for pair in zip(node.keys, node.values) for x in pair]
+    else:
+        children = [getattr(node, name, None) for name in node._fields]
+    for child in children:
+        if isinstance(child, list):
+            for item in child:
+                if isinstance(item, ast.AST):
+                    _collect_calls(item, found)
+        elif isinstance(child, ast.AST):
+            _collect_calls(child, found)
+    if isinstance(node, ast.Call):
         found.append(node)
 
 
-class _Calls(cst.CSTVisitor):
-    """Calls in evaluation order: arguments before the call that takes them;
-    lambdas and nested functions are not entered."""
-
-    def __init__(self) -> None:
-        self.found: list[cst.Call] = []
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def leave_Call(self, node: cst.Call) -> None:
-        self.found.append(node)
+def _position(node: ast.expr | ast.keyword) -> tuple[int, int]:
+    return node.lineno, node.col_offset
 
 
-def _returns(block: cst.BaseSuite) -> bool:
-    stmts = _body(block)
-    last = stmts[-1] if stmts else None
-    return isinstance(last, cst.SimpleStatementLine) and any(
-        isinstance(small, (cst.Return, cst.Raise)) for small in last.body)
+def _returns(stmts: list[ast.stmt]) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
 
 
-def _is_self(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value == "self"
-
-
-def _body(block: cst.BaseSuite) -> list:
-    return list(block.body) if isinstance(block, cst.IndentedBlock) else [cst.SimpleStatementLine(list(block.body))]
+def _is_self(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"

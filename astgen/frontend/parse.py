@@ -84,21 +84,68 @@ class ParsedModule:
     _deferred: "dict[str, list[tuple[int, int] | None]]" = field(default_factory=dict, repr=False)  # skip_bodies
     _snippets: "dict[tuple[int, int], cst.FunctionDef | None]" = field(default_factory=dict, repr=False)
     _source_lines: "list[str] | None" = field(default=None, repr=False)
+    _python_defs: "dict[tuple[int, int], ast.FunctionDef | ast.AsyncFunctionDef | None]" = field(
+        default_factory=dict, repr=False)
+    _expressions: "dict[ast.expr, cst.BaseExpression | None]" = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.functions = Functions(self)
 
     # -- forward code, parsed on demand ----------------------------------
-    def full_method(self, cls: str, name: str) -> "cst.FunctionDef | None":
-        """Method ``name`` of class ``cls`` with its whole body. Parsing
-        skips the bodies of forward-like methods (:func:`skip_bodies`); the
-        flow stage reads the few it needs, parsed here once, with the line
-        of every statement (``loc`` works on them as on the rest)."""
+    def python_method(self, cls: str, name: str) -> "ast.FunctionDef | ast.AsyncFunctionDef | None":
+        """Method ``name`` of class ``cls`` as Python's tree, parsed alone
+        (once), its lines the file's: the flow stage reads forward code
+        without libcst, which it only needs for the tests of ``if``
+        statements (:meth:`expressions`)."""
         if self._spans is None:  # a module not made by parse_source
             self._spans = {}
             skip_bodies(self.text, self._spans)
         span = self._spans.get((cls, name))
-        return self._snippet(*span) if span else None
+        if span is None:
+            return None
+        if span not in self._python_defs:
+            first, last = span
+            lines = self._lines_of_source()[first - 1:last]
+            indented = bool(lines) and lines[0][:1] in (" ", "\t")
+            # blank lines before it: Python's line numbers are the file's
+            text = "\n" * (first - 1 - indented) + ("class _:\n" if indented else "") + "".join(lines)
+            tree = _python_tree(text)
+            body = (tree.body[0].body if indented else tree.body) if tree is not None and tree.body else []
+            fn = body[0] if body else None
+            self._python_defs[span] = fn if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        return self._python_defs[span]
+
+    def expressions(self, nodes: "list[ast.expr]") -> "list[cst.BaseExpression | None]":
+        """libcst's trees of expressions of this module's Python trees
+        (:meth:`python_method`), each parsed once: those not parsed yet in
+        one libcst parse, as the elements of a list. None for one that
+        libcst cannot read alone."""
+        new = [node for node in dict.fromkeys(nodes) if node not in self._expressions]
+        if new:
+            texts = [self._segment(node) for node in new]
+            try:
+                parsed = parse_trusted("[\n" + ",\n".join(texts) + ",\n]\n").body[0].body[0].value.elements
+                values = [element.value for element in parsed]
+            except (cst.ParserSyntaxError, RecursionError, IndexError, AttributeError):
+                values = [_expression(text) for text in texts]
+            if len(values) != len(new) or any(isinstance(v, cst.StarredElement) for v in values):
+                values = [_expression(text) for text in texts]
+            self._expressions.update(zip(new, values))
+        return [self._expressions[node] for node in nodes]
+
+    def _segment(self, node: ast.expr) -> str:
+        """The source text of an expression (columns are UTF-8 offsets)."""
+        lines = self._lines_of_source()
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if first == last:
+            return lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+        return (lines[first].encode()[node.col_offset:].decode() + "".join(lines[first + 1:last])
+                + lines[last].encode()[:node.end_col_offset].decode())
+
+    def _lines_of_source(self) -> list[str]:
+        if self._source_lines is None:
+            self._source_lines = self.text.splitlines(keepends=True)
+        return self._source_lines
 
     def _snippet(self, first: int, last: int) -> "cst.FunctionDef | None":
         """The function on lines ``first``..``last``, parsed alone (once),
@@ -108,9 +155,7 @@ class ParsedModule:
         return self._snippets[(first, last)]
 
     def _parse_snippet(self, first: int, last: int) -> "cst.FunctionDef | None":
-        if self._source_lines is None:
-            self._source_lines = self.text.splitlines(keepends=True)
-        lines = self._source_lines[first - 1:last]
+        lines = self._lines_of_source()[first - 1:last]
         indented = bool(lines) and lines[0][:1] in (" ", "\t")
         # a method is parsed inside a class of its own: dedenting could not
         # cope with a string whose lines start left of the def
@@ -179,6 +224,13 @@ class ParsedModule:
 
     def method_line(self, info: ClassInfo, fn: cst.FunctionDef) -> int:
         return self.locate_def(fn, self.class_line(info))
+
+
+def _expression(text: str) -> "cst.BaseExpression | None":
+    try:
+        return cst.parse_expression(f"({text})")
+    except (cst.ParserSyntaxError, RecursionError):
+        return None
 
 
 def statement_pairs(statements: Sequence[cst.CSTNode],
