@@ -272,15 +272,15 @@ for _cls in (Const, Name, Attr, GetAttr, HasAttr, BinOp, UnaryOp, Compare, BoolO
 MEMO_LIMIT = 200_000  # entries of one memo: modules share most of their expressions
 
 
-def remembered(memo: dict, compute: Callable[[Any], Any], e: Expr) -> Any:
-    """``compute(e)``, once per expression for ``memo`` (the pipeline derives,
-    prints and rewrites the same expressions again and again; nodes keep
-    their hash); a memo past MEMO_LIMIT entries starts again."""
-    out = memo.get(e)
+def remembered(memo: dict, compute: Callable[[Any], Any], key: "Expr | tuple") -> Any:
+    """``compute(key)``, once per expression (or tuple of them) for ``memo``
+    (the pipeline derives, prints and rewrites the same expressions again and
+    again; nodes keep their hash); a memo past MEMO_LIMIT entries starts again."""
+    out = memo.get(key)
     if out is None:
         if len(memo) > MEMO_LIMIT:
             memo.clear()
-        out = memo[e] = compute(e)
+        out = memo[key] = compute(key)
     return out
 
 

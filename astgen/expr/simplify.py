@@ -24,6 +24,7 @@ from astgen.expr.nodes import (
     Index,
     UnaryOp,
     _is_number,
+    remembered,
 )
 from astgen.expr.traverse import free_names, rebuild
 
@@ -160,8 +161,15 @@ def simplify_condition(e: Expr, simplified: bool = False) -> Expr:
     """``e`` read as a condition (an ``if`` test, a guard): only its truth
     matters, so ``x and False`` is False and ``None or y`` is ``y``, which
     :func:`simplify` (that keeps Python's values) may not assume.
-    ``simplified``: ``e`` is a result of :func:`simplify` already."""
-    e = e if simplified else simplify(e)
+    ``simplified``: ``e`` is a result of :func:`simplify` already. Once per
+    expression: the flow and run stages read the same guards again and again."""
+    return remembered(_CONDITIONS, _simplify_condition, e if simplified else simplify(e))
+
+
+_CONDITIONS: dict[Expr, Expr] = {}
+
+
+def _simplify_condition(e: Expr) -> Expr:
     if isinstance(e, Const):
         return TRUE if e.value else FALSE
     if isinstance(e, UnaryOp) and e.op == "not":

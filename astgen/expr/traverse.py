@@ -23,6 +23,7 @@ from astgen.expr.nodes import (
     Tuple,
     UnaryOp,
     Unknown,
+    remembered,
 )
 
 # traversal
@@ -77,10 +78,19 @@ def _free(e: Expr) -> frozenset[str]:
     return found
 
 
-def config_keys(e: Expr, root: str = "mc") -> tuple[set[str], set[str]]:
+def config_keys(e: Expr, root: str = "mc") -> tuple[frozenset[str], frozenset[str]]:
     """The config keys ``e`` reads, as dotted paths below ``root``: those it
     needs (``mc.x``) and those it reads with a fallback (``getattr(mc, "x",
-    d)``, ``hasattr``, or ``mc.x`` under a ``hasattr(mc, "x")`` test)."""
+    d)``, ``hasattr``, or ``mc.x`` under a ``hasattr(mc, "x")`` test). Once
+    per expression: classify asks for every size of every operator, and
+    operators share their guards and layer counts."""
+    return remembered(_CONFIG_KEYS.setdefault(root, {}), lambda x: _config_keys(x, root), e)
+
+
+_CONFIG_KEYS: dict[str, dict] = {}
+
+
+def _config_keys(e: Expr, root: str) -> tuple[frozenset[str], frozenset[str]]:
     required: set[str] = set()
     optional: set[str] = set()
 
@@ -104,7 +114,7 @@ def config_keys(e: Expr, root: str = "mc") -> tuple[set[str], set[str]]:
                 go(c, guarded)
 
     go(e, frozenset())
-    return required, optional
+    return frozenset(required), frozenset(optional)
 
 
 def free_attrs(e: Expr) -> set[str]:

@@ -393,10 +393,19 @@ def _either(a: E.Expr, b: E.Expr) -> E.Expr:
 def _assume(e: E.Expr, fact: E.Expr, condition: bool = True) -> E.Expr:
     """``e`` where ``fact`` holds: its occurrences (and, for a conjunction,
     its conjuncts) are True, those of its negation False. ``e`` is a
-    condition, or (``condition=False``) a value whose choices are decided."""
+    condition, or (``condition=False``) a value whose choices are decided.
+    Once per question: every entry of a family asks the same ones."""
+    return E.remembered(_ASSUMED, _assumed, (e, fact, condition))
+
+
+def _assumed(question: tuple[E.Expr, E.Expr, bool]) -> E.Expr:
+    e, fact, condition = question
     if condition:
         return E.simplify_condition(E.given(e, fact))
     return _decide(e, lambda x: E.given(x, fact))
+
+
+_ASSUMED: dict[tuple[E.Expr, E.Expr, bool], E.Expr] = {}
 
 
 def _decide(e: E.Expr, go) -> E.Expr:
