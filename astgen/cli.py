@@ -255,17 +255,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
     rules = tree_rules(args, tree)
     options = _options(args, tree, rules, len(files), emit=bool(args.output) or target_checkout is not None)
     out_dir = Path(args.output) if args.output else None
+    package: list[Path] = []
     with progress_reporter(len(files), enabled=not args.quiet) as tick:
 
         def arrived(result: FileResult) -> None:
             if out_dir is not None and result.source is not None:  # written as it comes, while the others run
                 write_module(out_dir, module_name_for(result.path.name) + ".py", result.source)
+                if not package:  # the package's own files with its first module, not after the last
+                    package.extend(write_package(out_dir, {}, args.import_root, rules))
             tick(result)
 
         results = scan_files(tree, files, rules, options, arrived)
     report = ScanReport(tree.version, tree.display_root(), __version__, f"{rules.version} ({rules.digest})", results)
     if out_dir is not None:
-        report.modules = _package_modules(results, out_dir, args.import_root, rules)
+        report.modules = _modules_written(results)
     if target_checkout is not None:
         modules = {module_name_for(r.path.name) + ".py": r.source for r in results if r.source is not None}
         if modules:
@@ -355,15 +358,10 @@ def _tree_of_spec(spec: str) -> SourceTree:
     return tree_of_dir(path) if path.is_dir() else fetch_version(spec)
 
 
-def _package_modules(results: list[FileResult], out_dir: Path, import_root: str, rules: Rules) -> dict[str, str]:
-    """The package's own files (helpers and ``__init__``) beside the modules
-    of ``results``, which are written as they come; returns model file ->
-    module file name."""
-    modules = {result.display: module_name_for(result.path.name) + ".py"
-               for result in results if result.source is not None}
-    if modules:
-        write_package(out_dir, {}, import_root, rules)
-    return modules
+def _modules_written(results: list[FileResult]) -> dict[str, str]:
+    """Model file -> the module file written for it."""
+    return {result.display: module_name_for(result.path.name) + ".py"
+            for result in results if result.source is not None}
 
 
 def _check_configs(args: argparse.Namespace, results: list[FileResult]) -> dict[str, ConfigCheck]:
