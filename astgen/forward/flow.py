@@ -1,9 +1,10 @@
 """Stage 4a, flow: read each traced module's ``forward`` code, in order.
 
 A small interpreter of ``forward`` statements (read with Python's ``ast``,
-never executed; only the tests of ``if`` statements become libcst trees,
-for the trace stage's value model to evaluate). For one module class it lists, in source order, what a forward
-pass does that a simulator needs and the constructor does not show:
+never executed; only the tests of ``if`` statements become libcst trees, for
+the trace stage's value model to evaluate). For one module class it lists,
+in source order, what a forward pass does that a simulator needs and the
+constructor does not show:
 
 * ``run``: a submodule called on ``self`` (``self.mlp(hidden_states)``);
 * ``collective``: a communication function (``tensor_model_parallel_all_reduce``,
@@ -196,9 +197,8 @@ class _Reader:
         return E.simplify_condition(self.condition(test, module, self.node, info, FORWARD_OBJECTS))
 
 
-_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match)
-if hasattr(ast, "TryStar"):
-    _COMPOUND += (ast.TryStar,)
+# statements whose parts the flow stage does not read where they stand
+_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match, ast.TryStar)
 
 
 def _tests(stmts: list[ast.stmt]) -> Iterator[ast.expr]:

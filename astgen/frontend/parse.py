@@ -124,11 +124,11 @@ class ParsedModule:
         if new:
             texts = [self._segment(node) for node in new]
             try:
-                parsed = parse_trusted("[\n" + ",\n".join(texts) + ",\n]\n").body[0].body[0].value.elements
-                values = [element.value for element in parsed]
-            except (cst.ParserSyntaxError, RecursionError, IndexError, AttributeError):
-                values = [_expression(text) for text in texts]
-            if len(values) != len(new) or any(isinstance(v, cst.StarredElement) for v in values):
+                listed = parse_trusted("[\n" + ",\n".join(texts) + ",\n]\n").body[0].body[0].value
+                values = [element.value for element in listed.elements]
+            except (cst.ParserSyntaxError, RecursionError):  # `yield x`, not a list's element
+                values = []
+            if len(values) != len(new):
                 values = [_expression(text) for text in texts]
             self._expressions.update(zip(new, values))
         return [self._expressions[node] for node in nodes]
