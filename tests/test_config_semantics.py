@@ -228,6 +228,64 @@ def test_module_constants_are_kept_with_the_files_they_were_inferred_from(tmp_pa
     assert fresh("MISSING") is registry.NOT_CONSTANT
 
 
+CONSTANTS_SOURCE = """
+import torch
+from sglang.srt.layers.sizes import BASE
+
+WINDOW = 128
+RATIO: float = -0.5
+NAME = "swa"
+MEAN = (0.485, 0.456, 0.406)
+IMPL = {"sdpa": torch.nn.Module}
+TWICE = 1
+IMPORTED = BASE
+SHIFTED = 1 << 20
+if torch.cuda.is_available():
+    TWICE = 2
+
+
+class KERNEL:
+    pass
+
+
+def bump():
+    global COUNTER
+    COUNTER = 1
+
+
+COUNTER = 0
+"""
+
+
+def test_a_constant_bound_once_to_a_literal_is_read_without_astroid(tmp_path):
+    """registry.literal_binding: a name the module binds once, at module
+    scope, to a literal is its value; to a class, a tuple or a dict it is no
+    constant; anything else (an import, an expression, two bindings, a
+    function's `global`, a name only a star import could bind) is left to
+    astroid, which agrees wherever the fast reading decides."""
+    path = tmp_path / "consts.py"
+    path.write_text(CONSTANTS_SOURCE)
+    read = {name: registry.literal_binding(path, name) for name in
+            ("WINDOW", "RATIO", "NAME", "MEAN", "IMPL", "KERNEL", "TWICE", "IMPORTED", "SHIFTED", "COUNTER",
+             "MISSING")}
+    assert {k: v for k, v in read.items() if v is not registry.UNDECIDED and v is not registry.NOT_CONSTANT} \
+        == {"WINDOW": 128, "RATIO": -0.5, "NAME": "swa"}
+    assert [k for k, v in read.items() if v is registry.NOT_CONSTANT] == ["MEAN", "IMPL", "KERNEL"]
+    assert [k for k, v in read.items() if v is registry.UNDECIDED] == ["TWICE", "IMPORTED", "SHIFTED", "COUNTER",
+                                                                      "MISSING"]
+    starred = tmp_path / "starred.py"
+    starred.write_text("from sglang.srt.layers.other import *  # noqa\n" + CONSTANTS_SOURCE)
+    assert registry.literal_binding(starred, "WINDOW") is registry.UNDECIDED  # the star might bind it too
+    tree = _tree(tmp_path / "tree")
+    layers = tree.root / "sglang/srt/layers"
+    layers.mkdir(parents=True)
+    (layers / "__init__.py").write_text("")
+    (layers / "consts.py").write_text(CONSTANTS_SOURCE)
+    for name in ("WINDOW", "RATIO", "NAME", "MEAN", "IMPL", "KERNEL"):
+        by_astroid, _ = registry.astroid_constant(tree, layers / "consts.py", "sglang.srt.layers.consts", name)
+        assert type(by_astroid) is type(read[name]) and (by_astroid == read[name] or by_astroid is read[name])
+
+
 def test_a_tree_without_a_registry_has_no_config_classes(tmp_path):
     (tmp_path / "sglang" / "srt" / "models").mkdir(parents=True)
     assert read_registry(SourceTree(tmp_path, "0.5.23")).classes == {}
