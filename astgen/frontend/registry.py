@@ -60,15 +60,15 @@ class Registry:
 def read_registry(tree: SourceTree) -> Registry:
     """The model_type -> config class table of one sglang tree (empty when
     the tree has no registry, as in a fixture tree)."""
-    import astroid  # the registry is read only when a tree has one
-    from astroid import nodes
-
     for dotted in REGISTRY_MODULES:
         path = tree.module_file(dotted)
         if path is not None:
             break
     else:
         return Registry({}, "")
+    import astroid  # the registry is read only when a tree has one
+    from astroid import nodes
+
     classes: dict[str, ConfigClass] = {}
     skipped: list[str] = []
     _forget_sglang()  # read once per tree and process: from the files as they are now
@@ -334,9 +334,12 @@ def literal_binding(path: Path, name: str) -> object:
     node = bindings[0]
     if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
         return NOT_CONSTANT
-    value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
-    if value is None or (isinstance(node, ast.Assign) and node.targets != [node.targets[0]]) \
-            or not isinstance(node.targets[0] if isinstance(node, ast.Assign) else node.target, ast.Name):
+    if isinstance(node, ast.Assign):
+        target = node.targets[0] if len(node.targets) == 1 else None  # not `A = B = 1`
+    else:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+    value = getattr(node, "value", None)
+    if not isinstance(target, ast.Name) or value is None:
         return UNDECIDED
     if isinstance(value, _DISPLAYS):  # a dict, list, tuple or set (astroid's Dict, ..., never a Const)
         return NOT_CONSTANT
