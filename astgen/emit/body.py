@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from astgen import expr as E
 from astgen.emit._cse import Namer
@@ -309,17 +310,23 @@ def _scope(items: list[_Item], indent: int, namer: Namer, bound: set[str], top: 
         definitions = reads + [(n, d) for (n, _), d in zip(definitions, rewritten[len(places):len(places) + len(values)])]
         exprs = rewritten[:len(places)] + rewritten[len(places) + len(values):]
     items = [_Item(list(item.conds), item.op) for item in items]
+    changes: dict[int, dict[str, Any]] = {}  # each operator rebuilt once, with all its rewritten fields
     for (i, what, j), e in zip(places + later, exprs):
         if what == "cond":
             items[i].conds[j] = e
-        elif what == "loop":
-            items[i].op = replace(items[i].op, per_layer=(items[i].op.per_layer[0], e))
+            continue
+        change = changes.setdefault(i, {})
+        if what == "loop":
+            change["per_layer"] = (items[i].op.per_layer[0], e)
         elif what == "arg":
-            args = list(items[i].op.args)
+            args = change.setdefault("args", list(items[i].op.args))
             args[j] = (args[j][0], e)
-            items[i].op = replace(items[i].op, args=tuple(args))
         else:
-            items[i].op = replace(items[i].op, **{what: e})
+            change[what] = e
+    for i, change in changes.items():
+        if "args" in change:
+            change["args"] = tuple(change["args"])
+        items[i].op = replace(items[i].op, **change)
     lines = []
     for name, value in definitions:
         lines += statement(f"{name} = {code(value)}", indent)
