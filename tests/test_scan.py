@@ -295,6 +295,31 @@ def test_a_scan_with_the_collector_off_collects_once_past_its_bound(tmp_path, mo
     assert len(collected) == 3
 
 
+def test_a_scan_leaves_no_cycles_of_its_own_for_a_collector_that_is_off(tmp_path):
+    """Workers run without the collector, so what the pipeline makes of a
+    file must be freed by reference counts: no traceback of a `return` the
+    tracer caught (whose frames held the callers' state), no closure that
+    calls itself, no frame. (black's own trees are its concern.)"""
+    import gc
+    import types
+
+    tree = tree_of_dir(_copy_tree(tmp_path))
+    files = tree.model_files()
+    scan_files(tree, files[:1], RULES, ScanOptions(jobs=1, emit=scan_module.EmitOptions()))  # imports, memos
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        results = scan_files(tree, files, RULES, ScanOptions(jobs=1, emit=scan_module.EmitOptions()))
+        del results
+        gc.collect()
+        ours = [o for o in gc.garbage if isinstance(o, (types.FrameType, types.TracebackType, BaseException))
+                or (isinstance(o, types.FunctionType) and o.__module__.startswith("astgen"))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert len(files) == 9 and ours == []
+
+
 def test_rich_progress_bar_on_a_terminal():
     import io
 

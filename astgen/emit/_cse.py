@@ -46,20 +46,22 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
     (sizes and free names are kept on the nodes; a node too small to name
     has no part big enough either)."""
     counts: Counter = Counter()
-
-    def visit(e: E.Expr) -> None:
-        if E.size(e) < MIN_SIZE:
-            if _small_but_named(e) and E.names_read(e) <= allowed:
-                counts[e] += 1
-            return
-        if E.names_read(e) <= allowed:
-            counts[e] += 1
-        for child in e.children():
-            visit(child)
-
     for e in exprs:
-        visit(e)
+        _count(e, allowed, counts)
     return counts
+
+
+def _count(e: E.Expr, allowed: set[str], counts: Counter) -> None:
+    """(A module function: a closure calling itself is a reference cycle, and
+    scan's workers run without the collector.)"""
+    if E.size(e) < MIN_SIZE:
+        if _small_but_named(e) and E.names_read(e) <= allowed:
+            counts[e] += 1
+        return
+    if E.names_read(e) <= allowed:
+        counts[e] += 1
+    for child in e.children():
+        _count(child, allowed, counts)
 
 
 def _small_but_named(e: E.Expr) -> bool:

@@ -93,28 +93,30 @@ _CONFIG_KEYS: dict[str, dict] = {}
 def _config_keys(e: Expr, root: str) -> tuple[frozenset[str], frozenset[str]]:
     required: set[str] = set()
     optional: set[str] = set()
-
-    def key(x: Expr) -> str | None:
-        path = _dotted(x)
-        prefix = root + "."
-        return path[len(prefix):] if path and path.startswith(prefix) else None
-
-    def go(x: Expr, guarded: frozenset[str]) -> None:
-        k = key(x) if isinstance(x, (Attr, GetAttr, HasAttr)) else None
-        if k is not None:
-            (required if isinstance(x, Attr) and k not in guarded else optional).add(k)
-        if isinstance(x, IfExp):
-            tested = frozenset(key(h) for h in walk(x.test) if isinstance(h, HasAttr)) - {None}
-            go(x.test, guarded)
-            go(x.body, guarded | tested)
-            go(x.orelse, guarded)
-            return
-        for c in x.children():
-            if not (k is not None and c is getattr(x, "obj", None)):
-                go(c, guarded)
-
-    go(e, frozenset())
+    _read_keys(e, frozenset(), root + ".", required, optional)
     return frozenset(required), frozenset(optional)
+
+
+# Recursive helpers are module functions, not closures: a closure that calls
+# itself is a reference cycle, and scan's workers run without the collector.
+def _read_keys(x: Expr, guarded: frozenset[str], prefix: str, required: set[str], optional: set[str]) -> None:
+    k = _key(x, prefix) if isinstance(x, (Attr, GetAttr, HasAttr)) else None
+    if k is not None:
+        (required if isinstance(x, Attr) and k not in guarded else optional).add(k)
+    if isinstance(x, IfExp):
+        tested = frozenset(_key(h, prefix) for h in walk(x.test) if isinstance(h, HasAttr)) - {None}
+        _read_keys(x.test, guarded, prefix, required, optional)
+        _read_keys(x.body, guarded | tested, prefix, required, optional)
+        _read_keys(x.orelse, guarded, prefix, required, optional)
+        return
+    for c in x.children():
+        if not (k is not None and c is getattr(x, "obj", None)):
+            _read_keys(c, guarded, prefix, required, optional)
+
+
+def _key(x: Expr, prefix: str) -> str | None:
+    path = _dotted(x)
+    return path[len(prefix):] if path and path.startswith(prefix) else None
 
 
 def free_attrs(e: Expr) -> set[str]:
@@ -135,31 +137,30 @@ def facts(fact: Expr) -> dict[Expr, Expr]:
     """The conditions ``fact`` decides: itself True, and through ``not``,
     ``and`` (when true) and ``or`` (when false) its parts True or False."""
     known: dict[Expr, Expr] = {}
-
-    def learn(f: Expr, value: bool) -> None:
-        known[f] = TRUE if value else FALSE
-        if isinstance(f, UnaryOp) and f.op == "not":
-            learn(f.operand, not value)
-        elif isinstance(f, BoolOp) and f.op == ("and" if value else "or"):
-            learn(f.left, value)
-            learn(f.right, value)
-
-    learn(fact, True)
+    _learn(fact, True, known)
     return known
+
+
+def _learn(f: Expr, value: bool, known: dict[Expr, Expr]) -> None:
+    known[f] = TRUE if value else FALSE
+    if isinstance(f, UnaryOp) and f.op == "not":
+        _learn(f.operand, not value, known)
+    elif isinstance(f, BoolOp) and f.op == ("and" if value else "or"):
+        _learn(f.left, value, known)
+        _learn(f.right, value, known)
 
 
 def given(e: Expr, fact: Expr) -> Expr:
     """``e`` where ``fact`` holds: the occurrences of what :func:`facts`
     decides are True or False (no simplification)."""
-    known = facts(fact)
+    return _given(e, facts(fact))
 
-    def go(x: Expr) -> Expr:
-        if x in known:
-            return known[x]
-        kids = [go(c) for c in x.children()]
-        return rebuild(x, kids) if kids else x
 
-    return go(e)
+def _given(x: Expr, known: dict[Expr, Expr]) -> Expr:
+    if x in known:
+        return known[x]
+    kids = [_given(c, known) for c in x.children()]
+    return rebuild(x, kids) if kids else x
 
 
 def sum_as_add(e: Expr) -> Expr | None:

@@ -61,19 +61,18 @@ class ClassModel:
         if info in self._mros:
             return self._mros[info]
         out: list[ClassInfo] = []
-
-        def visit(c: ClassInfo, depth: int) -> None:
-            if c in out or depth > 20:
-                return
-            out.append(c)
-            for base in c.bases:
-                ref = self._base(c, base)
-                if isinstance(ref, ClassRef) and ref.info is not None:
-                    visit(ref.info, depth + 1)
-
-        visit(info, 0)
+        self._visit_mro(info, 0, out)
         self._mros[info] = out
         return out
+
+    def _visit_mro(self, c: ClassInfo, depth: int, out: list[ClassInfo]) -> None:
+        if c in out or depth > 20:
+            return
+        out.append(c)
+        for base in c.bases:
+            ref = self._base(c, base)
+            if isinstance(ref, ClassRef) and ref.info is not None:
+                self._visit_mro(ref.info, depth + 1, out)
 
     def _base(self, c: ClassInfo, base: cst.BaseExpression) -> Any:
         """A base of class ``c``, as bound when the class statement runs:

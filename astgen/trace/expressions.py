@@ -3,6 +3,8 @@ subscripts, comprehensions; a value as an expression or a guard."""
 
 from __future__ import annotations
 
+import ast
+import functools
 from typing import Any, Iterable
 
 import libcst as cst
@@ -91,7 +93,7 @@ class Expressions:
         return E.Unknown("complex literal")
 
     def _e_SimpleString(self, node: cst.SimpleString) -> Any:
-        value = node.evaluated_value
+        value = _string_value(node.value)
         return E.Const(value) if isinstance(value, str) else E.Unknown("bytes literal")
 
     def _e_ConcatenatedString(self, node: cst.ConcatenatedString) -> Any:
@@ -465,3 +467,12 @@ def _is_int_of(elt: cst.BaseExpression, var: str) -> bool:
     """``int(var)``."""
     return isinstance(elt, cst.Call) and isinstance(elt.func, cst.Name) and elt.func.value == "int" \
         and len(elt.args) == 1 and isinstance(elt.args[0].value, cst.Name) and elt.args[0].value.value == var
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _string_value(literal: str) -> str | bytes:
+    """``SimpleString.evaluated_value``, once per literal's text: libcst
+    evaluates it with ``ast.literal_eval`` (22,000 times on 0.5.23, most of
+    them the same few literals), whose nested functions are reference cycles
+    scan's workers, running without the collector, would keep."""
+    return ast.literal_eval(literal)

@@ -59,8 +59,8 @@ class Statements:
                     result = self._exec_cases(self._eval(stmt.subject), list(stmt.cases), stmts[i + 1:])
                 else:
                     result = self._exec_stmt(stmt)
-            except _Return as ret:
-                return ret
+            except _Return as ret:  # a value from here on: its traceback would hold every frame up to
+                return ret.with_traceback(None)  # the caller's, in a cycle (workers run without the collector)
             except (RecursionError, TypeError, ValueError, AttributeError,
                     KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
                 self._diag(M.TRACER_ERROR, self._here(), error=type(exc).__name__, detail=str(exc),
