@@ -52,8 +52,9 @@ def _occurrences(exprs: Iterable[E.Expr], allowed: set[str]) -> Counter:
 
 
 def _count(e: E.Expr, allowed: set[str], counts: Counter) -> None:
-    """(A module function: a closure calling itself is a reference cycle, and
-    scan's workers run without the collector.)"""
+    """:func:`_occurrences` of one expression, into ``counts`` (a module
+    function, not a closure: a closure that calls itself is a reference
+    cycle, and scan's workers run without the collector)."""
     if E.size(e) < MIN_SIZE:
         if _small_but_named(e) and E.names_read(e) <= allowed:
             counts[e] += 1
