@@ -114,11 +114,11 @@ class _Reader:
         self.depth += 1
         try:
             info.module.expressions(list(_tests(fn.body)))  # libcst's trees of its tests, in one parse
-            self._block(info, fn.body, guard, fn.lineno)
+            self._block(info, fn.body, guard)
         finally:
             self.depth -= 1
 
-    def _block(self, info: ClassInfo, stmts: list[ast.stmt], guard: E.Expr, line: int) -> None:
+    def _block(self, info: ClassInfo, stmts: list[ast.stmt], guard: E.Expr) -> None:
         module = info.module
         for stmt in stmts:
             line = stmt.lineno
@@ -127,19 +127,19 @@ class _Reader:
             if isinstance(stmt, ast.If):
                 test = self._test(module, info, stmt.test)
                 self._expressions(module, stmt.test, guard, line)
-                self._block(info, stmt.body, E.simplify_condition(E.and_(guard, test)), line)
+                self._block(info, stmt.body, E.simplify_condition(E.and_(guard, test)))
                 if stmt.orelse:
-                    self._block(info, stmt.orelse, E.simplify_condition(E.and_(guard, E.not_(test))), line)
+                    self._block(info, stmt.orelse, E.simplify_condition(E.and_(guard, E.not_(test))))
                 elif _returns(stmt.body):  # `if x: return ...` guards the rest
                     guard = E.simplify_condition(E.and_(guard, E.not_(test)))
             elif isinstance(stmt, (ast.With, ast.AsyncWith)):
                 # the managers' calls after the body: their exit is what
                 # follows it (`with self.ffn_boundary.exit(...) as ffn_exit:`)
-                self._block(info, stmt.body, guard, line)
+                self._block(info, stmt.body, guard)
                 for item in stmt.items:
                     self._expressions(module, item.context_expr, guard, line)
             elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.Try)):
-                self._block(info, stmt.body, guard, line)
+                self._block(info, stmt.body, guard)
             elif not isinstance(stmt, _COMPOUND):
                 self._expressions(module, stmt, guard, line)
                 if isinstance(stmt, (ast.Return, ast.Raise)):

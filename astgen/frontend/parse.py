@@ -104,15 +104,7 @@ class ParsedModule:
         if span is None:
             return None
         if span not in self._python_defs:
-            first, last = span
-            lines = self._lines_of_source()[first - 1:last]
-            indented = bool(lines) and lines[0][:1] in (" ", "\t")
-            # blank lines before it: Python's line numbers are the file's
-            text = "\n" * (first - 1 - indented) + ("class _:\n" if indented else "") + "".join(lines)
-            tree = _python_tree(text)
-            body = (tree.body[0].body if indented else tree.body) if tree is not None and tree.body else []
-            fn = body[0] if body else None
-            self._python_defs[span] = fn if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+            self._python_defs[span] = self._python_function(*span)
         return self._python_defs[span]
 
     def expressions(self, nodes: "list[ast.expr]") -> "list[cst.BaseExpression | None]":
@@ -155,25 +147,39 @@ class ParsedModule:
         return self._snippets[(first, last)]
 
     def _parse_snippet(self, first: int, last: int) -> "cst.FunctionDef | None":
-        lines = self._lines_of_source()[first - 1:last]
-        indented = bool(lines) and lines[0][:1] in (" ", "\t")
-        # a method is parsed inside a class of its own: dedenting could not
-        # cope with a string whose lines start left of the def
-        text = ("class _:\n" if indented else "") + "".join(lines)
+        text, indented = self._function_text(first, last)
         try:
             module = parse_trusted(text)
-            tree = ast.parse(text)
-        except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
+        except (cst.ParserSyntaxError, ValueError, RecursionError):
             return None
-        body, fn = (module.body, tree.body) if not indented else (
-            (module.body[0].body.body, tree.body[0].body) if module.body and tree.body else ((), ()))
-        body, fn = (body[0] if body else None), (fn[0] if fn else None)
-        if not isinstance(body, cst.FunctionDef) or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        body = module.body[0].body.body if indented and module.body else module.body
+        body = body[0] if body else None
+        fn = self._python_function(first, last) if isinstance(body, cst.FunctionDef) else None
+        if fn is None:
             return None
-        offset = first - 1 - indented
-        self._lines[id(body)] = fn.lineno + offset
-        self._pair_lines(_suite(body.body), fn.body, offset)
+        self._lines[id(body)] = fn.lineno
+        self._pair_lines(_suite(body.body), fn.body, 0)
         return body
+
+    def _function_text(self, first: int, last: int, padded: bool = False) -> tuple[str, bool]:
+        """The function on lines ``first``..``last`` as text that parses
+        alone, and whether it is a method: a method is parsed inside a class
+        of its own (dedenting could not cope with a string whose lines start
+        left of the def). ``padded``: blank lines before it, so that Python's
+        line numbers are the file's."""
+        lines = self._lines_of_source()[first - 1:last]
+        indented = bool(lines) and lines[0][:1] in (" ", "\t")
+        pad = "\n" * (first - 1 - indented) if padded else ""
+        return pad + ("class _:\n" if indented else "") + "".join(lines), indented
+
+    def _python_function(self, first: int, last: int) -> "ast.FunctionDef | ast.AsyncFunctionDef | None":
+        """Python's tree of the function on lines ``first``..``last``, its
+        line numbers the file's (not kept: see :meth:`python_method`)."""
+        text, indented = self._function_text(first, last, padded=True)
+        tree = _python_tree(text)
+        body = (tree.body[0].body if indented else tree.body) if tree is not None and tree.body else []
+        fn = body[0] if body else None
+        return fn if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
     def deferred_spans(self, owner: str, count: int) -> "list[tuple[int, int] | None]":
         """Where the ``count`` functions defined directly in ``owner`` (a
@@ -499,7 +505,8 @@ def skeleton(text: str, tree: ast.Module, methods: dict, deferred: dict) -> str:
             if first == node.lineno:  # `class A(B): pass`
                 kept(node)
                 continue
-            keep[_span(node)[0] - 1:first - 1] = b"\1" * (first - _span(node)[0])  # decorators and header
+            start = _span(node)[0]
+            keep[start - 1:first - 1] = b"\1" * (first - start)  # decorators and header
             body = [stmt for stmt in node.body if not isinstance(stmt, ast.Expr)]  # docstrings
             for stmt in body:
                 function(stmt) if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) else kept(stmt)
