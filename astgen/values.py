@@ -8,10 +8,9 @@ reader (:mod:`astgen.forward.flow`) reads conditions through it.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Any
-
-import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
@@ -56,7 +55,7 @@ class ClassRef:
 
 @dataclass(eq=False)
 class FuncRef:
-    node: cst.FunctionDef | cst.Lambda
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
     module: ParsedModule
     bound: Any = None  # self or cls for methods
     closure: dict[str, Any] | None = None

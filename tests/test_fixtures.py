@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from astgen import expr as E
 from astgen import ir
-from tests.helpers import FIXTURES, build, fixture_result, load_module, matmul_params
+from tests.helpers import FIXTURES, build, fixture_result, generated, load_module, matmul_params
 
 FIXTURE_FILES = {p.name: p.read_text("utf-8-sig") for p in sorted(FIXTURES.glob("*.py"))}
 
@@ -147,131 +149,9 @@ def test_byte_order_mark_file_is_read():
 
 
 # ----------------------------------------------------------------------------
-# parse: bodies the tracer never runs are not turned into libcst trees
+# parse: the index of a module, read from Python's tree
 
-SKIP_SOURCE = '''class M(nn.Module):
-    def __init__(self, config):
-        self.x = Linear(config.a, config.b)
-
-    def forward(self, x):
-        def helper(y):
-            return y
-        return helper(x)
-
-    def load_weights(self, weights): return 0
-
-    async def _forward_impl(self):
-        """doc"""
-        await z
-'''
-
-
-def test_skip_bodies_blanks_forward_and_load_weights_keeping_lines():
-    from astgen.frontend.parse import skip_bodies
-    out = skip_bodies(SKIP_SOURCE)
-    assert out.splitlines() == [
-        "class M(nn.Module):",
-        "    def __init__(self, config):",
-        "        self.x = Linear(config.a, config.b)",
-        "",
-        "    def forward(self, x):",
-        "        pass",
-        "", "",  # the rest of forward's body
-        "",
-        "    def load_weights(self, weights): return 0",  # one-liner: kept as it is
-        "",
-        "    async def _forward_impl(self):",
-        "        pass",
-        "",
-    ]
-    assert skip_bodies("def forward(:\n    pass\n") == "def forward(:\n    pass\n"  # libcst reports it
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.sampled_from(sorted(FIXTURE_FILES)), st.data())
-def test_skip_bodies_keeps_every_line_outside_skipped_bodies(name, data):
-    from astgen.frontend.parse import skip_bodies
-    lines = FIXTURE_FILES[name].splitlines(keepends=True)
-    dropped = data.draw(st.sets(st.integers(0, len(lines) - 1), max_size=4))
-    text = "".join(line for i, line in enumerate(lines) if i not in dropped)
-    out = skip_bodies(text)
-    assert out.count("\n") == text.count("\n")
-    for before, after in zip(text.splitlines(), out.splitlines()):
-        assert after in (before, "") or after.strip() == "pass"
-
-
-DEFERRED_SOURCE = '''import torch
-
-
-def helper(config):
-    return config.a * 2
-
-
-class M(nn.Module):
-    def __init__(self, config):
-        super().__init__()
-        self.x = Linear(helper(config), config.b)
-
-    @property
-    def size(self):
-        return 1
-
-    @size.setter
-    def size(self, value):
-        raise ValueError(value)
-
-    def never_called(self):
-        text = """
-a string whose lines start
-left of the def"""
-        return text
-
-    def one_line(self): return 2
-'''
-
-
-def test_deferred_bodies_are_parsed_when_looked_up_with_their_lines(tmp_path):
-    """Parsing defers the bodies of top-level functions and of top-level
-    classes' methods; a lookup parses one alone, with the line of each of
-    its statements, and a method never looked up is never parsed."""
-    import libcst as cst
-
-    from astgen.frontend.parse import parse_file
-
-    path = tmp_path / "deferred.py"
-    path.write_text(DEFERRED_SOURCE)
-    pm = parse_file(path, "pkg.deferred")
-    methods = pm.classes["M"].methods
-    assert list(methods) == ["__init__", "size", "never_called", "one_line"]
-    assert pm._snippets == {}  # nothing parsed yet
-    init = methods["__init__"]
-    assert [pm.loc(stmt).line for stmt in init.body.body] == [10, 11]
-    assert list(pm._snippets) == [(9, 11)]
-    assert methods["__init__"] is init  # parsed once
-    getter = methods["size"]  # the setter does not replace its getter
-    assert cst.Module([]).code_for_node(getter.body.body[0]).strip() == "return 1"
-    assert pm.loc(getter.body.body[0]).line == 15
-    body = methods["never_called"].body.body  # a string left of the def
-    assert [pm.loc(stmt).line for stmt in body] == [22, 25]
-    assert isinstance(methods["one_line"].body, cst.SimpleStatementSuite)  # a one-line def stays in place
-    assert pm.functions["helper"].body.body and pm.loc(pm.functions["helper"].body.body[0]).line == 5
-    assert set(pm._snippets) == {(9, 11), (13, 15), (21, 25), (4, 5)}
-
-
-def test_a_class_defined_twice_keeps_its_bodies_in_place(tmp_path):
-    """Deferred bodies are found again by class name and order: a name two
-    top-level classes share is parsed in place (the later one binds)."""
-    from astgen.frontend.parse import parse_file
-
-    path = tmp_path / "twice.py"
-    path.write_text("class A:\n    def f(self):\n        return 1\n\n\n"
-                    "class A:\n    def f(self):\n        return 2\n")
-    pm = parse_file(path, "pkg.twice")
-    body = pm.classes["A"].methods["f"].body.body
-    assert pm._snippets == {} and pm.tree.code_for_node(body[0]).strip() == "return 2"
-
-
-SKELETON_SOURCE = '''"""Module docstring."""
+INDEX_SOURCE = '''"""Module docstring."""
 # Licensed under ...
 import torch.nn as nn
 from .llama import LlamaMLP as MLP, LlamaAttention
@@ -320,68 +200,91 @@ EntryClass = M
 '''
 
 
-def test_the_index_parses_only_the_statements_it_reads(tmp_path):
-    """libcst parses a skeleton: a deferred function is a one-line stub (a
-    property's accessor keeps its decorator), imports come from Python's
-    tree, docstrings, comments, calls and signatures are left out."""
-    from astgen.frontend.parse import ImportRef, _python_tree, parse_file, skeleton
+def test_the_index_reads_classes_functions_assignments_imports_and_entry(tmp_path):
+    """astgen/frontend/parse.py: classes, functions, assignments and imports
+    of the top level and of both arms of a top-level try; a property's
+    setter does not replace its getter; every statement has its own line."""
+    import ast
 
-    tree = _python_tree(SKELETON_SOURCE)
-    deferred: dict = {}
-    assert skeleton(SKELETON_SOURCE, tree, {}, deferred).splitlines() == [
-        "try:",
-        "    from .fast import kernel",
-        "except ImportError:",
-        "    kernel = None",
-        "logger = logging.getLogger(__name__)",
-        "def helper(): pass",
-        "class Empty:",
-        "    pass",
-        "class M(nn.Module):",
-        "    size_hint: int = 4",
-        "    def __init__(): pass",
-        "    def size(): pass",
-        "    @_.setter",
-        "    def size(): pass",
-        "    async def stream(): pass",
-        "    def one_line(self): return 2",
-        "EntryClass = M",
-    ]
-    assert deferred == {"": [(15, 17)], "Empty": [], "M": [(29, 30), (32, 34), (36, 38), (40, 41), None]}
-    path = tmp_path / "skeleton.py"
-    path.write_text(SKELETON_SOURCE)
-    pm = parse_file(path, "pkg.models.skeleton")
+    from astgen.frontend.parse import ImportRef, parse_file
+
+    path = tmp_path / "index.py"
+    path.write_text(INDEX_SOURCE)
+    pm = parse_file(path, "pkg.models.index")
     assert pm.imports == {"nn": ImportRef("torch.nn", None), "MLP": ImportRef("pkg.models.llama", "LlamaMLP"),
                           "LlamaAttention": ImportRef("pkg.models.llama", "LlamaAttention"),
                           "kernel": ImportRef("pkg.models.fast", "kernel")}
     assert list(pm.classes) == ["Empty", "M"] and pm.entry_classes == ["M"]
-    assert list(pm.classes["M"].methods) == ["__init__", "size", "stream", "one_line"]
-    assert pm.classes["M"].methods["size"].body.body[0].body[0].value.value == "1"  # the getter, parsed whole
-    assert pm.classes["M"].methods["stream"].asynchronous is not None
-    assert [pm.loc(s).line for s in pm.functions["helper"].body.body] == [17]
+    assert list(pm.assigns) == ["kernel", "logger", "EntryClass"] and list(pm.functions) == ["helper"]
+    methods = pm.classes["M"].methods
+    assert list(methods) == ["__init__", "size", "stream", "one_line"]
+    assert [ast.unparse(s) for s in methods["size"].body] == ["return 1"]  # the getter
+    assert [ast.unparse(s) for s in pm.python_method("M", "size").body] == ["raise ValueError(value)"]  # the last def
+    assert isinstance(methods["stream"], ast.AsyncFunctionDef)
+    assert [pm.loc(s).line for s in pm.functions["helper"].body] == [17]
+    assert [pm.loc(s).line for s in methods["__init__"].body] == [30]
     assert pm.class_line(pm.classes["M"]) == 24 and pm.class_line(pm.classes["Empty"]) == 20
+    assert [ast.unparse(b) for b in pm.classes["M"].bases] == ["nn.Module"]
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.sampled_from(sorted(FIXTURE_FILES)))
-def test_imports_from_pythons_tree_are_libcsts(name):
-    """The index reads imports from Python's tree; libcst's reading of the
-    same statements (what the tracer does with an import inside a function)
-    binds the same names to the same modules."""
-    import ast
+def test_a_class_defined_twice_binds_the_later_one(tmp_path):
+    from astgen.frontend.parse import parse_file
 
-    import libcst as cst
+    path = tmp_path / "twice.py"
+    path.write_text("class A:\n    def f(self):\n        return 1\n\n\n"
+                    "class A:\n    def f(self):\n        return 2\n")
+    pm = parse_file(path, "pkg.twice")
+    [stmt] = pm.classes["A"].methods["f"].body
+    assert stmt.value.value == 2 and pm.class_line(pm.classes["A"]) == 6
 
-    from astgen.frontend.parse import import_bindings, python_imports
 
-    text = FIXTURE_FILES[name]
-    by_libcst: dict = {}
-    for line in cst.parse_module(text).body:
-        for small in line.body if isinstance(line, cst.SimpleStatementLine) else ():
-            if isinstance(small, (cst.Import, cst.ImportFrom)):
-                by_libcst.update(import_bindings(small, "sglang.srt.models.x"))
-    python = [n for n in ast.parse(text).body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    assert python_imports(python, "sglang.srt.models.x") == by_libcst
+PREFIXED_NAMES = '''from typing import TypedDict
+
+
+class MiniCPMVImageInputs(TypedDict):
+    pixel_values: list
+
+
+class MiniCPMV:
+    def __init__(self, config, quant_config=None):
+        self.config = config
+
+
+EntryClass = MiniCPMV
+'''
+
+
+def test_a_class_is_located_at_its_own_line_not_at_a_longer_name_it_starts(tmp_path):
+    """A class whose name starts an earlier class's name is reported at its
+    own line (sglang 0.5.23 minicpmv.py: MiniCPMV at :1706, not
+    MiniCPMVImagePixelInputs at :163, as the text search of earlier
+    versions had it)."""
+    result = generated(tmp_path, "prefixed.py", PREFIXED_NAMES)
+    assert [(d.code, d.loc.line) for d in result.diagnostics if d.code == "no-operators"] == [("no-operators", 8)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(FIXTURE_FILES)), st.data())
+def test_mangled_source_is_indexed_at_its_lines_or_reported_at_one(name, data):
+    """A fixture with lines dropped: either a syntax error at a line of the
+    text, or an index whose every class and method sits at the line that
+    defines it."""
+    from astgen.frontend.parse import ParseFailure, parse_source
+
+    lines = FIXTURE_FILES[name].splitlines(keepends=True)
+    dropped = data.draw(st.sets(st.integers(0, len(lines) - 1), max_size=4))
+    text = "".join(line for i, line in enumerate(lines) if i not in dropped)
+    kept = text.splitlines()
+    try:
+        pm = parse_source(text, "pkg.models.mangled", Path("mangled.py"))
+    except ParseFailure as exc:
+        assert exc.path == "mangled.py" and 1 <= exc.line <= len(kept) + 1
+        assert exc.message.startswith("syntax error: ")
+        return
+    for cls in pm.classes.values():
+        assert kept[pm.class_line(cls) - 1].lstrip().startswith(f"class {cls.name}")
+        for method, fn in cls.methods.items():
+            assert kept[pm.loc(fn).line - 1].lstrip().startswith((f"def {method}(", f"async def {method}("))
 
 
 def test_layer_class_picked_by_a_config_list_and_reassigned_module():

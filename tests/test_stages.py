@@ -432,7 +432,7 @@ def test_the_parse_stage_builds_libcsts_own_tree_without_its_node_checks_and_kee
     import libcst as cst
     import pytest
 
-    from astgen.frontend.parse import parse_trusted
+    from astgen.frontend.server_args import parse_trusted
     text = "class A(nn.Module):\n    def __init__(self, config):\n        self.x = (config.a, )[0]  # c\n"
     tree = parse_trusted(text)
     assert tree.code == text and tree.deep_equals(cst.parse_module(text))

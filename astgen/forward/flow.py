@@ -1,8 +1,8 @@
 """Stage 4a, flow: read each traced module's ``forward`` code, in order.
 
 A small interpreter of ``forward`` statements (read with Python's ``ast``,
-never executed; only the tests of ``if`` statements become libcst trees, for
-the trace stage's value model to evaluate). For one module class it lists,
+never executed; the tests of ``if`` statements go to the trace stage's value
+model). For one module class it lists,
 in source order, what a forward pass does that a simulator needs and the
 constructor does not show:
 
@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
-
-import libcst as cst
+from typing import Callable
 
 from astgen import expr as E
 from astgen import ir
@@ -63,7 +61,7 @@ class Flow:
 
 # (test, module, node, class, forward objects) -> guard: the trace stage's
 # value model (:class:`astgen.trace.tracer.ConditionReader`, built from the traced entry)
-Condition = Callable[[cst.BaseExpression, ParsedModule, ir.Node, "ClassInfo | None", dict], E.Expr]
+Condition = Callable[[ast.expr, ParsedModule, ir.Node, "ClassInfo | None", dict], E.Expr]
 # (dotted module) -> parsed module, or None: the trace stage's loader
 GetModule = Callable[[str], "ParsedModule | None"]
 
@@ -113,7 +111,6 @@ class _Reader:
             return
         self.depth += 1
         try:
-            info.module.expressions(list(_tests(fn.body)))  # libcst's trees of its tests, in one parse
             self._block(info, fn.body, guard)
         finally:
             self.depth -= 1
@@ -191,26 +188,11 @@ class _Reader:
 
     # -- tests of if statements -------------------------------------
     def _test(self, module: ParsedModule, info: ClassInfo, node: ast.expr) -> E.Expr:
-        test = module.expressions([node])[0]
-        if test is None:  # text libcst does not read as Python reads it: runtime state, off
-            return E.FALSE
-        return E.simplify_condition(self.condition(test, module, self.node, info, FORWARD_OBJECTS))
+        return E.simplify_condition(self.condition(node, module, self.node, info, FORWARD_OBJECTS))
 
 
 # statements whose parts the flow stage does not read where they stand
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match, ast.TryStar)
-
-
-def _tests(stmts: list[ast.stmt]) -> Iterator[ast.expr]:
-    """The tests of the ``if`` statements the flow stage may read in a
-    function (nested defs and classes are not run where they stand)."""
-    for stmt in stmts:
-        if isinstance(stmt, ast.If):
-            yield stmt.test
-            yield from _tests(stmt.body)
-            yield from _tests(stmt.orelse)
-        elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.Try)):
-            yield from _tests(stmt.body)
 
 
 # The calls in a statement, by the statement's identity: the same forward

@@ -6,9 +6,8 @@ from it which files a result depends on."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
-
-import libcst as cst
 
 from astgen.frontend.parse import ParsedModule, ParseFailure, parse_file
 from astgen.frontend.source import SourceTree
@@ -86,9 +85,9 @@ class Loader:
                 value = self.load(module).assigns.get(name) if module else None
             except ParseFailure:
                 value = None
-            for element in value.elements if isinstance(value, cst.Dict) else ():
-                key, target = _string(element.key), element.value
-                parts = [_string(e.value) for e in target.elements] if isinstance(target, cst.Tuple) else []
+            for key_node, target in zip(value.keys, value.values) if isinstance(value, ast.Dict) else ():
+                key = _string(key_node)
+                parts = [_string(e) for e in target.elts] if isinstance(target, ast.Tuple) else []
                 if key and len(parts) == 2 and all(parts):
                     self._registry.setdefault(parts[0].lstrip("."), []).append((key, parts[1]))
         return self._registry
@@ -113,6 +112,6 @@ class Loader:
             return None
 
 
-def _string(node: cst.BaseExpression | None) -> str:
-    """The value of a plain string literal, else ''."""
-    return node.evaluated_value if isinstance(node, cst.SimpleString) else ""
+def _string(node: ast.expr | None) -> str:
+    """The value of a string literal, else ''."""
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""

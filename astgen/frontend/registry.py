@@ -10,7 +10,7 @@ following imports across packages (``from sglang.srt.configs import ...``
 re-exporting ``configs/qwen3_next.py``'s class), walking class hierarchies
 (``model_type`` may be inherited) and inferring class constants: astroid's
 inference does exactly that, from source, without importing. The trace stage
-(libcst) then reads the class's ``__init__`` and properties.
+then reads the class's ``__init__`` and properties.
 
 astroid finds modules on ``sys.path``: while it resolves, the tree's root is
 put first there, so the analyzed tree wins over any installed sglang, and

@@ -25,12 +25,11 @@ import pickle
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import libcst as cst
 
 from astgen.atomic import kept_on_disk
-from astgen.frontend.parse import parse_trusted, statement_pairs
 
 NOT_LITERAL = "<computed>"  # a default sglang computes (a call, a name): no value to read
 
@@ -316,3 +315,38 @@ def _value(arg: ServerArg, flag: str, text: str) -> Any:
         raise ServerArgsError(f"--server-args: {flag} {text!r} is not one of "
                               f"{', '.join(str(c) for c in arg.choices)}")
     return value
+
+
+def _unchecked(self: cst.CSTNode) -> None:
+    pass
+
+
+def parse_trusted(text: str) -> cst.Module:
+    """``libcst.parse_module(text)`` without libcst's check of each node it
+    builds. libcst validates every node in ``CSTNode.__post_init__`` (a third
+    of parsing sglang's models: 2.6 million nodes); the nodes its parser
+    builds from text it accepted are valid by construction, and libcst's own
+    comment there says the check could be skipped when parsing a file
+    (libcst/_nodes/base.py, 1.9). Only while libcst parses: every node built
+    otherwise is checked. Syntax errors are the parser's, reported alike."""
+    checked = cst.CSTNode.__post_init__
+    cst.CSTNode.__post_init__ = _unchecked
+    try:
+        return cst.parse_module(text)
+    finally:
+        cst.CSTNode.__post_init__ = checked
+
+
+def statement_pairs(statements: Sequence[cst.CSTNode],
+                    nodes: list[ast.stmt]) -> Iterator[tuple[cst.CSTNode, ast.stmt, cst.CSTNode]]:
+    """One statement list's statements, libcst's beside Python's of the same
+    code, in order: (statement, its ast node, the line holding it). A line of
+    simple statements (``a = 1; b = 2``) is one ast node per statement; the
+    pairs end where Python's do."""
+    python = iter(nodes)
+    for line in statements:
+        for stmt in line.body if isinstance(line, cst.SimpleStatementLine) else (line,):
+            node = next(python, None)
+            if node is None:
+                return
+            yield stmt, node, line

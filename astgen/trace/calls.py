@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
-
-import libcst as cst
 
 from astgen import expr as E
 from astgen import messages as M
@@ -14,11 +13,13 @@ from astgen.rules import FunctionRule, RuleMethod
 from astgen.trace.builtins import _BUILTIN_FUNCS
 from astgen.trace.common import (
     MAX_DEPTH,
-    _body,
+    Param,
+    _arguments,
     _callee_name,
     _reads_config,
     _splat,
     _without_quant_config,
+    signature,
 )
 from astgen.trace.config import _is_config_module
 from astgen.trace.frame import Frame
@@ -136,15 +137,14 @@ class Calls:
         if self.depth > MAX_DEPTH:
             self._diag(M.DEEP_CALLS, self._here())
             return E.Unknown("call nesting too deep")
-        params = fn.node.params
+        params = signature(fn.node)
         scope: dict[str, Any] = dict(fn.closure or {})
-        positional = list(params.posonly_params) + list(params.params)
         args = list(args)
         if fn.bound is not None and not fn.is_static:
             args = [fn.bound] + args
         defaults_module = fn.module
-        for p in positional:
-            pname = p.name.value
+        for p in params.positional:
+            pname = p.name
             if args:
                 scope[pname] = args.pop(0)
             elif pname in kwargs:
@@ -153,36 +153,34 @@ class Calls:
                 scope[pname] = self._eval_in_module(p.default, defaults_module, scope)
             else:
                 scope[pname] = self._missing_arg(pname)
-        if isinstance(params.star_arg, cst.Param):
-            scope[params.star_arg.name.value] = TupleVal(tuple(args))
-        for p in params.kwonly_params:
-            pname = p.name.value
+        if params.star is not None:
+            scope[params.star.name] = TupleVal(tuple(args))
+        for p in params.keyword_only:
+            pname = p.name
             if pname in kwargs:
                 scope[pname] = self._or_default(kwargs.pop(pname), p, defaults_module, scope)
             elif p.default is not None:
                 scope[pname] = self._eval_in_module(p.default, defaults_module, scope)
             else:
                 scope[pname] = self._missing_arg(pname)
-        if params.star_kwarg is not None:
-            scope[params.star_kwarg.name.value] = DictVal(dict(kwargs))
+        if params.star_keywords is not None:
+            scope[params.star_keywords.name] = DictVal(dict(kwargs))
         inst = fn.bound if isinstance(fn.bound, Instance) else None
         guard = E.TRUE if new_guard or self.frame is None else self.frame.guard
         frame = Frame(fn.module, scope, inst, fn.owner, guard)
-        if isinstance(fn.node, cst.FunctionDef) and fn.owner is not None:
-            frame.line = fn.module.method_line(fn.owner, fn.node)
-        elif isinstance(fn.node, cst.FunctionDef):
-            frame.line = fn.module.locate_def(fn.node)
+        if not isinstance(fn.node, ast.Lambda):
+            frame.line = fn.node.lineno
         elif self.frame is not None:
             frame.line = self.frame.line
         return self._run(frame, fn.node)
 
-    def _or_default(self, value: Any, param: cst.Param, module: ParsedModule, scope: dict) -> Any:
+    def _or_default(self, value: Any, param: Param, module: ParsedModule, scope: dict) -> Any:
         """A keyword argument that only some paths pass (``**(dict(x=1) if c
         else {})``): the parameter's default on the others."""
         if not has_missing(value):
             return value
         default = (self._eval_in_module(param.default, module, scope) if param.default is not None
-                   else self._missing_arg(param.name.value))
+                   else self._missing_arg(param.name))
         return fill_missing(value, default)
 
     def _missing_arg(self, pname: str) -> Any:
@@ -190,13 +188,13 @@ class Calls:
             return self.rules.entry[pname]
         return E.Unknown(f"argument {pname} not given")
 
-    def _run(self, frame: Frame, node: cst.FunctionDef | cst.Lambda) -> Any:
+    def _run(self, frame: Frame, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Any:
         saved, self.frame = self.frame, frame
         self.depth += 1
         try:
-            if isinstance(node, cst.Lambda):
+            if isinstance(node, ast.Lambda):
                 return self._eval(node.body)
-            result = self._exec_block(_body(node.body))
+            result = self._exec_block(node.body)
             return E.NONE if result is None else result.value
         finally:
             self.depth -= 1
@@ -222,23 +220,23 @@ class Calls:
             return TupleVal(tuple(self._from_expr(v) for v in value.items))
         return value
 
-    def _e_Call(self, node: cst.Call) -> Any:
+    def _e_Call(self, node: ast.Call) -> Any:
         callee = self._eval(node.func)
         args: list = []
         kwargs: dict = {}
-        for arg in node.args:
+        for arg in _arguments(node):
             value = self._eval(arg.value)
-            if arg.star == "*":
+            if isinstance(arg, ast.Starred):
                 args.extend(value.items if isinstance(value, (ListVal, TupleVal)) else [])
-            elif arg.star == "**":
+            elif isinstance(arg, ast.keyword) and arg.arg is None:
                 splat = _splat(value)
                 if not splat and not isinstance(value, DictVal):
                     splatted = _callee_name(arg.value)
                     self._diag(M.ASSUMED_KWARGS, self._here(), callee=splatted or "a value",
                                construct=splatted or "a ** argument")
                 kwargs.update(splat)
-            elif arg.keyword is not None:
-                kwargs[arg.keyword.value] = value
+            elif isinstance(arg, ast.keyword):
+                kwargs[arg.arg] = value
             else:
                 args.append(value)
         site = _callee_name(node.func)
@@ -258,6 +256,6 @@ class Calls:
             return self._call_rule(self.rules.functions[name], args, kwargs)
         return self._call_unresolved(name, args, kwargs)  # torch.cuda.Stream() ...
 
-    def _e_Lambda(self, node: cst.Lambda) -> Any:
+    def _e_Lambda(self, node: ast.Lambda) -> Any:
         return FuncRef(node, self.frame.module, closure=dict(self.frame.locals),
                        bound=None)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
-
-import libcst as cst
 
 from astgen import expr as E
 from astgen.frontend.parse import (
@@ -12,7 +11,7 @@ from astgen.frontend.parse import (
     Location,
     class_info,
 )
-from astgen.trace.common import _has_decorator, _is_classmethod, _is_enum
+from astgen.trace.common import _has_decorator, _is_classmethod, _is_enum, signature
 from astgen.trace.config import _is_config_module
 from astgen.trace.objects import _BecomeLayer, _Opaque
 from astgen.values import (
@@ -46,11 +45,9 @@ class ClassModel:
     def _bind_fields(self, inst: Instance, info: ClassInfo, args: list, kwargs: dict) -> None:
         """A dataclass/NamedTuple-like class: annotated fields in order."""
         fields = []
-        for stmt in info.node.body.body:
-            if isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                        fields.append(small.target.value)
+        for stmt in info.node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                fields.append(stmt.target.id)
         for name, value in zip(fields, args):
             inst.attrs[name] = value
         inst.attrs.update(kwargs)
@@ -74,14 +71,14 @@ class ClassModel:
             if isinstance(ref, ClassRef) and ref.info is not None:
                 self._visit_mro(ref.info, depth + 1, out)
 
-    def _base(self, c: ClassInfo, base: cst.BaseExpression) -> Any:
+    def _base(self, c: ClassInfo, base: ast.expr) -> Any:
         """A base of class ``c``, as bound when the class statement runs:
         ``class LlamaDecoderLayer(LlamaDecoderLayer)`` (llama_eagle.py)
         derives from the imported class its own name then shadows."""
         ref = self._eval_in_module(base, c.module)
-        if isinstance(ref, ClassRef) and ref.info is c and isinstance(base, cst.Name) \
-                and base.value in c.module.imports:
-            return self._import_value(c.module.imports[base.value])
+        if isinstance(ref, ClassRef) and ref.info is c and isinstance(base, ast.Name) \
+                and base.id in c.module.imports:
+            return self._import_value(c.module.imports[base.id])
         return ref
 
     def _plain_object(self, info: ClassInfo) -> bool:
@@ -106,21 +103,18 @@ class ClassModel:
 
     def _class_attr(self, info: ClassInfo, name: str) -> Any:
         for c in self._mro(info):
-            for stmt in c.node.body.body:
-                if isinstance(stmt, cst.ClassDef) and stmt.name.value == name:  # a nested class
+            for stmt in c.node.body:
+                if isinstance(stmt, ast.ClassDef) and stmt.name == name:  # a nested class
                     return ClassRef(name, class_info(stmt, c.module))
-                if isinstance(stmt, cst.SimpleStatementLine):
-                    for small in stmt.body:
-                        if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
-                            targets = small.targets if isinstance(small, cst.Assign) else [small]
-                            for t in targets:
-                                if isinstance(t.target, cst.Name) and t.target.value == name:
-                                    if _is_enum(c):  # an enum member is its own name: `Mode.SCATTERED`
-                                        member = f"{c.name}.{name}"
-                                        if member not in self._enum_values:
-                                            self._enum_values[member] = self._eval_in_module(small.value, c.module)
-                                        return E.Const(member)
-                                    return self._eval_in_module(small.value, c.module)
+                if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                        if _is_enum(c):  # an enum member is its own name: `Mode.SCATTERED`
+                            member = f"{c.name}.{name}"
+                            if member not in self._enum_values:
+                                self._enum_values[member] = self._eval_in_module(stmt.value, c.module)
+                            return E.Const(member)
+                        return self._eval_in_module(stmt.value, c.module)
         return MISSING
 
     # -- sglang's config classes (sglang/srt/configs) -----------------
@@ -138,9 +132,10 @@ class ClassModel:
         owner, init = self._find_method(info, "__init__")
         if init is None:
             return None
-        for p in [*init.params.params, *init.params.kwonly_params]:
-            if p.name.value == "config" and p.annotation is not None:
-                ref = self._eval_in_module(p.annotation.annotation, owner.module)
+        params = signature(init)
+        for p in [*params.positional[len(init.args.posonlyargs):], *params.keyword_only]:
+            if p.name == "config" and p.annotation is not None:
+                ref = self._eval_in_module(p.annotation, owner.module)
                 if isinstance(ref, ClassRef) and ref.info is not None and _is_config_module(ref.info.module.name):
                     return ref.info
         return None

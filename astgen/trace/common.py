@@ -1,11 +1,11 @@
 """Shared pieces of the tracer: its limits, the frame of one call, and small
-helpers over libcst nodes and traced values."""
+helpers over Python's tree (``ast``) and traced values."""
 
 from __future__ import annotations
 
+import ast
+from dataclasses import dataclass
 from typing import Any
-
-import libcst as cst
 
 from astgen import expr as E
 from astgen import ir
@@ -60,18 +60,69 @@ def _without_quant_config(args: dict[str, E.Expr]) -> bool:
     return "quant_config" not in args or args["quant_config"] is E.NONE
 
 
-def _body(block: cst.BaseSuite) -> list:
-    return list(block.body) if isinstance(block, cst.IndentedBlock) else [cst.SimpleStatementLine(list(block.body))]
+# libcst's names of expression kinds, which diagnostics name (``call of Call``)
+_KIND_NAMES = {
+    ast.BinOp: "BinaryOperation", ast.UnaryOp: "UnaryOperation", ast.BoolOp: "BooleanOperation",
+    ast.Compare: "Comparison", ast.JoinedStr: "FormattedString", ast.Starred: "StarredElement",
+}
+_CONSTANT_KINDS = {str: "SimpleString", bytes: "SimpleString", int: "Integer", float: "Float", complex: "Imaginary"}
 
 
-def _callee_name(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return node.attr.value
-    return type(node).__name__
+def _kind(node: ast.AST) -> str:
+    """What kind of expression ``node`` is, as diagnostics name it."""
+    if isinstance(node, ast.Constant):
+        if node.value is Ellipsis:
+            return "Ellipsis"
+        return _CONSTANT_KINDS.get(type(node.value), "Name")  # True, False, None are names
+    return _KIND_NAMES.get(type(node), type(node).__name__)
 
 
+def _callee_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, bool)):
+        return str(node.value)
+    return _kind(node)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: ast.expr | None
+    annotation: ast.expr | None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A function's parameters: positional (positional-only first), ``*args``,
+    keyword-only, ``**kwargs``."""
+
+    positional: tuple[Param, ...]
+    star: Param | None
+    keyword_only: tuple[Param, ...]
+    star_keywords: Param | None
+
+
+_SIGNATURES: dict[ast.arguments, Signature] = {}
+
+
+def signature(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Signature:
+    """The parameters of ``fn`` (read once per function)."""
+    args = fn.args
+    found = _SIGNATURES.get(args)
+    if found is None:
+        if len(_SIGNATURES) >= _WRITES_KEPT:
+            _SIGNATURES.clear()
+        positional = [*args.posonlyargs, *args.args]
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        found = _SIGNATURES[args] = Signature(
+            tuple(Param(a.arg, d, a.annotation) for a, d in zip(positional, defaults)),
+            Param(args.vararg.arg, None, None) if args.vararg else None,
+            tuple(Param(a.arg, d, a.annotation) for a, d in zip(args.kwonlyargs, args.kw_defaults)),
+            Param(args.kwarg.arg, None, None) if args.kwarg else None)
+    return found
 
 
 def _reads_config(value: Any) -> bool:
@@ -88,23 +139,25 @@ def _reads_config(value: Any) -> bool:
     return isinstance(value, ConfigObject) or (isinstance(value, E.Expr) and _is_config(value))
 
 
-def _assigned_modules(stmt: cst.CSTNode) -> list[str]:
+def _assigned_modules(stmt: ast.stmt) -> list[str]:
     """``self.x`` targets assigned a call anywhere in ``stmt`` (the modules a
     branch builds), by attribute name."""
     return list(_ModuleWrites.of(stmt).assigned)
 
 
-def _modules_built_in(body: cst.CSTNode) -> list[str]:
+def _modules_built_in(body: list[ast.stmt]) -> list[str]:
     """``self.x`` attributes a loop body builds modules into: assigned a call,
     or a call appended to or stored in them (``self.attn.append(RadixAttention(...))``),
     or anything appended to them in a body that constructs a class
     (``layer = DecoderLayer(...); self.layers.append(layer)``, muse_spark.py:1092-1104)."""
-    found = _ModuleWrites.of(body, subscripts=True)
+    found = _ModuleWrites()
+    for stmt in body:
+        found.add(_ModuleWrites.of(stmt, subscripts=True))
     built = found.assigned + [attr for attr, direct in found.appended if direct or found.constructs]
     return list(dict.fromkeys(built))
 
 
-_WRITES: dict[tuple[cst.CSTNode, bool], "_ModuleWrites"] = {}
+_WRITES: dict[tuple[ast.AST, bool], "_ModuleWrites"] = {}
 _WRITES_KEPT = 50_000  # bounded: a long process (validate --all) starts afresh
 
 
@@ -114,50 +167,78 @@ _SCALAR_CALLS = frozenset({"abs", "bool", "dict", "float", "getattr", "int", "le
                            "set", "str", "sum", "tuple"})
 
 
-class _ModuleWrites(cst.CSTVisitor):
-    """What a piece of code writes to ``self``'s attributes (read, never run)."""
+class _ModuleWrites(ast.NodeVisitor):
+    """What a piece of code writes to ``self``'s attributes (read, never run),
+    in the order it is written (a preorder walk)."""
 
-    def __init__(self, subscripts: bool) -> None:
+    def __init__(self, subscripts: bool = False) -> None:
         self.subscripts = subscripts  # `self.x[k] = Call(...)` counts as writing x
         self.assigned: list[str] = []  # assigned a call
         self.appended: list[tuple[str, bool]] = []  # appended to: (attribute, a call appended directly)
         self.constructs = False  # a class (CamelCase) is called somewhere
 
     @classmethod
-    def of(cls, node: cst.CSTNode, subscripts: bool = False) -> "_ModuleWrites":
+    def of(cls, node: ast.AST, subscripts: bool = False) -> "_ModuleWrites":
         """What ``node`` writes: read once per statement (the same code is
-        traced for every entry that uses its class; libcst's visitor is
-        slow). Callers only read the result."""
-        key = (node, subscripts)  # libcst nodes hash and compare by identity
+        traced for every entry that uses its class). Callers only read the result."""
+        key = (node, subscripts)  # ast nodes hash and compare by identity
         found = _WRITES.get(key)
         if found is None:
             if len(_WRITES) >= _WRITES_KEPT:
                 _WRITES.clear()
             found = _WRITES[key] = cls(subscripts)
-            node.visit(found)
+            found.visit(node)
         return found
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if not isinstance(node.value, cst.Call) or (
-                isinstance(node.value.func, cst.Name) and node.value.func.value in _SCALAR_CALLS):
-            return
-        for t in node.targets:
-            target = t.target.value if self.subscripts and isinstance(t.target, cst.Subscript) else t.target
-            if _self_attr(target):
-                self.assigned.append(_self_attr(target))
+    def add(self, other: "_ModuleWrites") -> None:
+        self.assigned += other.assigned
+        self.appended += other.appended
+        self.constructs = self.constructs or other.constructs
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if isinstance(node.value, ast.Call) and not (
+                isinstance(node.value.func, ast.Name) and node.value.func.id in _SCALAR_CALLS):
+            for t in node.targets:
+                target = t.value if self.subscripts and isinstance(t, ast.Subscript) else t
+                if _self_attr(target):
+                    self.assigned.append(_self_attr(target))
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         self.constructs = self.constructs or _callee_name(func).rsplit(".", 1)[-1][:1].isupper()
-        if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend") and node.args \
+        first = _arguments(node)[:1]
+        if isinstance(func, ast.Attribute) and func.attr in ("append", "extend") and first \
                 and _self_attr(func.value):
-            self.appended.append((_self_attr(func.value), isinstance(node.args[0].value, cst.Call)))
+            self.appended.append((_self_attr(func.value), isinstance(first[0].value, ast.Call)))
+        self.generic_visit(node)
 
 
-def _self_attr(node: cst.BaseExpression) -> str | None:
+def _arguments(call: ast.Call) -> list:
+    """A call's arguments in the order they are written: positional ones
+    (``ast.Starred`` for ``*x``) and ``ast.keyword`` ones (``arg`` None for
+    ``**x``), each with its ``value``."""
+    args: list = [a if isinstance(a, ast.Starred) else _Positional(a) for a in call.args]
+    if not call.keywords:
+        return args
+    if not args:
+        return list(call.keywords)
+    out = args + call.keywords
+    first, last = call.keywords[0].value, args[-1].value
+    if (first.lineno, first.col_offset) < (last.lineno, last.col_offset):
+        out.sort(key=lambda a: (a.value.lineno, a.value.col_offset))  # `f(k=1, *rest)`
+    return out
+
+
+@dataclass(frozen=True)
+class _Positional:
+    value: ast.expr
+
+
+def _self_attr(node: ast.expr) -> str | None:
     """``x`` of ``self.x``."""
-    return node.attr.value if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) \
-        and node.value.value == "self" else None
+    return node.attr if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+        and node.value.id == "self" else None
 
 
 def _plain_config_value(value: Any) -> bool:
@@ -185,17 +266,16 @@ def _is_config(e: E.Expr) -> bool:
     return isinstance(e, E.Name) and e.id == "mc"
 
 
-def _has_decorator(fn: cst.FunctionDef, name: str) -> bool:
-    for d in fn.decorators:
-        dec = d.decorator
-        if isinstance(dec, cst.Name) and dec.value == name:
+def _has_decorator(fn: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
+    for dec in fn.decorator_list:
+        if isinstance(dec, ast.Name) and dec.id == name:
             return True
-        if isinstance(dec, cst.Attribute) and dec.attr.value == name:
+        if isinstance(dec, ast.Attribute) and dec.attr == name:
             return True
     return False
 
 
-def _is_classmethod(fn: cst.FunctionDef) -> bool:
+def _is_classmethod(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return _has_decorator(fn, "classmethod")
 
 

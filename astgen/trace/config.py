@@ -23,6 +23,7 @@ from astgen.trace.common import (
     _has_decorator,
     _is_config,
     _plain_config_value,
+    signature,
 )
 from astgen.values import (
     MISSING,
@@ -93,8 +94,9 @@ class ConfigModel:
             fn = c.methods.get("__init__")
             if fn is None or not _is_config_module(c.module.name):
                 continue
-            for p in [*fn.params.params, *fn.params.kwonly_params][1:]:
-                name = p.name.value
+            params = signature(fn)
+            for p in [*params.positional[len(fn.args.posonlyargs):], *params.keyword_only][1:]:
+                name = p.name
                 if name not in raw:
                     default = self._eval_in_module(p.default, c.module) if p.default is not None else None
                     sub = name.endswith("_config")  # a sub-config: its keys are read through it

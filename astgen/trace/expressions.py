@@ -4,10 +4,7 @@ subscripts, comprehensions; a value as an expression or a guard."""
 from __future__ import annotations
 
 import ast
-import functools
-from typing import Any, Iterable
-
-import libcst as cst
+from typing import Any
 
 from astgen import expr as E
 from astgen import messages as M
@@ -15,6 +12,7 @@ from astgen import ir
 from astgen.trace.common import (
     MC,
     _callee_name,
+    _kind,
     _config_unknowns,
     _hangs_on_the_config,
     _in_data,
@@ -50,22 +48,25 @@ from astgen.values import (
 )
 
 _BIN_OPS = {
-    cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/",
-    cst.FloorDivide: "//", cst.Modulo: "%", cst.Power: "**",
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",
 }
 
 
-_AUG_OPS = {
-    cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*",
-    cst.DivideAssign: "/", cst.FloorDivideAssign: "//", cst.ModuloAssign: "%",
-}
+_AUG_OPS = {op: text for op, text in _BIN_OPS.items() if op is not ast.Pow}  # `x **= y` is not read
+
+
+# libcst's names of the operators astgen does not read, which diagnostics name
+_OTHER_OPS = {ast.BitOr: "BitOr", ast.BitAnd: "BitAnd", ast.BitXor: "BitXor", ast.LShift: "LeftShift",
+              ast.RShift: "RightShift", ast.MatMult: "MatrixMultiply"}
 
 
 _CMP_OPS = {
-    cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
-    cst.GreaterThan: ">", cst.GreaterThanEqual: ">=", cst.Is: "is", cst.IsNot: "is not",
-    cst.In: "in", cst.NotIn: "not in",
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Is: "is",
+    ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
 }
+
+
+_CONSTANT_NAMES = {True: "True", False: "False", None: "None"}
 
 
 class Expressions:
@@ -74,38 +75,30 @@ class Expressions:
     mixin of :class:`~astgen.trace.tracer.Tracer`."""
 
     # -- expressions --------------------------------------------------
-    def _eval(self, node: cst.BaseExpression) -> Any:
+    def _eval(self, node: ast.expr) -> Any:
         method = getattr(self, "_e_" + type(node).__name__, None)
         if method is None:
-            return E.Unknown(f"{type(node).__name__} expression")
+            return E.Unknown(f"{_kind(node)} expression")
         return method(node)
 
-    def _e_Integer(self, node: cst.Integer) -> Any:
-        return E.Const(int(node.value.replace("_", ""), 0))
+    def _e_Constant(self, node: ast.Constant) -> Any:
+        value = node.value
+        if value is None or value is True or value is False:
+            return self._lookup(_CONSTANT_NAMES[value])
+        if isinstance(value, (str, int, float)):
+            return E.Const(value)
+        if isinstance(value, complex):
+            return E.Unknown("complex literal")
+        if isinstance(value, bytes):
+            return E.Unknown("bytes literal")
+        return E.Unknown(f"{_kind(node)} expression")  # `...`
 
-    def _e_Float(self, node: cst.Float) -> Any:
-        try:
-            return E.Const(float(node.value.replace("_", "")))
-        except ValueError:
-            return E.Unknown("float literal")
-
-    def _e_Imaginary(self, node: cst.Imaginary) -> Any:
-        return E.Unknown("complex literal")
-
-    def _e_SimpleString(self, node: cst.SimpleString) -> Any:
-        value = _string_value(node.value)
-        return E.Const(value) if isinstance(value, str) else E.Unknown("bytes literal")
-
-    def _e_ConcatenatedString(self, node: cst.ConcatenatedString) -> Any:
-        value = node.evaluated_value
-        return E.Const(value) if isinstance(value, str) else E.Unknown("string")
-
-    def _e_FormattedString(self, node: cst.FormattedString) -> Any:
+    def _e_JoinedStr(self, node: ast.JoinedStr) -> Any:
         return E.Unknown("f-string")
 
-    def _e_Attribute(self, node: cst.Attribute) -> Any:
+    def _e_Attribute(self, node: ast.Attribute) -> Any:
         obj = self._eval(node.value)
-        return self._getattr(obj, node.attr.value)
+        return self._getattr(obj, node.attr)
 
     def _getattr(self, obj: Any, attr: str) -> Any:
         if isinstance(obj, E.Unknown):
@@ -182,11 +175,11 @@ class Expressions:
             return obj.items[attr]
         return E.Unknown(f"attribute {attr}")
 
-    def _e_BinaryOperation(self, node: cst.BinaryOperation) -> Any:
-        op = _BIN_OPS.get(type(node.operator))
+    def _e_BinOp(self, node: ast.BinOp) -> Any:
+        op = _BIN_OPS.get(type(node.op))
         left, right = self._eval(node.left), self._eval(node.right)
         if op is None:
-            return E.Unknown(f"operator {type(node.operator).__name__}")
+            return E.Unknown(f"operator {_OTHER_OPS.get(type(node.op), type(node.op).__name__)}")
         return self._binop(op, left, right)
 
     def _binop(self, op: str, left: Any, right: Any) -> Any:
@@ -198,22 +191,22 @@ class Expressions:
             return TupleVal(left.items + right.items)
         return E.simplify(E.BinOp(op, self._as_expr(left), self._as_expr(right)))
 
-    def _e_UnaryOperation(self, node: cst.UnaryOperation) -> Any:
-        value = self._eval(node.expression)
-        if isinstance(node.operator, cst.Not):
+    def _e_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        value = self._eval(node.operand)
+        if isinstance(node.op, ast.Not):
             return E.not_(self._truth(value))
-        if isinstance(node.operator, cst.Minus):
+        if isinstance(node.op, ast.USub):
             return E.simplify(E.neg(self._as_expr(value)))
-        if isinstance(node.operator, cst.Plus):
+        if isinstance(node.op, ast.UAdd):
             return value
         return E.Unknown("unary operator")
 
-    def _e_Comparison(self, node: cst.Comparison) -> Any:
+    def _e_Compare(self, node: ast.Compare) -> Any:
         left = self._eval(node.left)
         result: E.Expr | None = None
-        for target in node.comparisons:
-            op = _CMP_OPS.get(type(target.operator))
-            right = self._eval(target.comparator)
+        for operator, comparator in zip(node.ops, node.comparators):
+            op = _CMP_OPS.get(type(operator))
+            right = self._eval(comparator)
             if op is None:
                 return E.Unknown("comparison")
             cmp = self._compare(op, left, right)
@@ -239,18 +232,23 @@ class Expressions:
             return E.Const((left.name == right.name) == (op == "is"))
         return E.simplify(E.Compare(op, self._as_expr(left), self._as_expr(right)))
 
-    def _e_BooleanOperation(self, node: cst.BooleanOperation) -> Any:
-        left = self._eval(node.left)
-        is_and = isinstance(node.operator, cst.And)
+    def _e_BoolOp(self, node: ast.BoolOp) -> Any:
+        return self._bool_op(isinstance(node.op, ast.And), node.values)
+
+    def _bool_op(self, is_and: bool, values: list[ast.expr]) -> Any:
+        """``a and b and c`` as ``(a and b) and c``, operand by operand."""
+        if len(values) == 1:
+            return self._eval(values[0])
+        left, last = self._bool_op(is_and, values[:-1]), values[-1]
         if not isinstance(left, E.Expr):
             # objects are truthy: `a or b` is a, `a and b` is b
-            return self._eval(node.right) if is_and else left
+            return self._eval(last) if is_and else left
         lt = self._truth(left)
         if isinstance(lt, E.Const):
             if bool(lt.value) != is_and:
                 return left
-            return self._eval(node.right)
-        right = self._eval(node.right)
+            return self._eval(last)
+        right = self._eval(last)
         if not isinstance(right, E.Expr):
             return phi(left, right, left) if is_and else phi(left, left, right)
         return E.simplify(E.BoolOp("and" if is_and else "or", left, right))
@@ -261,12 +259,12 @@ class Expressions:
         owner = self.frame.self_inst.node if self.frame.self_inst is not None else None
         self._assumed_built.append((owner, tuple(built), tuple(calls), self._here()))
 
-    def _e_IfExp(self, node: cst.IfExp) -> Any:
+    def _e_IfExp(self, node: ast.IfExp) -> Any:
         value = self._eval(node.test)
         test = self._truth(value)
         if _hangs_on_the_config(value):  # `MixtralMLP(...) if idx in self.expert_indicies else None`
             built = sorted({name for branch in (node.body, node.orelse)
-                            if isinstance(branch, cst.Call) and isinstance(branch.func, (cst.Name, cst.Attribute))
+                            if isinstance(branch, ast.Call) and isinstance(branch.func, (ast.Name, ast.Attribute))
                             for name in [_callee_name(branch.func)]
                             if name[:1].isupper() and not self.rules.is_ignored(name)})
             if built:  # (mixtral_quant.py:124-138): whether it is built is the config's
@@ -278,41 +276,41 @@ class Expressions:
             return E.simplify(E.IfExp(test, body, orelse))
         return phi(test, body, orelse)
 
-    def _e_Tuple(self, node: cst.Tuple) -> Any:
-        return TupleVal(tuple(self._elements(node.elements)))
+    def _e_Tuple(self, node: ast.Tuple) -> Any:
+        return TupleVal(tuple(self._elements(node.elts)))
 
-    def _e_List(self, node: cst.List) -> Any:
-        return ListVal(self._elements(node.elements))
+    def _e_List(self, node: ast.List) -> Any:
+        return ListVal(self._elements(node.elts))
 
-    def _e_Set(self, node: cst.Set) -> Any:
-        return ListVal(self._elements(node.elements))
+    def _e_Set(self, node: ast.Set) -> Any:
+        return ListVal(self._elements(node.elts))
 
-    def _elements(self, elements: Iterable[cst.BaseElement]) -> list:
+    def _elements(self, elements: list[ast.expr]) -> list:
         out: list = []
         for el in elements:
-            value = self._eval(el.value)
-            if isinstance(el, cst.StarredElement):
+            if isinstance(el, ast.Starred):
+                value = self._eval(el.value)
                 out.extend(value.items if isinstance(value, (ListVal, TupleVal)) else [])
             else:
-                out.append(value)
+                out.append(self._eval(el))
         return out
 
-    def _e_Dict(self, node: cst.Dict) -> Any:
+    def _e_Dict(self, node: ast.Dict) -> Any:
         out: dict = {}
-        for el in node.elements:
-            if isinstance(el, cst.StarredDictElement):
-                out.update(_splat(self._eval(el.value)))
+        for key_node, value_node in zip(node.keys, node.values):
+            if key_node is None:  # `**other`
+                out.update(_splat(self._eval(value_node)))
                 continue
-            key = self._eval(el.key)
+            key = self._eval(key_node)
             if isinstance(key, E.Const) and isinstance(key.value, str):
-                out[key.value] = self._eval(el.value)
+                out[key.value] = self._eval(value_node)
         return DictVal(out)
 
-    def _e_Subscript(self, node: cst.Subscript) -> Any:
+    def _e_Subscript(self, node: ast.Subscript) -> Any:
         obj = self._eval(node.value)
-        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        if isinstance(node.slice, (ast.Slice, ast.Tuple)):  # `x[1:]`, `x[a, b]`
             return E.Unknown("slice")
-        return self._subscript(obj, self._eval(node.slice[0].slice.value))
+        return self._subscript(obj, self._eval(node.slice))
 
     def _subscript(self, obj: Any, key: Any) -> Any:
         if isinstance(obj, Phi):  # the raw key if set, else the list the config computes (HYV4Config)
@@ -338,17 +336,17 @@ class Expressions:
             return E.Index(obj, key)  # a per-layer config list: mc.intermediate_size[layer_id]
         return E.Unknown("subscript", given_config=_reads_config(obj) or _reads_config(key))
 
-    def _e_ListComp(self, node: cst.ListComp) -> Any:
+    def _e_ListComp(self, node: ast.ListComp) -> Any:
         return self._comprehension(node)
 
-    def _e_GeneratorExp(self, node: cst.GeneratorExp) -> Any:
+    def _e_GeneratorExp(self, node: ast.GeneratorExp) -> Any:
         return self._comprehension(node)
 
-    def _e_SetComp(self, node: cst.SetComp) -> Any:  # membership tests only: a list will do
+    def _e_SetComp(self, node: ast.SetComp) -> Any:  # membership tests only: a list will do
         return self._comprehension(node)
 
-    def _comprehension(self, node: cst.ListComp | cst.GeneratorExp | cst.SetComp) -> Any:
-        comp = node.for_in
+    def _comprehension(self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp) -> Any:
+        comp = node.generators[0]
         it = self._eval(comp.iter)
         # over a sequence of the checkpoint's config (enumerate(cfg["sparse_attention_freq"]),
         # model_config.py:460-464): what it gives is the config's, never a server switch's
@@ -356,9 +354,9 @@ class Expressions:
         flagged = self._flagged_indices(node)
         if flagged is not None:
             return flagged
-        if comp.inner_for_in is not None or not isinstance(comp.target, cst.Name):
+        if len(node.generators) > 1 or not isinstance(comp.target, ast.Name):
             return E.Unknown("nested comprehension", given_config=given_config)
-        var = comp.target.value
+        var = comp.target.id
         items = self._iter_items(it)
         saved = dict(self.frame.locals)
         try:
@@ -366,14 +364,14 @@ class Expressions:
                 out = []
                 for item in items:
                     self.frame.locals[var] = item
-                    if all(self._truth(self._eval(c.test)) != E.FALSE for c in comp.ifs):
+                    if all(self._truth(self._eval(c)) != E.FALSE for c in comp.ifs):
                         out.append(self._eval(node.elt))
                 return ListVal(out)
             if isinstance(it, RangeVal) and len(it.args) == 1:
                 self.frame.locals[var] = E.Name(var)
                 return Repeated(self._eval(node.elt), it.args[0], var)
-            if isinstance(it, RangeVal) and len(it.args) == 2 and not comp.ifs and isinstance(node.elt, cst.Name) \
-                    and node.elt.value == var:  # [i for i in range(1, n)]: the range, as a list
+            if isinstance(it, RangeVal) and len(it.args) == 2 and not comp.ifs and isinstance(node.elt, ast.Name) \
+                    and node.elt.id == var:  # [i for i in range(1, n)]: the range, as a list
                 return E.Call("range", it.args)
             if isinstance(it, E.Call) and it.func == "str.split" and not comp.ifs \
                     and _is_int_of(node.elt, var):  # [int(x) for x in text.split(",")]
@@ -383,26 +381,27 @@ class Expressions:
             self.frame.locals.clear()
             self.frame.locals.update(saved)
 
-    def _flagged_indices(self, node: cst.ListComp | cst.GeneratorExp | cst.SetComp) -> E.Expr | None:
+    def _flagged_indices(self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp) -> E.Expr | None:
         """``[i for i, f in enumerate(flags) if f != 0]`` (``== 0``) over a list of
         the config (configs/model_config.py:460-471, MiniMax-M3's sparse layers):
         ``nonzero_indices(flags)`` (``zero_indices``); None for another form."""
-        comp = node.for_in
+        comp = node.generators[0]
         target, it = comp.target, comp.iter
-        if comp.inner_for_in is not None or len(comp.ifs) != 1 or not isinstance(target, cst.Tuple) \
-                or len(target.elements) != 2 or not all(isinstance(e.value, cst.Name) for e in target.elements) \
-                or not (isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "enumerate"
-                        and len(it.args) == 1) \
-                or not (isinstance(node.elt, cst.Name) and node.elt.value == target.elements[0].value.value):
+        if len(node.generators) > 1 or len(comp.ifs) != 1 or not isinstance(target, ast.Tuple) \
+                or len(target.elts) != 2 or not all(isinstance(e, ast.Name) for e in target.elts) \
+                or not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "enumerate"
+                        and len(it.args) + len(it.keywords) == 1 and it.args
+                        and not isinstance(it.args[0], ast.Starred)) \
+                or not (isinstance(node.elt, ast.Name) and node.elt.id == target.elts[0].id):
             return None
-        flags = self._eval(it.args[0].value)
+        flags = self._eval(it.args[0])
         if not isinstance(flags, E.Expr) or E.unknowns(flags) or MC.id not in E.free_names(flags):
             return None  # (a list of the config, or of its `.get()`)
-        index, flag = (e.value.value for e in target.elements)
+        index, flag = (e.id for e in target.elts)
         saved = dict(self.frame.locals)
         try:
             self.frame.locals.update({index: E.Name(index), flag: E.Name(flag)})
-            test = self._eval(comp.ifs[0].test)
+            test = self._eval(comp.ifs[0])
         finally:
             self.frame.locals.clear()
             self.frame.locals.update(saved)
@@ -411,10 +410,10 @@ class Expressions:
             return E.Call("nonzero_indices" if test.op == "!=" else "zero_indices", (flags,))
         return None
 
-    def _e_Await(self, node: cst.Await) -> Any:
+    def _e_Await(self, node: ast.Await) -> Any:
         return E.Unknown("await")
 
-    def _e_NamedExpr(self, node: cst.NamedExpr) -> Any:
+    def _e_NamedExpr(self, node: ast.NamedExpr) -> Any:
         value = self._eval(node.value)
         self._assign(node.target, value)
         return value
@@ -463,16 +462,7 @@ class Expressions:
         return defaulted
 
 
-def _is_int_of(elt: cst.BaseExpression, var: str) -> bool:
+def _is_int_of(elt: ast.expr, var: str) -> bool:
     """``int(var)``."""
-    return isinstance(elt, cst.Call) and isinstance(elt.func, cst.Name) and elt.func.value == "int" \
-        and len(elt.args) == 1 and isinstance(elt.args[0].value, cst.Name) and elt.args[0].value.value == var
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _string_value(literal: str) -> str | bytes:
-    """``SimpleString.evaluated_value``, once per literal's text: libcst
-    evaluates it with ``ast.literal_eval`` (22,000 times on 0.5.23, most of
-    them the same few literals), whose nested functions are reference cycles
-    scan's workers, running without the collector, would keep."""
-    return ast.literal_eval(literal)
+    return isinstance(elt, ast.Call) and isinstance(elt.func, ast.Name) and elt.func.id == "int" \
+        and len(elt.args) == 1 and not elt.keywords and isinstance(elt.args[0], ast.Name) and elt.args[0].id == var

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
-
-import libcst as cst
 
 from astgen import expr as E
 from astgen.frontend.parse import (
@@ -29,7 +28,7 @@ class Names:
     """Names and imports: locals, module globals, imports across files, what the rules
     know by name; a mixin of :class:`~astgen.trace.tracer.Tracer`."""
 
-    def _eval_in_module(self, node: cst.BaseExpression, module: ParsedModule, scope: dict | None = None) -> Any:
+    def _eval_in_module(self, node: ast.expr, module: ParsedModule, scope: dict | None = None) -> Any:
         saved = self.frame
         self.frame = Frame(module, dict(scope or {}), None, None, E.TRUE, saved.line if saved else 0)
         try:
@@ -37,8 +36,8 @@ class Names:
         finally:
             self.frame = saved
 
-    def _e_Name(self, node: cst.Name) -> Any:
-        return self._lookup(node.value)
+    def _e_Name(self, node: ast.Name) -> Any:
+        return self._lookup(node.id)
 
     def _lookup(self, name: str) -> Any:
         f = self.frame

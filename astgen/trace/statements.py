@@ -3,9 +3,8 @@ assignments, attaching modules to the IR."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
-
-import libcst as cst
+import ast
+from typing import Any, Callable
 
 from astgen import expr as E
 from astgen import messages as M
@@ -15,7 +14,7 @@ from astgen.trace.common import (
     MC,
     _assigned_modules,
     _modules_built_in,
-    _body,
+    _arguments,
     _callee_name,
     _config_unknowns,
     _hangs_on_the_config,
@@ -48,15 +47,14 @@ class Statements:
     :class:`~astgen.trace.tracer.Tracer`."""
 
     # -- statements ---------------------------------------------------
-    def _exec_block(self, stmts: Iterable[cst.CSTNode]) -> _Return | None:
-        stmts = list(stmts)
+    def _exec_block(self, stmts: list[ast.stmt]) -> _Return | None:
         for i, stmt in enumerate(stmts):
-            self.frame.line = self.frame.module.loc(stmt).line or self.frame.line
+            self.frame.line = stmt.lineno
             try:
-                if isinstance(stmt, cst.If):
+                if isinstance(stmt, ast.If):
                     result = self._exec_if(stmt, stmts[i + 1:])
-                elif isinstance(stmt, cst.Match):
-                    result = self._exec_cases(self._eval(stmt.subject), list(stmt.cases), stmts[i + 1:])
+                elif isinstance(stmt, ast.Match):
+                    result = self._exec_cases(self._eval(stmt.subject), stmt.cases, stmts[i + 1:])
                 else:
                     result = self._exec_stmt(stmt)
             except _Return as ret:  # a value from here on: its traceback would hold every frame up to
@@ -64,68 +62,53 @@ class Statements:
             except (RecursionError, TypeError, ValueError, AttributeError,
                     KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
                 self._diag(M.TRACER_ERROR, self._here(), error=type(exc).__name__, detail=str(exc),
-                           statement=type(stmt).__name__)
+                           statement=_STATEMENT_KINDS.get(type(stmt), "SimpleStatementLine"))
                 continue
             if result is not None:
                 return result
         return None
 
-    def _exec_stmt(self, stmt: cst.CSTNode) -> _Return | None:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                self._exec_small(small)
-            return None
-        if isinstance(stmt, cst.For):
+    def _exec_stmt(self, stmt: ast.stmt) -> _Return | None:
+        if isinstance(stmt, ast.Return):
+            raise _Return(self._eval(stmt.value) if stmt.value is not None else E.NONE)
+        if isinstance(stmt, ast.Assign):
+            value = self._eval(stmt.value)
+            for target in stmt.targets:
+                self._assign(target, value)
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            self._assign(stmt.target, self._eval(stmt.value))
+        elif isinstance(stmt, ast.AugAssign):
+            op = _AUG_OPS.get(type(stmt.op))
+            current = self._eval(stmt.target)
+            value = self._binop(op, current, self._eval(stmt.value)) if op else E.Unknown("augmented assignment")
+            self._assign(stmt.target, value)
+        elif isinstance(stmt, ast.Expr):
+            self._eval(stmt.value)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            self._local_import(stmt)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             return self._exec_for(stmt)
-        if isinstance(stmt, cst.With):
-            return self._exec_block(_body(stmt.body))
-        if isinstance(stmt, cst.Try):
-            return self._exec_block(_body(stmt.body))
-        if isinstance(stmt, (cst.FunctionDef,)):
-            self.frame.locals[stmt.name.value] = FuncRef(stmt, self.frame.module, closure=dict(self.frame.locals))
-            return None
+        elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.Try)):
+            return self._exec_block(stmt.body)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.frame.locals[stmt.name] = FuncRef(stmt, self.frame.module, closure=dict(self.frame.locals))
         return None  # while loops, classes in functions: nothing to build
 
-    def _exec_small(self, small: cst.BaseSmallStatement) -> None:
-        if isinstance(small, cst.Return):
-            raise _Return(self._eval(small.value) if small.value is not None else E.NONE)
-        if isinstance(small, cst.Assign):
-            value = self._eval(small.value)
-            for target in small.targets:
-                self._assign(target.target, value)
-        elif isinstance(small, cst.AnnAssign) and small.value is not None:
-            self._assign(small.target, self._eval(small.value))
-        elif isinstance(small, cst.AugAssign):
-            op = _AUG_OPS.get(type(small.operator))
-            current = self._eval(small.target)
-            value = self._binop(op, current, self._eval(small.value)) if op else E.Unknown("augmented assignment")
-            self._assign(small.target, value)
-        elif isinstance(small, cst.Expr):
-            self._eval(small.value)
-        elif isinstance(small, (cst.Import, cst.ImportFrom)):
-            self._local_import(small)
-
-    def _local_import(self, small: cst.Import | cst.ImportFrom) -> None:
-        for local, ref in import_bindings(small, self.frame.module.name).items():
+    def _local_import(self, stmt: ast.Import | ast.ImportFrom) -> None:
+        for local, ref in import_bindings(stmt, self.frame.module.name).items():
             self.frame.locals[local] = self._import_value(ref)
 
-    def _exec_if(self, stmt: cst.If, rest: list) -> _Return | None:
+    def _exec_if(self, stmt: ast.If, rest: list) -> _Return | None:
         value = self._eval(stmt.test)
         test = self._truth(value)
-        orelse = stmt.orelse
-        if orelse is None:
-            else_body: list = []
-        elif isinstance(orelse, cst.If):
-            else_body = [orelse]  # elif
-        else:
-            else_body = _body(orelse.body)
+        else_body = stmt.orelse  # an elif is an if alone in it
         if isinstance(test, E.Const):
-            skipped = else_body if test.value else _body(stmt.body)
+            skipped = else_body if test.value else stmt.body
             self._report_structural_assumption(value, skipped)
-            return self._exec_block(_body(stmt.body) if test.value else else_body)
+            return self._exec_block(stmt.body if test.value else else_body)
         # a test a config helper decides, taken both ways: whichever branch builds modules may not be
-        self._report_structural_assumption(value, [*_body(stmt.body), *else_body])
-        return self._fork(test, lambda: self._exec_block(_body(stmt.body)),
+        self._report_structural_assumption(value, [*stmt.body, *else_body])
+        return self._fork(test, lambda: self._exec_block(stmt.body),
                           lambda: self._exec_block(else_body), rest)
 
     def _report_structural_assumption(self, value: Any, skipped: list) -> None:
@@ -141,7 +124,7 @@ class Statements:
         if built:
             self._assume_built(built, calls)
 
-    def _exec_cases(self, subject: Any, cases: list[cst.MatchCase], rest: list) -> _Return | None:
+    def _exec_cases(self, subject: Any, cases: list[ast.match_case], rest: list) -> _Return | None:
         """``match``: the cases as an if/elif chain on ``subject == value``."""
         if not cases:
             return None
@@ -150,23 +133,23 @@ class Statements:
         if case.guard is not None:
             test = E.and_(test, self._truth(self._eval(case.guard)))
         if isinstance(test, E.Const):
-            return self._exec_block(_body(case.body)) if test.value else self._exec_cases(subject, others, rest)
-        return self._fork(test, lambda: self._exec_block(_body(case.body)),
+            return self._exec_block(case.body) if test.value else self._exec_cases(subject, others, rest)
+        return self._fork(test, lambda: self._exec_block(case.body),
                           lambda: self._exec_cases(subject, others, []), rest)
 
-    def _pattern_test(self, subject: Any, pattern: cst.MatchPattern) -> Any:
-        if isinstance(pattern, cst.MatchValue):
+    def _pattern_test(self, subject: Any, pattern: ast.pattern) -> Any:
+        if isinstance(pattern, ast.MatchValue):
             return self._compare("==", subject, self._eval(pattern.value))
-        if isinstance(pattern, cst.MatchSingleton):
-            return self._compare("is", subject, self._eval(pattern.value))
-        if isinstance(pattern, cst.MatchOr):
+        if isinstance(pattern, ast.MatchSingleton):
+            return self._compare("is", subject, self._lookup(str(pattern.value)))
+        if isinstance(pattern, ast.MatchOr):
             out: E.Expr = E.FALSE
             for element in pattern.patterns:
-                out = E.or_(out, self._as_expr(self._pattern_test(subject, element.pattern)))
+                out = E.or_(out, self._as_expr(self._pattern_test(subject, element)))
             return out
-        if isinstance(pattern, cst.MatchAs) and pattern.pattern is None:
+        if isinstance(pattern, ast.MatchAs) and pattern.pattern is None:
             if pattern.name is not None:
-                self._assign(pattern.name, subject)
+                self.frame.locals[pattern.name] = subject
             return E.TRUE  # `case _:` / `case x:`
         return E.Unknown(f"match pattern {type(pattern).__name__}")
 
@@ -204,7 +187,7 @@ class Statements:
         finally:
             frame.guard = base
 
-    def _exec_for(self, stmt: cst.For) -> _Return | None:
+    def _exec_for(self, stmt: ast.For | ast.AsyncFor) -> _Return | None:
         it = self._eval(stmt.iter)
         items = self._iter_items(it)
         if items is None and self._list_per_index(stmt, it):
@@ -221,23 +204,23 @@ class Statements:
             return None
         for item in items[:MAX_UNROLL]:
             self._assign(stmt.target, item)
-            result = self._exec_block(_body(stmt.body))
+            result = self._exec_block(stmt.body)
             if result is not None:
                 return result
         return None
 
-    def _list_per_index(self, stmt: cst.For, it: Any) -> bool:
+    def _list_per_index(self, stmt: ast.For | ast.AsyncFor, it: Any) -> bool:
         """``for i in range(n):`` whose body only appends to one empty local
         list, under ifs: the list becomes its element as an expression of i
         (Qwen3NextConfig.layers_block_type). Read per index, it is a
         layer-index predicate."""
-        if not (isinstance(it, RangeVal) and len(it.args) == 1 and isinstance(stmt.target, cst.Name)):
+        if not (isinstance(it, RangeVal) and len(it.args) == 1 and isinstance(stmt.target, ast.Name)):
             return False
-        var = stmt.target.value
+        var = stmt.target.id
         saved = dict(self.frame.locals)
         self.frame.locals[var] = E.Name(var)
         try:
-            found = self._appended(_body(stmt.body))
+            found = self._appended(stmt.body)
         finally:
             self.frame.locals.clear()
             self.frame.locals.update(saved)
@@ -251,24 +234,24 @@ class Statements:
         self.frame.locals[target] = Repeated(element, it.args[0], var)
         return True
 
-    def _overrides_from_items(self, stmt: cst.For) -> bool:
+    def _overrides_from_items(self, stmt: ast.For | ast.AsyncFor) -> bool:
         """``for key, value in d.items(): setattr(obj, key, value)`` with ``d`` a
         JSON object of the config and ``obj`` a config object: every key of d
         replaces obj's attribute of that name (configs/nemotron_h.py:538-542)."""
-        it, body = stmt.iter, _body(stmt.body)
-        if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and it.func.attr.value == "items"
-                and isinstance(stmt.target, cst.Tuple) and len(stmt.target.elements) == 2 and len(body) == 1
-                and isinstance(body[0], cst.SimpleStatementLine) and len(body[0].body) == 1
-                and isinstance(body[0].body[0], cst.Expr) and isinstance(body[0].body[0].value, cst.Call)):
+        it, body = stmt.iter, stmt.body
+        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "items"
+                and isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == 2 and len(body) == 1
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Call)):
             return False
-        call = body[0].body[0].value
-        key, value = (e.value for e in stmt.target.elements)
-        if not (_callee_name(call.func) == "setattr" and len(call.args) == 3
-                and isinstance(call.args[1].value, cst.Name) and isinstance(call.args[2].value, cst.Name)
-                and isinstance(key, cst.Name) and isinstance(value, cst.Name)
-                and call.args[1].value.value == key.value and call.args[2].value.value == value.value):
+        call = body[0].value
+        key, value = stmt.target.elts
+        args = [a.value for a in _arguments(call)]
+        if not (_callee_name(call.func) == "setattr" and len(args) == 3
+                and isinstance(args[1], ast.Name) and isinstance(args[2], ast.Name)
+                and isinstance(key, ast.Name) and isinstance(value, ast.Name)
+                and args[1].id == key.id and args[2].id == value.id):
             return False
-        source, target = self._eval(it.func.value), self._eval(call.args[0].value)
+        source, target = self._eval(it.func.value), self._eval(args[0])
         if not (isinstance(target, ConfigObject) and isinstance(source, E.Expr) and _is_config(source)
                 and not E.unknowns(source)):
             return False
@@ -282,22 +265,20 @@ class Statements:
         if len(stmts) != 1:
             return None
         stmt = stmts[0]
-        if isinstance(stmt, cst.If):
-            then = self._appended(_body(stmt.body))
-            orelse = stmt.orelse
-            other = (self._appended([orelse]) if isinstance(orelse, cst.If)
-                     else self._appended(_body(orelse.body)) if orelse is not None else None)
+        if isinstance(stmt, ast.If):
+            then = self._appended(stmt.body)
+            other = self._appended(stmt.orelse) if stmt.orelse else None
             if then is None or other is None or then[0] != other[0]:
                 return None
             test = self._truth(self._eval(stmt.test))
             return then[0], phi(test, then[1], other[1])
-        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr):
-            call = stmt.body[0].value
-            if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
-                    and call.func.attr.value == "append" and isinstance(call.func.value, cst.Name)
-                    and len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star):
-                value = self._eval(call.args[0].value)
-                return call.func.value.value, value if _is_module(value) else self._as_expr(value)
+        if isinstance(stmt, ast.Expr):
+            call = stmt.value
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "append" and isinstance(call.func.value, ast.Name)
+                    and len(call.args) == 1 and not call.keywords and not isinstance(call.args[0], ast.Starred)):
+                value = self._eval(call.args[0])
+                return call.func.value.id, value if _is_module(value) else self._as_expr(value)
         return None
 
     def _iter_items(self, it: Any) -> list | None:
@@ -309,28 +290,28 @@ class Statements:
         return None
 
     # -- assignment and module attachment -----------------------------
-    def _assign(self, target: cst.BaseExpression, value: Any) -> None:
-        if isinstance(target, cst.Name):
-            self.frame.locals[target.value] = value
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            values = _unpack(value, len(target.elements))
-            for el, v in zip(target.elements, values):
-                self._assign(el.value, v)
-        elif isinstance(target, cst.Attribute):
+    def _assign(self, target: ast.expr, value: Any) -> None:
+        if isinstance(target, ast.Name):
+            self.frame.locals[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            values = _unpack(value, len(target.elts))
+            for el, v in zip(target.elts, values):
+                self._assign(el.value if isinstance(el, ast.Starred) else el, v)
+        elif isinstance(target, ast.Attribute):
             obj = self._eval(target.value)
             if isinstance(obj, Instance):
-                self._set_attr(obj, target.attr.value, value)
+                self._set_attr(obj, target.attr, value)
             elif isinstance(obj, NamespaceVal):
-                obj.fields[target.attr.value] = value
+                obj.fields[target.attr] = value
             elif isinstance(obj, E.Expr) and obj == MC:
                 # ``mtp_config = copy.deepcopy(config); mtp_config.num_hidden_layers = 1``
                 # (qwen3_next_mtp.py:66-68): what the code set is what it reads from then on
-                attr = target.attr.value
+                attr = target.attr
                 before = self._getattr(MC, attr) if self.frame.guard != E.TRUE else None
                 self._mc_set[attr] = value if before is None else phi(self.frame.guard, value, before)
-        elif isinstance(target, cst.Subscript):
+        elif isinstance(target, ast.Subscript):
             obj = self._eval(target.value)
-            key = self._eval(target.slice[0].slice.value) if target.slice and isinstance(target.slice[0].slice, cst.Index) else None
+            key = None if isinstance(target.slice, (ast.Slice, ast.Tuple)) else self._eval(target.slice)
             if isinstance(obj, DictVal) and isinstance(key, E.Const) and isinstance(key.value, str):
                 obj.items[key.value] = value
                 if obj.holder is not None:  # an nn.ModuleDict already attached to self
@@ -396,6 +377,12 @@ class Statements:
         wrapper a constructor built in a local and never attached."""
         root = _root_of(node)
         return root.kind == ir.MODULE and all(root is not b for b in self._building)
+
+
+# libcst's names of the statements a tracer error names (a line of simple statements is one)
+_STATEMENT_KINDS = {ast.If: "If", ast.For: "For", ast.AsyncFor: "For", ast.While: "While", ast.With: "With",
+                    ast.AsyncWith: "With", ast.Try: "Try", ast.TryStar: "TryStar", ast.Match: "Match",
+                    ast.FunctionDef: "FunctionDef", ast.AsyncFunctionDef: "FunctionDef", ast.ClassDef: "ClassDef"}
 
 
 def _same_modules(old: Any, new: Any) -> bool:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 from typing import Any
-
-import libcst as cst
 
 from astgen import expr as E
 from astgen import messages as M
@@ -211,7 +210,7 @@ class ConditionReader:
     def __init__(self, tracer: Tracer) -> None:
         self._tracer = tracer
 
-    def __call__(self, test: cst.BaseExpression, module: ParsedModule, node: ir.Node,
+    def __call__(self, test: ast.expr, module: ParsedModule, node: ir.Node,
                  info: ClassInfo | None, objects: dict[str, str] | None = None) -> E.Expr:
         t = self._tracer
         inst = Instance(ir.Node(ir.MODULE, node.cls, node.loc), info, attrs=t._shadow_attrs(node))
