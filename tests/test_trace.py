@@ -662,3 +662,56 @@ def test_moe_layers_a_config_string_lists_are_counted_from_it(tmp_path):
     assert counts(moe_layers_enum=" 2,3,5 ") == {"moe": 3, "mlp": 3}
     assert counts() == {"moe": 5, "mlp": 1}
     assert "from ._astgen import Arch, as_ints\n" in result.source
+
+
+FORMS = '''\
+from torch import nn
+
+from sglang.srt.layers.linear import RowParallelLinear
+
+
+class FormsModel(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.width = config.a or config.b or 7
+        self.both = config.a and config.b and config.c
+        dims = (config.hidden_size,)
+        self.proj = RowParallelLinear(bias=False, *dims, output_size=config.intermediate_size)
+        size = config.hidden_size
+        size *= 2
+        size **= 2
+        self.double = size
+        match config.hidden_act:
+            case "silu" | "gelu":
+                self.act_kind = 1
+            case None:
+                self.act_kind = 2
+            case other:
+                self.act_kind = 3
+        first, (second, third) = config.x, (config.y, 4)
+        self.unpacked = first + second + third
+
+
+EntryClass = FormsModel
+'''
+
+
+def test_the_tracer_reads_pythons_tree_forms_by_their_meaning(tmp_path):
+    """The tracer reads Python's `ast` (trace/expressions.py, statements.py,
+    calls.py): `a or b or c` is (a or b) or c, as Python groups it; a `*`
+    argument written after a keyword still binds positionally; `**=` is not
+    read (the value stays unknown, so it is no field); `match` is an if/elif
+    chain with `|`, `None` and a capture pattern; nested tuple targets unpack."""
+    result = generated(tmp_path, "forms.py", FORMS)
+    root = result.irs[0].root
+    assert {k: E.to_source(v) for k, v in root.fields.items()} == {
+        "width": "mc.a or mc.b or 7", "both": "mc.a and mc.b and mc.c",
+        "act_kind": "1 if mc.hidden_act == 'silu' or mc.hidden_act == 'gelu' else 2 if mc.hidden_act is None else 3",
+        "unpacked": "mc.x + mc.y + 4"}
+    width = root.fields["width"]
+    assert isinstance(width, E.BoolOp) and isinstance(width.left, E.BoolOp) and width.right == E.Const(7)
+    [proj] = root.children
+    assert (proj.attr, proj.cls) == ("proj", "RowParallelLinear")
+    assert {k: E.to_source(v) for k, v in proj.args.items()} == {
+        "input_size": "mc.hidden_size", "bias": "False", "output_size": "mc.intermediate_size"}
+    assert result.diagnostics == []

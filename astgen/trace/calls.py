@@ -224,19 +224,19 @@ class Calls:
         callee = self._eval(node.func)
         args: list = []
         kwargs: dict = {}
-        for arg in _arguments(node):
-            value = self._eval(arg.value)
-            if isinstance(arg, ast.Starred):
+        for how, arg in _arguments(node):
+            value = self._eval(arg)
+            if how == "*":
                 args.extend(value.items if isinstance(value, (ListVal, TupleVal)) else [])
-            elif isinstance(arg, ast.keyword) and arg.arg is None:
+            elif how == "**":
                 splat = _splat(value)
                 if not splat and not isinstance(value, DictVal):
-                    splatted = _callee_name(arg.value)
+                    splatted = _callee_name(arg)
                     self._diag(M.ASSUMED_KWARGS, self._here(), callee=splatted or "a value",
                                construct=splatted or "a ** argument")
                 kwargs.update(splat)
-            elif isinstance(arg, ast.keyword):
-                kwargs[arg.arg] = value
+            elif how:
+                kwargs[how] = value
             else:
                 args.append(value)
         site = _callee_name(node.func)

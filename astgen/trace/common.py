@@ -210,29 +210,31 @@ class _ModuleWrites(ast.NodeVisitor):
         first = _arguments(node)[:1]
         if isinstance(func, ast.Attribute) and func.attr in ("append", "extend") and first \
                 and _self_attr(func.value):
-            self.appended.append((_self_attr(func.value), isinstance(first[0].value, ast.Call)))
+            self.appended.append((_self_attr(func.value), isinstance(first[0][1], ast.Call)))
         self.generic_visit(node)
 
 
-def _arguments(call: ast.Call) -> list:
-    """A call's arguments in the order they are written: positional ones
-    (``ast.Starred`` for ``*x``) and ``ast.keyword`` ones (``arg`` None for
-    ``**x``), each with its ``value``."""
-    args: list = [a if isinstance(a, ast.Starred) else _Positional(a) for a in call.args]
-    if not call.keywords:
-        return args
-    if not args:
-        return list(call.keywords)
-    out = args + call.keywords
-    first, last = call.keywords[0].value, args[-1].value
-    if (first.lineno, first.col_offset) < (last.lineno, last.col_offset):
-        out.sort(key=lambda a: (a.value.lineno, a.value.col_offset))  # `f(k=1, *rest)`
-    return out
+def _arguments(call: ast.Call) -> list[tuple[str, ast.expr]]:
+    """A call's arguments in the order they are written, as (how, value):
+    how is "" for a positional argument, "*" or "**" for an unpacked one,
+    else the keyword. Read once per call site."""
+    found = _ARGUMENTS.get(call)
+    if found is None:
+        if len(_ARGUMENTS) >= _WRITES_KEPT:
+            _ARGUMENTS.clear()
+        found = [("*", a.value) if isinstance(a, ast.Starred) else ("", a) for a in call.args]
+        found += [(k.arg or "**", k.value) for k in call.keywords]
+        if call.args and call.keywords and _before(call.keywords[0].value, found[len(call.args) - 1][1]):
+            found.sort(key=lambda arg: (arg[1].lineno, arg[1].col_offset))  # `f(k=1, *rest)`
+        _ARGUMENTS[call] = found
+    return found
 
 
-@dataclass(frozen=True)
-class _Positional:
-    value: ast.expr
+_ARGUMENTS: dict[ast.Call, list[tuple[str, ast.expr]]] = {}
+
+
+def _before(a: ast.expr, b: ast.expr) -> bool:
+    return (a.lineno, a.col_offset) < (b.lineno, b.col_offset)
 
 
 def _self_attr(node: ast.expr) -> str | None:

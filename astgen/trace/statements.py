@@ -245,7 +245,7 @@ class Statements:
             return False
         call = body[0].value
         key, value = stmt.target.elts
-        args = [a.value for a in _arguments(call)]
+        args = [arg for _, arg in _arguments(call)]
         if not (_callee_name(call.func) == "setattr" and len(args) == 3
                 and isinstance(args[1], ast.Name) and isinstance(args[2], ast.Name)
                 and isinstance(key, ast.Name) and isinstance(value, ast.Name)
