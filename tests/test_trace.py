@@ -715,3 +715,30 @@ def test_the_tracer_reads_pythons_tree_forms_by_their_meaning(tmp_path):
     assert {k: E.to_source(v) for k, v in proj.args.items()} == {
         "input_size": "mc.hidden_size", "bias": "False", "output_size": "mc.intermediate_size"}
     assert result.diagnostics == []
+
+
+def test_diagnostics_name_python_tree_kinds_as_they_always_have():
+    """Reports name an expression, operator or statement kind astgen does not
+    read with the names they carried when the tracer read libcst's tree, so a
+    report's wording does not depend on the parser (trace/common.py _kind,
+    expressions.py _OTHER_OPS, statements.py _STATEMENT_KINDS)."""
+    import ast
+
+    from astgen.trace.common import _callee_name, _kind
+    from astgen.trace.expressions import _OTHER_OPS
+    from astgen.trace.statements import _STATEMENT_KINDS
+
+    def kind(text: str) -> str:
+        return _kind(ast.parse(text, mode="eval").body)
+
+    assert [kind(t) for t in ("a + b", "-a", "a and b", "a < b", "f'{a}'", "'s'", "b's'", "1", "1.5", "1j",
+                              "...", "None", "True", "x[0]", "f(x)", "lambda: 0", "[i for i in x]")] == [
+        "BinaryOperation", "UnaryOperation", "BooleanOperation", "Comparison", "FormattedString", "SimpleString",
+        "SimpleString", "Integer", "Float", "Imaginary", "Ellipsis", "Name", "Name", "Subscript", "Call", "Lambda",
+        "ListComp"]
+    assert [_callee_name(ast.parse(t, mode="eval").body) for t in ("f", "a.b.f", "None", "g()", "d[k]")] == [
+        "f", "f", "None", "Call", "Subscript"]
+    assert _OTHER_OPS[type(ast.parse("a @ b", mode="eval").body.op)] == "MatrixMultiply"
+    statements = ast.parse("x = 1\nfor i in y: pass\nasync def f(): pass\nassert x\n").body
+    assert [_STATEMENT_KINDS.get(type(s), "SimpleStatementLine") for s in statements] == [
+        "SimpleStatementLine", "For", "FunctionDef", "SimpleStatementLine"]
