@@ -5,7 +5,7 @@ checks the arch modules of the model files among them, of the model files
 that import them (a change to ``qwen2.py`` affects ``qwen3.py``), and of the
 model files that read a layer module astgen traces (``[trace]`` in
 rules/layers.toml). A commit that touches none of these returns at once,
-before libcst, black or the rules are even imported.
+before black, astroid or the rules are even imported.
 """
 
 from __future__ import annotations

@@ -196,3 +196,36 @@ def test_the_spec_is_kept_by_the_content_of_its_files(tmp_path, monkeypatch):
     edited = read_server_args(root, kept)
     assert edited.args["enable_dp_lm_head"].default is True and first.args["enable_dp_lm_head"].default is False
     assert len(list((kept / "server_args").iterdir())) == 2
+
+
+# sglang's draft renames (configs/model_config.py, _config_draft_model in 0.5.23)
+MODEL_CONFIG = '''\
+class ModelConfig:
+    def _config_draft_model(self):
+        is_draft_model = self.is_draft_model
+        if is_draft_model and self.hf_config.architectures[0] in [
+            "DeepseekV3ForCausalLM",
+            "DeepseekV32ForCausalLM",
+        ]:
+            self.hf_config.architectures[0] = "DeepseekV3ForCausalLMNextN"
+        elif is_draft_model and self.hf_config.architectures[0] == "Qwen3NextForCausalLM":
+            self.hf_config.architectures = ["Qwen3NextForCausalLMMTP"]
+        if self.hf_config.architectures[0] == "LlamaForCausalLM":  # not a draft's test
+            self.hf_config.architectures[0] = "RenamedForCausalLM"
+'''
+
+
+def test_draft_architectures_are_read_with_the_targets_they_are_built_from(tmp_path):
+    """astgen/frontend/drafts.py: a rename under a test of is_draft_model
+    makes a draft of every architecture the test compares with (`in [...]`
+    and `==`, an elif too); a rename under any other test is no draft's."""
+    from astgen.frontend.drafts import read_drafts
+
+    path = tmp_path / "sglang" / "srt" / "configs" / "model_config.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(MODEL_CONFIG)
+    assert read_drafts(tmp_path) == {
+        "DeepseekV3ForCausalLMNextN": ("DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM"),
+        "Qwen3NextForCausalLMMTP": ("Qwen3NextForCausalLM",)}
+    path.write_text("def broken(:\n")
+    assert read_drafts(tmp_path) == {}

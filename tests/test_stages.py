@@ -425,23 +425,6 @@ def test_a_test_repeated_in_a_guard_is_written_once():
     assert tests == ["if num_experts is not None:"]  # the key read with a default, named
 
 
-def test_the_parse_stage_builds_libcsts_own_tree_without_its_node_checks_and_keeps_them_for_others():
-    """parse_trusted: the tree libcst's parse_module builds (code and
-    structure), its syntax errors alike; libcst's node checks are skipped
-    only while it parses (a node built by hand is still checked)."""
-    import libcst as cst
-    import pytest
-
-    from astgen.frontend.server_args import parse_trusted
-    text = "class A(nn.Module):\n    def __init__(self, config):\n        self.x = (config.a, )[0]  # c\n"
-    tree = parse_trusted(text)
-    assert tree.code == text and tree.deep_equals(cst.parse_module(text))
-    with pytest.raises(cst.ParserSyntaxError):
-        parse_trusted("def f(:\n")
-    with pytest.raises(cst.CSTValidationError):  # a name with a left parenthesis and no right one
-        cst.Name("x", lpar=[cst.LeftParen()])
-
-
 CONTAINERS = '''\
 from torch import nn
 

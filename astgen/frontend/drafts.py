@@ -15,9 +15,8 @@ then checks a draft at its target's checkpoint config, as sglang builds it.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
-
-import libcst as cst
 
 MODEL_CONFIG = ("sglang", "srt", "configs", "model_config.py")
 
@@ -26,11 +25,11 @@ def read_drafts(package_root: Path) -> dict[str, tuple[str, ...]]:
     """draft architecture -> its target architectures, in source order."""
     path = Path(package_root).joinpath(*MODEL_CONFIG)
     try:
-        module = cst.parse_module(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return {}
     out: dict[str, list[str]] = {}
-    for node in _ifs(module):
+    for node in _ifs(tree):
         if not _mentions(node.test, "is_draft_model"):
             continue
         targets = _compared_architectures(node.test)
@@ -41,67 +40,54 @@ def read_drafts(package_root: Path) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items() if v}
 
 
-def _ifs(module: cst.Module) -> list[cst.If]:
-    found: list[cst.If] = []
-
-    class Visitor(cst.CSTVisitor):
-        def visit_If(self, node: cst.If) -> None:
-            found.append(node)
-
-    module.visit(Visitor())
-    return found
+def _preorder(node: ast.AST):
+    """``node`` and every node under it, in source order (``ast.walk`` is breadth first)."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        yield from _preorder(child)
 
 
-def _mentions(node: cst.CSTNode, name: str) -> bool:
-    hits: list[bool] = []
-
-    class Visitor(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            if n.value == name:
-                hits.append(True)
-
-    node.visit(Visitor())
-    return bool(hits)
+def _ifs(tree: ast.Module) -> list[ast.If]:
+    return [n for n in _preorder(tree) if isinstance(n, ast.If)]
 
 
-def _is_architecture(node: cst.BaseExpression) -> bool:
+def _mentions(node: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
+def _is_architecture(node: ast.expr) -> bool:
     """``self.hf_config.architectures[0]``"""
-    return isinstance(node, cst.Subscript) and isinstance(node.value, cst.Attribute) \
-        and node.value.attr.value == "architectures"
+    return isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+        and node.value.attr == "architectures"
 
 
-def _compared_architectures(test: cst.BaseExpression) -> list[str]:
+def _string(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _compared_architectures(test: ast.expr) -> list[str]:
     """The names ``architectures[0]`` is compared with (``==``, ``in [...]``)."""
     names: list[str] = []
-
-    class Visitor(cst.CSTVisitor):
-        def visit_Comparison(self, node: cst.Comparison) -> None:
-            if not _is_architecture(node.left):
-                return
-            for target in node.comparisons:
-                right = target.comparator
-                items = [e.value for e in right.elements] if isinstance(right, (cst.List, cst.Tuple, cst.Set)) \
-                    else [right]
-                names.extend(i.evaluated_value for i in items if isinstance(i, cst.SimpleString))
-
-    test.visit(Visitor())
+    for node in _preorder(test):
+        if not (isinstance(node, ast.Compare) and _is_architecture(node.left)):
+            continue
+        for right in node.comparators:
+            items = right.elts if isinstance(right, (ast.List, ast.Tuple, ast.Set)) else [right]
+            names.extend(s for s in map(_string, items) if s is not None)
     return names
 
 
-def _renamed_to(body: cst.BaseSuite) -> list[str]:
+def _renamed_to(body: list[ast.stmt]) -> list[str]:
     """``architectures[0] = "X"`` or ``architectures = ["X"]`` in the body."""
     names: list[str] = []
-
-    class Visitor(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            for t in node.targets:
-                target, value = t.target, node.value
-                if _is_architecture(target) and isinstance(value, cst.SimpleString):
-                    names.append(value.evaluated_value)
-                elif isinstance(target, cst.Attribute) and target.attr.value == "architectures" \
-                        and isinstance(value, cst.List) and len(value.elements) == 1 \
-                        and isinstance(value.elements[0].value, cst.SimpleString):
-                    names.append(value.elements[0].value.evaluated_value)
-
-    body.visit(Visitor())
+    for node in (n for stmt in body for n in _preorder(stmt)):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            value = node.value
+            if _is_architecture(target) and _string(value) is not None:
+                names.append(_string(value))
+            elif isinstance(target, ast.Attribute) and target.attr == "architectures" \
+                    and isinstance(value, ast.List) and len(value.elts) == 1 and _string(value.elts[0]) is not None:
+                names.append(_string(value.elts[0]))
     return names

@@ -25,9 +25,7 @@ import pickle
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
-
-import libcst as cst
+from typing import Any, Iterator
 
 from astgen.atomic import kept_on_disk
 
@@ -112,53 +110,47 @@ def _read(package_root: Path) -> ServerArgSpec:
     return ServerArgSpec({}, "")
 
 
-def _classes(path: Path) -> Iterator[tuple[cst.ClassDef, list[cst.BaseSmallStatement], Callable[[cst.CSTNode], int]]]:
-    """Each top-level class of the file: its simple statements, and the line
-    of one of them (nothing for a file that does not parse). Lines come from
-    Python's own tree of the same text, statement by statement: libcst's
-    position metadata would cost four times the parse."""
+def _classes(path: Path) -> Iterator[tuple[ast.ClassDef, list[ast.stmt]]]:
+    """Each top-level class of the file and its statements (nothing for a
+    file that does not parse)."""
     try:
-        text = path.read_text(encoding="utf-8")
-        module, tree = parse_trusted(text), ast.parse(text)
-    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError, SyntaxError, ValueError):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return
-    for cls, node, _ in statement_pairs(module.body, tree.body):
-        if isinstance(cls, cst.ClassDef) and isinstance(node, ast.ClassDef):
-            pairs = list(statement_pairs(cls.body.body, node.body))
-            lines = {id(stmt): n.lineno for stmt, n, _ in pairs}
-            body = [stmt for stmt, _, _ in pairs if isinstance(stmt, cst.BaseSmallStatement)]
-            yield cls, body, lambda stmt, lines=lines: lines[id(stmt)]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            yield node, node.body
 
 
 def _namespace_fields(path: Path, display: str) -> list[ServerArg]:
     out = []
-    for _, body, line_of in _classes(path):
-        namespace = next((_literal(s.value) for s in body if isinstance(s, cst.Assign)
+    for _, body in _classes(path):
+        namespace = next((_literal(s.value) for s in body if isinstance(s, ast.Assign)
                           and _target_name(s) == "_NS_PATH"), None)
         if not isinstance(namespace, str):
             continue
         for stmt in body:
-            if not (isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name)):
+            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
                 continue
-            annotated = _annotated(stmt.annotation.annotation)
+            annotated = _annotated(stmt.annotation)
             if annotated is None:
                 continue  # a field without CLI metadata (Derived, runtime state)
             type_node, meta = annotated
             if meta.get("no_cli") is True:
                 continue
-            out.append(_arg(stmt.target.value, namespace, type_node, stmt.value, meta, f"{display}:{line_of(stmt)}"))
+            out.append(_arg(stmt.target.id, namespace, type_node, stmt.value, meta, f"{display}:{stmt.lineno}"))
     return out
 
 
 def _dataclass_fields(path: Path, display: str) -> list[ServerArg]:
-    return [_arg(stmt.target.value, "", stmt.annotation.annotation, stmt.value, {}, f"{display}:{line_of(stmt)}")
-            for cls, body, line_of in _classes(path) if cls.name.value == "ServerArgs"
+    return [_arg(stmt.target.id, "", stmt.annotation, stmt.value, {}, f"{display}:{stmt.lineno}")
+            for cls, body in _classes(path) if cls.name == "ServerArgs"
             for stmt in body
-            if isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name)
-            and not stmt.target.value.startswith("_")]
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+            and not stmt.target.id.startswith("_")]
 
 
-def _arg(name: str, namespace: str, type_node: cst.BaseExpression, value: cst.BaseExpression | None,
+def _arg(name: str, namespace: str, type_node: ast.expr, value: ast.expr | None,
          meta: dict[str, Any], where: str) -> ServerArg:
     kind, optional, choices = _kind(type_node)
     if isinstance(meta.get("choices"), list):
@@ -169,40 +161,48 @@ def _arg(name: str, namespace: str, type_node: cst.BaseExpression, value: cst.Ba
     return ServerArg(name, namespace, kind, default, (flag, *aliases), choices, where, optional)
 
 
-def _annotated(node: cst.BaseExpression) -> tuple[cst.BaseExpression, dict[str, Any]] | None:
+def _subscripts(node: ast.Subscript) -> list[ast.expr]:
+    """The elements of ``X[a, b]`` (``[a]`` for ``X[a]``); none for a slice."""
+    index = node.slice
+    if isinstance(index, ast.Tuple):
+        return [e for e in index.elts if not isinstance(e, ast.Slice)]
+    return [] if isinstance(index, ast.Slice) else [index]
+
+
+def _annotated(node: ast.expr) -> tuple[ast.expr, dict[str, Any]] | None:
     """``A[T, "help"]`` / ``A[T, Arg(...)]`` -> (T, Arg's literal keywords)."""
-    if not (isinstance(node, cst.Subscript) and _dotted(node.value) in ("A", "Annotated", "typing.Annotated")):
+    if not (isinstance(node, ast.Subscript) and _dotted(node.value) in ("A", "Annotated", "typing.Annotated")):
         return None
-    elements = [e.slice.value for e in node.slice if isinstance(e.slice, cst.Index)]
+    elements = _subscripts(node)
     if len(elements) < 2:
         return None
     meta_node = elements[1]
-    if isinstance(meta_node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+    if isinstance(meta_node, ast.JoinedStr) or isinstance(meta_node, ast.Constant) and isinstance(meta_node.value, str):
         return elements[0], {}
-    if isinstance(meta_node, cst.Call) and _dotted(meta_node.func) == "Arg":
-        return elements[0], {a.keyword.value: _literal(a.value) for a in meta_node.args if a.keyword is not None}
+    if isinstance(meta_node, ast.Call) and _dotted(meta_node.func) == "Arg":
+        return elements[0], {k.arg: _literal(k.value) for k in meta_node.keywords if k.arg is not None}
     return None
 
 
-def _kind(node: cst.BaseExpression) -> tuple[str, bool, tuple[Any, ...]]:
+def _kind(node: ast.expr) -> tuple[str, bool, tuple[Any, ...]]:
     """(kind, optional, Literal choices) of a type annotation."""
-    if isinstance(node, cst.SimpleString):  # a string annotation: "Optional[int]"
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a string annotation: "Optional[int]"
         try:
-            node = cst.parse_expression(node.evaluated_value)
-        except cst.ParserSyntaxError:
+            node = ast.parse(node.value.strip(), mode="eval").body
+        except SyntaxError:
             return "other", False, ()
-    name = _dotted(node.value) if isinstance(node, cst.Subscript) else _dotted(node)
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):  # int | None
+    name = _dotted(node.value) if isinstance(node, ast.Subscript) else _dotted(node)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # int | None
         left = _kind(node.left)
         return left[0], True, left[2]
-    if isinstance(node, cst.Subscript):
-        inner = [e.slice.value for e in node.slice if isinstance(e.slice, cst.Index)]
+    if isinstance(node, ast.Subscript):
+        inner = _subscripts(node)
         tail = name.rsplit(".", 1)[-1]
         if tail == "Optional" and inner:
             kind, _, choices = _kind(inner[0])
             return kind, True, choices
         if tail == "Union":
-            kinds = [_kind(i) for i in inner if _dotted(i) != "None"]
+            kinds = [_kind(i) for i in inner if _dotted(i) != "None" and not _is_none(i)]
             if len(kinds) == 1:
                 return kinds[0][0], True, kinds[0][2]
             return "other", True, ()
@@ -217,38 +217,36 @@ def _kind(node: cst.BaseExpression) -> tuple[str, bool, tuple[Any, ...]]:
     return {"bool": "bool", "int": "int", "float": "float", "str": "str"}.get(name.rsplit(".", 1)[-1], "other"), False, ()
 
 
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
         base = _dotted(node.value)
-        return f"{base}.{node.attr.value}" if base else ""
+        return f"{base}.{node.attr}" if base else ""
     return ""
 
 
-def _target_name(stmt: cst.Assign) -> str:
-    target = stmt.targets[0].target if stmt.targets else None
-    return target.value if isinstance(target, cst.Name) else ""
+def _target_name(stmt: ast.Assign) -> str:
+    target = stmt.targets[0] if stmt.targets else None
+    return target.id if isinstance(target, ast.Name) else ""
 
 
-def _literal(node: cst.BaseExpression | None) -> Any:
+def _literal(node: ast.expr | None) -> Any:
     """A literal's value, read from the syntax tree (nothing is evaluated);
     anything else is NOT_LITERAL."""
-    if isinstance(node, cst.Integer):
-        return int(node.value.replace("_", ""), 0)
-    if isinstance(node, cst.Float):
-        return float(node.value.replace("_", ""))
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else NOT_LITERAL
-    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[node.value]
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
-        inner = _literal(node.expression)
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return value if value is None or isinstance(value, (bool, int, float, str)) else NOT_LITERAL
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _literal(node.operand)
         return -inner if isinstance(inner, (int, float)) and not isinstance(inner, bool) else NOT_LITERAL
-    if isinstance(node, (cst.List, cst.Tuple)):
-        items = [_literal(e.value) for e in node.elements]
-        return NOT_LITERAL if NOT_LITERAL in items else (list(items) if isinstance(node, cst.List) else tuple(items))
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(e) for e in node.elts]
+        return NOT_LITERAL if NOT_LITERAL in items else (list(items) if isinstance(node, ast.List) else tuple(items))
     return NOT_LITERAL
 
 
@@ -315,38 +313,3 @@ def _value(arg: ServerArg, flag: str, text: str) -> Any:
         raise ServerArgsError(f"--server-args: {flag} {text!r} is not one of "
                               f"{', '.join(str(c) for c in arg.choices)}")
     return value
-
-
-def _unchecked(self: cst.CSTNode) -> None:
-    pass
-
-
-def parse_trusted(text: str) -> cst.Module:
-    """``libcst.parse_module(text)`` without libcst's check of each node it
-    builds. libcst validates every node in ``CSTNode.__post_init__`` (a third
-    of parsing sglang's models: 2.6 million nodes); the nodes its parser
-    builds from text it accepted are valid by construction, and libcst's own
-    comment there says the check could be skipped when parsing a file
-    (libcst/_nodes/base.py, 1.9). Only while libcst parses: every node built
-    otherwise is checked. Syntax errors are the parser's, reported alike."""
-    checked = cst.CSTNode.__post_init__
-    cst.CSTNode.__post_init__ = _unchecked
-    try:
-        return cst.parse_module(text)
-    finally:
-        cst.CSTNode.__post_init__ = checked
-
-
-def statement_pairs(statements: Sequence[cst.CSTNode],
-                    nodes: list[ast.stmt]) -> Iterator[tuple[cst.CSTNode, ast.stmt, cst.CSTNode]]:
-    """One statement list's statements, libcst's beside Python's of the same
-    code, in order: (statement, its ast node, the line holding it). A line of
-    simple statements (``a = 1; b = 2``) is one ast node per statement; the
-    pairs end where Python's do."""
-    python = iter(nodes)
-    for line in statements:
-        for stmt in line.body if isinstance(line, cst.SimpleStatementLine) else (line,):
-            node = next(python, None)
-            if node is None:
-                return
-            yield stmt, node, line
