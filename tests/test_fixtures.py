@@ -263,6 +263,22 @@ def test_a_class_is_located_at_its_own_line_not_at_a_longer_name_it_starts(tmp_p
     assert [(d.code, d.loc.line) for d in result.diagnostics if d.code == "no-operators"] == [("no-operators", 8)]
 
 
+def test_source_python_cannot_read_is_a_parse_failure_at_its_line():
+    """A NUL byte, nesting past the parser's limits: a ParseFailure (exit 2
+    for `gen`, one file's error in a scan), never a crash."""
+    from astgen.frontend.parse import ParseFailure, parse_source
+
+    cases = {"x = 1\x00\n": 0, "x = 1\ny = " + "(" * 300 + "1" + ")" * 300 + "\n": 2,
+             "x = " + "-" * 100_000 + "1\n": 0}
+    for text, line in cases.items():
+        try:
+            parse_source(text, "pkg.models.bad", Path("bad.py"))
+        except ParseFailure as exc:
+            assert (exc.path, exc.line) == ("bad.py", line) and exc.message.startswith("syntax error: ")
+        else:
+            raise AssertionError(f"parsed: {text[:20]!r}")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(sorted(FIXTURE_FILES)), st.data())
 def test_mangled_source_is_indexed_at_its_lines_or_reported_at_one(name, data):

@@ -742,3 +742,32 @@ def test_diagnostics_name_python_tree_kinds_as_they_always_have():
     statements = ast.parse("x = 1\nfor i in y: pass\nasync def f(): pass\nassert x\n").body
     assert [_STATEMENT_KINDS.get(type(s), "SimpleStatementLine") for s in statements] == [
         "SimpleStatementLine", "For", "FunctionDef", "SimpleStatementLine"]
+
+
+UNREAD_LITERALS = '''\
+from torch import nn
+
+
+class LiteralsModel(nn.Module):
+    def __init__(self, config, quant_config=None, prefix=""):
+        super().__init__()
+        self.shift = 1 << 3
+        self.bytes_name = b"x"
+        self.imaginary = 2j
+        self.ellipsis = ...
+        self.label = "a" "b"
+        self.scale = -1.5
+        self.size = config.hidden_size
+
+
+EntryClass = LiteralsModel
+'''
+
+
+def test_literals_the_tracer_does_not_read_are_no_fields(tmp_path):
+    """Bytes, complex numbers, `...` and operators outside + - * / // % ** stay
+    unknown (trace/expressions.py _e_Constant, _e_BinOp), so the module keeps
+    no field of them; strings (implicitly joined too) and numbers are read."""
+    result = generated(tmp_path, "literals.py", UNREAD_LITERALS)
+    assert {k: E.to_source(v) for k, v in result.irs[0].root.fields.items()} == {
+        "label": "'ab'", "scale": "-1.5", "size": "mc.hidden_size"}
