@@ -246,7 +246,7 @@ def test_forward_conditions_are_read_by_a_reader_built_from_the_traced_entry(tmp
     arch = tracer.trace_entry(pm, "GatedModel")
     before = (list(tracer.diagnostics), [(n.attr, n.cls) for n in arch.root.walk()])
     reader = tracer.condition_reader()
-    forward = pm.python_method("GatedModel", "forward")  # Python's tree, as the tracer reads it
+    forward = pm.classes["GatedModel"].methods["forward"]
     tests = [stmt.test for stmt in forward.body if isinstance(stmt, ast.If)]
     assert [ast.unparse(t) for t in tests] == ["self.use_gate", "get_bool_env_var('SGLANG_FAST_PATH')"]
     info = pm.classes["GatedModel"]

@@ -92,12 +92,11 @@ class _Reader:
         self.depth = 0
 
     def method(self, name: str) -> tuple[ClassInfo, ast.FunctionDef | ast.AsyncFunctionDef] | None:
-        """The method as the first class of the MRO defines it, with its
-        whole body, as Python's tree (:meth:`ParsedModule.python_method`)."""
+        """The method as the first class of the MRO defines it (as the
+        tracer looks it up: a property's setter does not replace its getter)."""
         for c in self.classes:
             if name in c.methods:
-                fn = c.module.python_method(c.name, name)
-                return (c, fn) if fn is not None else None
+                return c, c.methods[name]
         return None
 
     def read(self) -> list[Event]:

@@ -65,7 +65,6 @@ class ParsedModule:
     path: Path
     display: str
     sha256: str
-    tree: ast.Module
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     functions: "Functions" = field(init=False, repr=False)
     assigns: dict[str, ast.expr] = field(default_factory=dict)
@@ -74,19 +73,9 @@ class ParsedModule:
     # an entry that names another class of the file (mini-sglang's registry:
     # "Mistral3ForConditionalGeneration" -> "MistralForCausalLM")
     entry_aliases: dict[str, str] = field(default_factory=dict)
-    _methods: "dict[tuple[str, str], ast.FunctionDef | ast.AsyncFunctionDef] | None" = field(
-        default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.functions = Functions()
-
-    def python_method(self, cls: str, name: str) -> "ast.FunctionDef | ast.AsyncFunctionDef | None":
-        """The last def of method ``name`` in top-level class ``cls`` (a
-        property's setter included): what the flow stage reads as forward code."""
-        if self._methods is None:
-            self._methods = {(node.name, fn.name): fn for node in self.tree.body if isinstance(node, ast.ClassDef)
-                             for fn in node.body if isinstance(fn, _FUNCTIONS)}
-        return self._methods.get((cls, name))
 
     # -- locations -----------------------------------------------------
     def loc(self, node: ast.AST) -> Location:
@@ -124,7 +113,7 @@ def parse_source(text: str, name: str, path: Path, display: str | None = None) -
         why = "nesting too deep" if isinstance(exc, (RecursionError, MemoryError)) else str(exc)
         raise ParseFailure(display, 0, f"syntax error: {why}") from None
     pm = ParsedModule(name=name, path=path, display=display,
-                      sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), tree=tree)
+                      sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
     pm.imports = python_imports(tree.body, name)
     _index(pm, tree.body)
     return pm
