@@ -110,26 +110,25 @@ def _read(package_root: Path) -> ServerArgSpec:
     return ServerArgSpec({}, "")
 
 
-def _classes(path: Path) -> Iterator[tuple[ast.ClassDef, list[ast.stmt]]]:
-    """Each top-level class of the file and its statements (nothing for a
-    file that does not parse)."""
+def _classes(path: Path) -> Iterator[ast.ClassDef]:
+    """Each top-level class of the file (nothing for a file that does not parse)."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            yield node, node.body
+            yield node
 
 
 def _namespace_fields(path: Path, display: str) -> list[ServerArg]:
     out = []
-    for _, body in _classes(path):
-        namespace = next((_literal(s.value) for s in body if isinstance(s, ast.Assign)
+    for cls in _classes(path):
+        namespace = next((_literal(s.value) for s in cls.body if isinstance(s, ast.Assign)
                           and _target_name(s) == "_NS_PATH"), None)
         if not isinstance(namespace, str):
             continue
-        for stmt in body:
+        for stmt in cls.body:
             if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
                 continue
             annotated = _annotated(stmt.annotation)
@@ -144,8 +143,8 @@ def _namespace_fields(path: Path, display: str) -> list[ServerArg]:
 
 def _dataclass_fields(path: Path, display: str) -> list[ServerArg]:
     return [_arg(stmt.target.id, "", stmt.annotation, stmt.value, {}, f"{display}:{stmt.lineno}")
-            for cls, body in _classes(path) if cls.name == "ServerArgs"
-            for stmt in body
+            for cls in _classes(path) if cls.name == "ServerArgs"
+            for stmt in cls.body
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
             and not stmt.target.id.startswith("_")]
 
