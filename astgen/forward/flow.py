@@ -29,7 +29,7 @@ from typing import Callable
 
 from astgen import expr as E
 from astgen import ir
-from astgen.frontend.parse import ClassInfo, Location, ParsedModule
+from astgen.frontend.parse import PER_NODE, ClassInfo, Location, ParsedModule
 from astgen.rules import Rules
 
 MAX_CALL_DEPTH = 4
@@ -194,21 +194,12 @@ class _Reader:
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match, ast.TryStar)
 
 
-# The calls in a statement, by the statement's identity: the same forward
-# code is read for every entry that uses its class. Bounded: a long process
-# (validate --all) starts afresh.
-_CALLS: dict[ast.AST, list[ast.Call]] = {}  # ast nodes hash and compare by identity
-_CALLS_KEPT = 50_000
-
-
+@PER_NODE  # the same forward code is read for every entry that uses its class
 def _calls_in(node: ast.AST) -> list[ast.Call]:
-    if node not in _CALLS:
-        if len(_CALLS) >= _CALLS_KEPT:
-            _CALLS.clear()
-        found: list[ast.Call] = []
-        _collect_calls(node, found)
-        _CALLS[node] = found
-    return _CALLS[node]
+    """The calls in a statement (callers only read the list)."""
+    found: list[ast.Call] = []
+    _collect_calls(node, found)
+    return found
 
 
 def _collect_calls(node: ast.AST, found: list[ast.Call]) -> None:

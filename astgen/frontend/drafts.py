@@ -18,6 +18,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from astgen.frontend.parse import string_literal
+
 MODEL_CONFIG = ("sglang", "srt", "configs", "model_config.py")
 
 
@@ -61,10 +63,6 @@ def _is_architecture(node: ast.expr) -> bool:
         and node.value.attr == "architectures"
 
 
-def _string(node: ast.expr) -> str | None:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
-
-
 def _compared_architectures(test: ast.expr) -> list[str]:
     """The names ``architectures[0]`` is compared with (``==``, ``in [...]``)."""
     names: list[str] = []
@@ -73,7 +71,7 @@ def _compared_architectures(test: ast.expr) -> list[str]:
             continue
         for right in node.comparators:
             items = right.elts if isinstance(right, (ast.List, ast.Tuple, ast.Set)) else [right]
-            names.extend(s for s in map(_string, items) if s is not None)
+            names.extend(s for s in map(string_literal, items) if s is not None)
     return names
 
 
@@ -85,9 +83,9 @@ def _renamed_to(body: list[ast.stmt]) -> list[str]:
             continue
         for target in node.targets:
             value = node.value
-            if _is_architecture(target) and _string(value) is not None:
-                names.append(_string(value))
+            if _is_architecture(target) and string_literal(value) is not None:
+                names.append(string_literal(value))
             elif isinstance(target, ast.Attribute) and target.attr == "architectures" \
-                    and isinstance(value, ast.List) and len(value.elts) == 1 and _string(value.elts[0]) is not None:
-                names.append(_string(value.elts[0]))
+                    and isinstance(value, ast.List) and len(value.elts) == 1 and string_literal(value.elts[0]) is not None:
+                names.append(string_literal(value.elts[0]))
     return names

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from astgen.frontend.parse import ParsedModule, ParseFailure, parse_file
+from astgen.frontend.parse import ParsedModule, ParseFailure, parse_file, string_literal
 from astgen.frontend.source import SourceTree
 
 # what the tracer reads as code: model code, sglang's config classes and helpers,
@@ -86,8 +86,8 @@ class Loader:
             except ParseFailure:
                 value = None
             for key_node, target in zip(value.keys, value.values) if isinstance(value, ast.Dict) else ():
-                key = _string(key_node)
-                parts = [_string(e) for e in target.elts] if isinstance(target, ast.Tuple) else []
+                key = string_literal(key_node)
+                parts = [string_literal(e) for e in target.elts] if isinstance(target, ast.Tuple) else []
                 if key and len(parts) == 2 and all(parts):
                     self._registry.setdefault(parts[0].lstrip("."), []).append((key, parts[1]))
         return self._registry
@@ -110,8 +110,3 @@ class Loader:
             return self.load(dotted)
         except ParseFailure:
             return None
-
-
-def _string(node: ast.expr | None) -> str:
-    """The value of a string literal, else ''."""
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""

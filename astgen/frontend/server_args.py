@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from astgen.atomic import kept_on_disk
+from astgen.frontend.parse import string_literal
 
 NOT_LITERAL = "<computed>"  # a default sglang computes (a call, a name): no value to read
 
@@ -176,7 +177,7 @@ def _annotated(node: ast.expr) -> tuple[ast.expr, dict[str, Any]] | None:
     if len(elements) < 2:
         return None
     meta_node = elements[1]
-    if isinstance(meta_node, ast.JoinedStr) or isinstance(meta_node, ast.Constant) and isinstance(meta_node.value, str):
+    if isinstance(meta_node, ast.JoinedStr) or string_literal(meta_node) is not None:
         return elements[0], {}
     if isinstance(meta_node, ast.Call) and _dotted(meta_node.func) == "Arg":
         return elements[0], {k.arg: _literal(k.value) for k in meta_node.keywords if k.arg is not None}
@@ -185,7 +186,7 @@ def _annotated(node: ast.expr) -> tuple[ast.expr, dict[str, Any]] | None:
 
 def _kind(node: ast.expr) -> tuple[str, bool, tuple[Any, ...]]:
     """(kind, optional, Literal choices) of a type annotation."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a string annotation: "Optional[int]"
+    if string_literal(node) is not None:  # a string annotation: "Optional[int]"
         try:
             node = ast.parse(node.value.strip(), mode="eval").body
         except SyntaxError:

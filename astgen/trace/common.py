@@ -9,7 +9,7 @@ from typing import Any
 
 from astgen import expr as E
 from astgen import ir
-from astgen.frontend.parse import ClassInfo
+from astgen.frontend.parse import PER_NODE, ClassInfo
 from astgen.trace.objects import _Layers
 from astgen.values import (
     BASE,
@@ -60,20 +60,29 @@ def _without_quant_config(args: dict[str, E.Expr]) -> bool:
     return "quant_config" not in args or args["quant_config"] is E.NONE
 
 
-# libcst's names of expression kinds, which diagnostics name (``call of Call``)
+# The names diagnostics give the kinds of expression, operator and statement
+# astgen does not read (``call of Call``, ``operator MatrixMultiply``): the
+# names they had when the tracer read libcst's tree, where they differ from ast's
 _KIND_NAMES = {
     ast.BinOp: "BinaryOperation", ast.UnaryOp: "UnaryOperation", ast.BoolOp: "BooleanOperation",
     ast.Compare: "Comparison", ast.JoinedStr: "FormattedString", ast.Starred: "StarredElement",
+    ast.LShift: "LeftShift", ast.RShift: "RightShift", ast.MatMult: "MatrixMultiply",
+    ast.AsyncFor: "For", ast.AsyncWith: "With", ast.AsyncFunctionDef: "FunctionDef",
 }
 _CONSTANT_KINDS = {str: "SimpleString", bytes: "SimpleString", int: "Integer", float: "Float", complex: "Imaginary"}
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match,
+             ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def _kind(node: ast.AST) -> str:
-    """What kind of expression ``node`` is, as diagnostics name it."""
+    """What kind of expression, operator or statement ``node`` is, as
+    diagnostics name it (a simple statement is a ``SimpleStatementLine``)."""
     if isinstance(node, ast.Constant):
         if node.value is Ellipsis:
             return "Ellipsis"
         return _CONSTANT_KINDS.get(type(node.value), "Name")  # True, False, None are names
+    if isinstance(node, ast.stmt) and not isinstance(node, _COMPOUND):
+        return "SimpleStatementLine"
     return _KIND_NAMES.get(type(node), type(node).__name__)
 
 
@@ -105,24 +114,17 @@ class Signature:
     star_keywords: Param | None
 
 
-_SIGNATURES: dict[ast.arguments, Signature] = {}
-
-
+@PER_NODE
 def signature(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Signature:
-    """The parameters of ``fn`` (read once per function)."""
+    """The parameters of ``fn``."""
     args = fn.args
-    found = _SIGNATURES.get(args)
-    if found is None:
-        if len(_SIGNATURES) >= _WRITES_KEPT:
-            _SIGNATURES.clear()
-        positional = [*args.posonlyargs, *args.args]
-        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-        found = _SIGNATURES[args] = Signature(
-            tuple(Param(a.arg, d, a.annotation) for a, d in zip(positional, defaults)),
-            Param(args.vararg.arg, None, None) if args.vararg else None,
-            tuple(Param(a.arg, d, a.annotation) for a, d in zip(args.kwonlyargs, args.kw_defaults)),
-            Param(args.kwarg.arg, None, None) if args.kwarg else None)
-    return found
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    return Signature(
+        tuple(Param(a.arg, d, a.annotation) for a, d in zip(positional, defaults)),
+        Param(args.vararg.arg, None, None) if args.vararg else None,
+        tuple(Param(a.arg, d, a.annotation) for a, d in zip(args.kwonlyargs, args.kw_defaults)),
+        Param(args.kwarg.arg, None, None) if args.kwarg else None)
 
 
 def _reads_config(value: Any) -> bool:
@@ -142,7 +144,7 @@ def _reads_config(value: Any) -> bool:
 def _assigned_modules(stmt: ast.stmt) -> list[str]:
     """``self.x`` targets assigned a call anywhere in ``stmt`` (the modules a
     branch builds), by attribute name."""
-    return list(_ModuleWrites.of(stmt).assigned)
+    return list(_writes(stmt, False).assigned)
 
 
 def _modules_built_in(body: list[ast.stmt]) -> list[str]:
@@ -152,13 +154,9 @@ def _modules_built_in(body: list[ast.stmt]) -> list[str]:
     (``layer = DecoderLayer(...); self.layers.append(layer)``, muse_spark.py:1092-1104)."""
     found = _ModuleWrites()
     for stmt in body:
-        found.add(_ModuleWrites.of(stmt, subscripts=True))
+        found.add(_writes(stmt, True))
     built = found.assigned + [attr for attr, direct in found.appended if direct or found.constructs]
     return list(dict.fromkeys(built))
-
-
-_WRITES: dict[tuple[ast.AST, bool], "_ModuleWrites"] = {}
-_WRITES_KEPT = 50_000  # bounded: a long process (validate --all) starts afresh
 
 
 # Python builtins that make a number, a string or a container, never a module:
@@ -176,19 +174,6 @@ class _ModuleWrites(ast.NodeVisitor):
         self.assigned: list[str] = []  # assigned a call
         self.appended: list[tuple[str, bool]] = []  # appended to: (attribute, a call appended directly)
         self.constructs = False  # a class (CamelCase) is called somewhere
-
-    @classmethod
-    def of(cls, node: ast.AST, subscripts: bool = False) -> "_ModuleWrites":
-        """What ``node`` writes: read once per statement (the same code is
-        traced for every entry that uses its class). Callers only read the result."""
-        key = (node, subscripts)  # ast nodes hash and compare by identity
-        found = _WRITES.get(key)
-        if found is None:
-            if len(_WRITES) >= _WRITES_KEPT:
-                _WRITES.clear()
-            found = _WRITES[key] = cls(subscripts)
-            found.visit(node)
-        return found
 
     def add(self, other: "_ModuleWrites") -> None:
         self.assigned += other.assigned
@@ -214,23 +199,24 @@ class _ModuleWrites(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _arguments(call: ast.Call) -> list[tuple[str, ast.expr]]:
-    """A call's arguments in the order they are written, as (how, value):
-    how is "" for a positional argument, "*" or "**" for an unpacked one,
-    else the keyword. Read once per call site."""
-    found = _ARGUMENTS.get(call)
-    if found is None:
-        if len(_ARGUMENTS) >= _WRITES_KEPT:
-            _ARGUMENTS.clear()
-        found = [("*", a.value) if isinstance(a, ast.Starred) else ("", a) for a in call.args]
-        found += [(k.arg or "**", k.value) for k in call.keywords]
-        if call.args and call.keywords and _before(call.keywords[0].value, found[len(call.args) - 1][1]):
-            found.sort(key=lambda arg: (arg[1].lineno, arg[1].col_offset))  # `f(k=1, *rest)`
-        _ARGUMENTS[call] = found
+@PER_NODE
+def _writes(node: ast.AST, subscripts: bool) -> _ModuleWrites:
+    """What ``node`` writes (callers only read the result)."""
+    found = _ModuleWrites(subscripts)
+    found.visit(node)
     return found
 
 
-_ARGUMENTS: dict[ast.Call, list[tuple[str, ast.expr]]] = {}
+@PER_NODE
+def _arguments(call: ast.Call) -> tuple[tuple[str, ast.expr], ...]:
+    """A call's arguments in the order they are written, as (how, value):
+    how is "" for a positional argument, "*" or "**" for an unpacked one,
+    else the keyword."""
+    found = [("*", a.value) if isinstance(a, ast.Starred) else ("", a) for a in call.args]
+    found += [(k.arg or "**", k.value) for k in call.keywords]
+    if call.args and call.keywords and _before(call.keywords[0].value, found[len(call.args) - 1][1]):
+        found.sort(key=lambda arg: (arg[1].lineno, arg[1].col_offset))  # `f(k=1, *rest)`
+    return tuple(found)
 
 
 def _before(a: ast.expr, b: ast.expr) -> bool:

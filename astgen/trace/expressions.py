@@ -55,11 +55,6 @@ _BIN_OPS = {
 _AUG_OPS = {op: text for op, text in _BIN_OPS.items() if op is not ast.Pow}  # `x **= y` is not read
 
 
-# libcst's names of the operators astgen does not read, which diagnostics name
-_OTHER_OPS = {ast.BitOr: "BitOr", ast.BitAnd: "BitAnd", ast.BitXor: "BitXor", ast.LShift: "LeftShift",
-              ast.RShift: "RightShift", ast.MatMult: "MatrixMultiply"}
-
-
 _CMP_OPS = {
     ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Is: "is",
     ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
@@ -179,7 +174,7 @@ class Expressions:
         op = _BIN_OPS.get(type(node.op))
         left, right = self._eval(node.left), self._eval(node.right)
         if op is None:
-            return E.Unknown(f"operator {_OTHER_OPS.get(type(node.op), type(node.op).__name__)}")
+            return E.Unknown(f"operator {_kind(node.op)}")
         return self._binop(op, left, right)
 
     def _binop(self, op: str, left: Any, right: Any) -> Any:

@@ -18,6 +18,7 @@ from astgen.trace.common import (
     _callee_name,
     _config_unknowns,
     _hangs_on_the_config,
+    _kind,
     _is_config,
     _Return,
     _root_of,
@@ -62,7 +63,7 @@ class Statements:
             except (RecursionError, TypeError, ValueError, AttributeError,
                     KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
                 self._diag(M.TRACER_ERROR, self._here(), error=type(exc).__name__, detail=str(exc),
-                           statement=_STATEMENT_KINDS.get(type(stmt), "SimpleStatementLine"))
+                           statement=_kind(stmt))
                 continue
             if result is not None:
                 return result
@@ -377,12 +378,6 @@ class Statements:
         wrapper a constructor built in a local and never attached."""
         root = _root_of(node)
         return root.kind == ir.MODULE and all(root is not b for b in self._building)
-
-
-# libcst's names of the statements a tracer error names (a line of simple statements is one)
-_STATEMENT_KINDS = {ast.If: "If", ast.For: "For", ast.AsyncFor: "For", ast.While: "While", ast.With: "With",
-                    ast.AsyncWith: "With", ast.Try: "Try", ast.TryStar: "TryStar", ast.Match: "Match",
-                    ast.FunctionDef: "FunctionDef", ast.AsyncFunctionDef: "FunctionDef", ast.ClassDef: "ClassDef"}
 
 
 def _same_modules(old: Any, new: Any) -> bool:
