@@ -273,9 +273,11 @@ MEMO_LIMIT = 200_000  # entries of one memo: modules share most of their express
 
 
 def remembered(memo: dict, compute: Callable[[Any], Any], key: "Expr | tuple") -> Any:
-    """``compute(key)``, once per expression (or tuple of them) for ``memo``
-    (the pipeline derives, prints and rewrites the same expressions again and
-    again; nodes keep their hash); a memo past MEMO_LIMIT entries starts again."""
+    """``compute(key)``, once per key for ``memo``: an expression, a tuple of
+    them, or a node of Python's tree, which hashes by identity (the pipeline
+    derives, prints and rewrites the same expressions again and again, and
+    traces the same code for every entry that uses it; nodes keep their
+    hash); a memo past MEMO_LIMIT entries starts again."""
     out = memo.get(key)
     if out is None:
         if len(memo) > MEMO_LIMIT:

@@ -29,7 +29,7 @@ from typing import Callable
 
 from astgen import expr as E
 from astgen import ir
-from astgen.frontend.parse import PER_NODE, ClassInfo, Location, ParsedModule
+from astgen.frontend.parse import ClassInfo, Location, ParsedModule
 from astgen.rules import Rules
 
 MAX_CALL_DEPTH = 4
@@ -194,9 +194,16 @@ class _Reader:
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Match, ast.TryStar)
 
 
-@PER_NODE  # the same forward code is read for every entry that uses its class
 def _calls_in(node: ast.AST) -> list[ast.Call]:
-    """The calls in a statement (callers only read the list)."""
+    """The calls in a statement, once per statement (the same forward code is
+    read for every entry that uses its class); callers only read the list."""
+    return E.remembered(_CALLS, _find_calls, node)
+
+
+_CALLS: dict = {}
+
+
+def _find_calls(node: ast.AST) -> list[ast.Call]:
     found: list[ast.Call] = []
     _collect_calls(node, found)
     return found

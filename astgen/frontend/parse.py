@@ -13,19 +13,12 @@ Nothing read is ever compiled or run.
 from __future__ import annotations
 
 import ast
-import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-
-# What a later stage reads off a node of a parsed module (a signature, a
-# call's arguments, the calls in a statement) is read once per node: the same
-# code is traced for every entry that uses its class. ast nodes hash by
-# identity; the bound keeps a long process (validate --all) from growing.
-PER_NODE = functools.lru_cache(maxsize=50_000)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from astgen import expr as E
 from astgen import ir
-from astgen.frontend.parse import PER_NODE, ClassInfo
+from astgen.frontend.parse import ClassInfo
 from astgen.trace.objects import _Layers
 from astgen.values import (
     BASE,
@@ -114,9 +114,21 @@ class Signature:
     star_keywords: Param | None
 
 
-@PER_NODE
+# What the tracer reads off a node of Python's tree (a signature, a call's
+# arguments, the modules a statement builds) is read once per node
+# (E.remembered; ast nodes hash by identity): the same code is traced for
+# every entry that uses its class.
+_SIGNATURES: dict = {}
+_WRITES: dict = {}
+_ARGUMENTS: dict = {}
+
+
 def signature(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Signature:
     """The parameters of ``fn``."""
+    return E.remembered(_SIGNATURES, _signature, fn)
+
+
+def _signature(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Signature:
     args = fn.args
     positional = [*args.posonlyargs, *args.args]
     defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
@@ -199,19 +211,26 @@ class _ModuleWrites(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-@PER_NODE
 def _writes(node: ast.AST, subscripts: bool) -> _ModuleWrites:
     """What ``node`` writes (callers only read the result)."""
+    return E.remembered(_WRITES, _read_writes, (node, subscripts))
+
+
+def _read_writes(key: tuple[ast.AST, bool]) -> _ModuleWrites:
+    node, subscripts = key
     found = _ModuleWrites(subscripts)
     found.visit(node)
     return found
 
 
-@PER_NODE
 def _arguments(call: ast.Call) -> tuple[tuple[str, ast.expr], ...]:
     """A call's arguments in the order they are written, as (how, value):
     how is "" for a positional argument, "*" or "**" for an unpacked one,
     else the keyword."""
+    return E.remembered(_ARGUMENTS, _read_arguments, call)
+
+
+def _read_arguments(call: ast.Call) -> tuple[tuple[str, ast.expr], ...]:
     found = [("*", a.value) if isinstance(a, ast.Starred) else ("", a) for a in call.args]
     found += [(k.arg or "**", k.value) for k in call.keywords]
     if call.args and call.keywords and _before(call.keywords[0].value, found[len(call.args) - 1][1]):
